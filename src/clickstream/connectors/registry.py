@@ -1,0 +1,58 @@
+"""`'connector' = '...'` to the classes that implement it."""
+
+from __future__ import annotations
+
+import importlib
+
+from clickstream.config import Settings
+from clickstream.connectors.base import BaseLookupSource, BaseSink, BaseSource
+from clickstream.errors import ConnectorError
+from clickstream.sql.catalog import TableDef
+
+# connector name -> (module, source class, sink class, lookup class); None where a role is missing.
+_CONNECTORS: dict[str, tuple[str, str | None, str | None, str | None]] = {
+    "filesystem": ("clickstream.connectors.filesystem", "FileSystemSource", "FileSystemSink", None),
+    "jdbc": ("clickstream.connectors.jdbc", None, "JdbcSink", "JdbcLookupSource"),
+    "print": ("clickstream.connectors.print", None, "PrintSink", None),
+    "blackhole": ("clickstream.connectors.blackhole", None, "BlackholeSink", None),
+    "datagen": ("clickstream.connectors.datagen", "DataGenSource", None, None),
+}
+
+_ROLES = {"source": 1, "sink": 2, "lookup": 3}
+
+
+def connector_names() -> list[str]:
+    return sorted(_CONNECTORS)
+
+
+def _load(table: TableDef, role: str):
+    name = table.connector
+    if not name:
+        raise ConnectorError(f"Table '{table.name}' has no 'connector' option in its WITH clause")
+    entry = _CONNECTORS.get(name)
+    if entry is None:
+        raise ConnectorError(
+            f"Table '{table.name}': connector '{name}' is not supported; "
+            f"available: {', '.join(connector_names())}"
+        )
+    class_name = entry[_ROLES[role]]
+    if class_name is None:
+        raise ConnectorError(f"Table '{table.name}': connector '{name}' cannot be used as a {role}")
+    return getattr(importlib.import_module(entry[0]), class_name)
+
+
+def can_be(table: TableDef, role: str) -> bool:
+    entry = _CONNECTORS.get(table.connector)
+    return entry is not None and entry[_ROLES[role]] is not None
+
+
+def create_source(table: TableDef, settings: Settings) -> BaseSource:
+    return _load(table, "source")(table, settings)
+
+
+def create_sink(table: TableDef, settings: Settings) -> BaseSink:
+    return _load(table, "sink")(table, settings)
+
+
+def create_lookup(table: TableDef, settings: Settings) -> BaseLookupSource:
+    return _load(table, "lookup")(table, settings)
