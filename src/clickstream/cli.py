@@ -1,0 +1,117 @@
+"""The `clickstream` command."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from clickstream.config import Settings
+from clickstream.engine import Engine
+from clickstream.errors import ClickstreamError
+from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
+from clickstream.runtime.executor import Job
+
+app = typer.Typer(help="Real-time clickstream analytics: Flink SQL on an embedded streaming engine.",
+                  no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+
+
+def _settings(options: list[str]) -> Settings:
+    settings = Settings()
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--set needs key=value, got '{option}'")
+        settings.set(key.strip(), value.strip())
+    return settings
+
+
+def _watermark_text(watermark: int) -> str:
+    if watermark == MIN_WATERMARK:
+        return "-"
+    if watermark == MAX_WATERMARK:
+        return "+inf"
+    return datetime.fromtimestamp(watermark / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _status_table(job: Job) -> Table:
+    elapsed = max(time.monotonic() - job.status.started, 1e-9)
+    table = Table(title=f"{job.status.records_in:,} records read, "
+                        f"{job.status.records_in / elapsed:,.0f}/s, {elapsed:.1f} s",
+                  title_justify="left")
+    for column in ("query", "in", "out", "late dropped", "malformed", "watermark"):
+        table.add_column(column, justify="left" if column in ("query", "watermark") else "right")
+    for name, m in job.metrics().items():
+        table.add_row(name, f"{m['records_in']:,}", f"{m['records_out']:,}",
+                      f"{m['late_dropped']:,}", f"{m['malformed']:,}",
+                      _watermark_text(m["watermark"]))
+    return table
+
+
+@app.command()
+def run(
+    script: Path = typer.Argument(..., help="A file of Flink SQL statements.", exists=True,
+                                  dir_okay=False),
+    set_: list[str] = typer.Option([], "--set", "-s", help="An option, key=value (as SET)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status."),
+) -> None:
+    """Run every statement of SCRIPT. With file sources it runs to the end and exits 0."""
+    engine = Engine(_settings(set_))
+    live: Live | None = None
+    last = [0.0]
+
+    def on_job_start(job: Job) -> None:
+        nonlocal live
+        signal.signal(signal.SIGINT, lambda *_: job.stop())
+        signal.signal(signal.SIGTERM, lambda *_: job.stop())
+        if not quiet and err.is_terminal:
+            live = Live(_status_table(job), console=err, refresh_per_second=4)
+            live.start()
+
+    def on_batch(job: Job) -> None:
+        if live is not None and time.monotonic() - last[0] > 0.25:
+            last[0] = time.monotonic()
+            live.update(_status_table(job))
+
+    engine.on_job_start, engine.on_batch = on_job_start, on_batch
+    try:
+        engine.execute_script(script.read_text(), str(script))
+    except ClickstreamError as error:
+        if live is not None:
+            live.stop()
+        err.print(f"[red]{error}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    if live is not None:
+        live.stop()
+    if not quiet and engine.last_job is not None:
+        err.print(_status_table(engine.last_job))
+
+
+@app.command()
+def explain(
+    script: Path = typer.Argument(..., exists=True, dir_okay=False),
+    set_: list[str] = typer.Option([], "--set", "-s"),
+) -> None:
+    """Print the plan of each INSERT / SELECT of SCRIPT without running it."""
+    engine = Engine(_settings(set_))
+    try:
+        sys.stdout.write(engine.explain(script.read_text()))
+    except ClickstreamError as error:
+        err.print(f"[red]{error}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,156 @@
+"""The `filesystem` connector: a file or a directory of files, JSON Lines or CSV.
+
+Options as in Flink: `path` (file or directory), `format` (json, csv). A directory is read file by
+file in name order; with `source.monitor-interval` set it is watched for new files and the source
+never ends. Records are read as lines (C++ CSV reader with no quoting, so one line is one record)
+and decoded in bulk by `formats.Decoder`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from clickstream.config import Settings, parse_duration_ms
+from clickstream.connectors.base import BaseSink, BaseSource
+from clickstream.connectors.formats import Decoder
+from clickstream.errors import ConnectorError
+from clickstream.sql.catalog import TableDef
+
+_LINE_READ = pacsv.ReadOptions(column_names=["line"], block_size=8 << 20)
+# \x01 never occurs in JSON text or our CSV; quoting off so a line is read verbatim.
+_LINE_PARSE = pacsv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False,
+                                 newlines_in_values=False)
+_LINE_CONVERT = pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False)
+
+
+class DeadLetters:
+    """Malformed records of one table: appended to a JSON Lines file and counted."""
+
+    def __init__(self, table: TableDef, settings: Settings) -> None:
+        directory = table.options.get("dead-letter.path") or os.path.join(
+            settings.get("dead-letter.dir"), f"{table.name}.jsonl")
+        self.path = Path(directory)
+        self.count = 0
+
+    def write(self, records: list[tuple[str, str]], source: str) -> None:
+        if not records:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as out:
+            for raw, reason in records:
+                out.write(orjson.dumps({"source": source, "reason": reason, "record": raw}) + b"\n")
+        self.count += len(records)
+
+
+class FileSystemSource(BaseSource):
+    def __init__(self, table: TableDef, settings: Settings) -> None:
+        super().__init__(table, settings)
+        path = table.options.get("path")
+        if not path:
+            raise ConnectorError(f"Table '{table.name}': the filesystem connector needs 'path'")
+        self.path = Path(path.removeprefix("file://"))
+        if not self.path.exists():
+            raise ConnectorError(f"Table '{table.name}': path '{self.path}' does not exist")
+        monitor = table.options.get("source.monitor-interval")
+        self.monitor_ms = parse_duration_ms(monitor) if monitor else None
+        self.bounded = self.monitor_ms is None
+        self.decoder = Decoder(table)
+        self.dead_letters = DeadLetters(table, settings)
+        self._done_files: set[Path] = set()
+        self._current: tuple[Path, pacsv.CSVStreamingReader] | None = None
+        self._pending: pa.Array | None = None
+        self._last_scan = 0.0
+
+    def _files(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        return sorted(p for p in self.path.rglob("*") if p.is_file() and not p.name.startswith(
+            (".", "_")))
+
+    def _next_lines(self) -> pa.Array | None:
+        while True:
+            if self._current is None:
+                if self.monitor_ms is not None and (time.monotonic() - self._last_scan) * 1000 < (
+                        self.monitor_ms) and self._done_files:
+                    return None
+                self._last_scan = time.monotonic()
+                todo = [p for p in self._files() if p not in self._done_files]
+                if not todo:
+                    return None
+                reader = pacsv.open_csv(todo[0], read_options=_LINE_READ,
+                                        parse_options=_LINE_PARSE, convert_options=_LINE_CONVERT)
+                self._current = (todo[0], reader)
+            path, reader = self._current
+            try:
+                block = reader.read_next_batch()
+            except StopIteration:
+                self._done_files.add(path)
+                self._current = None
+                continue
+            lines = block.column(0)
+            self.metrics.bytes_in += lines.nbytes
+            return lines
+
+    def poll(self, max_rows: int) -> pa.Table | None:
+        if self._pending is None or len(self._pending) == 0:
+            self._pending = self._next_lines()
+            if self._pending is None:
+                return None
+        lines, self._pending = self._pending[:max_rows], self._pending[max_rows:]
+        lines = lines.filter(pa.compute.not_equal(pa.compute.utf8_trim_whitespace(lines), ""))
+        decoded = self.decoder.decode(lines)
+        self.dead_letters.write(decoded.malformed, str(self._current[0] if self._current else
+                                                       self.path))
+        self.metrics.malformed = self.dead_letters.count
+        self.metrics.records_in += decoded.rows.num_rows
+        return decoded.rows
+
+    def exhausted(self) -> bool:
+        if not self.bounded:
+            return False
+        return (self._current is None and (self._pending is None or len(self._pending) == 0)
+                and all(p in self._done_files for p in self._files()))
+
+
+class FileSystemSink(BaseSink):
+    """Appends rows as JSON Lines or CSV (an append-only sink, as in Flink)."""
+
+    def __init__(self, table: TableDef, settings: Settings) -> None:
+        super().__init__(table, settings)
+        path = table.options.get("path")
+        if not path:
+            raise ConnectorError(f"Table '{table.name}': the filesystem connector needs 'path'")
+        self.path = Path(path.removeprefix("file://"))
+        if self.path.suffix == "" or self.path.is_dir():
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.path = self.path / "part-0"
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.format = table.options.get("format", "json")
+        self._out = self.path.open("ab")
+
+    @property
+    def is_upsert(self) -> bool:
+        return False
+
+    def write(self, batch: pa.Table) -> None:
+        data = batch.drop_columns([c for c in ("_op",) if c in batch.column_names])
+        names = data.column_names
+        for row in data.to_pylist():
+            if self.format == "csv":
+                line = ",".join("" if row[n] is None else str(row[n]) for n in names)
+                self._out.write(line.encode() + b"\n")
+            else:
+                self._out.write(orjson.dumps(row, default=str) + b"\n")
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def close(self) -> None:
+        self._out.close()

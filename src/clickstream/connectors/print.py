@@ -1,0 +1,59 @@
+"""The `print` connector: each change as Flink prints it, `+I[a, b]` (with `print-identifier> `)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from decimal import Decimal
+
+import pyarrow as pa
+
+from clickstream.config import Settings
+from clickstream.connectors.base import OP_COLUMN, OP_SHORT, BaseSink
+from clickstream.sql.catalog import TableDef
+
+
+def format_value(value: object) -> str:
+    """Flink's string form of a value: NULL as 'null', timestamps with milliseconds."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def format_row(kind: int, values: list[object]) -> str:
+    return f"{OP_SHORT[kind]}[{', '.join(format_value(v) for v in values)}]"
+
+
+class PrintSink(BaseSink):
+    accepts_updates_without_key = True
+
+    def __init__(self, table: TableDef, settings: Settings, stream=None) -> None:
+        super().__init__(table, settings)
+        identifier = table.options.get("print-identifier")
+        self.prefix = f"{identifier}> " if identifier else ""
+        self.stream = stream or (sys.stderr if table.options.get("standard-error") == "true"
+                                 else sys.stdout)
+
+    @property
+    def is_upsert(self) -> bool:
+        return False
+
+    def write(self, batch: pa.Table) -> None:
+        names = [n for n in batch.column_names if n != OP_COLUMN]
+        kinds = batch.column(OP_COLUMN).to_pylist()
+        columns = [batch.column(n).to_pylist() for n in names]
+        lines = [self.prefix + format_row(kind, [col[i] for col in columns])
+                 for i, kind in enumerate(kinds)]
+        if lines:
+            self.stream.write("\n".join(lines) + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()

@@ -1,0 +1,228 @@
+"""The Engine: runs a script of Flink SQL statements, the way Flink's SQL client does.
+
+DDL and SET take effect at once; INSERTs are collected and, at the end of the script (or at each
+`EXECUTE STATEMENT SET`), planned and run together as one job sharing its sources. A SELECT runs as
+its own job and prints its changelog.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from clickstream.config import OPTIONS, Settings
+from clickstream.connectors.print import PrintSink, format_value
+from clickstream.errors import CatalogError, SqlError
+from clickstream.runtime.executor import Job, JobStatus
+from clickstream.sql import statements as st
+from clickstream.sql.catalog import Catalog, TableDef, ViewDef
+from clickstream.sql.plan import SinkNode, explain
+from clickstream.sql.planner import Planner
+
+
+@dataclass
+class RunResult:
+    """What a script did: the jobs it ran and their final metrics."""
+
+    jobs: list[JobStatus] = field(default_factory=list)
+    metrics: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None, out: TextIO | None = None) -> None:
+        self.settings = settings or Settings()
+        self.catalog = Catalog()
+        self.out = out or sys.stdout
+        self.pending: list[tuple[str, SinkNode]] = []
+        self.on_job_start: Callable[[Job], None] | None = None
+        self.on_batch: Callable[[Job], None] | None = None
+        self.current_job: Job | None = None
+        self.last_job: Job | None = None
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def execute_script(self, script: str, source: str | None = None) -> RunResult:
+        """Run every statement; INSERTs outside a statement set run together at the end."""
+        statements = st.parse_script(script, source)
+        result = RunResult()
+        self._pending_statements: list[st.InsertStatement] = []
+        try:
+            for statement in statements:
+                self._execute(statement, result)
+            if self._pending_statements:
+                self._run_inserts(self._pending_statements, result)
+        except SqlError as error:
+            raise error.with_context(script, source) from None
+        return result
+
+    def explain(self, script: str) -> str:
+        """The plans of a script's INSERTs and SELECTs, without running anything."""
+        buffer = io.StringIO()
+        saved, self.out = self.out, buffer
+        try:
+            for statement in st.parse_script(script):
+                if isinstance(statement, st.InsertStatement | st.StatementSet | st.QueryStatement):
+                    self._explain(statement)
+                else:
+                    self._execute(statement, RunResult())
+        finally:
+            self.out = saved
+        return buffer.getvalue()
+
+    # --- statements ---------------------------------------------------------------------------
+
+    def _execute(self, statement: st.Statement, result: RunResult) -> None:
+        if isinstance(statement, st.SetStatement):
+            self._set(statement)
+        elif isinstance(statement, st.ResetStatement):
+            if statement.key:
+                self.settings.values.pop(statement.key, None)
+            else:
+                self.settings.values.clear()
+        elif isinstance(statement, st.CreateTable):
+            self.catalog.add(statement.table, if_not_exists=statement.if_not_exists)
+            self._print("[INFO] Execute statement succeeded.")
+        elif isinstance(statement, st.CreateView):
+            self._create_view(statement)
+        elif isinstance(statement, st.DropStatement):
+            kind = TableDef if statement.kind == "TABLE" else ViewDef
+            try:
+                self.catalog.drop(statement.name, kind, statement.if_exists)
+            except CatalogError as error:
+                raise statement.error(CatalogError, error.message) from None
+            self._print("[INFO] Execute statement succeeded.")
+        elif isinstance(statement, st.InsertStatement):
+            self._plan_insert(statement)  # validate now, so errors point at this statement
+            self._pending_statements.append(statement)
+        elif isinstance(statement, st.StatementSet):
+            for insert in statement.inserts:
+                self._plan_insert(insert)
+            self._run_inserts(statement.inserts, result)
+        elif isinstance(statement, st.QueryStatement):
+            self._run_select(statement, result)
+        elif isinstance(statement, st.ShowTables):
+            self._show_tables(statement.views_only)
+        elif isinstance(statement, st.DescribeStatement):
+            self._describe(statement)
+        elif isinstance(statement, st.ExplainStatement):
+            self._explain(statement.inner)
+
+    def _set(self, statement: st.SetStatement) -> None:
+        if statement.key is None:
+            for key in sorted(set(OPTIONS) | set(self.settings.values)):
+                self._print(f"'{key}' = '{self.settings.get(key) if key in OPTIONS else self.settings.values[key]}'")
+            return
+        try:
+            self.settings.set(statement.key, statement.value)
+        except SqlError as error:
+            raise statement.error(type(error), error.message) from None
+        self._print("[INFO] Execute statement succeeded.")
+
+    def _create_view(self, statement: st.CreateView) -> None:
+        view = ViewDef(statement.name, statement.query)
+        self._planner().plan_query(statement.query.copy(), statement)  # validate
+        self.catalog.add(view, if_not_exists=statement.if_not_exists, replace=statement.replace)
+        self._print("[INFO] Execute statement succeeded.")
+
+    def _planner(self) -> Planner:
+        return Planner(self.catalog, self.settings)
+
+    def _plan_insert(self, statement: st.InsertStatement, planner: Planner | None = None):
+        return (planner or self._planner()).plan_insert(statement)
+
+    def _run_inserts(self, inserts: list[st.InsertStatement], result: RunResult) -> None:
+        planner = self._planner()  # one planner: scans of a table are shared by all INSERTs
+        sinks = [(f"insert-into_{s.target}", self._plan_insert(s, planner)) for s in inserts]
+        self._run_job(sinks, result)
+        if inserts is getattr(self, "_pending_statements", None):
+            self._pending_statements = []
+
+    def _run_job(self, sinks: list[tuple[str, SinkNode]], result: RunResult) -> None:
+        job = Job(sinks, self.settings)
+        self.current_job = job
+        if self.on_job_start:
+            self.on_job_start(job)
+        status = job.run(self.on_batch)
+        result.jobs.append(status)
+        result.metrics.update(job.metrics())
+        self.current_job, self.last_job = None, job
+
+    def _run_select(self, statement: st.QueryStatement, result: RunResult) -> None:
+        planner = self._planner()
+        node, names = planner.plan_query(statement.query, statement)
+        self._print(" | ".join(["op"] + names))
+        table = TableDef("__select", physical=[c for c in node.columns],
+                         options={"connector": "print"})
+        sink = SinkNode(columns=list(node.columns), input=node, table=table)
+        job = Job([("select", sink)], self.settings)
+        for pipeline in job.pipelines:
+            operator = pipeline.operators[-1]
+            operator.sink = PrintSink(table, self.settings, stream=self.out)
+        status = job.run(self.on_batch)
+        result.jobs.append(status)
+
+    def _show_tables(self, views_only: bool) -> None:
+        names = [n for n in self.catalog.names()
+                 if not views_only or isinstance(self.catalog.get(n), ViewDef)]
+        self._print("\n".join(names) if names else "Empty set")
+
+    def _describe(self, statement: st.DescribeStatement) -> None:
+        obj = self.catalog.get(statement.name)
+        if obj is None:
+            raise statement.error(CatalogError, f"Table or view '{statement.name}' does not exist")
+        if isinstance(obj, ViewDef):
+            node, names = self._planner().plan_query(obj.query.copy(), statement)
+            rows = [(n, c.flink_type, "TRUE", "", "", "") for n, c in zip(names, node.columns,
+                                                                          strict=False)]
+        else:
+            self._planner().scan(obj) if obj.connector and obj.computed else None
+            watermark = {obj.watermark.column: obj.watermark.expression.sql()} if obj.watermark else {}
+            rows = []
+            for column in obj.columns:
+                extras = next((f"AS {c.expression.sql()}" for c in obj.computed
+                               if c.name == column.name), "")
+                key = f"PRI({', '.join(obj.primary_key)})" if column.name in obj.primary_key else ""
+                flink_type = column.flink_type.replace(" *PROCTIME*", "")
+                if column.name in watermark:
+                    flink_type += " *ROWTIME*"
+                if "PROCTIME" in column.flink_type:
+                    flink_type += " *PROCTIME*"
+                rows.append((column.name, flink_type, "FALSE" if not column.nullable else "TRUE",
+                             key, extras, watermark.get(column.name, "")))
+        self._table(("name", "type", "null", "key", "extras", "watermark"), rows)
+
+    def _explain(self, statement: st.Statement) -> None:
+        planner = self._planner()
+        if isinstance(statement, st.InsertStatement):
+            plans = [self._plan_insert(statement, planner)]
+        elif isinstance(statement, st.StatementSet):
+            plans = [self._plan_insert(s, planner) for s in statement.inserts]
+        elif isinstance(statement, st.QueryStatement):
+            plans = [planner.plan_query(statement.query, statement)[0]]
+        else:
+            raise statement.error(SqlError, "EXPLAIN needs an INSERT or SELECT statement")
+        self._print("== Optimized Physical Plan ==")
+        for plan in plans:
+            self._print(explain(plan))
+            self._print("")
+
+    # --- output ---------------------------------------------------------------------------------
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def _table(self, header: tuple[str, ...], rows: list[tuple]) -> None:
+        cells = [header] + [tuple(format_value(v) for v in row) for row in rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+        line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+        self._print(line)
+        for i, row in enumerate(cells):
+            self._print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True))
+                        + " |")
+            if i == 0:
+                self._print(line)
+        self._print(line)
+        self._print(f"{len(rows)} rows in set")

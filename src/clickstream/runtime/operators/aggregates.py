@@ -1,0 +1,63 @@
+"""Accumulators of the aggregate functions, as SQL: partial (over rows), merge (over partials),
+combine (state + batch, pairwise) and final (the result value).
+
+COUNT(DISTINCT x) is not an accumulator column: its operators keep the distinct values in a table.
+"""
+
+from __future__ import annotations
+
+from clickstream.runtime.batch import quote
+from clickstream.sql.plan import AggCall
+
+_INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+
+
+def accumulators(index: int, call: AggCall) -> list[tuple[str, str, str]]:
+    """(accumulator column, partial SQL over rows, merge SQL over partial rows)."""
+    arg = quote(call.argument) if call.argument else None
+    name = f"acc{index}"
+    if call.function == "COUNT" and call.distinct:
+        return []
+    if call.function == "COUNT":
+        partial = "count(*)" if arg is None else f"count({arg})"
+        return [(name, partial, f"sum({name})")]
+    if call.function == "SUM":
+        return [(name, f"sum({arg})", f"sum({name})")]
+    if call.function in ("MIN", "MAX"):
+        fn = call.function.lower()
+        return [(name, f"{fn}({arg})", f"{fn}({name})")]
+    if call.function == "AVG":
+        return [(f"{name}_s", f"sum({arg})", f"sum({name}_s)"),
+                (f"{name}_n", f"count({arg})", f"sum({name}_n)")]
+    raise AssertionError(call.function)
+
+
+def combine(index: int, call: AggCall, old: str, new: str) -> list[tuple[str, str]]:
+    """(accumulator column, SQL combining `old.acc` with `new.acc`), NULL-aware."""
+    out = []
+    for name, _, _ in accumulators(index, call):
+        a, b = f"{old}.{name}", f"{new}.{name}"
+        if call.function in ("MIN", "MAX"):
+            fn = "least" if call.function == "MIN" else "greatest"
+            out.append((name, f"{fn}({a}, {b})"))
+        else:
+            out.append((name, f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL THEN {a} "
+                              f"ELSE {a} + {b} END"))
+    return out
+
+
+def final(index: int, call: AggCall, source: str = "", distinct_count: str | None = None) -> str:
+    """The aggregate's value from its accumulator columns, in Flink's result type."""
+    prefix = f"{source}." if source else ""
+    name = f"{prefix}acc{index}"
+    out_type = call.output.duck_type
+    if call.function == "COUNT" and call.distinct:
+        return f"CAST(coalesce({distinct_count}, 0) AS BIGINT)"
+    if call.function == "COUNT":
+        return f"CAST(coalesce({name}, 0) AS BIGINT)"
+    if call.function == "AVG":
+        ratio = f"({name}_s / nullif({name}_n, 0))"
+        if out_type in _INTEGRAL:
+            return f"CAST(trunc({ratio}) AS {out_type})"
+        return f"CAST({ratio} AS {out_type})"
+    return f"CAST({name} AS {out_type})"

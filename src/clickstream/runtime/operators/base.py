@@ -1,0 +1,40 @@
+"""The operator contract: batches in, batches out, and a reaction to watermark progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass
+class OperatorMetrics:
+    records_in: int = 0
+    records_out: int = 0
+    late_dropped: int = 0
+    state_rows: int = 0
+
+
+class BaseOperator:
+    """One step of a pipeline. Operators are single-input; state lives in the job's JobState."""
+
+    name = "Operator"
+
+    def __init__(self) -> None:
+        self.metrics = OperatorMetrics()
+
+    def process(self, batch: pa.Table) -> list[pa.Table]:
+        """Consume one batch; return what to pass downstream now."""
+        raise NotImplementedError
+
+    def on_watermark(self, watermark: int) -> list[pa.Table]:
+        """The input's watermark advanced to `watermark` (epoch ms); emit what it completes."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def _count(self, batch: pa.Table, out: list[pa.Table]) -> list[pa.Table]:
+        self.metrics.records_in += batch.num_rows
+        self.metrics.records_out += sum(t.num_rows for t in out)
+        return out

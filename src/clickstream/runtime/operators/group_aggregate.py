@@ -1,0 +1,187 @@
+"""GroupAggregate: unbounded GROUP BY over an append-only input, emitting a changelog.
+
+State is one row of accumulators per key (plus the distinct values of each COUNT(DISTINCT)).
+Two ways to emit:
+- per batch (default): each key changed by the batch emits `-U old, +U new` (or `+I`), as Flink's
+  mini-batch aggregation folds a batch's changes of one key;
+- per record (`node.per_record`): every input row emits the key's result after that row (`+U`),
+  so an upsert sink keyed by something other than the group key (the seed's cumulative UV, keyed by
+  date and MAX(time)) sees every value Flink would show it, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from clickstream.runtime.batch import OP, SEQ, WM, quote
+from clickstream.runtime.operators.aggregates import accumulators, combine, final
+from clickstream.runtime.operators.base import BaseOperator
+from clickstream.runtime.state import JobState
+from clickstream.sql.plan import GroupAggregateNode
+
+
+class GroupAggregateOperator(BaseOperator):
+    name = "GroupAggregate"
+
+    def __init__(self, node: GroupAggregateNode, state: JobState) -> None:
+        super().__init__()
+        if node.input.updating:
+            raise NotImplementedError("GROUP BY over an updating input")
+        self.node, self.state = node, state
+        self.p = state.new_prefix("group")
+        self.keys = [quote(k) for k in node.keys]
+        self.accs = [a for i, call in enumerate(node.aggregates) for a in accumulators(i, call)]
+        self.distinct = [(i, call) for i, call in enumerate(node.aggregates) if call.distinct]
+        self.emitted = 0
+        self._created = False
+
+    def _on(self, left: str, right: str, extra: list[str] | None = None) -> str:
+        conditions = [f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in self.keys]
+        conditions += extra or []
+        return " AND ".join(conditions) or "TRUE"
+
+    def _create_state(self) -> None:
+        group = ", ".join(self.keys)
+        partials = [f"{sql} AS {name}" for name, sql, _ in self.accs]
+        partials += [f"CAST(0 AS BIGINT) AS dn{i}" for i, _ in self.distinct]
+        columns = ", ".join(c for c in (group, ", ".join(partials)) if c)
+        group_by = f" GROUP BY {group}" if group else ""
+        self.state.execute(f"CREATE TABLE {self.p}_acc AS SELECT {columns} FROM batch{group_by} "
+                           "LIMIT 0", batch=self._empty)
+        for i, call in self.distinct:
+            cols = ", ".join(self.keys + [f"{quote(call.argument)} AS v"])
+            self.state.execute(f"CREATE TABLE {self.p}_d{i} AS SELECT {cols} FROM batch LIMIT 0",
+                               batch=self._empty)
+        self._created = True
+
+    def process(self, batch: pa.Table) -> list[pa.Table]:
+        if not self._created:
+            self._empty = batch.slice(0, 0)
+            self._create_state()
+        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {self.p}_in AS SELECT * FROM batch",
+                           batch=batch)
+        self._mark_new_distinct()
+        out = self._per_record() if self.node.per_record else self._per_batch()
+        self._store_new_distinct()
+        self.emitted += out.num_rows
+        return self._count(batch, [out] if out.num_rows else [])
+
+    # --- COUNT(DISTINCT): which rows bring a value the key has not seen -------------------------
+
+    def _mark_new_distinct(self) -> None:
+        if not self.distinct:
+            return
+        flags, joins = [], []
+        for i, call in self.distinct:
+            v = quote(call.argument)
+            partition = ", ".join([f"b.{k}" for k in self.keys] + [f"b.{v}"])
+            joins.append(f"LEFT JOIN {self.p}_d{i} d{i} ON "
+                         + self._on(f"d{i}", "b", [f"d{i}.v = b.{v}"]))
+            flags.append(f"(b.{v} IS NOT NULL AND d{i}.v IS NULL AND row_number() OVER "
+                         f"(PARTITION BY {partition} ORDER BY b.{quote(SEQ)}) = 1) AS __new{i}")
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.p}_in AS SELECT b.*, {', '.join(flags)} "
+            f"FROM {self.p}_in b {' '.join(joins)}")
+
+    def _store_new_distinct(self) -> None:
+        for i, call in self.distinct:
+            cols = ", ".join(self.keys + [quote(call.argument)])
+            self.state.execute(f"INSERT INTO {self.p}_d{i} SELECT {cols} FROM {self.p}_in "
+                               f"WHERE __new{i}")
+
+    # --- one change per key and batch --------------------------------------------------------
+
+    def _per_batch(self) -> pa.Table:
+        p, keys = self.p, self.keys
+        group = ", ".join(keys)
+        partials = [f"{sql} AS {name}" for name, sql, _ in self.accs]
+        partials += [f"count(*) FILTER (WHERE __new{i}) AS dn{i}" for i, _ in self.distinct]
+        group_by = f" GROUP BY {group}" if group else ""
+        select = ", ".join(c for c in (group, ", ".join(partials)) if c) or "1 AS __unit"
+        merged = [f"n.{k}" for k in keys]
+        merged += [f"{sql} AS {name}" for i, call in enumerate(self.node.aggregates)
+                   for name, sql in combine(i, call, "o", "n")]
+        merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)}, "
+            f"o.__present AS __old FROM (SELECT {select}, row_number() OVER () AS __ord "
+            f"FROM {p}_in{group_by}) n LEFT JOIN (SELECT *, TRUE AS __present FROM {p}_acc) o "
+            f"ON {self._on('o', 'n')} ORDER BY n.__ord")
+        # old results come from the state rows, new ones from the changed rows
+        new_values = self._results("c")
+        old_values = self._results("o")
+        differs = " OR ".join(f"({a}) IS DISTINCT FROM ({b})" for a, b in
+                              zip(self._result_exprs("o"), self._result_exprs("c"), strict=True))
+        changed = f"(o.__present IS NULL OR {differs or 'FALSE'})"
+        out = self.state.query(
+            f"WITH x AS (SELECT c.*, o.__present, row_number() OVER () AS __i FROM {p}_chg c "
+            f"LEFT JOIN (SELECT *, TRUE AS __present FROM {p}_acc) o ON {self._on('o', 'c')} "
+            f"WHERE {changed}) "
+            f"SELECT * EXCLUDE (__k) FROM ("
+            f"SELECT {old_values}, CAST(1 AS TINYINT) AS {quote(OP)}, 2 * __i AS __k "
+            f"FROM x o WHERE __present UNION ALL "
+            f"SELECT {new_values}, CAST(CASE WHEN __present THEN 2 ELSE 0 END AS TINYINT), "
+            f"2 * __i + 1 FROM x c) ORDER BY __k")
+        self._replace_state(f"{p}_chg")
+        return self._with_seq(out)
+
+    # --- one change per record ---------------------------------------------------------------
+
+    def _per_record(self) -> pa.Table:
+        p, keys = self.p, self.keys
+        partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
+        frame = f"OVER ({partition}ORDER BY {quote(SEQ)} ROWS UNBOUNDED PRECEDING)"
+        running = [f"{sql} {frame} AS {name}" for name, sql, _ in self.accs]
+        running += [f"count(*) FILTER (WHERE __new{i}) {frame} AS dn{i}" for i, _ in self.distinct]
+        merged = [f"n.{k}" for k in keys]
+        merged += [f"{sql} AS {name}" for i, call in enumerate(self.node.aggregates)
+                   for name, sql in combine(i, call, "o", "n")]
+        merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
+        select = ", ".join(keys + running + [quote(SEQ), quote(WM)])
+        by_key = f"PARTITION BY {', '.join(f'n.{k}' for k in keys)} " if keys else ""
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)}, n.{quote(SEQ)}, "
+            f"n.{quote(WM)}, CAST(CASE WHEN o.__present OR row_number() OVER ({by_key}"
+            f"ORDER BY n.{quote(SEQ)}) > 1 THEN 2 ELSE 0 END AS TINYINT) AS {quote(OP)} "
+            f"FROM (SELECT {select} FROM {p}_in) n LEFT JOIN (SELECT *, TRUE AS __present FROM "
+            f"{p}_acc) o ON {self._on('o', 'n')}")
+        out = self.state.query(f"SELECT {self._results('c')}, {quote(OP)}, {quote(SEQ)}, "
+                               f"{quote(WM)} FROM {p}_chg c ORDER BY {quote(SEQ)}")
+        last = ", ".join(keys)
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_last AS SELECT * EXCLUDE ({quote(SEQ)}, "
+            f"{quote(WM)}, {quote(OP)}) FROM {p}_chg QUALIFY row_number() OVER "
+            f"({'PARTITION BY ' + last if last else ''} ORDER BY {quote(SEQ)} DESC) = 1")
+        self._replace_state(f"{p}_last")
+        return out
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _result_exprs(self, source: str) -> list[str]:
+        exprs = []
+        for i, call in enumerate(self.node.aggregates):
+            exprs.append(final(i, call, source, f"{source}.dn{i}" if call.distinct else None))
+        return exprs
+
+    def _results(self, source: str) -> str:
+        names = [quote(c.name) for c in self.node.columns]
+        values = [f"{source}.{k}" for k in self.keys] + self._result_exprs(source)
+        return ", ".join(f"{v} AS {n}" for v, n in zip(values, names, strict=True))
+
+    def _replace_state(self, changes: str) -> None:
+        p = self.p
+        state_columns = [k for k in self.keys] + [name for name, _, _ in self.accs]
+        state_columns += [f"dn{i}" for i, _ in self.distinct]
+        if self.keys:
+            self.state.execute(f"DELETE FROM {p}_acc o USING {changes} c WHERE "
+                               + self._on("o", "c"))
+        else:
+            self.state.execute(f"DELETE FROM {p}_acc")
+        cols = ", ".join(state_columns)
+        self.state.execute(f"INSERT INTO {p}_acc ({cols}) SELECT {cols} FROM {changes}")
+        self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {p}_acc") or 0
+
+    def _with_seq(self, out: pa.Table) -> pa.Table:
+        seq = pa.array(range(self.emitted, self.emitted + out.num_rows), pa.int64())
+        wm = pa.array([0] * out.num_rows, pa.int64())
+        return out.append_column(SEQ, seq).append_column(WM, wm)

@@ -1,0 +1,45 @@
+"""The last step of a pipeline: hand a changelog to the sink connector.
+
+An upsert sink gets, per batch, the last change of each primary key (and no -U: an upsert by key
+makes the before-image redundant), which is what Flink's upsert sinks end up storing.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from clickstream.connectors.base import BaseSink
+from clickstream.runtime.batch import OP, SEQ, quote
+from clickstream.runtime.operators.base import BaseOperator
+from clickstream.runtime.state import JobState
+from clickstream.sql.plan import SinkNode
+
+
+class SinkOperator(BaseOperator):
+    name = "Sink"
+
+    def __init__(self, node: SinkNode, sink: BaseSink, state: JobState) -> None:
+        super().__init__()
+        self.node, self.sink, self.state = node, sink, state
+        self.names = [c.name for c in node.columns]
+        self.fold = sink.is_upsert and node.input.updating
+
+    def process(self, batch: pa.Table) -> list[pa.Table]:
+        self.metrics.records_in += batch.num_rows
+        if OP not in batch.column_names:
+            batch = batch.append_column(OP, pa.array([0] * batch.num_rows, pa.int8()))
+        if self.fold:
+            keys = ", ".join(quote(k) for k in self.node.table.primary_key)
+            batch = self.state.query(
+                f"SELECT * FROM batch WHERE {quote(OP)} <> 1 QUALIFY row_number() OVER "
+                f"(PARTITION BY {keys} ORDER BY {quote(SEQ)} DESC) = 1 ORDER BY {quote(SEQ)}",
+                batch=batch)
+        out = batch.select(self.names + [OP])
+        if out.num_rows:
+            self.sink.write(out)
+            self.metrics.records_out += out.num_rows
+        return []
+
+    def close(self) -> None:
+        self.sink.flush()
+        self.sink.close()

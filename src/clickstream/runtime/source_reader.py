@@ -1,0 +1,51 @@
+"""Turns a connector's decoded rows into the stream a job's operators see: computed columns,
+arrival sequence numbers and per-record watermarks."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from clickstream.connectors.base import BaseSource
+from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote
+from clickstream.runtime.state import JobState
+from clickstream.runtime.watermarks import WatermarkTracker
+from clickstream.sql.plan import ScanNode
+
+
+class SourceReader:
+    def __init__(self, scan: ScanNode, source: BaseSource, state: JobState) -> None:
+        self.scan, self.source, self.state = scan, source, state
+        self.watermarks = WatermarkTracker()
+        self.sequence = 0
+        physical = [quote(c.name) for c in scan.table.physical]
+        computed = [f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql]
+        watermark = [f"epoch_ms({scan.watermark_sql}) AS __wmv"] if scan.watermark_sql else []
+        self._sql = None
+        if computed or watermark:
+            self._sql = f"SELECT {', '.join(physical + computed + watermark)} FROM batch"
+
+    @property
+    def watermark(self) -> int:
+        return self.watermarks.current
+
+    @property
+    def has_watermark(self) -> bool:
+        return self.scan.watermark_sql is not None
+
+    def poll(self, max_rows: int) -> pa.Table | None:
+        raw = self.source.poll(max_rows)
+        if raw is None or raw.num_rows == 0:
+            return None
+        batch = self.state.query(self._sql, batch=raw) if self._sql else raw
+        n = batch.num_rows
+        if "__wmv" in batch.column_names:
+            before = self.watermarks.assign(batch.column("__wmv"))
+            batch = batch.drop_columns(["__wmv"])
+        else:
+            before = pa.array([MIN_WATERMARK] * n, pa.int64())
+        seq = pa.array(range(self.sequence, self.sequence + n), pa.int64())
+        self.sequence += n
+        return batch.append_column(SEQ, seq).append_column(WM, before)
+
+    def exhausted(self) -> bool:
+        return self.source.exhausted()

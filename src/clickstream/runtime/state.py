@@ -1,0 +1,62 @@
+"""Where a job's operator state lives: tables in one DuckDB database per job.
+
+Every stateful operator keeps its state in tables named after its operator id, in this one
+database, so a later checkpoint is one transaction over one file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import duckdb
+import pyarrow as pa
+
+
+class JobState:
+    """The job's DuckDB connection: operators run their batch SQL and keep their tables here."""
+
+    def __init__(self, time_zone: str = "UTC", path: str = ":memory:") -> None:
+        self.con = duckdb.connect(path)
+        self.con.execute(f"SET TimeZone = '{time_zone}'")
+        # Arrow output order must follow input order for projections; DuckDB keeps it by default.
+        self.con.execute("SET preserve_insertion_order = true")
+        self._ids = itertools.count()
+
+    def new_prefix(self, kind: str) -> str:
+        """A unique table-name prefix for one operator's state."""
+        return f"{kind}_{next(self._ids)}"
+
+    def query(self, sql: str, **tables: pa.Table) -> pa.Table:
+        """Run `sql` with Arrow tables bound by name, return the result as Arrow."""
+        for name, table in tables.items():
+            self.con.register(name, table)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return self.con.sql(sql).to_arrow_table()
+        finally:
+            for name in tables:
+                self.con.unregister(name)
+
+    def execute(self, sql: str, **tables: pa.Table) -> None:
+        for name, table in tables.items():
+            self.con.register(name, table)
+        try:
+            self.con.execute(sql)
+        finally:
+            for name in tables:
+                self.con.unregister(name)
+
+    def scalar(self, sql: str, **tables: pa.Table):
+        for name, table in tables.items():
+            self.con.register(name, table)
+        try:
+            row = self.con.execute(sql).fetchone()
+            return row[0] if row else None
+        finally:
+            for name in tables:
+                self.con.unregister(name)
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,310 @@
+"""Planning GROUP BY: a Calc that computes keys and arguments, the aggregate (windowed or
+unbounded), and a Calc that computes the SELECT list and HAVING from keys and results."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from clickstream.errors import SqlError, SqlValidationError, UnsupportedFeatureError
+from clickstream.sql.plan import (
+    AggCall,
+    CalcNode,
+    GroupAggregateNode,
+    PlanNode,
+    WindowAggregateNode,
+    WindowSpec,
+)
+from clickstream.sql.scope import Scope, ScopeEntry, unique_name
+from clickstream.sql.statements import position_of
+from clickstream.sql.types import Column, flink_type_of_duckdb, normalize_duckdb_type
+from clickstream.sql.windowing import (
+    LEGACY_AUXILIARY,
+    LEGACY_WINDOWS,
+    WINDOW_COLUMNS,
+    WINDOW_END,
+    WINDOW_START,
+    WINDOW_TIME,
+    WindowTvfRelation,
+    legacy_window,
+)
+
+if TYPE_CHECKING:
+    from clickstream.sql.planner import Planner
+
+_MARK = "__agg__"  # qualifier of columns that refer to the aggregate's output
+_INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+
+
+class AggregatePlanner:
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    def plan(self, query: exp.Select, node: PlanNode, scope: Scope, condition: str | None,
+             tvf: WindowTvfRelation | None) -> tuple[PlanNode, Scope]:
+        group = query.args.get("group")
+        items = list(group.expressions) if group else []
+        window, window_time_column, keys = self._split_group(items, node, scope, tvf, query)
+        calls = self._collect_calls(query)
+
+        # 1. the Calc before the aggregate: one column per key, per argument, and the rowtime
+        projections: list[str] = []
+        names: list[str] = []
+        key_lookup: dict[str, str] = {}
+        for index, key in enumerate(keys):
+            sql = self.planner.sql(key, scope)
+            if sql in key_lookup:
+                continue
+            name = unique_name(key.name if isinstance(key, exp.Column) else f"$k{index}",
+                               {n.lower() for n in names})
+            key_lookup[sql] = name
+            projections.append(sql)
+            names.append(name)
+        key_names = list(names)
+        arg_names: dict[str, str] = {}
+        for call in calls.values():
+            argument = _argument(call)
+            if argument is None:
+                continue
+            sql = self.planner.sql(argument, scope)
+            if sql not in arg_names:
+                arg_names[sql] = f"$a{len(arg_names)}"
+                projections.append(sql)
+                names.append(arg_names[sql])
+        if window is not None:
+            projections.append(_quote(window_time_column.name))
+            names.append(window.time_column)
+        types = self.planner.infer_types(node, projections, condition)
+        pre_columns = [Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
+                       for n, t in zip(names, types, strict=True)]
+        pre = CalcNode(columns=pre_columns, input=node, projections=projections,
+                       condition=condition, keeps_rowtime=window.time_column if window else None,
+                       key_map={})
+
+        # 2. the aggregate
+        agg_calls: dict[str, AggCall] = {}
+        for sql, call in calls.items():
+            argument = _argument(call)
+            arg_name = arg_names[self.planner.sql(argument, scope)] if argument is not None else None
+            arg_type = pre.column(arg_name).duck_type if arg_name else None
+            function = _function(call)
+            out_type = _result_type(function, arg_type)
+            output = Column(f"$agg{len(agg_calls)}", flink_type_of_duckdb(out_type), out_type)
+            agg_calls[sql] = AggCall(function, arg_name, _is_distinct(call), output, arg_type)
+        key_columns = [pre.column(n) for n in key_names]
+        agg_columns = [a.output for a in agg_calls.values()]
+        if window is not None:
+            window_cols = WindowTvfRelation(window, window_time_column).window_columns()
+            aggregate: PlanNode = WindowAggregateNode(
+                columns=key_columns + agg_columns + window_cols, input=pre, window=window,
+                keys=key_names, aggregates=list(agg_calls.values()),
+                window_columns=list(WINDOW_COLUMNS), time_is_ltz=window_time_column.is_ltz)
+        else:
+            aggregate = GroupAggregateNode(columns=key_columns + agg_columns, input=pre,
+                                           keys=key_names, aggregates=list(agg_calls.values()))
+
+        # 3. the Calc after it: SELECT list and HAVING over keys, results and window bounds
+        lookup = dict(key_lookup)
+        lookup.update({f'"{c}"': c for c in WINDOW_COLUMNS})
+        rewrite = _Rewriter(self.planner, scope, lookup, {s: a.output.name for s, a in
+                                                          agg_calls.items()}, window)
+        post_scope = Scope([ScopeEntry(_MARK, c.name, c.name, c) for c in aggregate.columns])
+        return self._post_calc(query, aggregate, scope, post_scope, rewrite)
+
+    def _post_calc(self, query: exp.Select, aggregate: PlanNode, scope: Scope, post_scope: Scope,
+                   rewrite: _Rewriter) -> tuple[PlanNode, Scope]:
+        items = self.planner.expand_star(query.expressions, scope)
+        projections, names = [], []
+        key_map: dict[str, str] = {}
+        rowtime = None
+        for index, item in enumerate(items):
+            inner = item.this if isinstance(item, exp.Alias) else item
+            rewritten = rewrite(inner)
+            sql = self.planner.sql(rewritten, _GroupedScope(post_scope))
+            name = unique_name(_output_name(item, index), {n.lower() for n in names})
+            projections.append(sql)
+            names.append(name)
+            if isinstance(rewritten, exp.Column) and rewritten.table == _MARK:
+                key_map.setdefault(rewritten.name, name)
+                if rewritten.name == WINDOW_TIME:
+                    rowtime = name
+        having = query.args.get("having")
+        condition = None
+        if having is not None:
+            condition = self.planner.sql(rewrite(having.this), _GroupedScope(post_scope))
+        types = self.planner.infer_types(aggregate, projections, condition)
+        columns = [Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
+                   for n, t in zip(names, types, strict=True)]
+        calc = CalcNode(columns=columns, input=aggregate, projections=projections,
+                        condition=condition, keeps_rowtime=rowtime, key_map=key_map)
+        return calc, Scope([ScopeEntry(None, c.name, c.name, c) for c in columns])
+
+    def _split_group(self, items, node, scope, tvf, query):
+        """Separate the window (legacy call or TVF bounds) from the grouping keys."""
+        keys: list[exp.Expression] = []
+        window: WindowSpec | None = None
+        time_column: Column | None = None
+        bounds: set[str] = set()
+        for item in items:
+            if isinstance(item, exp.Anonymous) and item.name.upper() in LEGACY_WINDOWS:
+                if window is not None:
+                    raise SqlValidationError("only one group window per query",
+                                             *position_of(item))
+                if tvf is not None:
+                    raise SqlValidationError("a group window cannot be used on a window TVF",
+                                             *position_of(item))
+                window, time_column = legacy_window(item, node, scope)
+                continue
+            if tvf is not None and isinstance(item, exp.Column):
+                internal = scope.resolve_entry(item).internal
+                if internal in (WINDOW_START, WINDOW_END):
+                    bounds.add(internal)
+                    continue
+                if internal == WINDOW_TIME:
+                    raise UnsupportedFeatureError("GROUP BY window_time is not supported; group "
+                                                  "by window_start, window_end",
+                                                  *position_of(item))
+            keys.append(item)
+        if tvf is not None:
+            if bounds != {WINDOW_START, WINDOW_END}:
+                raise SqlValidationError(
+                    "a window aggregation over a window TVF must GROUP BY both window_start and "
+                    "window_end", *position_of(query.args.get("group") or query))
+            window, time_column = tvf.spec, tvf.time_column
+        return window, time_column, keys
+
+    def _collect_calls(self, query: exp.Select) -> dict[str, exp.AggFunc]:
+        """Each distinct aggregate call of SELECT and HAVING, keyed by its SQL text."""
+        calls: dict[str, exp.AggFunc] = {}
+        roots = list(query.expressions)
+        if query.args.get("having"):
+            roots.append(query.args["having"].this)
+        for root in roots:
+            for node in root.walk():
+                if isinstance(node, exp.AggFunc):
+                    _function(node)  # refuses unsupported aggregates by name
+                    for inner in node.this.walk() if node.this else []:
+                        if inner is not node and isinstance(inner, exp.AggFunc):
+                            raise SqlValidationError("aggregates cannot be nested",
+                                                     *position_of(inner))
+                    calls.setdefault(node.sql(), node)
+        return calls
+
+
+class _Rewriter:
+    """Replaces, in a SELECT item, what the aggregate computed by a reference to its column."""
+
+    def __init__(self, planner: Planner, scope: Scope, keys: dict[str, str],
+                 aggregates: dict[str, str], window: WindowSpec | None) -> None:
+        self.planner, self.scope = planner, scope
+        self.keys, self.aggregates, self.window = keys, aggregates, window
+
+    def __call__(self, node: exp.Expression) -> exp.Expression:
+        return node.copy().transform(self._replace, copy=False)
+
+    def _replace(self, node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.AggFunc):
+            return _mark(self.aggregates[node.sql()])
+        if isinstance(node, exp.Anonymous):
+            auxiliary = self._auxiliary(node)
+            if auxiliary:
+                return _mark(auxiliary)
+        if isinstance(node, exp.Literal | exp.Identifier | exp.Star) or (
+                isinstance(node, exp.Column) and node.table == _MARK):
+            return node
+        try:
+            sql = self.planner.sql(node, self.scope)
+        except SqlError:
+            return node
+        if sql in self.keys:
+            return _mark(self.keys[sql])
+        return node
+
+    def _auxiliary(self, node: exp.Anonymous) -> str | None:
+        name = node.name.upper()
+        for kind in LEGACY_WINDOWS:
+            for suffix, column in LEGACY_AUXILIARY.items():
+                if name == kind + suffix:
+                    if self.window is None or self.window.kind != kind:
+                        raise SqlValidationError(f"{name} needs a matching {kind}(...) in GROUP "
+                                                 "BY", *position_of(node))
+                    return column
+        return None
+
+
+class _GroupedScope(Scope):
+    """After GROUP BY only keys, aggregates and window bounds can be referenced."""
+
+    def __init__(self, post: Scope) -> None:
+        super().__init__(post.entries)
+
+    def resolve(self, node: exp.Column) -> exp.Expression:
+        if node.table == _MARK:
+            return exp.column(node.name, quoted=True)
+        shown = f"{node.table}.{node.name}" if node.table else node.name
+        raise SqlValidationError(f"Expression '{shown}' is not being grouped",
+                                 *position_of(node),
+                                 hint="Add it to GROUP BY or use it inside an aggregate.")
+
+
+def _mark(name: str) -> exp.Column:
+    return exp.Column(this=exp.Identifier(this=name, quoted=True),
+                      table=exp.Identifier(this=_MARK))
+
+
+def _function(call: exp.AggFunc) -> str:
+    if isinstance(call, exp.Count):
+        return "COUNT"
+    for cls, name in ((exp.Sum, "SUM"), (exp.Min, "MIN"), (exp.Max, "MAX"), (exp.Avg, "AVG")):
+        if isinstance(call, cls):
+            if _is_distinct(call) and name != "COUNT":
+                raise UnsupportedFeatureError(f"{name}(DISTINCT ...) is not supported",
+                                              *position_of(call))
+            return name
+    label = call.sql_names()[0] if call.sql_names() else type(call).__name__
+    raise UnsupportedFeatureError(f"aggregate function {label.upper()} is not supported",
+                                  *position_of(call))
+
+
+def _is_distinct(call: exp.AggFunc) -> bool:
+    return isinstance(call.this, exp.Distinct)
+
+
+def _argument(call: exp.AggFunc) -> exp.Expression | None:
+    argument = call.this
+    if isinstance(argument, exp.Distinct):
+        if len(argument.expressions) != 1:
+            raise UnsupportedFeatureError("COUNT(DISTINCT a, b) is not supported",
+                                          *position_of(call))
+        argument = argument.expressions[0]
+    if argument is None or isinstance(argument, exp.Star):
+        return None
+    return argument
+
+
+def _result_type(function: str, argument: str | None) -> str:
+    """Flink's result types: COUNT is BIGINT, SUM/AVG keep an integral input's type."""
+    if function == "COUNT":
+        return "BIGINT"
+    assert argument is not None
+    if function in ("MIN", "MAX"):
+        return argument
+    if argument in _INTEGRAL:
+        return argument
+    if argument.startswith("DECIMAL"):
+        scale = argument[argument.index(",") + 1:-1].strip()
+        return f"DECIMAL(38, {max(int(scale), 6) if function == 'AVG' else scale})"
+    return "DOUBLE"
+
+
+def _output_name(item: exp.Expression, index: int) -> str:
+    if isinstance(item, exp.Alias):
+        return item.alias
+    if isinstance(item, exp.Column):
+        return item.name
+    return f"EXPR${index}"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

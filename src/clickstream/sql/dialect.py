@@ -1,0 +1,81 @@
+"""The Flink SQL dialect for sqlglot: what Flink's parser accepts beyond sqlglot's defaults.
+
+Table-driven like sqlglot's own dialects: keywords, constraint parsers and function parsers are
+rebuilt from the parent's tables. Statements sqlglot has no grammar for (SET, SHOW, DESCRIBE,
+EXPLAIN, EXECUTE STATEMENT SET) are recognised earlier, in `statements.py`.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp, parser, tokens
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import TokenType
+
+from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
+
+WINDOW_TVFS = ("TUMBLE", "HOP", "CUMULATE", "SESSION")
+
+
+def _parse_window_function(name: str):
+    """TUMBLE(...) is a window TVF when its first argument is `TABLE t`, else a legacy group window."""
+
+    def parse(self: FlinkParser) -> exp.Expression:
+        if not self._match(TokenType.TABLE):
+            args = self._parse_csv(self._parse_lambda)
+            return exp.Anonymous(this=name, expressions=args)
+        table = TableArg(this=self._parse_table_parts())
+        args: list[exp.Expression] = [table]
+        while self._match(TokenType.COMMA):
+            args.append(self._parse_window_argument())
+        return WindowTvf(this=exp.var(name), expressions=args)
+
+    return parse
+
+
+class FlinkParser(parser.Parser):
+    CONSTRAINT_PARSERS = {
+        **parser.Parser.CONSTRAINT_PARSERS,
+        "WATERMARK": lambda self: self.expression(
+            exp.WatermarkColumnConstraint(
+                this=self._match(TokenType.FOR) and self._parse_column(),
+                expression=self._match(TokenType.ALIAS) and self._parse_disjunction(),
+            )
+        ),
+    }
+
+    SCHEMA_UNNAMED_CONSTRAINTS = {*parser.Parser.SCHEMA_UNNAMED_CONSTRAINTS, "WATERMARK"}
+
+    FUNCTION_PARSERS = {
+        **parser.Parser.FUNCTION_PARSERS,
+        **{name: _parse_window_function(name) for name in WINDOW_TVFS},
+        "DESCRIPTOR": lambda self: Descriptor(expressions=self._parse_csv(self._parse_column)),
+    }
+
+    def _parse_window_argument(self) -> exp.Expression | None:
+        """`DESCRIPTOR(col)`, an interval, or `name => value` (named TVF arguments)."""
+        if self._match_text_seq("DESCRIPTOR"):
+            self._match(TokenType.L_PAREN)
+            cols = self._parse_csv(self._parse_column)
+            self._match_r_paren()
+            return Descriptor(expressions=cols)
+        return self._parse_lambda()
+
+
+class Flink(Dialect):
+    """Apache Flink SQL (Calcite-based): backtick identifiers, `||` concatenation."""
+
+    NORMALIZE_FUNCTIONS = "upper"
+    DPIPE_IS_STRING_CONCAT = True
+
+    class Tokenizer(tokens.Tokenizer):
+        IDENTIFIERS = ["`"]
+        QUOTES = ["'"]
+        STRING_ESCAPES = ["'", "\\"]
+        KEYWORDS = {
+            **tokens.Tokenizer.KEYWORDS,
+            "STRING": TokenType.TEXT,
+            "BYTES": TokenType.VARBINARY,
+            "TIMESTAMP_LTZ": TokenType.TIMESTAMPLTZ,
+        }
+
+    Parser = FlinkParser

@@ -1,0 +1,232 @@
+"""The logical plan: what a query computes, in Flink's vocabulary, before any operator exists.
+
+Every node lists its output columns (names unique within the node) and whether it produces an
+append-only stream or an updating changelog (with the columns that key the updates). Expressions
+are already DuckDB SQL over the input node's column names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clickstream.sql.catalog import TableDef
+from clickstream.sql.types import Column
+
+
+@dataclass(eq=False)
+class PlanNode:
+    columns: list[Column]
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return []
+
+    @property
+    def updating(self) -> bool:
+        return any(i.updating for i in self.inputs)
+
+    @property
+    def upsert_keys(self) -> list[str] | None:
+        return None
+
+    @property
+    def rowtime(self) -> str | None:
+        """The event-time attribute column, while the stream still carries one."""
+        return None
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def describe(self) -> str:
+        return type(self).__name__.removesuffix("Node")
+
+
+@dataclass(eq=False)
+class ScanNode(PlanNode):
+    """A source table, read once per job however many queries use it."""
+
+    table: TableDef = None  # type: ignore[assignment]
+    # computed columns as DuckDB SQL over the physical columns, in declaration order
+    computed_sql: list[tuple[str, str]] = field(default_factory=list)
+    watermark_sql: str | None = None  # DuckDB SQL of the watermark expression
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.table.watermark.column if self.table.watermark else None
+
+    def describe(self) -> str:
+        fields = ", ".join(c.name for c in self.columns)
+        return f"TableSourceScan(table=[{self.table.name}], fields=[{fields}])"
+
+
+@dataclass(eq=False)
+class CalcNode(PlanNode):
+    """Projection and filter, row by row."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    projections: list[str] = field(default_factory=list)  # DuckDB SQL, one per output column
+    condition: str | None = None
+    keeps_rowtime: str | None = None  # output name of the input's rowtime, if passed through
+    key_map: dict[str, str] = field(default_factory=dict)  # input column -> output column
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.keeps_rowtime
+
+    @property
+    def upsert_keys(self) -> list[str] | None:
+        keys = self.input.upsert_keys
+        if keys is None or not all(k in self.key_map for k in keys):
+            return None
+        return [self.key_map[k] for k in keys]
+
+    def describe(self) -> str:
+        select = ", ".join(
+            p if p == f'"{c.name}"' else f"{p} AS {c.name}"
+            for p, c in zip(self.projections, self.columns, strict=True)
+        )
+        where = f", where=[{self.condition}]" if self.condition else ""
+        return f"Calc(select=[{select}]{where})"
+
+
+@dataclass(eq=False)
+class LookupJoinNode(PlanNode):
+    """`JOIN dim FOR SYSTEM_TIME AS OF left.proctime ON left.k = dim.k`, enriched per batch."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    table: TableDef = None  # type: ignore[assignment]
+    join_type: str = "INNER"  # or LEFT
+    left_keys: list[str] = field(default_factory=list)  # input column names
+    right_keys: list[str] = field(default_factory=list)  # dim table column names
+    right_columns: list[tuple[str, str]] = field(default_factory=list)  # dim column -> output
+    condition: str | None = None  # extra ON condition over the output columns
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.input.rowtime
+
+    def describe(self) -> str:
+        on = " AND ".join(f"{lk}={rk}" for lk, rk in zip(self.left_keys, self.right_keys,
+                                                         strict=True))
+        extra = f", where=[{self.condition}]" if self.condition else ""
+        return (f"LookupJoin(table=[{self.table.name}], joinType=[{self.join_type}Join], "
+                f"lookup=[{on}]{extra})")
+
+
+@dataclass
+class AggCall:
+    """One aggregate: `function(argument)`, its output column and the argument's type."""
+
+    function: str  # COUNT, SUM, MIN, MAX, AVG
+    argument: str | None  # input column name; None for COUNT(*)
+    distinct: bool
+    output: Column
+    argument_type: str | None = None  # DuckDB type of the argument
+
+    def describe(self) -> str:
+        inner = "*" if self.argument is None else self.argument
+        if self.distinct:
+            inner = f"DISTINCT {inner}"
+        return f"{self.function}({inner}) AS {self.output.name}"
+
+
+@dataclass
+class WindowSpec:
+    kind: str  # TUMBLE, HOP, CUMULATE
+    time_column: str  # input column (the rowtime attribute)
+    size_ms: int
+    slide_ms: int  # HOP slide, CUMULATE step, TUMBLE size
+
+    def describe(self) -> str:
+        if self.kind == "TUMBLE":
+            return f"TUMBLE(time_col=[{self.time_column}], size=[{self.size_ms} ms])"
+        label = "slide" if self.kind == "HOP" else "step"
+        return (f"{self.kind}(time_col=[{self.time_column}], size=[{self.size_ms} ms], "
+                f"{label}=[{self.slide_ms} ms])")
+
+
+@dataclass(eq=False)
+class WindowAggregateNode(PlanNode):
+    """Aggregation per event-time window and key; a window's row is emitted once, when it closes."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    window: WindowSpec = None  # type: ignore[assignment]
+    keys: list[str] = field(default_factory=list)
+    aggregates: list[AggCall] = field(default_factory=list)
+    window_columns: list[str] = field(default_factory=list)  # start, end, time output names
+    time_is_ltz: bool = False
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.window_columns[2]
+
+    def describe(self) -> str:
+        aggs = ", ".join(a.describe() for a in self.aggregates)
+        return (f"WindowAggregate(groupBy=[{', '.join(self.keys)}], window=[{self.window.describe()}]"
+                f", select=[{aggs}])")
+
+
+@dataclass(eq=False)
+class GroupAggregateNode(PlanNode):
+    """Unbounded GROUP BY: every change of a group's result is emitted as -U/+U (or +I)."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    keys: list[str] = field(default_factory=list)
+    aggregates: list[AggCall] = field(default_factory=list)
+    # Emit every record's effect (then folded per sink key) rather than one change per key and
+    # batch: set when the sink's primary key is not the group key, so that the sink sees every
+    # key value Flink would have shown it, whatever the batch size.
+    per_record: bool = False
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def updating(self) -> bool:
+        return True
+
+    @property
+    def upsert_keys(self) -> list[str] | None:
+        return list(self.keys)
+
+    def describe(self) -> str:
+        aggs = ", ".join(a.describe() for a in self.aggregates)
+        return f"GroupAggregate(groupBy=[{', '.join(self.keys)}], select=[{aggs}])"
+
+
+@dataclass(eq=False)
+class SinkNode(PlanNode):
+    input: PlanNode = None  # type: ignore[assignment]
+    table: TableDef = None  # type: ignore[assignment]
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    def describe(self) -> str:
+        return f"Sink(table=[{self.table.name}], fields=[{', '.join(c.name for c in self.columns)}])"
+
+
+def explain(node: PlanNode, indent: int = 0) -> str:
+    """Flink-style plan text: one node per line, inputs indented below their consumer."""
+    lines = [("   " * indent) + ("+- " if indent else "") + node.describe()]
+    for child in node.inputs:
+        lines.append(explain(child, indent + 1))
+    return "\n".join(lines)

@@ -1,0 +1,474 @@
+"""From a parsed query to a logical plan: resolve names, check types, pick streaming operators.
+
+One handler per clause, like RisingWave's planner: FROM (tables, views, subqueries, lookup joins,
+window TVFs), WHERE, GROUP BY / aggregates (window or unbounded), SELECT, and INSERT's sink checks.
+DuckDB infers and checks expression types on an empty input, so a type error is found here, before
+any data flows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+from sqlglot import exp
+
+from clickstream.config import Settings
+from clickstream.connectors import registry
+from clickstream.errors import (
+    CatalogError,
+    PlanningError,
+    SqlError,
+    SqlValidationError,
+    UnsupportedFeatureError,
+)
+from clickstream.sql.aggregation import AggregatePlanner
+from clickstream.sql.catalog import Catalog, TableDef, ViewDef
+from clickstream.sql.expressions import WindowTvf
+from clickstream.sql.functions import to_duckdb_sql, translate
+from clickstream.sql.plan import (
+    CalcNode,
+    GroupAggregateNode,
+    LookupJoinNode,
+    PlanNode,
+    ScanNode,
+    SinkNode,
+)
+from clickstream.sql.scope import Scope, ScopeEntry, unique_name
+from clickstream.sql.statements import InsertStatement, Statement, position_of
+from clickstream.sql.types import Column, flink_type_of_duckdb, normalize_duckdb_type
+from clickstream.sql.windowing import WindowTvfRelation, parse_window_tvf
+
+UNBOUNDED_SINKS_ACCEPTING_UPDATES = ("print", "blackhole")
+# Sinks that write a changelog as it comes, whatever their declared primary key.
+NON_UPSERT_SINKS = ("print", "blackhole", "filesystem")
+
+
+class Planner:
+    """Plans the queries of one job; scans of the same table are shared between queries."""
+
+    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self.scans: dict[str, ScanNode] = {}
+        self._con = duckdb.connect()
+        self._con.execute(f"SET TimeZone = '{settings.local_time_zone}'")
+
+    # --- statements ---------------------------------------------------------------------------
+
+    def plan_insert(self, statement: InsertStatement) -> SinkNode:
+        try:
+            return self._plan_insert(statement)
+        except SqlError as error:
+            raise _in_statement(error, statement) from None
+
+    def plan_query(self, query: exp.Expression, statement: Statement) -> tuple[PlanNode, list[str]]:
+        """The plan of a SELECT and its output column names (as the user sees them)."""
+        try:
+            node, scope = self._query(query)
+        except SqlError as error:
+            raise _in_statement(error, statement) from None
+        return node, [e.name for e in scope.visible()]
+
+    def _plan_insert(self, statement: InsertStatement) -> SinkNode:
+        target = self.catalog.get(statement.target)
+        if not isinstance(target, TableDef):
+            line, col = position_of(statement.target_node)
+            what = "a view" if isinstance(target, ViewDef) else "not found"
+            raise CatalogError(f"Sink table '{statement.target}' is {what}", line, col)
+        if not registry.can_be(target, "sink"):
+            line, col = position_of(statement.target_node)
+            raise PlanningError(
+                f"Table '{target.name}' (connector '{target.connector}') cannot be written to",
+                line, col)
+        node, scope = self._query(statement.query)
+        outputs = scope.visible()
+        sink_columns = self._sink_columns(target, statement)
+        if len(outputs) != len(sink_columns):
+            raise SqlValidationError(
+                f"Column types of query result and sink for '{target.name}' do not match. "
+                f"Cause: Different number of columns. Query has {len(outputs)}, "
+                f"sink has {len(sink_columns)}: {', '.join(c.name for c in sink_columns)}",
+                *position_of(statement.query))
+        self._check_sink_types(statement, outputs, sink_columns, target)
+        self._check_changelog(node, target)
+        by_sink_name = {c.name: e for c, e in zip(sink_columns, outputs, strict=True)}
+        projections = []
+        for column in target.physical:
+            entry = by_sink_name.get(column.name)
+            if entry is None:
+                projections.append(f"CAST(NULL AS {column.duck_type})")
+            elif normalize_duckdb_type(entry.column.duck_type) == column.duck_type:
+                projections.append(_quote(entry.internal))
+            else:
+                projections.append(f"TRY_CAST({_quote(entry.internal)} AS {column.duck_type})")
+        key_map = {by_sink_name[c.name].internal: c.name for c in target.physical
+                   if c.name in by_sink_name}
+        calc = CalcNode(columns=list(target.physical), input=node, projections=projections,
+                        key_map=key_map)
+        self._choose_update_folding(calc, target)
+        return SinkNode(columns=list(target.physical), input=calc, table=target)
+
+    def _sink_columns(self, target: TableDef, statement: InsertStatement) -> list[Column]:
+        if not statement.columns:
+            return list(target.physical)
+        columns = []
+        for name in statement.columns:
+            column = next((c for c in target.physical if c.name.lower() == name.lower()), None)
+            if column is None:
+                raise SqlValidationError(f"Unknown target column '{name}' in '{target.name}'",
+                                         *position_of(statement.target_node))
+            columns.append(column)
+        return columns
+
+    def _check_sink_types(self, statement: InsertStatement, outputs: list[ScopeEntry],
+                          sink_columns: list[Column], target: TableDef) -> None:
+        for entry, column in zip(outputs, sink_columns, strict=True):
+            source_family = _family(entry.column.duck_type)
+            sink_family = _family(column.duck_type)
+            if source_family != sink_family and "null" not in (source_family, sink_family):
+                raise SqlValidationError(
+                    f"Incompatible types for sink column '{column.name}' of '{target.name}': "
+                    f"query gives {entry.column.flink_type} ({entry.name}), sink wants "
+                    f"{column.flink_type}", *position_of(statement.query),
+                    hint="Add a CAST in the SELECT list.")
+
+    def _check_changelog(self, node: PlanNode, target: TableDef) -> None:
+        if not node.updating or target.primary_key:
+            return
+        if target.connector in UNBOUNDED_SINKS_ACCEPTING_UPDATES:
+            return
+        producer = _first_updating(node)
+        raise PlanningError(
+            f"Table sink '{target.name}' doesn't support consuming update changes which is "
+            f"produced by node {producer.describe()}",
+            hint="Declare a PRIMARY KEY (...) NOT ENFORCED on the sink so it can upsert, or use "
+                 "a windowed aggregation, which only appends.")
+
+    def _choose_update_folding(self, calc: CalcNode, target: TableDef) -> None:
+        """Per-record updates when the sink's key is not the query's upsert key (see plan.py)."""
+        if not calc.input.updating or not target.primary_key or target.connector in NON_UPSERT_SINKS:
+            return
+        upsert = calc.upsert_keys
+        if upsert is not None and {k.lower() for k in upsert} == {
+            k.lower() for k in target.primary_key
+        }:
+            return
+        aggregate = _first_updating(calc)
+        if isinstance(aggregate, GroupAggregateNode):
+            aggregate.per_record = True
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def _query(self, query: exp.Expression) -> tuple[PlanNode, Scope]:
+        if isinstance(query, exp.Subquery):
+            return self._query(query.this)
+        if isinstance(query, exp.Union | exp.Intersect | exp.Except):
+            raise UnsupportedFeatureError(f"{type(query).__name__.upper()} is not supported yet",
+                                          *position_of(query))
+        if not isinstance(query, exp.Select):
+            raise UnsupportedFeatureError(f"{type(query).__name__} queries are not supported",
+                                          *position_of(query))
+        for clause in ("order", "limit", "offset", "with_"):
+            if query.args.get(clause):
+                name = {"with_": "WITH"}.get(clause, clause.upper())
+                raise UnsupportedFeatureError(f"{name} is not supported in a streaming query",
+                                              *position_of(query.args[clause]))
+        if query.args.get("distinct"):
+            raise UnsupportedFeatureError("SELECT DISTINCT is not supported yet; use GROUP BY",
+                                          *position_of(query))
+        node, scope, window = self._from(query)
+        where = query.args.get("where")
+        condition = self.sql(where.this, scope) if where else None
+        if query.args.get("group") or _has_aggregate(query):
+            return AggregatePlanner(self).plan(query, node, scope, condition, window)
+        if window is not None:
+            node, scope = window.as_columns(self, node, scope)
+        return self._select(query, node, scope, condition)
+
+    def _select(self, query: exp.Select, node: PlanNode, scope: Scope,
+                condition: str | None) -> tuple[PlanNode, Scope]:
+        items = self.expand_star(query.expressions, scope)
+        names: set[str] = set()
+        columns, projections, entries = [], [], []
+        key_map: dict[str, str] = {}
+        rowtime = None
+        for index, item in enumerate(items):
+            inner = item.this if isinstance(item, exp.Alias) else item
+            sql = self.sql(inner, scope)
+            name = unique_name(_output_name(item, index), names)
+            names.add(name.lower())
+            projections.append(sql)
+            entries.append(name)
+            if isinstance(inner, exp.Column):
+                source = scope.resolve_entry(inner).internal
+                key_map.setdefault(source, name)
+                if source == node.rowtime:
+                    rowtime = name
+        types = self.infer_types(node, projections, condition)
+        for name, duck in zip(entries, types, strict=True):
+            columns.append(Column(name, flink_type_of_duckdb(duck), normalize_duckdb_type(duck)))
+        calc = CalcNode(columns=columns, input=node, projections=projections, condition=condition,
+                        keeps_rowtime=rowtime, key_map=key_map)
+        return calc, Scope([ScopeEntry(None, c.name, c.name, c) for c in columns])
+
+    def expand_star(self, items: list[exp.Expression], scope: Scope) -> list[exp.Expression]:
+        expanded: list[exp.Expression] = []
+        for item in items:
+            if isinstance(item, exp.Star) or (isinstance(item, exp.Column)
+                                              and isinstance(item.this, exp.Star)):
+                qualifier = item.table if isinstance(item, exp.Column) else None
+                for entry in scope.visible(qualifier or None):
+                    expanded.append(exp.column(entry.name, table=entry.qualifier, quoted=True))
+            else:
+                expanded.append(item)
+        return expanded
+
+    # --- FROM ---------------------------------------------------------------------------------
+
+    def _from(self, query: exp.Select) -> tuple[PlanNode, Scope, WindowTvfRelation | None]:
+        source = query.args.get("from_") or query.args.get("from")
+        if source is None:
+            raise UnsupportedFeatureError("a SELECT without FROM is not supported",
+                                          *position_of(query))
+        node, scope, window = self._relation(source.this)
+        for join in query.args.get("joins") or []:
+            node, scope = self._join(node, scope, join)
+        return node, scope, window
+
+    def _relation(self, relation: exp.Expression):
+        alias = relation.alias if relation.alias else None
+        if isinstance(relation, exp.Subquery):
+            node, scope = self._query(relation.this)
+            return node, scope.requalified(alias) if alias else scope, None
+        if isinstance(relation, exp.Table) and isinstance(relation.this, exp.Anonymous) and (
+                relation.this.name.upper() == "TABLE"):
+            tvf = relation.this.expressions[0] if relation.this.expressions else None
+            if not isinstance(tvf, WindowTvf):
+                raise UnsupportedFeatureError("TABLE(...) needs a window function (TUMBLE, HOP, "
+                                              "CUMULATE)", *position_of(relation))
+            return self._window_tvf(tvf, alias)
+        if isinstance(relation, exp.Table):
+            if relation.args.get("version") is not None:
+                raise UnsupportedFeatureError(
+                    "FOR SYSTEM_TIME AS OF is only supported on the right side of a JOIN",
+                    *position_of(relation))
+            return (*self._named_relation(relation, alias), None)
+        raise UnsupportedFeatureError(f"{type(relation).__name__} in FROM is not supported",
+                                      *position_of(relation))
+
+    def _named_relation(self, relation: exp.Table, alias: str | None) -> tuple[PlanNode, Scope]:
+        obj = self.catalog.get(relation.name)
+        if obj is None:
+            line, col = position_of(relation)
+            try:
+                self.catalog.table(relation.name)
+            except CatalogError as error:
+                error.line, error.col = line, col
+                raise CatalogError(f"Object '{relation.name}' not found", line, col,
+                                   error.hint) from None
+        qualifier = alias or obj.name
+        if isinstance(obj, ViewDef):
+            node, scope = self._query(obj.query.copy())
+            return node, scope.requalified(qualifier)
+        if not registry.can_be(obj, "source"):
+            raise PlanningError(f"Table '{obj.name}' (connector '{obj.connector}') cannot be read "
+                                "as a stream", *position_of(relation))
+        scan = self.scan(obj)
+        return scan, Scope([ScopeEntry(qualifier, c.name, c.name, c) for c in scan.columns])
+
+    def scan(self, table: TableDef) -> ScanNode:
+        key = table.name.lower()
+        if key not in self.scans:
+            self.scans[key] = self._plan_scan(table)
+        return self.scans[key]
+
+    def _plan_scan(self, table: TableDef) -> ScanNode:
+        scope = Scope([ScopeEntry(None, c.name, c.name, c) for c in table.physical])
+        physical = ScanNode(columns=list(table.physical), table=table)
+        computed_sql: list[tuple[str, str]] = []
+        computed_columns: list[Column] = []
+        for computed in table.computed:
+            sql = self.sql(computed.expression, scope)
+            duck = normalize_duckdb_type(self.infer_types(physical, [sql])[0])
+            column = Column(computed.name, flink_type_of_duckdb(duck), duck)
+            if computed.is_proctime:
+                column = Column(computed.name, "TIMESTAMP_LTZ(3) *PROCTIME*", "TIMESTAMPTZ")
+            computed_sql.append((computed.name, sql))
+            computed_columns.append(column)
+            scope.entries.append(ScopeEntry(None, column.name, column.name, column))
+            physical = ScanNode(columns=list(table.physical) + computed_columns, table=table)
+        table.computed_columns = computed_columns
+        watermark_sql = None
+        if table.watermark is not None:
+            column = table.column(table.watermark.column)
+            if column is None or not column.is_timestamp:
+                raise SqlValidationError(
+                    f"The rowtime attribute '{table.watermark.column}' of '{table.name}' must be "
+                    "of type TIMESTAMP(3) or TIMESTAMP_LTZ(3)")
+            watermark_sql = self.sql(table.watermark.expression, scope)
+            self.infer_types(physical, [watermark_sql])
+        return ScanNode(columns=list(table.columns), table=table, computed_sql=computed_sql,
+                        watermark_sql=watermark_sql)
+
+    def _window_tvf(self, tvf: WindowTvf, alias: str | None):
+        relation = tvf.expressions[0].this
+        node, scope = self._named_relation(relation, relation.alias or None)
+        window = parse_window_tvf(tvf, node, scope)
+        scope = window.extend_scope(scope, alias)
+        return node, scope, window
+
+    def _join(self, left: PlanNode, scope: Scope, join: exp.Join) -> tuple[PlanNode, Scope]:
+        right = join.this
+        version = right.args.get("version") if isinstance(right, exp.Table) else None
+        if version is None:
+            raise UnsupportedFeatureError(
+                "only lookup joins (JOIN dim FOR SYSTEM_TIME AS OF left.proctime) are supported "
+                "yet; regular, interval and temporal joins are not", *position_of(join))
+        side = (join.side or "").upper()
+        kind = (join.kind or "").upper()
+        if side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER"):
+            raise UnsupportedFeatureError(f"{side or kind} lookup join is not supported; use "
+                                          "INNER or LEFT", *position_of(join))
+        time_entry = scope.resolve_entry(version.expression) if isinstance(
+            version.expression, exp.Column) else None
+        if time_entry is None or "PROCTIME" not in time_entry.column.flink_type:
+            raise UnsupportedFeatureError(
+                "FOR SYSTEM_TIME AS OF needs the left table's processing-time attribute "
+                "(an event-time temporal join is not supported yet)", *position_of(version))
+        table = self.catalog.table(right.name)
+        if not registry.can_be(table, "lookup"):
+            raise PlanningError(f"Table '{table.name}' (connector '{table.connector}') cannot be "
+                                "used for a lookup join", *position_of(right))
+        return LookupJoinPlanner(self).plan(left, scope, join, table, side or "INNER")
+
+    # --- expressions and types ----------------------------------------------------------------
+
+    def sql(self, node: exp.Expression, scope: Scope) -> str:
+        return to_duckdb_sql(translate(node, scope.resolve))
+
+    def infer_types(self, node: PlanNode, projections: list[str],
+                    condition: str | None = None) -> list[str]:
+        """DuckDB's result types of `projections` over `node`'s columns; checks them too."""
+        inputs = ", ".join(f"CAST(NULL AS {c.duck_type}) AS {_quote(c.name)}"
+                           for c in node.columns) or "1 AS __none"
+        select = ", ".join(f"{p} AS __c{i}" for i, p in enumerate(projections))
+        where = f" WHERE {condition}" if condition else ""
+        try:
+            rows = self._con.execute(
+                f"DESCRIBE SELECT {select} FROM (SELECT {inputs}) AS __input{where}").fetchall()
+        except duckdb.Error as error:
+            message = str(error).split("\n")[0]
+            for prefix in ("Binder Error: ", "Parser Error: ", "Conversion Error: "):
+                message = message.replace(prefix, "")
+            raise SqlValidationError(f"Type error: {message}") from None
+        return [row[1] for row in rows]
+
+
+class LookupJoinPlanner:
+    """`JOIN dim FOR SYSTEM_TIME AS OF l.proctime AS d ON l.a = d.x [AND ...]`."""
+
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    def plan(self, left: PlanNode, scope: Scope, join: exp.Join, table: TableDef,
+             join_type: str) -> tuple[PlanNode, Scope]:
+        qualifier = join.this.alias or table.name
+        taken = {c.name.lower() for c in left.columns}
+        right_entries: list[ScopeEntry] = []
+        right_columns: list[tuple[str, str]] = []
+        for column in table.physical:
+            internal = unique_name(column.name, taken)
+            taken.add(internal.lower())
+            right_columns.append((column.name, internal))
+            right_entries.append(ScopeEntry(qualifier, column.name, internal,
+                                            Column(internal, column.flink_type, column.duck_type)))
+        joined = Scope(scope.entries + right_entries)
+        right_scope = Scope(right_entries)
+        left_keys, right_keys, rest = self._equalities(join.args.get("on"), scope, right_scope,
+                                                       join)
+        condition = self.planner.sql(rest, joined) if rest is not None else None
+        columns = list(left.columns) + [e.column for e in right_entries]
+        node = LookupJoinNode(columns=columns, input=left, table=table, join_type=join_type,
+                              left_keys=left_keys, right_keys=right_keys,
+                              right_columns=right_columns, condition=condition)
+        return node, joined
+
+    def _equalities(self, on: exp.Expression | None, left: Scope, right: Scope, join: exp.Join):
+        """Split ON into `left.col = right.col` pairs (the lookup keys) and the rest."""
+        if on is None:
+            raise SqlValidationError("a lookup join needs an ON condition", *position_of(join))
+        conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
+        left_keys, right_keys, rest = [], [], []
+        for conjunct in conjuncts:
+            pair = self._key_pair(conjunct, left, right)
+            if pair is None:
+                rest.append(conjunct)
+            else:
+                left_keys.append(pair[0])
+                right_keys.append(pair[1])
+        if not left_keys:
+            raise SqlValidationError(
+                "the ON condition of a lookup join needs an equality between a column of the "
+                "left table and a column of the lookup table", *position_of(on))
+        remaining = None
+        for conjunct in rest:
+            remaining = conjunct if remaining is None else exp.and_(remaining, conjunct)
+        return left_keys, right_keys, remaining
+
+    @staticmethod
+    def _key_pair(conjunct: exp.Expression, left: Scope, right: Scope):
+        if not isinstance(conjunct, exp.EQ):
+            return None
+        a, b = conjunct.this, conjunct.expression
+        if not (isinstance(a, exp.Column) and isinstance(b, exp.Column)):
+            return None
+        for l_col, r_col in ((a, b), (b, a)):
+            try:
+                l_entry = left.resolve_entry(l_col)
+                r_entry = right.resolve_entry(r_col)
+            except SqlValidationError:
+                continue
+            dim_name = next(e.name for e in right.entries if e.internal == r_entry.internal)
+            return l_entry.internal, dim_name
+        return None
+
+
+def _in_statement(error: SqlError, statement: Statement) -> SqlError:
+    """Positions inside a statement's query are relative to the statement; make them absolute."""
+    if error.line is None:
+        error.line, error.col = 1, 1
+    return error.shifted(statement.line - 1, statement.col - 1)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _output_name(item: exp.Expression, index: int) -> str:
+    if isinstance(item, exp.Alias):
+        return item.alias
+    if isinstance(item, exp.Column):
+        return item.name
+    return f"EXPR${index}"
+
+
+def _has_aggregate(query: exp.Select) -> bool:
+    return any(isinstance(n, exp.AggFunc) for item in query.expressions for n in item.walk())
+
+
+def _first_updating(node: PlanNode) -> PlanNode:
+    while node.inputs and not isinstance(node, GroupAggregateNode):
+        node = next(i for i in node.inputs if i.updating)
+    return node
+
+
+def _family(duck_type: str) -> str:
+    duck_type = normalize_duckdb_type(duck_type)
+    if duck_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
+                     "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT") or duck_type.startswith(
+                         "DECIMAL"):
+        return "number"
+    if duck_type in ("TIMESTAMP", "TIMESTAMPTZ", "DATE"):
+        return "time"
+    if duck_type == '"NULL"' or duck_type == "NULL":
+        return "null"
+    return {"VARCHAR": "string", "BOOLEAN": "boolean", "BLOB": "bytes"}.get(duck_type, duck_type)

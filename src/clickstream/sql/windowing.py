@@ -1,0 +1,165 @@
+"""Event-time windows in queries: window TVFs (`TABLE(TUMBLE(...))`) and legacy group windows
+(`GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)`), reduced to one `WindowSpec`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from clickstream.errors import SqlValidationError, UnsupportedFeatureError
+from clickstream.sql.expressions import Descriptor, WindowTvf
+from clickstream.sql.plan import CalcNode, PlanNode, WindowSpec
+from clickstream.sql.scope import Scope, ScopeEntry
+from clickstream.sql.statements import position_of
+from clickstream.sql.types import Column
+
+WINDOW_START, WINDOW_END, WINDOW_TIME = "$window_start", "$window_end", "$window_time"
+WINDOW_COLUMNS = (WINDOW_START, WINDOW_END, WINDOW_TIME)
+
+_UNIT_MS = {
+    "MILLISECOND": 1, "SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000,
+}
+
+LEGACY_WINDOWS = ("TUMBLE", "HOP", "SESSION")
+LEGACY_AUXILIARY = {"_START": WINDOW_START, "_END": WINDOW_END, "_ROWTIME": WINDOW_TIME}
+
+
+def interval_ms(node: exp.Expression) -> int:
+    """INTERVAL '10' MINUTES -> 600000. Only literal intervals define windows."""
+    if isinstance(node, exp.Interval) and isinstance(node.this, exp.Literal):
+        unit = (node.unit.name if node.unit else "SECOND").upper().rstrip("S") or "SECOND"
+        if unit == "MILLISECOND" or unit in _UNIT_MS:
+            try:
+                amount = float(node.this.this)
+            except ValueError:
+                amount = -1
+            if amount > 0:
+                return int(amount * _UNIT_MS[unit])
+    raise SqlValidationError(f"'{node.sql()}' is not a positive literal interval "
+                             "(e.g. INTERVAL '10' MINUTE)", *position_of(node))
+
+
+def window_time_sql(column: Column, time_zone: str) -> str:
+    """Wall-clock epoch milliseconds of a rowtime value: windows align in the session time zone
+    for TIMESTAMP_LTZ (as in Flink) and on the value itself for TIMESTAMP."""
+    quoted = '"' + column.name.replace('"', '""') + '"'
+    if column.is_ltz:
+        return f"epoch_ms(timezone('{time_zone}', {quoted}))"
+    return f"epoch_ms({quoted})"
+
+
+def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) -> Column:
+    if not isinstance(column_node, exp.Column):
+        raise SqlValidationError("a window needs a time attribute column", *position_of(column_node))
+    entry = scope.resolve_entry(column_node)
+    if "PROCTIME" in entry.column.flink_type:
+        raise UnsupportedFeatureError("processing-time windows are not supported; use the event-"
+                                      "time attribute", *position_of(column_node))
+    if entry.internal != node.rowtime:
+        raise SqlValidationError(
+            f"Window can only be defined on a time attribute column, but '{column_node.name}' is "
+            "not the event-time attribute (declare it with WATERMARK FOR)",
+            *position_of(column_node))
+    return node.column(entry.internal)
+
+
+@dataclass
+class WindowTvfRelation:
+    """The FROM side of `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), ...))`."""
+
+    spec: WindowSpec
+    time_column: Column
+
+    def window_columns(self) -> list[Column]:
+        time_type = ("TIMESTAMP_LTZ(3)", "TIMESTAMPTZ") if self.time_column.is_ltz else (
+            "TIMESTAMP(3)", "TIMESTAMP")
+        return [Column(WINDOW_START, "TIMESTAMP(3)", "TIMESTAMP"),
+                Column(WINDOW_END, "TIMESTAMP(3)", "TIMESTAMP"),
+                Column(WINDOW_TIME, *time_type)]
+
+    def extend_scope(self, scope: Scope, alias: str | None) -> Scope:
+        entries = [ScopeEntry(alias, e.name, e.internal, e.column, e.hidden) for e in scope.entries]
+        for column, name in zip(self.window_columns(), ("window_start", "window_end",
+                                                         "window_time"), strict=True):
+            entries.append(ScopeEntry(alias, name, column.name, column))
+        return Scope(entries)
+
+    def as_columns(self, planner, node: PlanNode, scope: Scope) -> tuple[PlanNode, Scope]:
+        """Without GROUP BY, a TUMBLE window becomes three computed columns on each row."""
+        if self.spec.kind != "TUMBLE":
+            raise UnsupportedFeatureError(
+                f"{self.spec.kind} without GROUP BY window_start, window_end is not supported yet")
+        wall = window_time_sql(self.time_column, planner.settings.local_time_zone)
+        size = self.spec.size_ms
+        start = f"make_timestamp((({wall}) // {size}) * {size} * 1000)"
+        end = f"make_timestamp(((({wall}) // {size}) * {size} + {size}) * 1000)"
+        time = f"{_quote(self.time_column.name)}"
+        projections = [_quote(c.name) for c in node.columns] + [start, end, time]
+        columns = list(node.columns) + self.window_columns()
+        calc = CalcNode(columns=columns, input=node, projections=projections,
+                        keeps_rowtime=node.rowtime,
+                        key_map={c.name: c.name for c in node.columns})
+        entries = [e for e in scope.entries]
+        return calc, Scope(entries)
+
+
+def parse_window_tvf(tvf: WindowTvf, node: PlanNode, scope: Scope) -> WindowTvfRelation:
+    args = tvf.expressions[1:]
+    kind = tvf.kind
+    if kind == "SESSION":
+        raise UnsupportedFeatureError("the SESSION window table function is not supported yet",
+                                      *position_of(tvf))
+    descriptor = args[0] if args else None
+    if not isinstance(descriptor, Descriptor) or len(descriptor.expressions) != 1:
+        raise SqlValidationError(f"{kind} needs DESCRIPTOR(time_column) as second argument",
+                                 *position_of(tvf))
+    time_column = rowtime_column(node, scope, descriptor.expressions[0])
+    sizes = [interval_ms(_named_value(a)) for a in args[1:]]
+    expected = 1 if kind == "TUMBLE" else 2
+    if len(sizes) != expected:
+        raise SqlValidationError(f"{kind} takes {expected} interval argument(s), got {len(sizes)}",
+                                 *position_of(tvf))
+    return WindowTvfRelation(_spec(kind, time_column.name, sizes, tvf), time_column)
+
+
+def legacy_window(call: exp.Anonymous, node: PlanNode, scope: Scope) -> tuple[WindowSpec, Column]:
+    """`TUMBLE(ts, size)` / `HOP(ts, slide, size)` in GROUP BY."""
+    kind = call.name.upper()
+    if kind == "SESSION":
+        raise UnsupportedFeatureError("SESSION group windows are not supported yet",
+                                      *position_of(call))
+    args = list(call.expressions)
+    time_column = rowtime_column(node, scope, args[0] if args else call)
+    sizes = [interval_ms(a) for a in args[1:]]
+    expected = 1 if kind == "TUMBLE" else 2
+    if len(sizes) != expected:
+        raise SqlValidationError(f"{kind} takes {expected} interval argument(s) after the time "
+                                 "column", *position_of(call))
+    if kind == "HOP":
+        sizes = sizes  # legacy HOP(time, slide, size): same order as the TVF
+    return _spec(kind, time_column.name, sizes, call), time_column
+
+
+def _spec(kind: str, time_column: str, sizes: list[int], node: exp.Expression) -> WindowSpec:
+    if kind == "TUMBLE":
+        return WindowSpec("TUMBLE", time_column, sizes[0], sizes[0])
+    step, size = sizes
+    if kind == "CUMULATE" and size % step:
+        raise SqlValidationError("CUMULATE's max size must be a multiple of its step",
+                                 *position_of(node))
+    if kind == "HOP" and size % step and step % size:
+        # Still correct (slices of gcd), but usually a typo; Flink accepts it, so do we.
+        pass
+    return WindowSpec(kind, time_column, size, step)
+
+
+def _named_value(arg: exp.Expression) -> exp.Expression:
+    """`SIZE => INTERVAL '1' HOUR` -> the interval."""
+    if isinstance(arg, exp.Kwarg | exp.PropertyEQ):
+        return arg.expression
+    return arg
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
