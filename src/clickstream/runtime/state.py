@@ -43,7 +43,7 @@ class JobState:
         for name, table in tables.items():
             self.con.register(name, table)
         try:
-            self.con.execute(sql)
+            self.con.execute(sql).fetchall()  # drain: DuckDB allows no open result
         finally:
             for name in tables:
                 self.con.unregister(name)
@@ -52,8 +52,8 @@ class JobState:
         for name, table in tables.items():
             self.con.register(name, table)
         try:
-            row = self.con.execute(sql).fetchone()
-            return row[0] if row else None
+            rows = self.con.execute(sql).fetchall()
+            return rows[0][0] if rows else None
         finally:
             for name in tables:
                 self.con.unregister(name)
