@@ -70,6 +70,8 @@ def window_counts(events, kind="TUMBLE", size=HOUR_MS, slide=HOUR_MS, where=None
             late += 1
             continue
         for window in windows:
+            if window[1] - 1 <= watermark:
+                continue  # this window fired before the row arrived
             if distinct:
                 groups[window].add(event[distinct])
             else:

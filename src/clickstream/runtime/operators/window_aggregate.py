@@ -67,13 +67,25 @@ class WindowAggregateOperator(BaseOperator):
             "HOP": f"{_floor('__t', self.slide)} + {self.size}",
             "CUMULATE": f"{_floor('__t', self.size)} + {self.size}",
         }[self.kind]
+        first_end = {
+            "TUMBLE": "__last",
+            "HOP": f"__last - ((__last - __t - 1) // {self.slide}) * {self.slide}",
+            "CUMULATE": "__slice",
+        }[self.kind]
+        step = self.slide
+        # The first window end the row may still count in: windows that fired before the row
+        # arrived (end - 1 <= its watermark) never see it, whatever the batch boundaries.
+        min_end = (f"CASE WHEN __w = {MIN_WATERMARK} OR __e0 - 1 > __w THEN __e0 ELSE __e0 + "
+                   f"((__w + 2 - __e0 + {step - 1}) // {step}) * {step} END")
         p = self.prefix
         columns = ", ".join(self.keys + [quote(c.name) for c in self.node.input.columns
                                          if c.name not in self.node.keys])
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_rows AS SELECT *, {slice_end} AS __slice, "
-            f"({last_end}) - 1 <= __w AS __late FROM (SELECT {columns}, {t} AS __t, {wm} AS __w "
-            f"FROM batch WHERE {quote(time_column.name)} IS NOT NULL)", batch=batch)
+            f"CREATE OR REPLACE TEMP TABLE {p}_rows AS SELECT *, __min_end > __last AS __late "
+            f"FROM (SELECT *, {min_end} AS __min_end FROM (SELECT *, {first_end} AS __e0 FROM "
+            f"(SELECT *, {slice_end} AS __slice, {last_end} AS __last FROM (SELECT {columns}, "
+            f"{t} AS __t, {wm} AS __w FROM batch WHERE {quote(time_column.name)} IS NOT NULL))))",
+            batch=batch)
         late = self.state.scalar(f"SELECT count(*) FILTER (WHERE __late) FROM {p}_rows") or 0
         self.metrics.late_dropped += late
         self._append_partials()
@@ -82,7 +94,7 @@ class WindowAggregateOperator(BaseOperator):
 
     def _append_partials(self) -> None:
         p = self.prefix
-        group = ", ".join(["__slice"] + self.keys)
+        group = ", ".join(["__slice", "__min_end"] + self.keys)
         partials = "".join(f", {sql} AS {name}" for name, sql, _ in self.accs)
         select = f"SELECT {group}{partials} FROM {p}_rows WHERE NOT __late GROUP BY {group}"
         if not self._created:
@@ -148,11 +160,13 @@ class WindowAggregateOperator(BaseOperator):
         group = ", ".join(["w.w_start", "w.w_end"] + [f"a.{k}" for k in self.keys])
         merges = "".join(f", {merge} AS {name}" for name, _, merge in self.accs)
         sql = (f"SELECT {group}{merges} FROM win w JOIN {p}_acc a "
-               f"ON a.__slice > w.w_start AND a.__slice <= w.w_end GROUP BY {group}")
+               f"ON a.__slice > w.w_start AND a.__slice <= w.w_end AND a.__min_end <= w.w_end "
+               f"GROUP BY {group}")
         joins, counts = "", {}
         for i, call in self.distinct:
             joins += (f" LEFT JOIN (SELECT {group}, count(DISTINCT a.v) AS n FROM win w JOIN "
-                      f"{p}_d{i} a ON a.__slice > w.w_start AND a.__slice <= w.w_end GROUP BY "
+                      f"{p}_d{i} a ON a.__slice > w.w_start AND a.__slice <= w.w_end AND "
+                      f"a.__min_end <= w.w_end GROUP BY "
                       f"{group}) d{i} ON d{i}.w_start = m.w_start AND d{i}.w_end = m.w_end"
                       + "".join(f" AND d{i}.{k} IS NOT DISTINCT FROM m.{k}" for k in self.keys))
             counts[i] = f"d{i}.n"
@@ -194,7 +208,7 @@ class WindowAggregateOperator(BaseOperator):
         if self._rows_since_compaction < 200_000:
             return
         p = self.prefix
-        group = ", ".join(["__slice"] + self.keys)
+        group = ", ".join(["__slice", "__min_end"] + self.keys)
         merges = "".join(f", {merge} AS {name}" for name, _, merge in self.accs)
         self.state.execute(f"CREATE OR REPLACE TABLE {p}_acc AS SELECT {group}{merges} "
                            f"FROM {p}_acc GROUP BY {group}")
