@@ -72,7 +72,7 @@ class Flink(Dialect):
         QUOTES = ["'"]
         STRING_ESCAPES = ["'", "\\"]
         KEYWORDS = {
-            **tokens.Tokenizer.KEYWORDS,
+            **{k: v for k, v in tokens.Tokenizer.KEYWORDS.items() if k != "SESSION"},
             "STRING": TokenType.TEXT,
             "BYTES": TokenType.VARBINARY,
             "TIMESTAMP_LTZ": TokenType.TIMESTAMPLTZ,

@@ -240,7 +240,10 @@ def _sqlglot_parse(statement: Statement) -> exp.Expression:
         detail = error.errors[0] if error.errors else {}
         near = detail.get("highlight") or "end of statement"
         message = f"syntax error near '{near}': {_friendly(detail.get('description', str(error)))}"
-        raise SqlParseError(message, detail.get("line"), detail.get("col")).shifted(
+        col = detail.get("col")
+        if col is not None and detail.get("highlight"):
+            col = max(1, col - len(detail["highlight"]) + 1)  # sqlglot points at the token's end
+        raise SqlParseError(message, detail.get("line"), col).shifted(
             statement.line - 1, statement.col - 1
         ) from None
     except TokenError as error:
