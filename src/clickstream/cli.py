@@ -109,6 +109,46 @@ def explain(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def generate(
+    kind: str = typer.Argument("tianchi", help="Which data: tianchi (user behaviour)."),
+    out: Path = typer.Option(Path("-"), "--out", "-o", help="JSON Lines file, or - for stdout."),
+    events: int = typer.Option(100_000, "--events", "-n", help="How many events."),
+    days: float = typer.Option(1.0, "--days", help="Event-time span, in days."),
+    seed: int = typer.Option(42, "--seed", help="Same seed, same data."),
+    late_ratio: float = typer.Option(0.0, "--late-ratio", help="Share of events arriving late."),
+    malformed_ratio: float = typer.Option(0.0, "--malformed-ratio",
+                                          help="Share of malformed records."),
+    dimension: Path | None = typer.Option(None, "--dimension",
+                                          help="Also write the category table to this SQLite file."),
+) -> None:
+    """Write deterministic Tianchi-style user behaviour (the seed's JSON) to a file or stdout."""
+    from clickstream.simulate.tianchi import TianchiConfig, category_rows, json_lines
+
+    if kind != "tianchi":
+        raise typer.BadParameter(f"unknown data kind '{kind}' (available: tianchi)")
+    config = TianchiConfig(events=events, days=days, seed=seed, late_ratio=late_ratio,
+                           malformed_ratio=malformed_ratio)
+    if str(out) == "-":
+        for line in json_lines(config):
+            sys.stdout.write(line + "\n")
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w") as file:
+            for line in json_lines(config):
+                file.write(line + "\n")
+        err.print(f"wrote {events:,} events to {out}")
+    if dimension is not None:
+        import sqlite3
+
+        dimension.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(dimension) as conn:
+            conn.execute("DROP TABLE IF EXISTS category")
+            conn.execute("CREATE TABLE category (sub_category_id BIGINT, parent_category_name TEXT)")
+            conn.executemany("INSERT INTO category VALUES (?, ?)", category_rows(config))
+        err.print(f"wrote the category dimension to {dimension} (table 'category')")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -65,50 +65,49 @@ class Decoder:
         ok = result.column("__ok")
         malformed: list[tuple[str, str]] = []
         if not pc.all(ok).as_py():
-            bad = result.filter(pc.invert(ok))
-            malformed = [(line, reason) for line, reason in
-                         zip(bad.column("line").to_pylist(), bad.column("__why").to_pylist(),
-                             strict=True)]
+            bad = batch.filter(pc.invert(ok))
+            reasons = self.state.query(self._reason_sql, batch=bad)
+            malformed = list(zip(bad.column("line").to_pylist(),
+                                 reasons.column(0).to_pylist(), strict=True))
             result = result.filter(ok)
         rows = result.select(self.schema.names)
         return Decoded(rows.cast(self.schema, safe=False), malformed)
 
-    def _checks(self, fields: list[tuple[Column, str, str]]) -> tuple[str, str]:
-        """(ok condition, reason) from (column, raw text expr, cast expr) triples."""
-        failures = [(f"({raw} IS NOT NULL AND {cast} IS NULL)",
-                     f"'{c.name}: cannot read ' || {raw} || ' as {c.flink_type}'")
-                    for c, raw, cast in fields]
-        if not failures:
-            return "TRUE", "NULL"
-        ok = " AND ".join(f"NOT {f}" for f, _ in failures)
-        why = "CASE " + " ".join(f"WHEN {f} THEN {r}" for f, r in failures) + " END"
-        return ok, why
+    def _query(self, parsed: str, record_ok: str, raw: list[str]) -> tuple[str, str]:
+        """(decode SQL, reason SQL) over `parsed`, a query giving `line` and what `raw` uses."""
+        columns = self.table.physical
+        casts = [_cast_sql(r, c, self.table.options) for r, c in zip(raw, columns, strict=True)]
+        # Casts once in an inner query; the check then reads the cast columns.
+        inner = ", ".join([f"{record_ok} AS __rec"]
+                          + [f"{r} AS __r{i}" for i, r in enumerate(raw)]
+                          + [f"{x} AS {_quote(c.name)}" for x, c in zip(casts, columns, strict=True)])
+        checks = " AND ".join(["__rec"] + [f"(__r{i} IS NULL OR {_quote(c.name)} IS NOT NULL)"
+                                           for i, c in enumerate(columns)])
+        names = ", ".join(_quote(c.name) for c in columns)
+        decode = f"SELECT {names}, {checks} AS __ok FROM (SELECT {inner} FROM {parsed})"
+        reasons = " ".join(f"WHEN __r{i} IS NOT NULL AND {_quote(c.name)} IS NULL THEN "
+                           f"'{c.name}: cannot read ' || __r{i} || ' as {c.flink_type}'"
+                           for i, c in enumerate(columns))
+        reason = (f"SELECT CASE WHEN NOT __rec THEN '{self._record_error}' {reasons} END "
+                  f"FROM (SELECT {inner} FROM {parsed})")
+        return decode, reason
 
     def _json_sql(self) -> str:
         shape = json.dumps({c.name: "VARCHAR" for c in self.table.physical}).replace("'", "''")
-        fields = []
-        for c in self.table.physical:
-            raw = f"j.{_quote(c.name)}"
-            fields.append((c, raw, _cast_sql(raw, c, self.table.options)))
-        ok, why = self._checks(fields)
-        casts = ", ".join(f"{cast} AS {_quote(c.name)}" for c, _, cast in fields)
-        # Validity first, in an inner query, so json_transform only ever sees JSON objects.
-        valid = ("(SELECT line, CASE WHEN json_type(v) = 'OBJECT' THEN v END AS obj FROM "
-                 "(SELECT line, CASE WHEN json_valid(line) THEN line END AS v FROM batch))")
-        return (f"SELECT line, {casts}, CASE WHEN obj IS NULL THEN FALSE ELSE {ok} END AS __ok, "
-                f"CASE WHEN obj IS NULL THEN 'not a JSON object' ELSE {why} END AS __why FROM "
-                f"(SELECT line, obj, json_transform(obj, '{shape}') AS j FROM {valid})")
+        # Validity first, in inner queries, so json_transform only ever sees JSON objects.
+        # (a cheap first-character test stands in for json_type(...) = 'OBJECT')
+        parsed = ("(SELECT obj, json_transform(obj, '" + shape + "') AS j FROM (SELECT CASE WHEN "
+                  "json_valid(line) AND ltrim(line)[1] = '{' THEN line END AS obj FROM batch))")
+        self._record_error = "not a JSON object"
+        raw = [f"j.{_quote(c.name)}" for c in self.table.physical]
+        self._sql, self._reason_sql = self._query(parsed, "obj IS NOT NULL", raw)
+        return self._sql
 
     def _csv_sql(self) -> str:
         delimiter = self.table.options.get("csv.field-delimiter", ",").replace("'", "''")
         count = len(self.table.physical)
-        fields = []
-        for i, c in enumerate(self.table.physical):
-            raw = f"nullif(trim(p[{i + 1}], '\"'), '')"
-            fields.append((c, raw, _cast_sql(raw, c, self.table.options)))
-        ok, why = self._checks(fields)
-        casts = ", ".join(f"{cast} AS {_quote(c.name)}" for c, _, cast in fields)
-        return (f"SELECT line, {casts}, CASE WHEN len(p) <> {count} THEN FALSE ELSE {ok} END AS "
-                f"__ok, CASE WHEN len(p) <> {count} THEN 'expected {count} fields, got ' || "
-                f"len(p) ELSE {why} END AS __why FROM (SELECT line, string_split(line, "
-                f"'{delimiter}') AS p FROM batch)")
+        parsed = f"(SELECT string_split(line, '{delimiter}') AS p FROM batch)"
+        self._record_error = f"expected {count} fields"
+        raw = [f"nullif(trim(p[{i + 1}], '\"'), '')" for i in range(count)]
+        self._sql, self._reason_sql = self._query(parsed, f"len(p) = {count}", raw)
+        return self._sql
