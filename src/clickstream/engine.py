@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from clickstream.config import OPTIONS, Settings
+from clickstream.connectors.base import OP_COLUMN, OP_SHORT
+from clickstream.connectors.blackhole import BlackholeSink
 from clickstream.connectors.print import PrintSink, format_value
 from clickstream.errors import CatalogError, SqlError
 from clickstream.runtime.executor import Job, JobStatus
@@ -29,6 +31,19 @@ class RunResult:
 
     jobs: list[JobStatus] = field(default_factory=list)
     metrics: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class _CollectSink(BlackholeSink):
+    """Keeps every change in memory, for `Engine.collect`."""
+
+    def __init__(self, table: TableDef, settings: Settings) -> None:
+        super().__init__(table, settings)
+        self.rows: list[tuple[str, tuple]] = []
+
+    def write(self, batch) -> None:
+        kinds = batch.column(OP_COLUMN).to_pylist()
+        data = batch.drop_columns([OP_COLUMN]).to_pylist()
+        self.rows.extend((OP_SHORT[k], tuple(r.values())) for k, r in zip(kinds, data, strict=True))
 
 
 class Engine:
@@ -57,6 +72,24 @@ class Engine:
         except SqlError as error:
             raise error.with_context(script, source) from None
         return result
+
+    def collect(self, query: str) -> list[tuple[str, tuple]]:
+        """Run one SELECT to the end of its (bounded) input and return its changelog, as
+        `[("+I", row), ("-U", row), ...]`: Flink's `TableResult.collect()` for Python callers."""
+        statements = st.parse_script(query)
+        if len(statements) != 1 or not isinstance(statements[0], st.QueryStatement):
+            raise SqlError("collect() takes exactly one SELECT statement")
+        try:
+            node, _ = self._planner().plan_query(statements[0].query, statements[0])
+        except SqlError as error:
+            raise error.with_context(query) from None
+        table = TableDef("__collect", physical=list(node.columns), options={"connector": "blackhole"})
+        job = Job([("collect", SinkNode(columns=list(node.columns), input=node, table=table))],
+                  self.settings)
+        sink = _CollectSink(table, self.settings)
+        job.pipelines[0].operators[-1].sink = sink
+        job.run()
+        return sink.rows
 
     def explain(self, script: str) -> str:
         """The plans of a script's INSERTs and SELECTs, without running anything."""
@@ -113,7 +146,8 @@ class Engine:
     def _set(self, statement: st.SetStatement) -> None:
         if statement.key is None:
             for key in sorted(set(OPTIONS) | set(self.settings.values)):
-                self._print(f"'{key}' = '{self.settings.get(key) if key in OPTIONS else self.settings.values[key]}'")
+                value = self.settings.get(key) if key in OPTIONS else self.settings.values[key]
+                self._print(f"'{key}' = '{value}'")
             return
         try:
             self.settings.set(statement.key, statement.value)

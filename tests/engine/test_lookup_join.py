@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from clickstream.sql.catalog import TableDef
 from clickstream.connectors.jdbc_dialects import dialect_for
 from clickstream.simulate.tianchi import category_rows
+from clickstream.sql.catalog import TableDef
 from tests import oracle
 from tests.engine.conftest import SOURCE_DDL, run_script, sqlite_rows, sqlite_sink
 

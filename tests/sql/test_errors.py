@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from clickstream.engine import Engine
@@ -30,7 +32,7 @@ DDL_LINES = DDL.count("\n")
 
 def error_of(script: str) -> SqlError:
     with pytest.raises(SqlError) as info:
-        Engine(out=open("/dev/null", "w")).execute_script(DDL + script, "job.sql")
+        Engine(out=io.StringIO()).execute_script(DDL + script, "job.sql")
     return info.value
 
 
@@ -113,7 +115,7 @@ def test_bad_option_value():
 
 
 def test_secret_never_in_errors_or_describe():
-    engine = Engine(out=open("/dev/null", "w"))
+    engine = Engine(out=io.StringIO())
     engine.execute_script("CREATE TABLE d (k BIGINT) WITH ('connector'='jdbc', "
                           "'url'='jdbc:postgresql://127.0.0.1:1/none', 'table-name'='d', "
                           "'password'='s3cret-pw');")

@@ -75,9 +75,9 @@ def json_lines(config: TianchiConfig) -> Iterator[str]:
         if bad[i]:
             yield '{"user_id":"' + str(columns["user_id"][i]) + '","behavior":'  # truncated
             continue
-        yield ('{"user_id":"%d","item_id":"%d","category_id":"%d","behavior":"%s","ts":"%s"}'
-               % (columns["user_id"][i], columns["item_id"][i], columns["category_id"][i],
-                  columns["behavior"][i], iso(int(columns["ts"][i]))))
+        yield (f'{{"user_id":"{columns["user_id"][i]}","item_id":"{columns["item_id"][i]}",'
+               f'"category_id":"{columns["category_id"][i]}","behavior":"{columns["behavior"][i]}",'
+               f'"ts":"{iso(int(columns["ts"][i]))}"}}')
 
 
 def write_jsonl(path: str, config: TianchiConfig) -> None:

@@ -348,6 +348,12 @@ class Planner:
     def infer_types(self, node: PlanNode, projections: list[str],
                     condition: str | None = None) -> list[str]:
         """DuckDB's result types of `projections` over `node`'s columns; checks them too."""
+        if not projections:
+            projections = ["1"]
+            if condition is None:
+                return []
+            self.infer_types(node, projections, condition)
+            return []
         inputs = ", ".join(f"CAST(NULL AS {c.duck_type}) AS {_quote(c.name)}"
                            for c in node.columns) or "1 AS __none"
         select = ", ".join(f"{p} AS __c{i}" for i, p in enumerate(projections))

@@ -22,7 +22,8 @@ class CalcOperator(BaseOperator):
         self._select, self._where = select, where
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
-        hidden = "".join(f", {quote(h)}" for h in hidden_columns(batch))
-        result = self.state.query(f"SELECT {self._select}{hidden} FROM batch{self._where}",
+        columns = [self._select] if self._select else []
+        columns += [quote(h) for h in hidden_columns(batch)]
+        result = self.state.query(f"SELECT {', '.join(columns)} FROM batch{self._where}",
                                   batch=batch)
         return self._count(batch, [result] if result.num_rows else [])

@@ -103,25 +103,30 @@ class GroupAggregateOperator(BaseOperator):
                    for name, sql in combine(i, call, "o", "n")]
         merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)}, "
-            f"o.__present AS __old FROM (SELECT {select}, row_number() OVER () AS __ord "
+            f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)} FROM "
+            f"(SELECT {select}, row_number() OVER () AS __ord "
             f"FROM {p}_in{group_by}) n LEFT JOIN (SELECT *, TRUE AS __present FROM {p}_acc) o "
             f"ON {self._on('o', 'n')} ORDER BY n.__ord")
-        # old results come from the state rows, new ones from the changed rows
-        new_values = self._results("c")
-        old_values = self._results("o")
-        differs = " OR ".join(f"({a}) IS DISTINCT FROM ({b})" for a, b in
-                              zip(self._result_exprs("o"), self._result_exprs("c"), strict=True))
-        changed = f"(o.__present IS NULL OR {differs or 'FALSE'})"
+        # Old results come from the state rows (o), new ones from the merged rows (c).
+        old, new = self._result_exprs("o"), self._result_exprs("c")
+        differs = " OR ".join(f"({a}) IS DISTINCT FROM ({b})" for a, b in zip(old, new, strict=True))
+        names = [quote(c.name) for c in self.node.columns]
+        key_names, value_names = names[:len(keys)], names[len(keys):]
+        pairs = [f"c.{k} AS {n}" for k, n in zip(keys, key_names, strict=True)]
+        pairs += [f"{e} AS __o{j}" for j, e in enumerate(old)]
+        pairs += [f"{e} AS __n{j}" for j, e in enumerate(new)]
+        olds = ", ".join(key_names + [f"__o{j} AS {n}" for j, n in enumerate(value_names)])
+        news = ", ".join(key_names + [f"__n{j} AS {n}" for j, n in enumerate(value_names)])
         out = self.state.query(
-            f"WITH x AS (SELECT c.*, o.__present, row_number() OVER () AS __i FROM {p}_chg c "
-            f"LEFT JOIN (SELECT *, TRUE AS __present FROM {p}_acc) o ON {self._on('o', 'c')} "
-            f"WHERE {changed}) "
+            f"WITH x AS (SELECT {', '.join(pairs)}, o.__present, row_number() OVER "
+            f"(ORDER BY c.rowid) AS __i FROM {p}_chg c LEFT JOIN (SELECT *, TRUE AS __present "
+            f"FROM {p}_acc) o ON {self._on('o', 'c')} WHERE o.__present IS NULL OR "
+            f"{differs or 'FALSE'}) "
             f"SELECT * EXCLUDE (__k) FROM ("
-            f"SELECT {old_values}, CAST(1 AS TINYINT) AS {quote(OP)}, 2 * __i AS __k "
-            f"FROM x o WHERE __present UNION ALL "
-            f"SELECT {new_values}, CAST(CASE WHEN __present THEN 2 ELSE 0 END AS TINYINT), "
-            f"2 * __i + 1 FROM x c) ORDER BY __k")
+            f"SELECT {olds}, CAST(1 AS TINYINT) AS {quote(OP)}, 2 * __i AS __k FROM x "
+            f"WHERE __present UNION ALL "
+            f"SELECT {news}, CAST(CASE WHEN __present THEN 2 ELSE 0 END AS TINYINT), "
+            f"2 * __i + 1 FROM x) ORDER BY __k")
         self._replace_state(f"{p}_chg")
         return self._with_seq(out)
 

@@ -163,7 +163,7 @@ class WindowAggregateOperator(BaseOperator):
                f"ON a.__slice > w.w_start AND a.__slice <= w.w_end AND a.__min_end <= w.w_end "
                f"GROUP BY {group}")
         joins, counts = "", {}
-        for i, call in self.distinct:
+        for i, _ in self.distinct:
             joins += (f" LEFT JOIN (SELECT {group}, count(DISTINCT a.v) AS n FROM win w JOIN "
                       f"{p}_d{i} a ON a.__slice > w.w_start AND a.__slice <= w.w_end AND "
                       f"a.__min_end <= w.w_end GROUP BY "
