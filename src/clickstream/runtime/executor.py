@@ -97,7 +97,16 @@ class Job:
             chain.append(node)
             node = node.inputs[0]
         reader = self._reader(node)
-        operators = [self._operator(n) for n in reversed(chain)]
+        operators: list[BaseOperator] = []
+        calcs: list[CalcNode] = []
+        for plan_node in reversed(chain):
+            if isinstance(plan_node, CalcNode):
+                calcs.append(plan_node)
+                continue
+            if calcs:
+                operators.append(CalcOperator(calcs, self.state))
+                calcs = []
+            operators.append(self._operator(plan_node))
         return Pipeline(name, reader, operators)
 
     def _reader(self, scan: ScanNode) -> SourceReader:
@@ -107,8 +116,6 @@ class Job:
         return self.readers[id(scan)]
 
     def _operator(self, node: PlanNode) -> BaseOperator:
-        if isinstance(node, CalcNode):
-            return CalcOperator(node, self.state)
         if isinstance(node, LookupJoinNode):
             return LookupJoinOperator(node, registry.create_lookup(node.table, self.settings),
                                       self.state)

@@ -1,4 +1,8 @@
-"""Calc: projection and filter, one DuckDB query per batch."""
+"""Calc: projection and filter, one DuckDB query per batch.
+
+Consecutive Calcs of a plan (a view's projection, the aggregate's argument projection, the sink's
+casts) fuse into one operator whose query nests them, so the batch is read and written once.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,19 @@ from clickstream.sql.plan import CalcNode
 class CalcOperator(BaseOperator):
     name = "Calc"
 
-    def __init__(self, node: CalcNode, state: JobState) -> None:
+    def __init__(self, nodes: list[CalcNode], state: JobState) -> None:
+        """`nodes` in data-flow order: nodes[0] reads the batch, each next one reads the last."""
         super().__init__()
         self.state = state
-        select = ", ".join(f"{sql} AS {quote(column.name)}"
-                           for sql, column in zip(node.projections, node.columns, strict=True))
-        where = f" WHERE {node.condition}" if node.condition else ""
-        self._select, self._where = select, where
+        self.nodes = nodes
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
-        columns = [self._select] if self._select else []
-        columns += [quote(h) for h in hidden_columns(batch)]
-        result = self.state.query(f"SELECT {', '.join(columns)} FROM batch{self._where}",
-                                  batch=batch)
+        hidden = [quote(h) for h in hidden_columns(batch)]
+        sql = "batch"
+        for node in self.nodes:
+            columns = [f"{expr} AS {quote(column.name)}"
+                       for expr, column in zip(node.projections, node.columns, strict=True)]
+            where = f" WHERE {node.condition}" if node.condition else ""
+            sql = f"(SELECT {', '.join(columns + hidden)} FROM {sql}{where})"
+        result = self.state.query(f"SELECT * FROM {sql}", batch=batch)
         return self._count(batch, [result] if result.num_rows else [])

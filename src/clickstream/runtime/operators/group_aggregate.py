@@ -14,6 +14,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from clickstream.runtime.batch import OP, SEQ, WM, quote
+from clickstream.runtime.operators import running
 from clickstream.runtime.operators.aggregates import accumulators, combine, final
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
@@ -134,34 +135,43 @@ class GroupAggregateOperator(BaseOperator):
 
     def _per_record(self) -> pa.Table:
         p, keys = self.p, self.keys
-        partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
-        frame = f"OVER ({partition}ORDER BY {quote(SEQ)} ROWS UNBOUNDED PRECEDING)"
-        running = [f"{sql} {frame} AS {name}" for name, sql, _ in self.accs]
-        # sum(CASE ...) rather than count(*) FILTER: DuckDB runs a FILTERed window aggregate in
-        # quadratic time.
-        running += [f"sum(CASE WHEN __new{i} THEN 1 ELSE 0 END) {frame} AS dn{i}"
-                    for i, _ in self.distinct]
         merged = [f"n.{k}" for k in keys]
         merged += [f"{sql} AS {name}" for i, call in enumerate(self.node.aggregates)
                    for name, sql in combine(i, call, "o", "n")]
         merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
-        select = ", ".join(keys + running + [quote(SEQ), quote(WM)])
-        by_key = f"PARTITION BY {', '.join(f'n.{k}' for k in keys)} " if keys else ""
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)}, n.{quote(SEQ)}, "
-            f"n.{quote(WM)}, CAST(CASE WHEN o.__present OR row_number() OVER ({by_key}"
-            f"ORDER BY n.{quote(SEQ)}) > 1 THEN 2 ELSE 0 END AS TINYINT) AS {quote(OP)} "
-            f"FROM (SELECT {select} FROM {p}_in) n LEFT JOIN (SELECT *, TRUE AS __present FROM "
-            f"{p}_acc) o ON {self._on('o', 'n')}")
+            f"n.{quote(WM)}, n.__last, CAST(CASE WHEN o.__present OR NOT n.__first THEN 2 ELSE 0 "
+            f"END AS TINYINT) AS {quote(OP)} FROM running n LEFT JOIN (SELECT *, TRUE AS "
+            f"__present FROM {p}_acc) o ON {self._on('o', 'n')}", running=self._running())
         out = self.state.query(f"SELECT {self._results('c')}, {quote(OP)}, {quote(SEQ)}, "
                                f"{quote(WM)} FROM {p}_chg c ORDER BY {quote(SEQ)}")
-        last = ", ".join(keys)
-        self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_last AS SELECT * EXCLUDE ({quote(SEQ)}, "
-            f"{quote(WM)}, {quote(OP)}) FROM {p}_chg QUALIFY row_number() OVER "
-            f"({'PARTITION BY ' + last if last else ''} ORDER BY {quote(SEQ)} DESC) = 1")
+        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_last AS SELECT * EXCLUDE "
+                           f"({quote(SEQ)}, {quote(WM)}, {quote(OP)}, __last) FROM {p}_chg "
+                           "WHERE __last")
         self._replace_state(f"{p}_last")
         return out
+
+    def _running(self) -> pa.Table:
+        """Batch-local running accumulators per row, with `__first`/`__last` per group."""
+        rows = self.state.query(f"SELECT * FROM {self.p}_in ORDER BY {quote(SEQ)}")
+        calls = self.node.aggregates
+        if running.supported(calls):
+            table = running.running_accumulators(
+                rows, self.node.keys, calls, {i: f"__new{i}" for i, _ in self.distinct})
+            return table.append_column(SEQ, rows.column(SEQ)).append_column(WM, rows.column(WM))
+        # Window functions for what numpy cannot add exactly (DECIMAL sums).
+        partition = f"PARTITION BY {', '.join(self.keys)} " if self.keys else ""
+        frame = f"OVER ({partition}ORDER BY {quote(SEQ)} ROWS UNBOUNDED PRECEDING)"
+        columns = [f"{sql} {frame} AS {name}" for name, sql, _ in self.accs]
+        # sum(CASE ...), not count(*) FILTER: DuckDB runs a FILTERed window aggregate in
+        # quadratic time.
+        columns += [f"sum(CASE WHEN __new{i} THEN 1 ELSE 0 END) {frame} AS dn{i}"
+                    for i, _ in self.distinct]
+        columns += [f"row_number() {frame} = 1 AS __first",
+                    f"row_number() OVER ({partition}ORDER BY {quote(SEQ)} DESC) = 1 AS __last"]
+        select = ", ".join(self.keys + columns + [quote(SEQ), quote(WM)])
+        return self.state.query(f"SELECT {select} FROM rows ORDER BY {quote(SEQ)}", rows=rows)
 
     # --- helpers --------------------------------------------------------------------------------
 
