@@ -11,6 +11,7 @@ Two ways to emit:
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from clickstream.runtime.batch import OP, SEQ, WM, quote
@@ -59,40 +60,37 @@ class GroupAggregateOperator(BaseOperator):
         if not self._created:
             self._empty = batch.slice(0, 0)
             self._create_state()
-        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {self.p}_in AS SELECT * FROM batch",
-                           batch=batch)
-        self._mark_new_distinct()
-        out = self._per_record() if self.node.per_record else self._per_batch()
-        self._store_new_distinct()
+        rows = self._with_new_distinct_flags(batch)
+        out = self._per_record(rows) if self.node.per_record else self._per_batch(rows)
+        for i, call in self.distinct:
+            cols = ", ".join(self.keys + [quote(call.argument)])
+            self.state.execute(f"INSERT INTO {self.p}_d{i} SELECT {cols} FROM rows "
+                               f"WHERE __new{i}", rows=rows)
         self.emitted += out.num_rows
         return self._count(batch, [out] if out.num_rows else [])
 
     # --- COUNT(DISTINCT): which rows bring a value the key has not seen -------------------------
 
-    def _mark_new_distinct(self) -> None:
-        if not self.distinct:
-            return
-        flags, joins = [], []
+    def _with_new_distinct_flags(self, batch: pa.Table) -> pa.Table:
+        """Adds `__new<i>` per COUNT(DISTINCT): the row is the first in the batch with its
+        (key, value) and the state has not seen that pair."""
         for i, call in self.distinct:
+            first = running.first_occurrences(batch, self.node.keys + [call.argument])
+            candidates = batch.select(self.node.keys + [call.argument]).take(pa.array(first))
+            candidates = candidates.append_column("__row", pa.array(first, pa.int64()))
             v = quote(call.argument)
-            partition = ", ".join([f"b.{k}" for k in self.keys] + [f"b.{v}"])
-            joins.append(f"LEFT JOIN {self.p}_d{i} d{i} ON "
-                         + self._on(f"d{i}", "b", [f"d{i}.v = b.{v}"]))
-            flags.append(f"(b.{v} IS NOT NULL AND d{i}.v IS NULL AND row_number() OVER "
-                         f"(PARTITION BY {partition} ORDER BY b.{quote(SEQ)}) = 1) AS __new{i}")
-        self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {self.p}_in AS SELECT b.*, {', '.join(flags)} "
-            f"FROM {self.p}_in b {' '.join(joins)}")
-
-    def _store_new_distinct(self) -> None:
-        for i, call in self.distinct:
-            cols = ", ".join(self.keys + [quote(call.argument)])
-            self.state.execute(f"INSERT INTO {self.p}_d{i} SELECT {cols} FROM {self.p}_in "
-                               f"WHERE __new{i}")
+            new_rows = self.state.query(
+                f"SELECT c.__row FROM candidates c WHERE c.{v} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {self.p}_d{i} d WHERE "
+                + self._on("d", "c", [f"d.v = c.{v}"]) + ")", candidates=candidates)
+            flags = np.zeros(batch.num_rows, dtype=bool)
+            flags[new_rows.column(0).to_numpy()] = True
+            batch = batch.append_column(f"__new{i}", pa.array(flags))
+        return batch
 
     # --- one change per key and batch --------------------------------------------------------
 
-    def _per_batch(self) -> pa.Table:
+    def _per_batch(self, rows: pa.Table) -> pa.Table:
         p, keys = self.p, self.keys
         group = ", ".join(keys)
         partials = [f"{sql} AS {name}" for name, sql, _ in self.accs]
@@ -106,8 +104,8 @@ class GroupAggregateOperator(BaseOperator):
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)} FROM "
             f"(SELECT {select}, row_number() OVER () AS __ord "
-            f"FROM {p}_in{group_by}) n LEFT JOIN (SELECT *, TRUE AS __present FROM {p}_acc) o "
-            f"ON {self._on('o', 'n')} ORDER BY n.__ord")
+            f"FROM rows{group_by}) n LEFT JOIN (SELECT *, TRUE AS __present FROM {p}_acc) o "
+            f"ON {self._on('o', 'n')} ORDER BY n.__ord", rows=rows)
         # Old results come from the state rows (o), new ones from the merged rows (c).
         old, new = self._result_exprs("o"), self._result_exprs("c")
         differs = " OR ".join(f"({a}) IS DISTINCT FROM ({b})" for a, b in zip(old, new, strict=True))
@@ -133,7 +131,7 @@ class GroupAggregateOperator(BaseOperator):
 
     # --- one change per record ---------------------------------------------------------------
 
-    def _per_record(self) -> pa.Table:
+    def _per_record(self, rows: pa.Table) -> pa.Table:
         p, keys = self.p, self.keys
         merged = [f"n.{k}" for k in keys]
         merged += [f"{sql} AS {name}" for i, call in enumerate(self.node.aggregates)
@@ -143,7 +141,7 @@ class GroupAggregateOperator(BaseOperator):
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)}, n.{quote(SEQ)}, "
             f"n.{quote(WM)}, n.__last, CAST(CASE WHEN o.__present OR NOT n.__first THEN 2 ELSE 0 "
             f"END AS TINYINT) AS {quote(OP)} FROM running n LEFT JOIN (SELECT *, TRUE AS "
-            f"__present FROM {p}_acc) o ON {self._on('o', 'n')}", running=self._running())
+            f"__present FROM {p}_acc) o ON {self._on('o', 'n')}", running=self._running(rows))
         out = self.state.query(f"SELECT {self._results('c')}, {quote(OP)}, {quote(SEQ)}, "
                                f"{quote(WM)} FROM {p}_chg c ORDER BY {quote(SEQ)}")
         self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_last AS SELECT * EXCLUDE "
@@ -152,14 +150,15 @@ class GroupAggregateOperator(BaseOperator):
         self._replace_state(f"{p}_last")
         return out
 
-    def _running(self) -> pa.Table:
-        """Batch-local running accumulators per row, with `__first`/`__last` per group."""
-        rows = self.state.query(f"SELECT * FROM {self.p}_in ORDER BY {quote(SEQ)}")
+    def _running(self, rows: pa.Table) -> pa.Table:
+        """Batch-local running accumulators per row (rows in arrival order), with
+        `__first`/`__last` per group."""
         calls = self.node.aggregates
         if running.supported(calls):
-            table = running.running_accumulators(
+            table, keep = running.running_accumulators(
                 rows, self.node.keys, calls, {i: f"__new{i}" for i, _ in self.distinct})
-            return table.append_column(SEQ, rows.column(SEQ)).append_column(WM, rows.column(WM))
+            table = table.append_column(SEQ, rows.column(SEQ)).append_column(WM, rows.column(WM))
+            return table.take(pa.array(keep))
         # Window functions for what numpy cannot add exactly (DECIMAL sums).
         partition = f"PARTITION BY {', '.join(self.keys)} " if self.keys else ""
         frame = f"OVER ({partition}ORDER BY {quote(SEQ)} ROWS UNBOUNDED PRECEDING)"

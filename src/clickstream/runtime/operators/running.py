@@ -24,18 +24,29 @@ def supported(calls: list[AggCall]) -> bool:
                for c in calls)
 
 
+def row_codes(batch: pa.Table, columns: list[str]) -> np.ndarray:
+    """One int64 per row, equal for rows equal on `columns` (NULL equal to NULL)."""
+    code = np.zeros(batch.num_rows, dtype=np.int64)
+    for name in columns:
+        encoded = pc.dictionary_encode(batch.column(name)).combine_chunks()
+        width = len(encoded.dictionary) + 1
+        indices = encoded.indices.fill_null(width - 1).to_numpy(zero_copy_only=False)
+        code = code * width + indices.astype(np.int64)
+    return code
+
+
+def first_occurrences(batch: pa.Table, columns: list[str]) -> np.ndarray:
+    """Indices of the rows that are the first of their value of `columns` in the batch."""
+    _, first = np.unique(row_codes(batch, columns), return_index=True)
+    return np.sort(first)
+
+
 class GroupOrder:
     """Rows sorted by group, keeping arrival order inside a group."""
 
     def __init__(self, batch: pa.Table, keys: list[str]) -> None:
         n = batch.num_rows
-        code = np.zeros(n, dtype=np.int64)
-        for key in keys:
-            encoded = pc.dictionary_encode(batch.column(key)).combine_chunks()
-            width = len(encoded.dictionary) + 1
-            indices = encoded.indices.fill_null(width - 1).to_numpy(zero_copy_only=False)
-            code = code * width + indices.astype(np.int64)
-        _, self.group = np.unique(code, return_inverse=True)
+        _, self.group = np.unique(row_codes(batch, keys), return_inverse=True)
         self.order = np.argsort(self.group, kind="stable")
         sorted_group = self.group[self.order]
         starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
@@ -84,9 +95,10 @@ class GroupOrder:
 
 
 def running_accumulators(batch: pa.Table, keys: list[str], calls: list[AggCall],
-                         distinct_flags: dict[int, str]) -> pa.Table:
+                         distinct_flags: dict[int, str]) -> tuple[pa.Table, np.ndarray]:
     """Per row: the batch-local accumulator columns (named as the operator's state columns), and
-    `__first` / `__last`: whether the row is its group's first / last in the batch."""
+    `__first` / `__last`: whether the row is its group's first / last in the batch; with the
+    indices of the rows worth emitting."""
     groups = GroupOrder(batch, keys)
     columns: dict[str, pa.Array] = {k: batch.column(k) for k in keys}
     for index, call in enumerate(calls):
@@ -114,4 +126,12 @@ def running_accumulators(batch: pa.Table, keys: list[str], calls: list[AggCall],
                 columns[names[1]] = pa.array(counts)
     columns["__first"] = pa.array(groups.first)
     columns["__last"] = pa.array(groups.last)
-    return pa.table(columns)
+    table = pa.table(columns)
+    # Rows equal on group and accumulators give equal results: only the last of each such set
+    # can be what a sink keeps, so the others are dropped here (a big saving: most records leave
+    # a COUNT(DISTINCT) or a MAX unchanged).
+    state_columns = [n for n in table.column_names if n not in ("__first", "__last")]
+    codes = row_codes(table, state_columns)
+    _, from_end = np.unique(codes[::-1], return_index=True)
+    keep = np.sort(table.num_rows - 1 - from_end)
+    return table, keep
