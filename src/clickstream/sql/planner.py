@@ -343,7 +343,7 @@ class Planner:
     # --- expressions and types ----------------------------------------------------------------
 
     def sql(self, node: exp.Expression, scope: Scope) -> str:
-        return to_duckdb_sql(translate(node, scope.resolve))
+        return to_duckdb_sql(translate(node, scope.resolve, self.settings.local_time_zone))
 
     def infer_types(self, node: PlanNode, projections: list[str],
                     condition: str | None = None) -> list[str]:

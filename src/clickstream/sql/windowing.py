@@ -44,7 +44,7 @@ def window_time_sql(column: Column, time_zone: str) -> str:
     """Wall-clock epoch milliseconds of a rowtime value: windows align in the session time zone
     for TIMESTAMP_LTZ (as in Flink) and on the value itself for TIMESTAMP."""
     quoted = '"' + column.name.replace('"', '""') + '"'
-    if column.is_ltz:
+    if column.is_ltz and time_zone.upper() not in ("UTC", "Z", "GMT", "ETC/UTC"):
         return f"epoch_ms(timezone('{time_zone}', {quoted}))"
     return f"epoch_ms({quoted})"
 
