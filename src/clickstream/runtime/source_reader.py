@@ -17,12 +17,11 @@ class SourceReader:
         self.scan, self.source, self.state = scan, source, state
         self.watermarks = WatermarkTracker()
         self.sequence = 0
-        physical = [quote(c.name) for c in scan.table.physical]
         computed = [f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql]
         watermark = [f"epoch_ms({scan.watermark_sql}) AS __wmv"] if scan.watermark_sql else []
-        self._sql = None
-        if computed or watermark:
-            self._sql = f"SELECT {', '.join(physical + computed + watermark)} FROM batch"
+        # Only the derived columns are computed; the physical ones are kept as they are.
+        self._sql = f"SELECT {', '.join(computed + watermark)} FROM batch" if (
+            computed or watermark) else None
 
     @property
     def watermark(self) -> int:
@@ -36,7 +35,11 @@ class SourceReader:
         raw = self.source.poll(max_rows)
         if raw is None or raw.num_rows == 0:
             return None
-        batch = self.state.query(self._sql, batch=raw) if self._sql else raw
+        batch = raw
+        if self._sql:
+            derived = self.state.query(self._sql, batch=raw)
+            for name in derived.column_names:
+                batch = batch.append_column(name, derived.column(name))
         n = batch.num_rows
         if "__wmv" in batch.column_names:
             before = self.watermarks.assign(batch.column("__wmv"))

@@ -37,10 +37,35 @@ class LookupJoinOperator(BaseOperator):
     def process(self, batch: pa.Table) -> list[pa.Table]:
         keys = self._distinct_keys(batch)
         dim = self.lookup.lookup(self.node.right_keys, keys)
-        hidden = "".join(f", l.{quote(h)}" for h in hidden_columns(batch))
-        sql = self._sql.format(hidden=hidden) + f" ORDER BY l.{quote(SEQ)}"
-        result = self.state.query(sql, batch=batch, dim=dim)
+        result = self._by_index(batch, dim)
+        if result is None:
+            hidden = "".join(f", l.{quote(h)}" for h in hidden_columns(batch))
+            sql = self._sql.format(hidden=hidden) + f" ORDER BY l.{quote(SEQ)}"
+            result = self.state.query(sql, batch=batch, dim=dim)
         return self._count(batch, [result] if result.num_rows else [])
+
+    def _by_index(self, batch: pa.Table, dim: pa.Table) -> pa.Table | None:
+        """The common case, one key column and at most one dimension row per key: find each
+        row's match by hash lookup and append its columns, leaving the batch's columns as they
+        are. None when the case does not apply (the SQL join handles it)."""
+        if len(self.node.left_keys) != 1 or self.node.condition:
+            return None
+        right_key = dim.column(self.node.right_keys[0])
+        if pc.count_distinct(right_key).as_py() != dim.num_rows or right_key.null_count:
+            return None
+        left = pc.cast(batch.column(self.node.left_keys[0]), right_key.type, safe=False)
+        index = pc.index_in(left, value_set=right_key.combine_chunks())
+        if self.node.join_type != "LEFT":
+            keep = pc.is_valid(index)
+            batch, index = batch.filter(keep), index.filter(keep)
+        matched = dim.take(index)
+        hidden = hidden_columns(batch)
+        out = batch.select([c.name for c in self.node.input.columns])
+        for dim_name, out_name in self.node.right_columns:
+            out = out.append_column(out_name, matched.column(dim_name))
+        for name in hidden:
+            out = out.append_column(name, batch.column(name))
+        return out
 
     def _distinct_keys(self, batch: pa.Table) -> pa.Table:
         columns = {}
