@@ -12,9 +12,10 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSink, BaseSource
@@ -22,11 +23,47 @@ from clickstream.connectors.formats import Decoder
 from clickstream.errors import ConnectorError
 from clickstream.sql.catalog import TableDef
 
-_LINE_READ = pacsv.ReadOptions(column_names=["line"], block_size=8 << 20)
-# \x01 never occurs in JSON text or our CSV; quoting off so a line is read verbatim.
-_LINE_PARSE = pacsv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False,
-                                 newlines_in_values=False)
-_LINE_CONVERT = pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False)
+_BLOCK_BYTES = 16 << 20
+
+
+class LineReader:
+    """A file as Arrow string arrays of whole lines, block by block, without copying: the
+    newline positions found with numpy become the offsets of a StringArray over the block."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self._rest = b""
+
+    def read_next(self) -> pa.Array | None:
+        """The next block's complete lines (the file's last line need not end in a newline)."""
+        while True:
+            block = self._file.read(_BLOCK_BYTES)
+            data = self._rest + block
+            if not data:
+                self._file.close()
+                return None
+            if block:
+                end = data.rfind(b"\n") + 1
+                if end == 0:
+                    self._rest = data
+                    continue
+                data, self._rest = data[:end], data[end:]
+            else:
+                self._rest = b""
+                if not data.endswith(b"\n"):
+                    data += b"\n"
+            return _lines(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _lines(data: bytes) -> pa.Array:
+    """`data` ends with a newline; one string per line, line endings stripped."""
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    offsets = np.r_[0, ends + 1].astype(np.int64)
+    raw = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    return pc.utf8_rtrim(raw, characters="\r\n").cast(pa.string())
 
 
 class DeadLetters:
@@ -63,7 +100,7 @@ class FileSystemSource(BaseSource):
         self.decoder = Decoder(table)
         self.dead_letters = DeadLetters(table, settings)
         self._done_files: set[Path] = set()
-        self._current: tuple[Path, pacsv.CSVStreamingReader] | None = None
+        self._current: tuple[Path, LineReader] | None = None
         self._pending: pa.Array | None = None
         self._last_scan = 0.0
 
@@ -83,17 +120,13 @@ class FileSystemSource(BaseSource):
                 todo = [p for p in self._files() if p not in self._done_files]
                 if not todo:
                     return None
-                reader = pacsv.open_csv(todo[0], read_options=_LINE_READ,
-                                        parse_options=_LINE_PARSE, convert_options=_LINE_CONVERT)
-                self._current = (todo[0], reader)
+                self._current = (todo[0], LineReader(todo[0]))
             path, reader = self._current
-            try:
-                block = reader.read_next_batch()
-            except StopIteration:
+            lines = reader.read_next()
+            if lines is None:
                 self._done_files.add(path)
                 self._current = None
                 continue
-            lines = block.column(0)
             self.metrics.bytes_in += lines.nbytes
             return lines
 
@@ -103,7 +136,7 @@ class FileSystemSource(BaseSource):
             if self._pending is None:
                 return None
         lines, self._pending = self._pending[:max_rows], self._pending[max_rows:]
-        lines = lines.filter(pa.compute.not_equal(pa.compute.utf8_trim_whitespace(lines), ""))
+        lines = lines.filter(pc.greater(pc.utf8_length(lines), 0))
         decoded = self.decoder.decode(lines)
         self.dead_letters.write(decoded.malformed, str(self._current[0] if self._current else
                                                        self.path))

@@ -27,10 +27,13 @@ class JobState:
         """A unique table-name prefix for one operator's state."""
         return f"{kind}_{next(self._ids)}"
 
+    def _register(self, tables: dict[str, pa.Table]) -> None:
+        for name, table in tables.items():
+            self.con.register(name, _parallel_chunks(table))
+
     def query(self, sql: str, **tables: pa.Table) -> pa.Table:
         """Run `sql` with Arrow tables bound by name, return the result as Arrow."""
-        for name, table in tables.items():
-            self.con.register(name, table)
+        self._register(tables)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -40,8 +43,7 @@ class JobState:
                 self.con.unregister(name)
 
     def execute(self, sql: str, **tables: pa.Table) -> None:
-        for name, table in tables.items():
-            self.con.register(name, table)
+        self._register(tables)
         try:
             self.con.execute(sql).fetchall()  # drain: DuckDB allows no open result
         finally:
@@ -49,8 +51,7 @@ class JobState:
                 self.con.unregister(name)
 
     def scalar(self, sql: str, **tables: pa.Table):
-        for name, table in tables.items():
-            self.con.register(name, table)
+        self._register(tables)
         try:
             rows = self.con.execute(sql).fetchall()
             return rows[0][0] if rows else None
@@ -60,3 +61,14 @@ class JobState:
 
     def close(self) -> None:
         self.con.close()
+
+
+_CHUNK_ROWS = 32_768
+
+
+def _parallel_chunks(table: pa.Table) -> pa.Table:
+    """DuckDB scans an Arrow table one record batch per task: a batch of one big chunk would run
+    on one core. Cut it into slices (zero-copy) so every core gets work."""
+    if table.num_rows <= 2 * _CHUNK_ROWS or len(table.to_batches()) > table.num_rows // _CHUNK_ROWS:
+        return table
+    return pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK_ROWS), table.schema)
