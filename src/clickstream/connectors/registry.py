@@ -16,6 +16,7 @@ _CONNECTORS: dict[str, tuple[str, str | None, str | None, str | None]] = {
     "print": ("clickstream.connectors.print", None, "PrintSink", None),
     "blackhole": ("clickstream.connectors.blackhole", None, "BlackholeSink", None),
     "datagen": ("clickstream.connectors.datagen", "DataGenSource", None, None),
+    "log": ("clickstream.connectors.log", "LogSource", "LogSink", None),
 }
 
 _ROLES = {"source": 1, "sink": 2, "lookup": 3}
