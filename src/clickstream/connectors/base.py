@@ -17,6 +17,7 @@ from clickstream.sql.catalog import TableDef
 from clickstream.sql.types import arrow_type
 
 OP_COLUMN = "_op"
+PARTITION = "__partition"  # int32 column a partitioned source adds: watermarks per partition
 INSERT, UPDATE_BEFORE, UPDATE_AFTER, DELETE = 0, 1, 2, 3
 OP_SHORT = {INSERT: "+I", UPDATE_BEFORE: "-U", UPDATE_AFTER: "+U", DELETE: "-D"}
 

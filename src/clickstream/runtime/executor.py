@@ -112,7 +112,7 @@ class Job:
     def _reader(self, scan: ScanNode) -> SourceReader:
         if id(scan) not in self.readers:
             source = registry.create_source(scan.table, self.settings)
-            self.readers[id(scan)] = SourceReader(scan, source, self.state)
+            self.readers[id(scan)] = SourceReader(scan, source, self.state, self.settings)
         return self.readers[id(scan)]
 
     def _operator(self, node: PlanNode) -> BaseOperator:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from clickstream.connectors.base import BaseSource
+from clickstream.config import Settings, parse_duration_ms
+from clickstream.connectors.base import PARTITION, BaseSource
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
@@ -13,9 +14,11 @@ from clickstream.sql.plan import ScanNode
 
 
 class SourceReader:
-    def __init__(self, scan: ScanNode, source: BaseSource, state: JobState) -> None:
+    def __init__(self, scan: ScanNode, source: BaseSource, state: JobState,
+                 settings: Settings) -> None:
         self.scan, self.source, self.state = scan, source, state
-        self.watermarks = WatermarkTracker()
+        idle = parse_duration_ms(settings.get("table.exec.source.idle-timeout"))
+        self.watermarks = WatermarkTracker(getattr(source, "partitions", None) or 1, idle)
         self.sequence = 0
         computed = [f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql]
         watermark = [f"epoch_ms({scan.watermark_sql}) AS __wmv"] if scan.watermark_sql else []
@@ -35,6 +38,10 @@ class SourceReader:
         raw = self.source.poll(max_rows)
         if raw is None or raw.num_rows == 0:
             return None
+        partitions = None
+        if PARTITION in raw.column_names:
+            partitions = raw.column(PARTITION)
+            raw = raw.drop_columns([PARTITION])
         batch = raw
         if self._sql:
             derived = self.state.query(self._sql, batch=raw)
@@ -42,7 +49,7 @@ class SourceReader:
                 batch = batch.append_column(name, derived.column(name))
         n = batch.num_rows
         if "__wmv" in batch.column_names:
-            before = self.watermarks.assign(batch.column("__wmv"))
+            before = self.watermarks.assign(batch.column("__wmv"), partitions)
             batch = batch.drop_columns(["__wmv"])
         else:
             before = pa.array([MIN_WATERMARK] * n, pa.int64())
