@@ -208,7 +208,8 @@ class GroupAggregateNode(PlanNode):
 
     def describe(self) -> str:
         aggs = ", ".join(a.describe() for a in self.aggregates)
-        return f"GroupAggregate(groupBy=[{', '.join(self.keys)}], select=[{aggs}])"
+        emit = ", emit=[per record, folded by sink key]" if self.per_record else ""
+        return f"GroupAggregate(groupBy=[{', '.join(self.keys)}], select=[{aggs}]{emit})"
 
 
 @dataclass(eq=False)
