@@ -1,0 +1,1 @@
+"""Benchmarks: the seed's three analyses on clickstream, PyFlink and DuckDB (see README.md)."""

@@ -1,0 +1,91 @@
+"""Run one clickstream script in this process: ``python -m benchmarks.clickstream_job SCRIPT [OUT]``.
+
+Writes ``OUT`` (JSON): seconds spent importing the engine and running the script, and the job's
+per-INSERT metrics. With ``--profile FILE`` the run is profiled with cProfile into FILE; with
+``--sql-profile`` every SQL statement the operators run on the job's DuckDB state is timed, and
+``OUT`` gets the statements that took the longest (``sql_profile``: seconds, calls, SQL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_STARTED = time.monotonic()
+
+
+_SQL_TIMES: dict[str, list[float]] = {}
+
+
+def _template(sql: str) -> str:
+    """The statement with its operator-id prefixes (group_3_acc) folded, so calls aggregate."""
+    return re.sub(r"\b([a-z]+)_\d+_", r"\1_N_", " ".join(sql.split()))
+
+
+def _timed(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: Any, sql: str, **tables: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return method(self, sql, **tables)
+        finally:
+            entry = _SQL_TIMES.setdefault(f"{method.__name__}: {_template(sql)}", [0.0, 0])
+            entry[0] += time.perf_counter() - started
+            entry[1] += 1
+    return wrapper
+
+
+def _instrument_state() -> None:
+    from clickstream.runtime.state import JobState
+
+    for name in ("execute", "query", "scalar"):
+        setattr(JobState, name, _timed(getattr(JobState, name)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.clickstream_job")
+    parser.add_argument("script", type=Path)
+    parser.add_argument("out", type=Path, nargs="?")
+    parser.add_argument("--profile", type=Path, help="write a cProfile dump of the run here")
+    parser.add_argument("--sql-profile", action="store_true", help="time each state SQL statement")
+    args = parser.parse_args(argv)
+    if args.sql_profile:
+        _instrument_state()
+
+    from clickstream.config import Settings
+    from clickstream.engine import Engine
+
+    imported = time.monotonic()
+    engine = Engine(Settings())
+    script = args.script.read_text()
+    if args.profile:
+        import cProfile
+
+        cProfile.runctx("engine.execute_script(script)", globals(), {"engine": engine, "script": script},
+                        filename=str(args.profile))
+    else:
+        engine.execute_script(script)
+    finished = time.monotonic()
+    if args.out:
+        metrics = engine.last_job.metrics() if engine.last_job else {}
+        report: dict[str, Any] = {
+            "import_s": round(imported - _STARTED, 3),
+            "run_s": round(finished - imported, 3),
+            "metrics": metrics,
+        }
+        if args.sql_profile:
+            slowest = sorted(_SQL_TIMES.items(), key=lambda kv: -kv[1][0])[:15]
+            report["sql_profile"] = [{"seconds": round(t, 3), "calls": int(n), "sql": sql}
+                                     for sql, (t, n) in slowest]
+        args.out.write_text(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,425 @@
+"""Benchmark the seed's three analyses: clickstream vs PyFlink (local) vs DuckDB (batch).
+
+    python benchmarks/run.py [--events 1000000[,4000000]] [--runs 1] [--skip-flink]
+
+See benchmarks/README.md for what is measured and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `python benchmarks/run.py` puts benchmarks/ first, not the repo
+    sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from benchmarks.measure import Measurement, measure  # noqa: E402
+from benchmarks.workload import clickstream_script  # noqa: E402
+from clickstream.simulate.tianchi import TianchiConfig, category_rows, write_jsonl  # noqa: E402
+
+DEFAULT_WORK = Path(__file__).resolve().parent / ".work"
+FLINK_PYTHONS = (Path("/work/flinkvenv/bin/python"), REPO / ".ci/flink-venv/bin/python")
+
+CLICKSTREAM = "clickstream"
+CLICKSTREAM_SQLITE = "clickstream → SQLite"
+PYFLINK = "PyFlink"
+DUCKDB = "DuckDB batch"
+SYSTEMS = (CLICKSTREAM, CLICKSTREAM_SQLITE, PYFLINK, DUCKDB)
+
+console = Console(width=None if sys.stdout.isatty() else 150)
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    events: int
+    jsonl: Path
+    dim_db: Path
+    dim_csv: Path
+
+
+def _generator_fingerprint(config: TianchiConfig) -> str:
+    """A hash of what the generator writes for a small sample, so a changed generator regenerates."""
+    from clickstream.simulate.tianchi import json_lines
+
+    sample = dataclasses.replace(config, events=2_000)
+    return hashlib.sha1("\n".join(json_lines(sample)).encode()).hexdigest()[:8]
+
+
+def prepare_data(events: int, work: Path) -> Dataset:
+    """The events file (cached by size) and the category dimension as SQLite and CSV."""
+    config = TianchiConfig(events=events)
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    tag = (f"n{events}_u{config.users}_i{config.items}_c{config.categories}_d{config.days:g}_s{config.seed}"
+           f"_{_generator_fingerprint(config)}")
+    jsonl = data / f"user_behavior_{tag}.jsonl"
+    if not jsonl.exists():
+        console.print(f"generating {events:,} events into {jsonl} ...")
+        started = time.perf_counter()
+        tmp = jsonl.with_suffix(".tmp")
+        write_jsonl(str(tmp), config)
+        tmp.replace(jsonl)
+        console.print(f"  done in {time.perf_counter() - started:.1f} s "
+                      f"({jsonl.stat().st_size / 2**20:.0f} MB)")
+    rows = category_rows(config)
+    dim_tag = f"c{config.categories}"
+    dim_db = data / f"category_{dim_tag}.db"
+    if not dim_db.exists():
+        tmp = dim_db.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        with sqlite3.connect(tmp) as conn:
+            conn.execute("CREATE TABLE category (sub_category_id BIGINT, parent_category_name TEXT)")
+            conn.executemany("INSERT INTO category VALUES (?, ?)", rows)
+        tmp.replace(dim_db)
+    dim_csv = data / f"category_{dim_tag}.csv"
+    if not dim_csv.exists():
+        with dim_csv.open("w", newline="") as f:
+            csv.writer(f).writerows(rows)  # no header: Flink's csv format has none
+    return Dataset(events, jsonl, dim_db, dim_csv)
+
+
+# --- the systems ------------------------------------------------------------------------------
+
+
+def flink_python() -> Path | None:
+    """As tests/flink_oracle finds it: $CLICKSTREAM_PYFLINK_PYTHON, /work/flinkvenv, .ci/flink-venv."""
+    env = os.environ.get("CLICKSTREAM_PYFLINK_PYTHON")
+    if env:
+        return Path(env)
+    return next((p for p in FLINK_PYTHONS if p.exists()), None)
+
+
+@dataclass
+class Run:
+    system: str
+    events: int
+    measurement: Measurement
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+def _check(m: Measurement, system: str) -> None:
+    if m.returncode != 0:
+        tail = "\n".join(m.stderr.read_text(errors="replace").strip().splitlines()[-25:])
+        raise SystemExit(f"{system} failed (exit {m.returncode}): {' '.join(m.command)}\n{tail}")
+
+
+def run_clickstream(data: Dataset, work: Path, sinks: str, index: int) -> Run:
+    system = CLICKSTREAM if sinks == "blackhole" else CLICKSTREAM_SQLITE
+    runs = work / "runs" / f"n{data.events}"
+    runs.mkdir(parents=True, exist_ok=True)
+    results_db = runs / f"results_{sinks}_{index}.db"
+    results_db.unlink(missing_ok=True)
+    script = runs / f"clickstream_{sinks}.sql"
+    script.write_text(clickstream_script(str(data.jsonl), str(data.dim_db), sinks, str(results_db),
+                                         dead_letters=str(runs / "dead-letters")))
+    out = runs / f"clickstream_{sinks}_{index}.json"
+    m = measure([sys.executable, "-m", "benchmarks.clickstream_job", str(script), str(out)],
+                cwd=REPO, log_prefix=runs / f"clickstream_{sinks}_{index}")
+    _check(m, system)
+    detail: dict[str, object] = json.loads(out.read_text())
+    detail["results_db"] = str(results_db)
+    return Run(system, data.events, m, detail)
+
+
+def run_flink(data: Dataset, work: Path, python: Path, index: int) -> Run:
+    runs = work / "runs" / f"n{data.events}"
+    runs.mkdir(parents=True, exist_ok=True)
+    out = runs / f"flink_{index}.json"
+    env = {**os.environ, "TZ": "UTC"}
+    m = measure([str(python), "-m", "benchmarks.flink_job", str(data.jsonl), str(data.dim_csv), str(out)],
+                cwd=REPO, log_prefix=runs / f"flink_{index}", env=env)
+    _check(m, PYFLINK)
+    return Run(PYFLINK, data.events, m, json.loads(out.read_text()))
+
+
+def run_duckdb(data: Dataset, work: Path, index: int) -> Run:
+    runs = work / "runs" / f"n{data.events}"
+    runs.mkdir(parents=True, exist_ok=True)
+    out = runs / f"duckdb_{index}.json"
+    m = measure([sys.executable, "-m", "benchmarks.duckdb_job", str(data.jsonl), str(data.dim_csv), str(out)],
+                cwd=REPO, log_prefix=runs / f"duckdb_{index}")
+    _check(m, DUCKDB)
+    return Run(DUCKDB, data.events, m, {"results": json.loads(out.read_text())})
+
+
+def run_system(system: str, data: Dataset, work: Path, index: int, flink: Path | None) -> Run:
+    if system == CLICKSTREAM:
+        return run_clickstream(data, work, "blackhole", index)
+    if system == CLICKSTREAM_SQLITE:
+        return run_clickstream(data, work, "sqlite", index)
+    if system == PYFLINK:
+        assert flink is not None
+        return run_flink(data, work, flink, index)
+    return run_duckdb(data, work, index)
+
+
+def profile_clickstream(data: Dataset, work: Path, top: int = 30) -> None:
+    """Run the blackhole variant once more under cProfile and print where the time goes."""
+    import pstats
+
+    runs = work / "runs" / f"n{data.events}"
+    script = runs / "clickstream_blackhole.sql"
+    prof = runs / "clickstream_blackhole.prof"
+    subprocess.run([sys.executable, "-m", "benchmarks.clickstream_job", str(script), "--profile", str(prof)],
+                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    console.rule(f"cProfile of clickstream (blackhole), {data.events:,} events: {prof}")
+    for key in ("cumulative", "tottime"):
+        pstats.Stats(str(prof)).sort_stats(key).print_stats(top)
+    out = runs / "clickstream_blackhole_sql_profile.json"
+    job = [sys.executable, "-m", "benchmarks.clickstream_job"]
+    subprocess.run([*job, str(script), str(out), "--sql-profile"], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL)
+    report = json.loads(out.read_text())
+    console.rule(f"slowest state SQL statements (script {report['run_s']} s): {out}")
+    for entry in report["sql_profile"][:10]:
+        console.print(f"{entry['seconds']:7.3f} s {entry['calls']:5d} calls  {entry['sql'][:220]}",
+                      highlight=False, soft_wrap=True)
+
+
+# --- correctness ------------------------------------------------------------------------------
+
+
+def sanity_check(events: int, sqlite_run: Run, duck: Run) -> list[str]:
+    """Our engine's SQLite results vs DuckDB's batch answers. Returns failures (empty: agree)."""
+    expected = duck.detail["results"]
+    assert isinstance(expected, dict)
+    with sqlite3.connect(str(sqlite_run.detail["results_db"])) as conn:
+        hourly = conn.execute("SELECT hour_of_day, buy_cnt FROM buy_cnt_per_hour").fetchall()
+        uv = conn.execute("SELECT date_str, MAX(uv) FROM cumulative_uv GROUP BY date_str").fetchall()
+        top = conn.execute("SELECT category_name, buy_cnt FROM top_category").fetchall()
+    duck_hourly = [tuple(r) for r in expected["buy_cnt_per_hour"]["rows"]]
+    duck_uv = {r[0]: r[2] for r in expected["cumulative_uv"]["rows"]}
+    duck_top = {r[0]: r[1] for r in expected["top_category"]["rows"]}
+    failures = []
+    ours_sum, duck_sum = sum(c for _, c in hourly), sum(c for _, c in duck_hourly)
+    console.print(f"[bold]check[/] {events:,} events: hourly buy count sum clickstream {ours_sum:,} "
+                  f"vs DuckDB {duck_sum:,} over {len(hourly)} / {len(duck_hourly)} windows")
+    if ours_sum != duck_sum:
+        failures.append(f"hourly buy sum differs: {ours_sum} != {duck_sum}")
+    if Counter(hourly) != Counter(duck_hourly):
+        failures.append("hourly (hour_of_day, buy_cnt) rows differ")
+    if dict(uv) != duck_uv:
+        failures.append(f"final cumulative UV per date differs: {dict(uv)} != {duck_uv}")
+    if dict(top) != duck_top:
+        failures.append("top_category differs")
+    return failures
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _versions(flink: Path | None) -> str:
+    import duckdb
+
+    parts = [f"Python {platform.python_version()}", f"duckdb {duckdb.__version__}"]
+    if flink is not None:
+        code = "from pyflink.version import __version__; print(__version__)"
+        proc = subprocess.run([str(flink), "-c", code], capture_output=True, text=True)
+        parts.append(f"pyflink {proc.stdout.strip() or '?'}")
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True)
+        if java.returncode == 0 and java.stderr:
+            parts.append(java.stderr.splitlines()[0].replace('"', ""))
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+                           capture_output=True, text=True).stdout.strip()
+    if dirty:
+        commit += f" + {len(dirty.splitlines())} uncommitted file(s) in src/"
+    parts += [f"clickstream @ {commit or '?'}", f"{os.cpu_count()} cores", platform.machine()]
+    return " · ".join(parts)
+
+
+@dataclass
+class Summary:
+    system: str
+    events: int
+    wall_s: float  # median over runs
+    cpu_s: float  # median
+    peak_rss_mb: float  # max over runs
+    runs: int
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall_s
+
+
+def summarize(runs: list[Run]) -> dict[tuple[int, str], Summary]:
+    grouped: dict[tuple[int, str], list[Run]] = {}
+    for r in runs:
+        grouped.setdefault((r.events, r.system), []).append(r)
+    return {
+        key: Summary(key[1], key[0], statistics.median(r.measurement.wall_s for r in rs),
+                     statistics.median(r.measurement.cpu_s for r in rs),
+                     max(r.measurement.peak_rss_mb for r in rs), len(rs))
+        for key, rs in grouped.items()
+    }
+
+
+def _ratio(s: Summary, ref: Summary | None) -> str:
+    if ref is None:
+        return "-"
+    return f"{s.wall_s / ref.wall_s:.2f}× · {s.peak_rss_mb / ref.peak_rss_mb:.2f}×"
+
+
+def print_table(summaries: dict[tuple[int, str], Summary], sizes: list[int], loads: list[str]) -> None:
+    table = Table(title="Seed 000: hourly buys (TUMBLE) + cumulative UV + top categories (lookup join)",
+                  caption="wall = process start to exit (median of runs); peak RSS = whole process tree; "
+                          "ratios = this row ÷ reference (< 1: faster / smaller)")
+    table.add_column("events", justify="right")
+    table.add_column("system", no_wrap=True)
+    table.add_column("wall s", justify="right")
+    table.add_column("CPU s", justify="right")
+    table.add_column("events/s", justify="right")
+    table.add_column("peak RSS MB", justify="right")
+    table.add_column("vs PyFlink\n(time · RSS)", justify="right")
+    table.add_column("vs DuckDB\n(time · RSS)", justify="right")
+    for n in sizes:
+        for system in SYSTEMS:
+            s = summaries.get((n, system))
+            if s is None:
+                continue
+            table.add_row(f"{n:,}", system, f"{s.wall_s:.2f}", f"{s.cpu_s:.2f}", f"{s.events_per_s:,.0f}",
+                          f"{s.peak_rss_mb:,.0f}", _ratio(s, summaries.get((n, PYFLINK))),
+                          _ratio(s, summaries.get((n, DUCKDB))))
+        table.add_section()
+    console.print(table)
+    console.print(f"load average (1 min) before each run: {', '.join(loads)}")
+
+
+def print_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int], runs: list[Run]) -> None:
+    systems = {r.system for r in runs}
+    notes = [
+        "clickstream: the seed script as tests/engine/test_seed.py runs it (filesystem json source, "
+        "lookup join FOR SYSTEM_TIME AS OF on a jdbc:sqlite dimension with its lookup cache), "
+        "all three INSERTs in one job; sinks 'blackhole', or jdbc:sqlite for clickstream → SQLite.",
+    ]
+    if PYFLINK in systems:
+        notes.append(
+            "PyFlink: same source and statements into 'blackhole' sinks, TableEnvironment in streaming mode, "
+            "one EXECUTE STATEMENT SET + .wait(), Flink's default options (local parallelism = cores, "
+            "auto-watermark-interval 200 ms), session zone UTC. The wheel has no JDBC connector, so "
+            "category_dim is a bounded 'filesystem' csv table joined with a regular LEFT JOIN, "
+            "not a lookup join. table.exec.sink.not-null-enforcer = DROP: the NULL category "
+            "(ids missing from the dimension) violates top_category's NOT NULL key and fails the job "
+            "under the default ERROR.")
+    notes += [
+        "DuckDB batch: one query per analysis over read_json(...) of the same file (three scans); "
+        "cumulative UV is the final value per date, not the 10-minute curve; dimension from the csv.",
+        "peak RSS: the larger of the /proc tree sum sampled every 50 ms and wait4's ru_maxrss "
+        "(largest single process). CPU s: user+sys of the tree.",
+    ]
+    for n in sizes:
+        flink = next((r for r in runs if r.system == PYFLINK and r.events == n), None)
+        if flink:
+            d = flink.detail
+            notes.append(f"PyFlink time split at {n:,} (first run): python + JVM + TableEnvironment "
+                         f"{d.get('startup_s')} s, DDL {d.get('ddl_s')} s, "
+                         f"plan + submit the statement set {d.get('submit_s')} s, "
+                         f"job until finished {d.get('wait_s')} s.")
+    for n in sizes:
+        ours = next((r for r in runs if r.system == CLICKSTREAM and r.events == n), None)
+        if ours:
+            notes.append(f"clickstream time split at {n:,} (first run): import "
+                         f"{ours.detail.get('import_s')} s, script {ours.detail.get('run_s')} s.")
+    if len(sizes) > 1:
+        small, large = min(sizes), max(sizes)
+        for system in SYSTEMS:
+            a, b = summaries.get((small, system)), summaries.get((large, system))
+            if a and b:
+                notes.append(
+                    f"{system}: {large // small if large % small == 0 else large / small}× the events → "
+                    f"peak RSS {b.peak_rss_mb:,.0f} MB vs {a.peak_rss_mb:,.0f} MB "
+                    f"({b.peak_rss_mb / a.peak_rss_mb:.2f}×), wall {b.wall_s / a.wall_s:.2f}×.")
+    console.print("[bold]notes[/]")
+    for note in notes:
+        console.print(f" • {note}")
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", default="1000000",
+                        help="events to generate; a comma-separated list runs each size (default 1000000)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per system and size (median wall)")
+    parser.add_argument("--skip-flink", action="store_true", help="do not run PyFlink")
+    parser.add_argument("--skip-sqlite", action="store_true",
+                        help="do not run clickstream → SQLite (also skips the correctness check)")
+    parser.add_argument("--profile", action="store_true",
+                        help="afterwards, profile clickstream (blackhole) with cProfile at the largest size")
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
+                        help=f"data cache and run logs (default {DEFAULT_WORK})")
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.events.split(",") if s.strip()]
+    work: Path = args.work_dir.resolve()
+
+    flink = None if args.skip_flink else flink_python()
+    if not args.skip_flink and (flink is None or not flink.exists()):
+        raise SystemExit("no PyFlink python: set CLICKSTREAM_PYFLINK_PYTHON or use --skip-flink")
+    console.print(_versions(flink))
+
+    runs: list[Run] = []
+    loads: list[str] = []
+    failures: list[str] = []
+    for n in sizes:
+        data = prepare_data(n, work)
+        for i in range(args.runs):
+            systems = [CLICKSTREAM]
+            if not args.skip_sqlite:
+                systems.append(CLICKSTREAM_SQLITE)
+            if flink is not None:
+                systems.append(PYFLINK)
+            systems.append(DUCKDB)
+            for system in systems:
+                load = f"{os.getloadavg()[0]:.1f}"
+                loads.append(f"{system}@{n:,}: {load}")
+                console.print(f"[dim]{n:,} events, run {i + 1}/{args.runs}: {system} (load {load}) ...[/]")
+                run = run_system(system, data, work, i, flink)
+                runs.append(run)
+                m = run.measurement
+                console.print(f"[dim]  {m.wall_s:.2f} s wall, {m.cpu_s:.2f} s CPU, "
+                              f"{m.peak_rss_mb:,.0f} MB peak RSS ({m.processes} processes)[/]")
+        by_system = {r.system: r for r in runs if r.events == n}
+        if CLICKSTREAM_SQLITE in by_system:
+            failures += sanity_check(n, by_system[CLICKSTREAM_SQLITE], by_system[DUCKDB])
+
+    summaries = summarize(runs)
+    print_table(summaries, sizes, loads)
+    print_notes(summaries, sizes, runs)
+    if args.profile:
+        profile_clickstream(prepare_data(max(sizes), work), work)
+    if failures:
+        console.print("[bold red]CORRECTNESS CHECK FAILED[/]")
+        for f in failures:
+            console.print(f" ✗ {f}")
+        return 1
+    if not args.skip_sqlite:
+        console.print("[green]✓ clickstream (SQLite sinks) and DuckDB agree on the hourly buy counts "
+                      "(per window and sum), final UV per date and top categories[/]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

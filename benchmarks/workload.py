@@ -1,0 +1,178 @@
+"""The seed's three analyses (seeds/000) as SQL for each system under test.
+
+Standard library only: `flink_job` imports this module from PyFlink's venv, where neither
+clickstream nor duckdb is installed.
+
+* clickstream runs the seed exactly as `tests/engine/test_seed.py` does (filesystem json source,
+  jdbc sqlite lookup table), with `blackhole` or `jdbc` sqlite sinks.
+* PyFlink runs the same source and statements into `blackhole` sinks. Its wheel has no JDBC
+  connector, so the dimension is a bounded `filesystem` csv table joined with a regular
+  `LEFT JOIN` instead of a lookup join `FOR SYSTEM_TIME AS OF U.proctime`.
+* DuckDB runs one batch query per analysis over `read_json(...)` of the same file.
+"""
+
+from __future__ import annotations
+
+SOURCE_DDL = """
+CREATE TABLE user_behavior (
+    user_id BIGINT,
+    item_id BIGINT,
+    category_id BIGINT,
+    behavior STRING,
+    ts TIMESTAMP_LTZ(3),
+    proctime AS PROCTIME(),
+    WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+) WITH (
+    'connector' = 'filesystem',
+    'path' = '{path}',
+    'format' = 'json',
+    'json.timestamp-format.standard' = 'ISO-8601'
+)"""
+
+SINKS_DDL = """
+CREATE TABLE buy_cnt_per_hour (
+    hour_of_day BIGINT,
+    buy_cnt BIGINT
+) WITH ({hourly_sink});
+
+CREATE TABLE cumulative_uv (
+    date_str STRING,
+    time_str STRING,
+    uv BIGINT,
+    PRIMARY KEY (date_str, time_str) NOT ENFORCED
+) WITH ({uv_sink});
+
+CREATE TABLE top_category (
+    category_name STRING PRIMARY KEY NOT ENFORCED,
+    buy_cnt BIGINT
+) WITH ({top_sink})"""
+
+JDBC_DIM_DDL = """
+CREATE TABLE category_dim (
+   sub_category_id BIGINT,
+   parent_category_name STRING
+) WITH (
+   'connector' = 'jdbc',
+   'url' = 'jdbc:sqlite:{db}',
+   'table-name' = 'category',
+   'username' = 'root',
+   'password' = '123456',
+   'lookup.cache.max-rows' = '5000',
+   'lookup.cache.ttl' = '10min'
+)"""
+
+CSV_DIM_DDL = """
+CREATE TABLE category_dim (
+   sub_category_id BIGINT,
+   parent_category_name STRING
+) WITH (
+   'connector' = 'filesystem',
+   'path' = '{csv}',
+   'format' = 'csv'
+)"""
+
+LOOKUP_VIEW = """
+CREATE VIEW rich_user_behavior AS
+SELECT U.user_id, U.item_id, U.behavior, C.parent_category_name as category_name
+FROM user_behavior AS U LEFT JOIN category_dim FOR SYSTEM_TIME AS OF U.proctime AS C
+ON U.category_id = C.sub_category_id"""
+
+REGULAR_JOIN_VIEW = """
+CREATE VIEW rich_user_behavior AS
+SELECT U.user_id, U.item_id, U.behavior, C.parent_category_name as category_name
+FROM user_behavior AS U LEFT JOIN category_dim AS C
+ON U.category_id = C.sub_category_id"""
+
+HOURLY_INSERT = """
+INSERT INTO buy_cnt_per_hour
+SELECT HOUR(TUMBLE_START(ts, INTERVAL '1' HOUR)), COUNT(*)
+FROM user_behavior
+WHERE behavior = 'buy'
+GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)"""
+
+UV_INSERT = """
+INSERT INTO cumulative_uv
+SELECT date_str, MAX(time_str), COUNT(DISTINCT user_id) as uv
+FROM (
+  SELECT
+    DATE_FORMAT(ts, 'yyyy-MM-dd') as date_str,
+    SUBSTR(DATE_FORMAT(ts, 'HH:mm'),1,4) || '0' as time_str,
+    user_id
+  FROM user_behavior)
+GROUP BY date_str"""
+
+TOP_INSERT = """
+INSERT INTO top_category
+SELECT category_name, COUNT(*) buy_cnt
+FROM rich_user_behavior
+WHERE behavior = 'buy'
+GROUP BY category_name"""
+
+INSERTS = (HOURLY_INSERT, UV_INSERT, TOP_INSERT)
+SINK_TABLES = ("buy_cnt_per_hour", "cumulative_uv", "top_category")
+
+BLACKHOLE = "'connector' = 'blackhole'"
+
+
+def _sinks(kind: str, results_db: str | None) -> str:
+    if kind == "blackhole":
+        options = dict.fromkeys(SINK_TABLES, BLACKHOLE)
+    elif kind == "sqlite":
+        assert results_db is not None
+        options = {t: f"'connector' = 'jdbc', 'url' = 'jdbc:sqlite:{results_db}', 'table-name' = '{t}'"
+                   for t in SINK_TABLES}
+    else:
+        raise ValueError(f"unknown sink kind {kind!r}")
+    return SINKS_DDL.format(hourly_sink=options["buy_cnt_per_hour"], uv_sink=options["cumulative_uv"],
+                            top_sink=options["top_category"])
+
+
+def clickstream_script(events: str, dim_db: str, sinks: str, results_db: str | None = None,
+                       dead_letters: str | None = None) -> str:
+    """The seed as `tests/engine/test_seed.py` runs it; `sinks` is 'blackhole' or 'sqlite'."""
+    parts = []
+    if dead_letters:
+        parts.append(f"SET 'dead-letter.dir' = '{dead_letters}'")
+    parts += [SOURCE_DDL.format(path=events), _sinks(sinks, results_db), JDBC_DIM_DDL.format(db=dim_db),
+              HOURLY_INSERT, UV_INSERT, LOOKUP_VIEW, TOP_INSERT]
+    return ";\n".join(p.strip() for p in parts) + ";\n"
+
+
+def flink_statements(events: str, dim_csv: str) -> tuple[list[str], list[str]]:
+    """(setup statements, INSERTs for one STATEMENT SET) for PyFlink, all sinks `blackhole`."""
+    setup = [SOURCE_DDL.format(path=events), *_sinks("blackhole", None).split(";"),
+             CSV_DIM_DDL.format(csv=dim_csv), REGULAR_JOIN_VIEW]
+    return [s.strip() for s in setup if s.strip()], [s.strip() for s in INSERTS]
+
+
+def duckdb_source(events: str) -> str:
+    columns = ("{'user_id': 'BIGINT', 'item_id': 'BIGINT', 'category_id': 'BIGINT', "
+               "'behavior': 'VARCHAR', 'ts': 'TIMESTAMP'}")
+    return f"read_json('{events}', format = 'newline_delimited', columns = {columns})"
+
+
+def duckdb_queries(events: str, dim_csv: str) -> dict[str, str]:
+    """One batch query per analysis; `ts` is read as a UTC TIMESTAMP (the session zone is UTC)."""
+    src = duckdb_source(events)
+    dim = (f"read_csv('{dim_csv}', header = false, "
+           "columns = {'sub_category_id': 'BIGINT', 'parent_category_name': 'VARCHAR'})")
+    return {
+        "buy_cnt_per_hour": f"""
+            SELECT hour(time_bucket(INTERVAL 1 HOUR, ts)) AS hour_of_day, count(*) AS buy_cnt
+            FROM {src}
+            WHERE behavior = 'buy'
+            GROUP BY time_bucket(INTERVAL 1 HOUR, ts)""",
+        "cumulative_uv": f"""
+            SELECT date_str, max(time_str) AS time_str, count(DISTINCT user_id) AS uv
+            FROM (
+              SELECT strftime(ts, '%Y-%m-%d') AS date_str,
+                     substr(strftime(ts, '%H:%M'), 1, 4) || '0' AS time_str,
+                     user_id
+              FROM {src})
+            GROUP BY date_str""",
+        "top_category": f"""
+            SELECT C.parent_category_name AS category_name, count(*) AS buy_cnt
+            FROM {src} AS U LEFT JOIN {dim} AS C ON U.category_id = C.sub_category_id
+            WHERE U.behavior = 'buy'
+            GROUP BY C.parent_category_name""",
+    }
