@@ -49,6 +49,18 @@ QUERIES = {
     "grouped_having": """
         SELECT category_id, COUNT(*) AS n FROM user_behavior WHERE behavior = 'buy'
         GROUP BY category_id HAVING COUNT(*) > 2""",
+    "top_items": """
+        SELECT category_id, item_id, cnt, rn FROM (
+          SELECT category_id, item_id, cnt,
+                 ROW_NUMBER() OVER (PARTITION BY category_id ORDER BY cnt DESC, item_id) AS rn
+          FROM (SELECT category_id, item_id, COUNT(*) AS cnt FROM user_behavior
+                GROUP BY category_id, item_id))
+        WHERE rn <= 3""",
+    "first_event": """
+        SELECT user_id, item_id, behavior FROM (
+          SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id, item_id ORDER BY ts ASC) AS rn
+          FROM user_behavior)
+        WHERE rn = 1""",
     "seed_cumulative_uv": """
         SELECT date_str, MAX(time_str), COUNT(DISTINCT user_id) as uv
         FROM (

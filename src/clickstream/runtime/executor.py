@@ -21,6 +21,7 @@ from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
+from clickstream.runtime.operators.rank import RankOperator
 from clickstream.runtime.operators.sink import SinkOperator
 from clickstream.runtime.operators.window_aggregate import WindowAggregateOperator
 from clickstream.runtime.source_reader import SourceReader
@@ -30,6 +31,7 @@ from clickstream.sql.plan import (
     GroupAggregateNode,
     LookupJoinNode,
     PlanNode,
+    RankNode,
     ScanNode,
     SinkNode,
     WindowAggregateNode,
@@ -123,6 +125,8 @@ class Job:
             return WindowAggregateOperator(node, self.state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode):
             return GroupAggregateOperator(node, self.state)
+        if isinstance(node, RankNode):
+            return RankOperator(node, self.state)
         if isinstance(node, SinkNode):
             return SinkOperator(node, registry.create_sink(node.table, self.settings), self.state)
         raise AssertionError(f"no operator for {node.describe()}")

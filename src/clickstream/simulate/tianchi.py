@@ -30,6 +30,14 @@ class TianchiConfig:
     late_ratio: float = 0.0  # share of events delayed by `late_ms` (dropped by windows)
     late_ms: int = 2 * 3_600_000
     malformed_ratio: float = 0.0
+    # Off by default so existing configs keep their exact output; the `tianchi` generator of the
+    # CLI turns it on. On: most buys are of an item their user viewed or carted shortly before.
+    funnel: bool = False
+    funnel_ratio: float = 0.97  # share of buys given an earlier pv/cart (the rest: impulse buys)
+    funnel_lookback: int = 600  # how many pv/cart events back a buy's view may be (~10 min at 100k/day)
+
+
+FUNNEL_MIN_GAP_MS = 1_000  # a buy comes at least this long after its view
 
 
 def item_categories(config: TianchiConfig) -> np.ndarray:
@@ -57,8 +65,34 @@ def generate_columns(config: TianchiConfig) -> dict[str, np.ndarray]:
     items = (rng.zipf(1.2, n) * 104729) % config.items + 1
     categories = item_categories(config)[items - 1]
     behavior = BEHAVIORS[rng.choice(4, size=n, p=[0.82, 0.08, 0.05, 0.05])]
+    if config.funnel:
+        users, items = _funnel(config, users, items, behavior, ts)
+        categories = item_categories(config)[items - 1]
     return {"user_id": users, "item_id": items, "category_id": categories,
             "behavior": behavior, "ts": ts}
+
+
+def _funnel(config: TianchiConfig, users: np.ndarray, items: np.ndarray, behavior: np.ndarray,
+            ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give buys the user and item of a pv/cart a little earlier in event time.
+
+    A buy takes over the (user, item) of one of the `funnel_lookback` pv/cart events that precede it
+    by at least FUNNEL_MIN_GAP_MS, so its view exists, is older, and the popularity of what is
+    bought follows the popularity of what is viewed.
+    """
+    rng = np.random.default_rng(config.seed + 3)
+    users, items = users.copy(), items.copy()
+    views = np.flatnonzero((behavior == "pv") | (behavior == "cart"))
+    views = views[np.argsort(ts[views], kind="stable")]
+    view_ts = ts[views]
+    buys = np.flatnonzero(behavior == "buy")
+    buys = buys[rng.random(len(buys)) < config.funnel_ratio]
+    earlier = np.searchsorted(view_ts, ts[buys] - FUNNEL_MIN_GAP_MS, side="right")
+    buys, earlier = buys[earlier > 0], earlier[earlier > 0]
+    back = (rng.random(len(buys)) * np.minimum(earlier, config.funnel_lookback)).astype(np.int64)
+    chosen = views[earlier - 1 - back]
+    users[buys], items[buys] = users[chosen], items[chosen]
+    return users, items
 
 
 def iso(ms: int) -> str:

@@ -213,6 +213,38 @@ class GroupAggregateNode(PlanNode):
 
 
 @dataclass(eq=False)
+class RankNode(PlanNode):
+    """Top-N per partition (`ROW_NUMBER() ... WHERE rn <= N`); N = 1 is deduplication. The
+    output is updating: when the ranking changes, rows leave (-D) and enter (+I) the top N."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    partition: list[str] = field(default_factory=list)
+    order: list[tuple[str, bool]] = field(default_factory=list)  # (column, descending)
+    limit: int = 1
+    rank_column: str = "rn"
+    row_key: list[str] | None = None  # the input's unique key, for an updating input
+    drop_late: bool = False  # deduplication on event time drops rows behind the watermark
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def updating(self) -> bool:
+        return True
+
+    @property
+    def upsert_keys(self) -> list[str] | None:
+        return self.partition + [self.rank_column]
+
+    def describe(self) -> str:
+        order = ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in self.order)
+        kind = "Deduplicate" if self.limit == 1 else "Rank"
+        return (f"{kind}(partitionBy=[{', '.join(self.partition)}], orderBy=[{order}], "
+                f"rankRange=[1..{self.limit}], rankNumber=[{self.rank_column}])")
+
+
+@dataclass(eq=False)
 class SinkNode(PlanNode):
     input: PlanNode = None  # type: ignore[assignment]
     table: TableDef = None  # type: ignore[assignment]

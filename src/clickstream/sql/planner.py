@@ -29,9 +29,11 @@ from clickstream.sql.plan import (
     GroupAggregateNode,
     LookupJoinNode,
     PlanNode,
+    RankNode,
     ScanNode,
     SinkNode,
 )
+from clickstream.sql.ranking import RankFilter, rank_window, split_rank_filter
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.statements import InsertStatement, Statement, position_of
 from clickstream.sql.types import Column, flink_type_of_duckdb, normalize_duckdb_type
@@ -49,6 +51,7 @@ class Planner:
         self.catalog = catalog
         self.settings = settings
         self.scans: dict[str, ScanNode] = {}
+        self._rank_filters: dict[int, RankFilter] = {}
         self._con = duckdb.connect()
         self._con.execute(f"SET TimeZone = '{settings.local_time_zone}'")
 
@@ -175,6 +178,13 @@ class Planner:
         if query.args.get("distinct"):
             raise UnsupportedFeatureError("SELECT DISTINCT is not supported yet; use GROUP BY",
                                           *position_of(query))
+        window_item = rank_window(query)
+        if window_item is not None:
+            rank = self._rank_filters.pop(id(query), None)
+            if rank is None:
+                split_rank_filter(exp.select("*"), window_item.alias)  # raises: no filter
+            return self._rank(query, window_item, rank)
+        query = self._take_rank_filter(query)
         node, scope, window = self._from(query)
         where = query.args.get("where")
         condition = self.sql(where.this, scope) if where else None
@@ -183,6 +193,52 @@ class Planner:
         if window is not None:
             node, scope = window.as_columns(self, node, scope)
         return self._select(query, node, scope, condition)
+
+    def _take_rank_filter(self, query: exp.Select) -> exp.Select:
+        """If FROM is a subquery with ROW_NUMBER(), move this query's `rn <= N` to it."""
+        source = query.args.get("from_")
+        inner = source.this if source is not None else None
+        if not isinstance(inner, exp.Subquery) or not isinstance(inner.this, exp.Select):
+            return query
+        window_item = rank_window(inner.this)
+        if window_item is None:
+            return query
+        rank, query = split_rank_filter(query, window_item.alias)
+        inner = query.args["from_"].this.this
+        self._rank_filters[id(inner)] = rank
+        return query
+
+    def _rank(self, query: exp.Select, window_item: exp.Alias,
+              rank: RankFilter) -> tuple[PlanNode, Scope]:
+        """Plan the subquery without its ROW_NUMBER(), computing the partition and order keys as
+        hidden columns, then rank its rows."""
+        window = window_item.this
+        partition = list(window.args.get("partition_by") or [])
+        order = list(window.args["order"].expressions) if window.args.get("order") else []
+        if not order:
+            raise SqlValidationError("ROW_NUMBER() needs an ORDER BY", *position_of(window))
+        inner = query.copy()
+        inner.set("expressions", [e.copy() for e in query.expressions if e is not window_item]
+                  + [exp.alias_(p.copy(), f"$p{i}") for i, p in enumerate(partition)]
+                  + [exp.alias_(o.this.copy(), f"$o{i}") for i, o in enumerate(order)])
+        node, scope = self._query(inner)
+        if node.updating and not node.upsert_keys:
+            raise UnsupportedFeatureError(
+                "ROW_NUMBER() over an updating input needs the input's key in the SELECT list "
+                "(e.g. the GROUP BY columns), so changes can replace rows", *position_of(window))
+        hidden = {f"$p{i}" for i in range(len(partition))} | {f"$o{i}" for i in range(len(order))}
+        rank_column = Column(unique_name(rank.rank_name, {c.name.lower() for c in node.columns}),
+                             "BIGINT", "BIGINT")
+        rank_node = RankNode(
+            columns=list(node.columns) + [rank_column], input=node,
+            partition=[f"$p{i}" for i in range(len(partition))],
+            order=[(f"$o{i}", bool(o.args.get("desc"))) for i, o in enumerate(order)],
+            limit=rank.limit, rank_column=rank_column.name, row_key=node.upsert_keys,
+            drop_late=rank.limit == 1 and _orders_by_rowtime(node))
+        entries = [ScopeEntry(None, e.name, e.internal, e.column, e.internal in hidden)
+                   for e in scope.entries]
+        entries.append(ScopeEntry(None, rank.rank_name, rank_column.name, rank_column))
+        return rank_node, Scope(entries)
 
     def _select(self, query: exp.Select, node: PlanNode, scope: Scope,
                 condition: str | None) -> tuple[PlanNode, Scope]:
@@ -436,6 +492,14 @@ class LookupJoinPlanner:
             dim_name = next(e.name for e in right.entries if e.internal == r_entry.internal)
             return l_entry.internal, dim_name
         return None
+
+
+def _orders_by_rowtime(node: PlanNode) -> bool:
+    """Deduplication on event time (Flink's RowTimeDeduplicate): is `$o0` the rowtime?"""
+    if not isinstance(node, CalcNode) or node.rowtime is None or node.updating:
+        return False
+    names = [c.name for c in node.columns]
+    return node.projections[names.index("$o0")] == node.projections[names.index(node.rowtime)]
 
 
 def _in_statement(error: SqlError, statement: Statement) -> SqlError:

@@ -1,0 +1,163 @@
+"""Reading one partition: frames read in blocks and handed out as Arrow arrays.
+
+Readers take no locks. A cursor only hands out frames that are complete, carry the offset it
+expects and match their CRC, so a frame being written (or torn by a killed appender) stays
+invisible until it is whole (or cut off and rewritten). A cursor moves to the next segment once it
+has passed every offset before that segment's base offset.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+
+from clickstream.log.errors import LogCorruptionError
+from clickstream.log.frames import FrameHeader, crc_ok, read_header, values_of
+from clickstream.log.segments import list_segments, scan, segment_name
+
+_BLOCK = 4 << 20
+Chunk = tuple[int, pa.BinaryArray]  # (offset of the first record, records)
+
+
+class PartitionCursor:
+    """The read position in one partition: `next_offset` is the next record to hand out."""
+
+    def __init__(self, directory: Path, offset: int = 0, stop: int | None = None) -> None:
+        self.directory = directory
+        self.stop = stop
+        self._fd: int | None = None
+        self._tail: tuple[int, int, int, int] | None = None  # (segment, fd, byte pos, offset)
+        self.seek(offset)
+
+    def seek(self, offset: int) -> None:
+        """Position at `offset`; the segment holding it is found (and scanned) on the next read."""
+        self.next_offset = offset
+        self._pending: Chunk | None = None
+        self._close_segment()
+
+    def earliest(self) -> int:
+        segments = list_segments(self.directory)
+        return segments[0] if segments else 0
+
+    def end_offset(self) -> int:
+        """The offset after the last complete frame (the next offset an appender will use)."""
+        segments = list_segments(self.directory)
+        if not segments:
+            return 0
+        if self._tail is None or self._tail[0] != segments[-1]:
+            self._close_tail()
+            fd = os.open(self.directory / segment_name(segments[-1]), os.O_RDONLY)
+            self._tail = (segments[-1], fd, 0, segments[-1])
+        base, fd, pos, offset = self._tail
+        result = scan(fd, pos, offset)
+        self._tail = (base, fd, result.end, result.next_offset)
+        return result.next_offset
+
+    @property
+    def done(self) -> bool:
+        return self.stop is not None and self.next_offset >= self.stop
+
+    def read(self, budget: int) -> list[Chunk]:
+        """Up to `budget` records from `next_offset` on, as they are available now."""
+        if self.stop is not None:
+            budget = min(budget, self.stop - self.next_offset)
+        out: list[Chunk] = []
+        if self._pending is not None and budget > 0:
+            budget -= self._take(self._pending, budget, out)
+        while budget > 0:
+            if self._fd is None and not self._open_segment():
+                break
+            taken = self._read_block(budget, out)
+            if taken is None:
+                if not self._advance():
+                    break
+                continue
+            budget -= taken
+        return out
+
+    def _take(self, chunk: Chunk, budget: int, out: list[Chunk]) -> int:
+        first, values = chunk
+        taken = values.slice(0, budget)
+        out.append((first, taken))
+        self.next_offset = first + len(taken)
+        rest = values.slice(len(taken))
+        self._pending = (self.next_offset, rest) if len(rest) else None
+        return len(taken)
+
+    def _open_segment(self) -> bool:
+        segments = list_segments(self.directory)
+        if not segments:
+            return False
+        # data before the first segment was deleted by retention: go on from what is left
+        self.next_offset = max(self.next_offset, segments[0])
+        self._open_at(max(b for b in segments if b <= self.next_offset))
+        return True
+
+    def _open_at(self, base: int) -> None:
+        self._close_segment()
+        self._fd = os.open(self.directory / segment_name(base), os.O_RDONLY)
+        self._segment, self._pos, self._scanned, self._retried = base, 0, base, False
+
+    def _read_block(self, budget: int, out: list[Chunk]) -> int | None:
+        """Hand out records of the complete frames in the next block; None if there were none."""
+        size = os.fstat(self._fd).st_size
+        if size <= self._pos:
+            return None
+        data = os.pread(self._fd, min(size - self._pos, _BLOCK), self._pos)
+        header = read_header(data, 0)
+        if header is not None and header.size > len(data) and self._pos + header.size <= size:
+            data = os.pread(self._fd, header.size, self._pos)  # one frame bigger than a block
+        buffer, at, taken, found = pa.py_buffer(data), 0, 0, False
+        while taken < budget:
+            header = read_header(data, at)
+            if not self._visible(data, at, header):
+                break
+            found, self._retried = True, False
+            skip = self.next_offset - header.base_offset  # > 0 after a seek into this frame
+            if skip < header.count:
+                values = values_of(data, buffer, at, header).slice(max(skip, 0))
+                taken += self._take((max(self.next_offset, header.base_offset), values),
+                                    budget - taken, out)
+            at += header.size
+            self._pos += header.size
+            self._scanned = header.base_offset + header.count
+        return taken if found else None
+
+    def _visible(self, data: bytes, at: int, header: FrameHeader | None) -> bool:
+        return (header is not None and at + header.size <= len(data)
+                and header.base_offset == self._scanned and crc_ok(data, at, header))
+
+    def _advance(self) -> bool:
+        """At the end of the visible frames: move to the next segment once this one is done."""
+        later = [b for b in list_segments(self.directory) if b > self._segment]
+        if not later:
+            return False
+        if self._scanned < later[0]:
+            # Sealed after the block was read, so its last frames are whole now: read once more.
+            # Nothing new on that second read means a damaged frame, not one being written.
+            if self._retried:
+                raise LogCorruptionError(
+                    f"{self.directory / segment_name(self._segment)}: no valid frame at byte "
+                    f"{self._pos} (offset {self._scanned}), but the segment is sealed and the next "
+                    f"one starts at offset {later[0]}")
+            self._retried = True
+            return True
+        self.next_offset = max(self.next_offset, later[0])
+        self._open_at(later[0])
+        return True
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _close_tail(self) -> None:
+        if self._tail is not None:
+            os.close(self._tail[1])
+            self._tail = None
+
+    def close(self) -> None:
+        self._close_segment()
+        self._close_tail()

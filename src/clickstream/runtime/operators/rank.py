@@ -1,0 +1,114 @@
+"""Rank: Top-N per partition, and deduplication (N = 1), over an append-only or updating input.
+
+State: the candidate rows (table `<p>_rows`) and the top N last emitted (`<p>_top`). Per batch the
+rows are applied (appended; or, for an updating input, upserted/deleted by the input's unique
+key), the top N of the partitions the batch touched are recomputed with one window query, and
+compared with what was emitted: a position whose row changed emits `-D` for the old row and `+I`
+for the new one, all deletions before all insertions, so a sink keyed either by position or by
+row ends up right. For an append-only input, rows that fall out of the top N can never come
+back and are dropped from the state.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from clickstream.runtime.batch import MIN_WATERMARK, OP, SEQ, WM, quote
+from clickstream.runtime.operators.base import BaseOperator
+from clickstream.runtime.state import JobState
+from clickstream.sql.plan import RankNode
+
+
+class RankOperator(BaseOperator):
+    name = "Rank"
+
+    def __init__(self, node: RankNode, state: JobState) -> None:
+        super().__init__()
+        self.node, self.state = node, state
+        self.p = state.new_prefix("rank")
+        self.data = [c.name for c in node.input.columns]
+        self.part = [quote(c) for c in node.partition]
+        last_desc = node.order[-1][1] if node.order else False
+        # ties are broken by arrival, earlier first (later first under DESC, as for "keep last")
+        self.order = ", ".join([f"{quote(c)} {'DESC' if d else 'ASC'}" for c, d in node.order]
+                               + [f"{quote(SEQ)} {'DESC' if last_desc else 'ASC'}"])
+        self.emitted = 0
+        self._created = False
+
+    def _on(self, a: str, b: str, columns: list[str]) -> str:
+        return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in columns) or "TRUE"
+
+    def process(self, batch: pa.Table) -> list[pa.Table]:
+        p = self.p
+        cols = ", ".join(quote(c) for c in self.data + [SEQ])
+        if not self._created:
+            self.state.execute(f"CREATE TABLE {p}_rows AS SELECT {cols} FROM batch LIMIT 0",
+                               batch=batch)
+            self.state.execute(f"CREATE TABLE {p}_top AS SELECT {cols}, CAST(0 AS BIGINT) AS "
+                               f"__rn FROM batch LIMIT 0", batch=batch)
+            self._created = True
+        if self.node.drop_late:
+            batch = self._drop_late(batch)
+            if batch.num_rows == 0:
+                return []
+        self._apply(batch, cols)
+        out = self._rerank(batch, cols)
+        self.emitted += out.num_rows
+        return self._count(batch, [out] if out.num_rows else [])
+
+    def _drop_late(self, batch: pa.Table) -> pa.Table:
+        """Event-time deduplication ignores a row whose time is behind the watermark, as Flink's
+        RowTimeDeduplicate does: the first row of its key was already decided."""
+        time = quote(self.node.order[0][0])
+        kept = self.state.query(f"SELECT * FROM batch WHERE {quote(WM)} = {MIN_WATERMARK} OR "
+                                f"epoch_ms({time}) > {quote(WM)}", batch=batch)
+        self.metrics.late_dropped += batch.num_rows - kept.num_rows
+        return kept
+
+    def _apply(self, batch: pa.Table, cols: str) -> None:
+        p = self.p
+        if OP not in batch.column_names:
+            self.state.execute(f"INSERT INTO {p}_rows SELECT {cols} FROM batch", batch=batch)
+            return
+        key = [quote(k) for k in self.node.row_key or []]
+        # the last change of each key in the batch decides: -D deletes, +I/+U upserts
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT * FROM batch WHERE {quote(OP)} <> 1 "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY {quote(SEQ)} "
+            "DESC) = 1", batch=batch)
+        self.state.execute(f"DELETE FROM {p}_rows r USING {p}_chg c WHERE "
+                           + self._on("r", "c", key))
+        self.state.execute(f"INSERT INTO {p}_rows SELECT {cols} FROM {p}_chg WHERE "
+                           f"{quote(OP)} <> 3")
+
+    def _rerank(self, batch: pa.Table, cols: str) -> pa.Table:
+        p, part = self.p, self.part
+        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_touched AS SELECT DISTINCT "
+                           f"{', '.join(part) or '1 AS __all'} FROM batch", batch=batch)
+        touched = f"EXISTS (SELECT 1 FROM {p}_touched t WHERE {self._on('x', 't', part)})"
+        partition = f"PARTITION BY {', '.join(part)} " if part else ""
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_new AS SELECT {cols}, row_number() OVER "
+            f"({partition}ORDER BY {self.order}) AS __rn FROM {p}_rows x WHERE {touched} "
+            f"QUALIFY __rn <= {self.node.limit}")
+        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_old AS SELECT * FROM {p}_top x "
+                           f"WHERE {touched}")
+        same = self._on("o", "n", part + ["__rn", quote(SEQ)])
+        rank = quote(self.node.rank_column)
+        data = ", ".join(quote(c) for c in self.data)
+        order = ", ".join(["__k"] + part + [rank])
+        out = self.state.query(
+            f"SELECT * EXCLUDE (__k) FROM (SELECT {data}, __rn AS {rank}, CAST(3 AS TINYINT) AS "
+            f"{quote(OP)}, 0 AS __k FROM {p}_old o WHERE NOT EXISTS (SELECT 1 FROM {p}_new n "
+            f"WHERE {same}) UNION ALL SELECT {data}, __rn, CAST(0 AS TINYINT), 1 FROM {p}_new n "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {p}_old o WHERE {same})) ORDER BY {order}")
+        self.state.execute(f"DELETE FROM {p}_top x WHERE {touched}")
+        self.state.execute(f"INSERT INTO {p}_top SELECT * FROM {p}_new")
+        if OP not in batch.column_names:
+            # append-only input: what left the top N can never come back
+            self.state.execute(f"DELETE FROM {p}_rows x WHERE {touched} AND NOT EXISTS (SELECT 1 "
+                               f"FROM {p}_new n WHERE n.{quote(SEQ)} = x.{quote(SEQ)})")
+        self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {p}_rows") or 0
+        seq = pa.array(range(self.emitted, self.emitted + out.num_rows), pa.int64())
+        wm = pa.array([0] * out.num_rows, pa.int64())
+        return out.append_column(SEQ, seq).append_column(WM, wm)

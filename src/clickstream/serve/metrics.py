@@ -1,0 +1,85 @@
+"""Prometheus `/metrics`: the status page's figures in the text exposition format.
+
+A custom collector reads the job's status and the results file at scrape time, so the numbers are
+never stale and nothing has to be pushed into counters. Each app has its own `CollectorRegistry`:
+several apps in one process (tests) must not see each other's series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from clickstream.serve.results import ResultsDB
+from clickstream.serve.status import JobStatusDict, watermark_seconds
+
+__all__ = ["CONTENT_TYPE_LATEST", "ClickstreamCollector", "make_registry", "render"]
+
+_COUNTERS = (
+    ("records_in", "clickstream_records_in", "Records that entered the query."),
+    ("records_out", "clickstream_records_out", "Records the query emitted to its sink."),
+    ("late_dropped", "clickstream_late_records_dropped", "Late events dropped: their window had fired."),
+    ("malformed", "clickstream_malformed_records", "Source records that could not be decoded."),
+)
+
+
+class ClickstreamCollector(Collector):
+    def __init__(self, results: ResultsDB, status: Callable[[], JobStatusDict] | None) -> None:
+        self.results = results
+        self.status = status
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._job_metrics()
+        rows = GaugeMetricFamily("clickstream_results_rows", "Rows in a result table.", labels=["table"])
+        for table, count in self.results.row_counts().items():
+            rows.add_metric([table], count)
+        yield rows
+
+    def _job_metrics(self) -> Iterator[Metric]:
+        status = self.status() if self.status is not None else None
+        attached = GaugeMetricFamily("clickstream_job_attached", "1 when a running job reports its status.")
+        attached.add_metric([], 1 if status is not None else 0)
+        yield attached
+        if status is None:
+            return
+        started = GaugeMetricFamily("clickstream_job_start_time_seconds", "When the job started, epoch s.")
+        started.add_metric([], float(status["started"]))
+        yield started
+        queries = status["queries"]
+        for key, name, doc in _COUNTERS:
+            family = CounterMetricFamily(name, doc, labels=["query"])
+            for query, q in queries.items():
+                family.add_metric([query], float(q[key]))  # type: ignore[literal-required]
+            yield family
+        yield _watermarks(queries)
+        state = GaugeMetricFamily("clickstream_state_rows", "Rows held in operator state.", labels=["query"])
+        for query, q in queries.items():
+            if "state_rows" in q:
+                state.add_metric([query], float(q["state_rows"]))
+        yield state
+
+
+def _watermarks(queries: dict) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "clickstream_watermark_seconds",
+        "Current event-time watermark, epoch s (+Inf once bounded input is done; absent before any).",
+        labels=["query"],
+    )
+    for query, q in queries.items():
+        seconds = watermark_seconds(int(q["watermark"]))
+        if seconds is not None:
+            family.add_metric([query], seconds)  # +Inf once bounded input is done
+    return family
+
+
+def make_registry(results: ResultsDB, status: Callable[[], JobStatusDict] | None) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ClickstreamCollector(results, status))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

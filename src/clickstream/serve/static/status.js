@@ -1,0 +1,77 @@
+// The pipeline status page: /api/status once, then the `status` event of the SSE stream every second.
+"use strict";
+
+function cell(text, cls) {
+  return CS.el("td", cls ? { class: cls } : {}, text);
+}
+
+function fillBody(table, rows, columns, emptyText) {
+  const body = document.querySelector(`#${table} tbody`);
+  body.replaceChildren();
+  if (!rows.length) {
+    body.append(CS.el("tr", {}, ""));
+    body.firstChild.append(CS.el("td", { colspan: String(columns), class: "none" }, emptyText));
+    return;
+  }
+  body.append(...rows);
+}
+
+function queryRow(name, q) {
+  const row = CS.el("tr", { "data-query": name });
+  const errors = q.errors ?? [];
+  row.append(
+    cell(name, "mono"),
+    cell(CS.fmtInt(q.records_in), "num"),
+    cell(CS.fmtRate(q.records_in_per_s), "num"),
+    cell(CS.fmtInt(q.records_out), "num"),
+    cell(CS.fmtRate(q.records_out_per_s), "num"),
+    cell(q.watermark_utc ?? "—", "mono"),
+    cell(CS.fmtInt(q.late_dropped), q.late_dropped ? "num warnc" : "num"),
+    cell(CS.fmtInt(q.malformed), q.malformed ? "num warnc" : "num"),
+    cell(q.state_rows === undefined ? "—" : CS.fmtInt(q.state_rows), "num"),
+    cell(errors.length ? errors.join("\n") : "none", errors.length ? "bad" : ""),
+  );
+  return row;
+}
+
+function sourceRow(name, s) {
+  const row = CS.el("tr", { "data-source": name });
+  const state = s.exhausted === undefined ? "—" : s.exhausted ? "finished" : "reading";
+  row.append(cell(name, "mono"), cell(CS.fmtWatermark(s.watermark), "mono"), cell(state));
+  return row;
+}
+
+function resultRow(name, count) {
+  const row = CS.el("tr", { "data-table": name });
+  row.append(cell(name, "mono"), cell(CS.fmtInt(count), "num"));
+  return row;
+}
+
+function showJob(status) {
+  const late = Object.values(status.queries ?? {}).reduce((sum, q) => sum + (q.late_dropped ?? 0), 0);
+  document.getElementById("job-state").textContent = status.attached ? "attached" : "no job attached";
+  document.getElementById("job-started").textContent =
+    status.started ? CS.utc(status.started * 1000) : "—";
+  document.getElementById("job-uptime").textContent = status.attached ? CS.fmtDuration(status.uptime_s) : "—";
+  document.getElementById("job-late").textContent = status.attached ? CS.fmtInt(late) : "—";
+  document.getElementById("no-job").hidden = status.attached;
+  const error = document.getElementById("status-error");
+  error.hidden = !status.error;
+  error.textContent = status.error ?? "";
+}
+
+function render(status) {
+  document.getElementById("status").dataset.attached = String(status.attached);
+  showJob(status);
+  const queries = Object.entries(status.queries ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  fillBody("queries", queries.map(([name, q]) => queryRow(name, q)), 10,
+           status.attached ? "The job has no queries." : "No job attached.");
+  const sources = Object.entries(status.sources ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  fillBody("sources", sources.map(([name, s]) => sourceRow(name, s)), 3, "No sources reported.");
+  const results = Object.entries(status.results ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  fillBody("results", results.map(([name, n]) => resultRow(name, n)), 2, "No result tables yet.");
+  document.getElementById("updated").textContent = `updated ${CS.clock()}`;
+}
+
+CS.getJSON("/api/status").then(render).catch(() => {});
+CS.connect({ onStatus: render });
