@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -89,6 +90,14 @@ def run(
             live.stop()
         err.print(f"[red]{error}[/red]", highlight=False)
         raise typer.Exit(1) from None
+    except Exception as error:  # a bug or an external failure, not a user mistake
+        if live is not None:
+            live.stop()
+        if os.environ.get("CLICKSTREAM_DEBUG"):
+            raise
+        err.print(f"[red]Execution Error: {type(error).__name__}: {error}[/red]\n"
+                  "Set CLICKSTREAM_DEBUG=1 for the traceback.", highlight=False)
+        raise typer.Exit(2) from None
     if live is not None:
         live.stop()
     if not quiet and engine.last_job is not None:
