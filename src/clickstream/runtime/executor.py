@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from clickstream.config import Settings
 from clickstream.connectors import registry
-from clickstream.runtime.batch import MAX_WATERMARK
+from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
@@ -40,31 +40,22 @@ from clickstream.sql.plan import (
 
 @dataclass
 class Pipeline:
-    """One INSERT: a chain of operators from a shared source to a sink."""
+    """One INSERT: its operators (a tree from the shared sources to the sink, sink last)."""
 
     name: str
-    reader: SourceReader
+    readers: list[SourceReader]
     operators: list[BaseOperator]
-    watermark: int = -(2**63)
 
-    def push(self, batch: pa.Table, start: int = 0) -> None:
-        batches = [batch]
-        for operator in self.operators[start:]:
-            batches = [out for b in batches for out in operator.process(b)]
-            if not batches:
-                return
-
-    def advance(self, watermark: int) -> None:
-        if watermark <= self.watermark:
-            return
-        self.watermark = watermark
-        for index, operator in enumerate(self.operators):
-            for out in operator.on_watermark(watermark):
-                self.push(out, index + 1)
+    @property
+    def reader(self) -> SourceReader:
+        return self.readers[0]
 
     def close(self) -> None:
         for operator in self.operators:
             operator.close()
+
+
+Target = tuple[BaseOperator, int]  # an operator and its input port
 
 
 @dataclass
@@ -83,6 +74,10 @@ class Job:
         self.state = JobState(settings.local_time_zone)
         self.readers: dict[int, SourceReader] = {}
         self.pipelines: list[Pipeline] = []
+        self._consumers: dict[int, list[Target]] = {}  # reader -> operators reading it
+        self._downstream: dict[int, list[Target]] = {}  # operator -> operators reading it
+        self._input_watermarks: dict[int, list[int]] = {}
+        self._watermarks: dict[int, int] = {}
         self.status = JobStatus()
         self._stop = threading.Event()
         try:
@@ -93,23 +88,59 @@ class Job:
             raise
 
     def _build(self, name: str, sink: SinkNode) -> Pipeline:
-        chain: list[PlanNode] = []
-        node: PlanNode = sink
-        while not isinstance(node, ScanNode):
-            chain.append(node)
-            node = node.inputs[0]
-        reader = self._reader(node)
         operators: list[BaseOperator] = []
-        calcs: list[CalcNode] = []
-        for plan_node in reversed(chain):
-            if isinstance(plan_node, CalcNode):
-                calcs.append(plan_node)
+        readers: list[SourceReader] = []
+        self._build_node(sink, operators, readers)
+        return Pipeline(name, readers, operators)
+
+    def _build_node(self, node: PlanNode, operators: list[BaseOperator],
+                    readers: list[SourceReader]) -> BaseOperator | SourceReader:
+        """The operator producing `node`'s output, wired to the operators of its inputs."""
+        if isinstance(node, ScanNode):
+            reader = self._reader(node)
+            readers.append(reader)
+            return reader
+        if isinstance(node, CalcNode):
+            calcs = [node]
+            while isinstance(calcs[-1].input, CalcNode):
+                calcs.append(calcs[-1].input)
+            operator: BaseOperator = CalcOperator(list(reversed(calcs)), self.state)
+            inputs = [calcs[-1].input]
+        else:
+            operator = self._operator(node)
+            inputs = node.inputs
+        self._downstream[id(operator)] = []
+        self._input_watermarks[id(operator)] = [MIN_WATERMARK] * len(inputs)
+        self._watermarks[id(operator)] = MIN_WATERMARK
+        for port, child in enumerate(inputs):
+            upstream = self._build_node(child, operators, readers)
+            targets = (self._consumers.setdefault(id(upstream), [])
+                       if isinstance(upstream, SourceReader) else self._downstream[id(upstream)])
+            targets.append((operator, port))
+        operators.append(operator)
+        return operator
+
+    # --- data and watermark flow -------------------------------------------------------------
+
+    def _push(self, targets: list[Target], batch: pa.Table) -> None:
+        for operator, port in targets:
+            outputs = (operator.process(batch) if operator.arity == 1
+                       else operator.process(batch, port))
+            for out in outputs:
+                self._push(self._downstream[id(operator)], out)
+
+    def _advance(self, targets: list[Target], watermark: int) -> None:
+        """An input's watermark moved; an operator's own is the minimum over its inputs."""
+        for operator, port in targets:
+            inputs = self._input_watermarks[id(operator)]
+            inputs[port] = max(inputs[port], watermark)
+            combined = min(inputs)
+            if combined <= self._watermarks[id(operator)]:
                 continue
-            if calcs:
-                operators.append(CalcOperator(calcs, self.state))
-                calcs = []
-            operators.append(self._operator(plan_node))
-        return Pipeline(name, reader, operators)
+            self._watermarks[id(operator)] = combined
+            for out in operator.on_watermark(combined):
+                self._push(self._downstream[id(operator)], out)
+            self._advance(self._downstream[id(operator)], combined)
 
     def _reader(self, scan: ScanNode) -> SourceReader:
         if id(scan) not in self.readers:
@@ -148,16 +179,16 @@ class Job:
                     progressed = True
                     self.status.batches += 1
                     self.status.records_in += batch.num_rows
-                    for pipeline in self._pipelines_of(reader):
-                        pipeline.push(batch)
-                        if reader.has_watermark:
-                            pipeline.advance(reader.watermark)
+                    consumers = self._consumers.get(id(reader), [])
+                    self._push(consumers, batch)
+                    if reader.has_watermark:
+                        self._advance(consumers, reader.watermark)
                     if on_batch:
                         on_batch(self)
                 if all(r.exhausted() for r in self.readers.values()):
                     # Bounded input: the final watermark is +infinity, every window fires.
-                    for pipeline in self.pipelines:
-                        pipeline.advance(MAX_WATERMARK)
+                    for reader in self.readers.values():
+                        self._advance(self._consumers.get(id(reader), []), MAX_WATERMARK)
                     self.status.finished = True
                     break
                 if not progressed:
@@ -167,9 +198,6 @@ class Job:
         if on_batch:
             on_batch(self)
         return self.status
-
-    def _pipelines_of(self, reader: SourceReader) -> list[Pipeline]:
-        return [p for p in self.pipelines if p.reader is reader]
 
     def close(self) -> None:
         for pipeline in self.pipelines:
@@ -183,11 +211,14 @@ class Job:
         out = {}
         for pipeline in self.pipelines:
             ops = pipeline.operators
+            readers = {id(r): r for r in pipeline.readers}.values()
+            first = {id(op) for r in readers for op, _ in self._consumers.get(id(r), [])}
             out[pipeline.name] = {
-                "records_in": ops[0].metrics.records_in if ops else 0,
+                "records_in": sum(op.metrics.records_in for op in ops if id(op) in first),
                 "records_out": ops[-1].metrics.records_out if ops else 0,
                 "late_dropped": sum(op.metrics.late_dropped for op in ops),
-                "watermark": pipeline.reader.watermark,
-                "malformed": pipeline.reader.source.metrics.malformed,
+                "watermark": min(r.watermark for r in readers),
+                "malformed": sum(r.source.metrics.malformed for r in readers),
+                "state_rows": sum(op.metrics.state_rows for op in ops),
             }
         return out

@@ -19,6 +19,7 @@ class BaseOperator:
     """One step of a pipeline. Operators are single-input; state lives in the job's JobState."""
 
     name = "Operator"
+    arity = 1  # inputs; a two-input operator's process() also takes the input port
 
     def __init__(self) -> None:
         self.metrics = OperatorMetrics()
