@@ -10,6 +10,7 @@ handle = start_in_thread(app, port=8000)     # or: serve in the background while
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import threading
@@ -151,10 +152,9 @@ def start_in_thread(
 
 
 def _run(server: uvicorn.Server) -> None:
-    try:
+    # uvicorn exits on a bind failure after logging why; start_in_thread raises for the caller.
+    with contextlib.suppress(SystemExit):
         server.run()
-    except SystemExit:
-        pass  # uvicorn exits on a bind failure after logging why; start_in_thread raises for the caller
 
 
 def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout_s: float) -> bool:

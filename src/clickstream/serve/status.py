@@ -5,8 +5,8 @@ Whoever runs the engine hands `create_app` a `status` callable returning a `JobS
 ```
 {
   "started": 1700000000.0,                 # epoch seconds when the job started
-  "queries": {                             # one entry per INSERT, keyed by its sink table
-    "buy_cnt_per_hour": {
+  "queries": {                             # one entry per INSERT, keyed by the job's name for it
+    "insert-into_buy_cnt_per_hour": {
       "records_in": 1200,                  # rows that entered the query's first operator
       "records_out": 24,                   # rows the query handed to its sink
       "late_dropped": 3,                   # events dropped because their window had fired

@@ -34,14 +34,17 @@ const CS = (() => {
   }
 
   function utc(ms) {
-    return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+    // Milliseconds only when there are any: watermarks often sit on whole seconds.
+    return new Date(ms).toISOString().replace("T", " ").replace(/\.000Z$/, "Z");
   }
 
   function fmtDuration(seconds) {
     if (seconds === null || seconds === undefined) return "—";
     const s = Math.floor(seconds);
-    const h = Math.floor(s / 3600);
+    const d = Math.floor(s / 86400);
+    const h = Math.floor((s % 86400) / 3600);
     const m = Math.floor((s % 3600) / 60);
+    if (d) return `${d} d ${h} h`;
     return h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
   }
 

@@ -37,9 +37,13 @@ const PANELS = {
       const labels = [...byTime.keys()].sort();
       return { labels, values: labels.map((t) => byTime.get(t)), points: labels.length };
     },
-    config: () => chartConfig("line", COLORS.green, "unique visitors", "time of day", {
-      fill: false, pointRadius: 2.5,
-    }),
+    config: () => {
+      const config = chartConfig("line", COLORS.green, "unique visitors", "time of day", { fill: false });
+      config.options.scales.x.ticks = { maxRotation: 0, autoSkip: true, maxTicksLimit: 12 };
+      return config;
+    },
+    // A whole day is 144 points: keep each one visible without turning the line into beads.
+    pointRadius: (points) => (points > 48 ? 1.5 : 2.5),
   },
   categories: {
     query: `order_by=-buy_cnt,category_name&limit=${TOP_CATEGORIES}`,
@@ -112,7 +116,7 @@ class Panel {
     try {
       body = await CS.getJSON(`/api/tables/${encodeURIComponent(this.table)}?${this.spec.query}`);
     } catch (error) {
-      if (error.status === 404) return this.draw({ labels: [], values: [], points: 0 }, "missing", null);
+      if (error.status === 404) return this.draw(this.spec.series([]), "missing", null);
       this.setState("error", `Could not load ${this.table}: ${error.message}`);
       return;
     }
@@ -123,6 +127,7 @@ class Panel {
     const dataset = this.chart.data.datasets[0];
     this.chart.data.labels = series.labels;
     dataset.data = series.values;
+    if (this.spec.pointRadius) dataset.pointRadius = this.spec.pointRadius(series.points);
     this.chart.update("none");
     const messages = {
       missing: `Waiting for the pipeline to create ${this.table}…`,

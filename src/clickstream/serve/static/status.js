@@ -25,7 +25,7 @@ function queryRow(name, q) {
     cell(CS.fmtRate(q.records_in_per_s), "num"),
     cell(CS.fmtInt(q.records_out), "num"),
     cell(CS.fmtRate(q.records_out_per_s), "num"),
-    cell(q.watermark_utc ?? "—", "mono"),
+    cell(CS.fmtWatermark(q.watermark), "mono"),
     cell(CS.fmtInt(q.late_dropped), q.late_dropped ? "num warnc" : "num"),
     cell(CS.fmtInt(q.malformed), q.malformed ? "num warnc" : "num"),
     cell(q.state_rows === undefined ? "—" : CS.fmtInt(q.state_rows), "num"),
