@@ -20,6 +20,7 @@ from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
+from clickstream.runtime.operators.interval_join import IntervalJoinOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
 from clickstream.runtime.operators.rank import RankOperator
 from clickstream.runtime.operators.sink import SinkOperator
@@ -29,6 +30,7 @@ from clickstream.runtime.state import JobState
 from clickstream.sql.plan import (
     CalcNode,
     GroupAggregateNode,
+    IntervalJoinNode,
     LookupJoinNode,
     PlanNode,
     RankNode,
@@ -156,6 +158,8 @@ class Job:
             return WindowAggregateOperator(node, self.state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode):
             return GroupAggregateOperator(node, self.state)
+        if isinstance(node, IntervalJoinNode):
+            return IntervalJoinOperator(node, self.state)
         if isinstance(node, RankNode):
             return RankOperator(node, self.state)
         if isinstance(node, SinkNode):

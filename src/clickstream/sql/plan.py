@@ -213,6 +213,41 @@ class GroupAggregateNode(PlanNode):
 
 
 @dataclass(eq=False)
+class IntervalJoinNode(PlanNode):
+    """Both sides append-only, matched on keys and `lower <= left.time - right.time <= upper`;
+    a side's rows leave the state once the watermark makes a match impossible (an outer join
+    then emits the unmatched ones padded with NULLs)."""
+
+    left: PlanNode = None  # type: ignore[assignment]
+    right: PlanNode = None  # type: ignore[assignment]
+    join_type: str = "INNER"  # LEFT, RIGHT, FULL
+    left_keys: list[str] = field(default_factory=list)
+    right_keys: list[str] = field(default_factory=list)
+    left_time: str = ""
+    right_time: str = ""
+    lower_ms: int = 0
+    upper_ms: int = 0
+    right_columns: list[tuple[str, str]] = field(default_factory=list)  # right name -> output
+    condition: str | None = None  # the rest of ON, over output names
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.left, self.right]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.left_time
+
+    def describe(self) -> str:
+        keys = " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys,
+                                                      strict=True))
+        rest = f" AND {self.condition}" if self.condition else ""
+        return (f"IntervalJoin(joinType=[{self.join_type}Join], where=[{keys or 'TRUE'}{rest}], "
+                f"windowBounds=[{self.lower_ms} ms <= {self.left_time} - {self.right_time} <= "
+                f"{self.upper_ms} ms])")
+
+
+@dataclass(eq=False)
 class RankNode(PlanNode):
     """Top-N per partition (`ROW_NUMBER() ... WHERE rn <= N`); N = 1 is deduplication. The
     output is updating: when the ranking changes, rows leave (-D) and enter (+I) the top N."""

@@ -20,6 +20,7 @@ from clickstream.errors import (
     SqlValidationError,
     UnsupportedFeatureError,
 )
+from clickstream.sql import joins
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, TableDef, ViewDef
 from clickstream.sql.expressions import WindowTvf
@@ -27,6 +28,7 @@ from clickstream.sql.functions import to_duckdb_sql, translate
 from clickstream.sql.plan import (
     CalcNode,
     GroupAggregateNode,
+    IntervalJoinNode,
     LookupJoinNode,
     PlanNode,
     RankNode,
@@ -375,14 +377,14 @@ class Planner:
     def _join(self, left: PlanNode, scope: Scope, join: exp.Join) -> tuple[PlanNode, Scope]:
         right = join.this
         version = right.args.get("version") if isinstance(right, exp.Table) else None
-        if version is None:
-            raise UnsupportedFeatureError(
-                "only lookup joins (JOIN dim FOR SYSTEM_TIME AS OF left.proctime) are supported "
-                "yet; regular, interval and temporal joins are not", *position_of(join))
         side = (join.side or "").upper()
         kind = (join.kind or "").upper()
-        if side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER"):
-            raise UnsupportedFeatureError(f"{side or kind} lookup join is not supported; use "
+        if kind not in ("", "INNER", "OUTER"):
+            raise UnsupportedFeatureError(f"{kind} JOIN is not supported", *position_of(join))
+        if version is None:
+            return self._stream_join(left, scope, join, side or "INNER")
+        if side not in ("", "LEFT"):
+            raise UnsupportedFeatureError(f"{side} lookup join is not supported; use "
                                           "INNER or LEFT", *position_of(join))
         time_entry = scope.resolve_entry(version.expression) if isinstance(
             version.expression, exp.Column) else None
@@ -395,6 +397,46 @@ class Planner:
             raise PlanningError(f"Table '{table.name}' (connector '{table.connector}') cannot be "
                                 "used for a lookup join", *position_of(right))
         return LookupJoinPlanner(self).plan(left, scope, join, table, side or "INNER")
+
+    def _stream_join(self, left: PlanNode, scope: Scope, join: exp.Join,
+                     join_type: str) -> tuple[PlanNode, Scope]:
+        """A join of two streams: an interval join when ON bounds the time difference."""
+        right, right_scope, window = self._relation(join.this)
+        if window is not None:
+            raise UnsupportedFeatureError("window joins are not supported yet", *position_of(join))
+        on = join.args.get("on")
+        if on is None:
+            raise UnsupportedFeatureError("a join without ON is not supported", *position_of(join))
+        condition = joins.analyze(on, scope, right_scope, left.rowtime, right.rowtime)
+        if left.updating or right.updating or not condition.is_interval:
+            raise UnsupportedFeatureError(
+                "regular joins (without bounds on the two event times) are not supported yet; "
+                "an interval join needs e.g. l.ts BETWEEN r.ts - INTERVAL '1' HOUR AND r.ts",
+                *position_of(join))
+        taken = {c.name.lower() for c in left.columns}
+        mapping: dict[str, str] = {}
+        for column in right.columns:
+            mapping[column.name] = unique_name(column.name, taken)
+            taken.add(mapping[column.name].lower())
+        right_columns = list(mapping.items())
+        entries = [ScopeEntry(e.qualifier, e.name, mapping[e.internal],
+                              Column(mapping[e.internal], e.column.flink_type, e.column.duck_type),
+                              e.hidden)
+                   for e in right_scope.entries if e.internal in mapping]
+        joined = Scope(scope.entries + entries)
+        rest = None
+        for conjunct in condition.rest:
+            rest = conjunct if rest is None else exp.and_(rest, conjunct)
+        columns = list(left.columns) + [Column(mapping[c.name], c.flink_type, c.duck_type)
+                                        for c in right.columns]
+        node = IntervalJoinNode(
+            columns=columns, left=left, right=right, join_type=join_type,
+            left_keys=condition.left_keys, right_keys=condition.right_keys,
+            left_time=condition.left_time, right_time=condition.right_time,
+            lower_ms=condition.lower_ms, upper_ms=condition.upper_ms,
+            right_columns=right_columns,
+            condition=self.sql(rest, joined) if rest is not None else None)
+        return node, joined
 
     # --- expressions and types ----------------------------------------------------------------
 
