@@ -158,6 +158,46 @@ def generate(
         err.print(f"wrote the category dimension to {dimension} (table 'category')")
 
 
+@app.command()
+def dashboard(
+    results: Path = typer.Option(Path("data/results.db"), "--results", "-r",
+                                 help="The SQLite file the jobs write their results to."),
+    port: int = typer.Option(8000, "--port", "-p"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Listen address (loopback by default)."),
+) -> None:
+    """Serve the live dashboard, REST API and /metrics over a results database."""
+    from clickstream.serve import create_app, serve
+
+    err.print(f"Dashboard on http://{host}:{port} over {results} - Ctrl-C stops")
+    serve(create_app(results), host=host, port=port)
+
+
+@app.command()
+def demo(
+    rate: float = typer.Option(5_000, "--rate", help="Events per second from the simulator."),
+    speedup: float = typer.Option(600, "--speedup",
+                                  help="Event-time seconds per second (600: a day in 2.4 min)."),
+    days: float = typer.Option(1.0, "--days", help="Days of event time to simulate."),
+    duration: float | None = typer.Option(None, "--duration",
+                                          help="Stop after this many seconds (default: Ctrl-C)."),
+    port: int = typer.Option(8000, "--port", "-p", help="Dashboard port."),
+    data_dir: Path = typer.Option(Path("clickstream-demo"), "--data-dir",
+                                  help="Where the log, the results and the dimension table go."),
+) -> None:
+    """Simulator -> embedded log -> the seed's analyses -> SQLite -> live dashboard, in one
+    command. Prints the dashboard URL; Ctrl-C stops everything cleanly."""
+    from clickstream.demo import Demo, DemoOptions
+
+    options = DemoOptions(data_dir=data_dir, rate=rate, speedup=speedup, days=days,
+                          duration_s=duration, port=port)
+    try:
+        Demo(options, err).run()
+    except ClickstreamError as error:
+        err.print(f"[red]{error}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    err.print("demo stopped")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -29,8 +29,12 @@ const PANELS = {
   uv: {
     query: "order_by=time_str&limit=100000",
     series(rows) {
+      // The curve of the latest day: a few early events stamped just before midnight would
+      // otherwise add a stray point from the day before.
+      const latest = rows.reduce((d, row) => (row.date_str > d ? row.date_str : d), "");
       const byTime = new Map();
       for (const row of rows) {
+        if (row.date_str !== undefined && row.date_str !== latest) continue;
         const key = String(row.time_str);
         byTime.set(key, Math.max(byTime.get(key) ?? -Infinity, Number(row.uv)));
       }

@@ -1,0 +1,99 @@
+"""End to end: `clickstream demo` starts everything; the dashboard in headless Chromium shows
+the three charts filling with live results; /metrics parses; Ctrl-C stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_url(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture
+def demo(tmp_path):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{CHROMIUM} is missing; CI=true: the browser test must run")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clickstream.cli", "demo", "--port", str(port), "--rate", "4000",
+         "--speedup", "1200", "--duration", "120", "--data-dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_url(url + "/api/status", process)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_demo_dashboard_shows_live_results(demo):
+    from playwright.sync_api import sync_playwright
+
+    url, process = demo
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url + "/")
+        for chart in ("hourly", "uv", "categories"):
+            page.wait_for_function(
+                "c => { const e = document.querySelector(`[data-chart=${c}]`);"
+                " return e && e.dataset.state === 'ready' && Number(e.dataset.points) > 0; }",
+                arg=chart, timeout=60_000)
+        points = {c: int(page.get_attribute(f"[data-chart={c}]", "data-points"))
+                  for c in ("hourly", "uv", "categories")}
+        time.sleep(3)  # live: more windows close while the page is open
+        later = int(page.get_attribute("[data-chart=uv]", "data-points"))
+        page.screenshot(path=str(ARTIFACTS / "demo-dashboard.png"), full_page=True)
+        page.goto(url + "/status")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "demo-status.png"), full_page=True)
+        browser.close()
+    assert all(n > 0 for n in points.values())
+    assert later >= points["uv"]
+
+    metrics = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(metrics)}
+    records = {s.labels["query"]: s.value for s in families["clickstream_records_in"].samples
+               if s.name == "clickstream_records_in_total"}
+    assert records and all(v > 0 for v in records.values())
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
