@@ -8,10 +8,13 @@ events (older than the watermark allows) and malformed records.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
+
+from clickstream.simulate.base import Payload, Record, Table
 
 BEHAVIORS = np.array(["pv", "cart", "fav", "buy"])
 START = int(datetime(2017, 11, 25, tzinfo=UTC).timestamp() * 1000)
@@ -35,6 +38,10 @@ class TianchiConfig:
     funnel: bool = False
     funnel_ratio: float = 0.97  # share of buys given an earlier pv/cart (the rest: impulse buys)
     funnel_lookback: int = 600  # how many pv/cart events back a buy's view may be (~10 min at 100k/day)
+    block: int = 0  # endless streams: the block-th `days` span, with randomness of its own
+
+
+TOPIC = "clickstream-feed"
 
 
 FUNNEL_MIN_GAP_MS = 1_000  # a buy comes at least this long after its view
@@ -45,9 +52,16 @@ def item_categories(config: TianchiConfig) -> np.ndarray:
     return rng.zipf(1.3, config.items) % config.categories + 1
 
 
+def _rng(config: TianchiConfig, salt: int) -> np.random.Generator:
+    # block 0 keeps the historical seeding, so existing configs reproduce their exact output
+    if config.block == 0:
+        return np.random.default_rng(config.seed + salt)
+    return np.random.default_rng([config.seed, salt, config.block])
+
+
 def generate_columns(config: TianchiConfig) -> dict[str, np.ndarray]:
     """Columns of `config.events` events in arrival order (ts in epoch ms)."""
-    rng = np.random.default_rng(config.seed)
+    rng = _rng(config, 0)
     n = config.events
     span = int(config.days * 86_400_000)
     # day-night cycle: more traffic in the evening, little at night
@@ -80,7 +94,7 @@ def _funnel(config: TianchiConfig, users: np.ndarray, items: np.ndarray, behavio
     by at least FUNNEL_MIN_GAP_MS, so its view exists, is older, and the popularity of what is
     bought follows the popularity of what is viewed.
     """
-    rng = np.random.default_rng(config.seed + 3)
+    rng = _rng(config, 3)
     users, items = users.copy(), items.copy()
     views = np.flatnonzero((behavior == "pv") | (behavior == "cart"))
     views = views[np.argsort(ts[views], kind="stable")]
@@ -100,18 +114,24 @@ def iso(ms: int) -> str:
         f".{ms % 1000:03d}Z" if ms % 1000 else "Z")
 
 
+def values(config: TianchiConfig) -> Iterator[Payload]:
+    """The seed's records: dicts with ids as strings and ISO-8601 time; a str is a broken line."""
+    columns = generate_columns(config)
+    bad = _rng(config, 2).random(config.events) < config.malformed_ratio
+    users, items, categories, behaviors = (columns[name].tolist() for name in
+                                           ("user_id", "item_id", "category_id", "behavior"))
+    for i, ts in enumerate(columns["ts"].tolist()):
+        if bad[i]:
+            yield '{"user_id":"' + str(users[i]) + '","behavior":'  # truncated
+            continue
+        yield {"user_id": str(users[i]), "item_id": str(items[i]), "category_id": str(categories[i]),
+               "behavior": behaviors[i], "ts": iso(ts)}
+
+
 def json_lines(config: TianchiConfig) -> Iterator[str]:
     """The seed's JSON: ids as strings, ISO-8601 time."""
-    columns = generate_columns(config)
-    rng = np.random.default_rng(config.seed + 2)
-    bad = rng.random(config.events) < config.malformed_ratio
-    for i in range(config.events):
-        if bad[i]:
-            yield '{"user_id":"' + str(columns["user_id"][i]) + '","behavior":'  # truncated
-            continue
-        yield (f'{{"user_id":"{columns["user_id"][i]}","item_id":"{columns["item_id"][i]}",'
-               f'"category_id":"{columns["category_id"][i]}","behavior":"{columns["behavior"][i]}",'
-               f'"ts":"{iso(int(columns["ts"][i]))}"}}')
+    for value in values(config):
+        yield value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def write_jsonl(path: str, config: TianchiConfig) -> None:
@@ -126,3 +146,31 @@ def category_rows(config: TianchiConfig) -> list[tuple[int, str]]:
                "Food", "Garden"]
     return [(c, parents[(c * 7) % len(parents)]) for c in range(1, config.categories + 1)
             if c % 50 != 0]
+
+
+class TianchiGenerator:
+    """Seed 000 behind the common `Generator` protocol; the funnel is on unless `config` says no."""
+
+    name = "tianchi"
+
+    def __init__(self, config: TianchiConfig | None = None) -> None:
+        self.config = config or TianchiConfig(funnel=True)
+
+    def topics(self) -> dict[str, str]:
+        return {TOPIC: "user behaviour: user_id, item_id, category_id, behavior (pv/cart/fav/buy), ts"}
+
+    def dimensions(self) -> list[Table]:
+        return [Table("category", (("sub_category_id", "BIGINT"), ("parent_category_name", "TEXT")),
+                      category_rows(self.config))]
+
+    def records(self, n: int | None = None) -> Iterator[Record]:
+        """`n` events over `config.days`; endless: `config.events` per `days` span, span after span."""
+        if n is not None:
+            yield from (Record(TOPIC, value) for value in values(replace(self.config, events=n)))
+            return
+        span_ms = int(self.config.days * 86_400_000)
+        block = 0
+        while True:
+            config = replace(self.config, block=block, start_ms=self.config.start_ms + block * span_ms)
+            yield from (Record(TOPIC, value) for value in values(config))
+            block += 1
