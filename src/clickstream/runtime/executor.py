@@ -22,6 +22,7 @@ from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
 from clickstream.runtime.operators.interval_join import IntervalJoinOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
+from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
 from clickstream.runtime.operators.sink import SinkOperator
 from clickstream.runtime.operators.window_aggregate import WindowAggregateOperator
@@ -32,6 +33,7 @@ from clickstream.sql.plan import (
     GroupAggregateNode,
     IntervalJoinNode,
     LookupJoinNode,
+    OverAggregateNode,
     PlanNode,
     RankNode,
     ScanNode,
@@ -162,6 +164,8 @@ class Job:
             return IntervalJoinOperator(node, self.state)
         if isinstance(node, RankNode):
             return RankOperator(node, self.state)
+        if isinstance(node, OverAggregateNode):
+            return OverAggregateOperator(node, self.state)
         if isinstance(node, SinkNode):
             return SinkOperator(node, registry.create_sink(node.table, self.settings), self.state)
         raise AssertionError(f"no operator for {node.describe()}")

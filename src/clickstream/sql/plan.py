@@ -247,6 +247,45 @@ class IntervalJoinNode(PlanNode):
                 f"{self.upper_ms} ms])")
 
 
+@dataclass
+class OverCall:
+    function: str  # COUNT, SUM, MIN, MAX, AVG
+    argument: str | None
+    output: Column
+
+    def describe(self) -> str:
+        return f"{self.function}({self.argument or '*'}) AS {self.output.name}"
+
+
+@dataclass(eq=False)
+class OverAggregateNode(PlanNode):
+    """`agg OVER (PARTITION BY k ORDER BY rowtime RANGE|ROWS ... PRECEDING)`: every row, once the
+    watermark passes it, with aggregates over its partition's rows in the frame ending at it."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    partition: list[str] = field(default_factory=list)
+    time_column: str = ""
+    frame: str = "RANGE"  # or ROWS
+    preceding: int | None = None  # ms for RANGE, rows for ROWS; None = UNBOUNDED
+    calls: list[OverCall] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.time_column
+
+    def describe(self) -> str:
+        bound = "UNBOUNDED" if self.preceding is None else (
+            f"{self.preceding} ms" if self.frame == "RANGE" else str(self.preceding))
+        calls = ", ".join(c.describe() for c in self.calls)
+        return (f"OverAggregate(partitionBy=[{', '.join(self.partition)}], orderBy=["
+                f"{self.time_column} ASC], window=[{self.frame} BETWEEN {bound} PRECEDING AND "
+                f"CURRENT ROW], select=[{calls}])")
+
+
 @dataclass(eq=False)
 class RankNode(PlanNode):
     """Top-N per partition (`ROW_NUMBER() ... WHERE rn <= N`); N = 1 is deduplication. The

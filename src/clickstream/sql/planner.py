@@ -20,7 +20,7 @@ from clickstream.errors import (
     SqlValidationError,
     UnsupportedFeatureError,
 )
-from clickstream.sql import joins
+from clickstream.sql import joins, over
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, TableDef, ViewDef
 from clickstream.sql.expressions import WindowTvf
@@ -190,11 +190,21 @@ class Planner:
         node, scope, window = self._from(query)
         where = query.args.get("where")
         condition = self.sql(where.this, scope) if where else None
+        if over.over_windows(query):
+            if query.args.get("group") or window is not None:
+                raise UnsupportedFeatureError("OVER windows together with GROUP BY or a window "
+                                              "TVF are not supported", *position_of(query))
+            return over.plan_over(self, query, node, scope, condition)
         if query.args.get("group") or _has_aggregate(query):
             return AggregatePlanner(self).plan(query, node, scope, condition, window)
         if window is not None:
             node, scope = window.as_columns(self, node, scope)
         return self._select(query, node, scope, condition)
+
+    def select_over(self, query: exp.Select, node: PlanNode,
+                    scope: Scope) -> tuple[PlanNode, Scope]:
+        """The SELECT list over an OverAggregate's output (its columns qualified `__over__`)."""
+        return self._select(query, node, scope, None)
 
     def _take_rank_filter(self, query: exp.Select) -> exp.Select:
         """If FROM is a subquery with ROW_NUMBER(), move this query's `rn <= N` to it."""
@@ -564,7 +574,8 @@ def _output_name(item: exp.Expression, index: int) -> str:
 
 
 def _has_aggregate(query: exp.Select) -> bool:
-    return any(isinstance(n, exp.AggFunc) for item in query.expressions for n in item.walk())
+    return any(isinstance(n, exp.AggFunc) and not isinstance(n.parent, exp.Window)
+               for item in query.expressions for n in item.walk())
 
 
 def _first_updating(node: PlanNode) -> PlanNode:

@@ -25,11 +25,7 @@ def rank_window(select: exp.Select) -> exp.Alias | None:
     found = None
     for item in select.expressions:
         inner = item.this if isinstance(item, exp.Alias) else item
-        if isinstance(inner, exp.Window):
-            if not isinstance(inner.this, exp.RowNumber):
-                raise UnsupportedFeatureError(
-                    f"OVER windows other than ROW_NUMBER() (here {inner.this.sql()}) are not "
-                    "supported yet", *position_of(inner))
+        if isinstance(inner, exp.Window) and isinstance(inner.this, exp.RowNumber):
             if not isinstance(item, exp.Alias):
                 raise UnsupportedFeatureError("ROW_NUMBER() needs an alias (AS rn) so the "
                                               "enclosing query can filter on it",
