@@ -120,42 +120,56 @@ def explain(
 
 @app.command()
 def generate(
-    kind: str = typer.Argument("tianchi", help="Which data: tianchi (user behaviour)."),
-    out: Path = typer.Option(Path("-"), "--out", "-o", help="JSON Lines file, or - for stdout."),
-    events: int = typer.Option(100_000, "--events", "-n", help="How many events."),
-    days: float = typer.Option(1.0, "--days", help="Event-time span, in days."),
+    kind: str = typer.Argument("tianchi", help="tianchi | ecommerce | ksql-clickstream | "
+                                               "users-clicks | checkouts (one per seed)."),
+    out: str = typer.Option("-", "--out", "-o",
+                            help="File (.jsonl or .csv), - for stdout, or log:<topic> for the "
+                                 "embedded log."),
+    events: int | None = typer.Option(100_000, "--events", "-n",
+                                      help="How many events (0: endless, until --duration)."),
+    rate: float | None = typer.Option(None, "--rate", help="Events per second (default: as "
+                                                           "fast as possible)."),
     seed: int = typer.Option(42, "--seed", help="Same seed, same data."),
+    days: float = typer.Option(1.0, "--days", help="Event-time span, in days."),
     late_ratio: float = typer.Option(0.0, "--late-ratio", help="Share of events arriving late."),
     malformed_ratio: float = typer.Option(0.0, "--malformed-ratio",
                                           help="Share of malformed records."),
-    dimension: Path | None = typer.Option(None, "--dimension",
-                                          help="Also write the category table to this SQLite file."),
+    disorder_ms: int = typer.Option(3_000, "--disorder-ms", help="Out-of-orderness, in ms."),
+    duration: float | None = typer.Option(None, "--duration", help="Stop after this many s."),
+    dimension: str | None = typer.Option(None, "--dimension",
+                                         help="Also write the dimension tables: a SQLite path, "
+                                              "postgresql://... or mysql://..."),
+    log_dir: str | None = typer.Option(None, "--log-dir", help="The embedded log's directory."),
 ) -> None:
-    """Write deterministic Tianchi-style user behaviour (the seed's JSON) to a file or stdout."""
-    from clickstream.simulate.tianchi import TianchiConfig, category_rows, json_lines
+    """Simulate a seed's data, deterministically, at a rate, to a file, stdout or the log."""
+    from clickstream.simulate.cli import generate as run_generate
 
-    if kind != "tianchi":
-        raise typer.BadParameter(f"unknown data kind '{kind}' (available: tianchi)")
-    config = TianchiConfig(events=events, days=days, seed=seed, late_ratio=late_ratio,
-                           malformed_ratio=malformed_ratio)
-    if str(out) == "-":
-        for line in json_lines(config):
-            sys.stdout.write(line + "\n")
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w") as file:
-            for line in json_lines(config):
-                file.write(line + "\n")
-        err.print(f"wrote {events:,} events to {out}")
-    if dimension is not None:
-        import sqlite3
+    summary = run_generate(kind, out, events=events or None, rate=rate, seed=seed,
+                           late_ratio=late_ratio, malformed_ratio=malformed_ratio,
+                           disorder_ms=disorder_ms, duration_s=duration, dimension=dimension,
+                           log_dir=log_dir, days=days)
+    err.print(str(summary))
 
-        dimension.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(dimension) as conn:
-            conn.execute("DROP TABLE IF EXISTS category")
-            conn.execute("CREATE TABLE category (sub_category_id BIGINT, parent_category_name TEXT)")
-            conn.executemany("INSERT INTO category VALUES (?, ?)", category_rows(config))
-        err.print(f"wrote the category dimension to {dimension} (table 'category')")
+
+@app.command()
+def replay(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="A Tianchi UserBehavior.csv (user,item,category,behavior,"
+                                     "unix seconds)."),
+    out: str = typer.Option("log:user_behavior", "--out", "-o",
+                            help="File, - for stdout, or log:<topic>."),
+    speedup: float = typer.Option(3_600, "--speedup", help="Event-time seconds per second "
+                                                            "(0: no waiting)."),
+    limit: int | None = typer.Option(None, "--limit", help="Replay only this many rows."),
+    log_dir: str | None = typer.Option(None, "--log-dir"),
+    duration: float | None = typer.Option(None, "--duration"),
+) -> None:
+    """Replay the real Tianchi file in event-time order at a speed-up, with a progress bar."""
+    from clickstream.simulate.cli import replay as run_replay
+
+    summary = run_replay(path, out, speedup or None, limit=limit, log_dir=log_dir,
+                         duration_s=duration)
+    err.print(str(summary))
 
 
 @app.command()
