@@ -24,6 +24,7 @@ from clickstream.runtime.operators.interval_join import IntervalJoinOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
 from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
+from clickstream.runtime.operators.session_window import SessionWindowOperator
 from clickstream.runtime.operators.sink import SinkOperator
 from clickstream.runtime.operators.window_aggregate import WindowAggregateOperator
 from clickstream.runtime.source_reader import SourceReader
@@ -156,6 +157,8 @@ class Job:
         if isinstance(node, LookupJoinNode):
             return LookupJoinOperator(node, registry.create_lookup(node.table, self.settings),
                                       self.state)
+        if isinstance(node, WindowAggregateNode) and node.window.kind == "SESSION":
+            return SessionWindowOperator(node, self.state, self.settings.local_time_zone)
         if isinstance(node, WindowAggregateNode):
             return WindowAggregateOperator(node, self.state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode):

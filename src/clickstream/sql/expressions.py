@@ -6,9 +6,9 @@ from sqlglot import exp
 
 
 class TableArg(exp.Expression):
-    """`TABLE t`, the first argument of a window table function."""
+    """`TABLE t [PARTITION BY k]`, the first argument of a window table function."""
 
-    arg_types = {"this": True}
+    arg_types = {"this": True, "partition_by": False}
 
 
 class Descriptor(exp.Expression):

@@ -148,6 +148,8 @@ class WindowSpec:
     def describe(self) -> str:
         if self.kind == "TUMBLE":
             return f"TUMBLE(time_col=[{self.time_column}], size=[{self.size_ms} ms])"
+        if self.kind == "SESSION":
+            return f"SESSION(time_col=[{self.time_column}], gap=[{self.size_ms} ms])"
         label = "slide" if self.kind == "HOP" else "step"
         return (f"{self.kind}(time_col=[{self.time_column}], size=[{self.size_ms} ms], "
                 f"{label}=[{self.slide_ms} ms])")

@@ -107,16 +107,13 @@ class WindowTvfRelation:
 def parse_window_tvf(tvf: WindowTvf, node: PlanNode, scope: Scope) -> WindowTvfRelation:
     args = tvf.expressions[1:]
     kind = tvf.kind
-    if kind == "SESSION":
-        raise UnsupportedFeatureError("the SESSION window table function is not supported yet",
-                                      *position_of(tvf))
     descriptor = args[0] if args else None
     if not isinstance(descriptor, Descriptor) or len(descriptor.expressions) != 1:
         raise SqlValidationError(f"{kind} needs DESCRIPTOR(time_column) as second argument",
                                  *position_of(tvf))
     time_column = rowtime_column(node, scope, descriptor.expressions[0])
     sizes = [interval_ms(_named_value(a)) for a in args[1:]]
-    expected = 1 if kind == "TUMBLE" else 2
+    expected = 1 if kind in ("TUMBLE", "SESSION") else 2
     if len(sizes) != expected:
         raise SqlValidationError(f"{kind} takes {expected} interval argument(s), got {len(sizes)}",
                                  *position_of(tvf))
@@ -126,13 +123,10 @@ def parse_window_tvf(tvf: WindowTvf, node: PlanNode, scope: Scope) -> WindowTvfR
 def legacy_window(call: exp.Anonymous, node: PlanNode, scope: Scope) -> tuple[WindowSpec, Column]:
     """`TUMBLE(ts, size)` / `HOP(ts, slide, size)` in GROUP BY."""
     kind = call.name.upper()
-    if kind == "SESSION":
-        raise UnsupportedFeatureError("SESSION group windows are not supported yet",
-                                      *position_of(call))
     args = list(call.expressions)
     time_column = rowtime_column(node, scope, args[0] if args else call)
     sizes = [interval_ms(a) for a in args[1:]]
-    expected = 1 if kind == "TUMBLE" else 2
+    expected = 1 if kind in ("TUMBLE", "SESSION") else 2
     if len(sizes) != expected:
         raise SqlValidationError(f"{kind} takes {expected} interval argument(s) after the time "
                                  "column", *position_of(call))
@@ -142,8 +136,8 @@ def legacy_window(call: exp.Anonymous, node: PlanNode, scope: Scope) -> tuple[Wi
 
 
 def _spec(kind: str, time_column: str, sizes: list[int], node: exp.Expression) -> WindowSpec:
-    if kind == "TUMBLE":
-        return WindowSpec("TUMBLE", time_column, sizes[0], sizes[0])
+    if kind in ("TUMBLE", "SESSION"):
+        return WindowSpec(kind, time_column, sizes[0], sizes[0])
     step, size = sizes
     if kind == "CUMULATE" and size % step:
         raise SqlValidationError("CUMULATE's max size must be a multiple of its step",

@@ -1,0 +1,165 @@
+"""Session windows: per key, rows whose gap windows `[t, t + gap)` overlap form one session.
+
+Sessions evolve record by record, as in Flink's merging windows: a session whose end the
+watermark has reached is closed (it fires at the end of the batch), so a later row can no longer
+join it; a row whose own window has ended (`t + gap - 1 <= watermark`) and that reaches no open
+session of its key is late, dropped and counted. Which session each row joins is decided by one
+pass over the batch in arrival order (sessions of different keys never interact), which keeps the
+results independent of batch boundaries; the rows themselves wait in a state table, labelled
+with their session, and are aggregated in SQL when the session fires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote
+from clickstream.runtime.operators.base import BaseOperator
+from clickstream.runtime.operators.running import row_codes
+from clickstream.runtime.state import JobState
+from clickstream.sql.plan import WindowAggregateNode
+from clickstream.sql.windowing import window_time_sql
+
+_INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+
+
+@dataclass
+class _Session:
+    start: int
+    end: int  # exclusive: last row's time + gap
+
+
+class SessionWindowOperator(BaseOperator):
+    name = "SessionWindowAggregate"
+
+    def __init__(self, node: WindowAggregateNode, state: JobState, time_zone: str) -> None:
+        super().__init__()
+        self.node, self.state, self.time_zone = node, state, time_zone
+        self.gap = node.window.size_ms
+        self.p = state.new_prefix("session")
+        self.keys = [quote(k) for k in node.keys]
+        self.args = sorted({a.argument for a in node.aggregates if a.argument})
+        self.sessions: dict[tuple, dict[int, _Session]] = {}  # key values -> open sessions
+        self.next_id = 0
+        self._created = False
+        self.emitted = 0
+
+    # --- input --------------------------------------------------------------------------------
+
+    def process(self, batch: pa.Table) -> list[pa.Table]:
+        p = self.p
+        time_column = self.node.input.column(self.node.window.time_column)
+        cols = ", ".join(self.keys + [quote(a) for a in self.args])
+        rows = self.state.query(
+            f"SELECT {cols}, {window_time_sql(time_column, self.time_zone)} AS __t, "
+            f"{quote(WM)} AS __w FROM batch WHERE {quote(time_column.name)} IS NOT NULL "
+            f"ORDER BY {quote(SEQ)}", batch=batch)
+        self.metrics.records_in += batch.num_rows
+        if not rows.num_rows:
+            return []
+        labels, relabel = self._assign(rows)
+        keep = labels >= 0
+        self.metrics.late_dropped += int((~keep).sum())
+        labelled = rows.drop_columns(["__w"]).append_column("__sid", pa.array(labels)).filter(
+            pa.array(keep))
+        if not self._created:
+            self.state.execute(f"CREATE TABLE {p}_rows AS SELECT * FROM labelled LIMIT 0",
+                               labelled=labelled)
+            self._created = True
+        if relabel:
+            moves = pa.table({"old": list(relabel), "new": list(relabel.values())})
+            self.state.execute(f"UPDATE {p}_rows SET __sid = m.new FROM moves m WHERE "
+                               f"{p}_rows.__sid = m.old", moves=moves)
+        self.state.execute(f"INSERT INTO {p}_rows SELECT * FROM labelled", labelled=labelled)
+        return []
+
+    def _assign(self, rows: pa.Table) -> tuple[np.ndarray, dict[int, int]]:
+        """Session id per row (-1: late), and the ids of stored sessions merged into others."""
+        codes = row_codes(rows, [k.strip('"') for k in self.node.keys]) if self.keys else (
+            np.zeros(rows.num_rows, dtype=np.int64))
+        key_values = [tuple(r.values()) for r in rows.select(
+            [k.strip('"') for k in self.node.keys]).to_pylist()] if self.keys else None
+        times = rows.column("__t").to_numpy(zero_copy_only=False)
+        marks = rows.column("__w").to_numpy(zero_copy_only=False)
+        labels = np.full(rows.num_rows, -1, dtype=np.int64)
+        relabel: dict[int, int] = {}
+        merged_into: dict[int, int] = {}
+        key_of_code: dict[int, tuple] = {}
+        for i in range(rows.num_rows):
+            key = key_of_code.setdefault(int(codes[i]), key_values[i] if key_values else ())
+            labels[i] = self._place(key, int(times[i]), int(marks[i]), merged_into)
+        for old, new in merged_into.items():
+            while new in merged_into:
+                new = merged_into[new]
+            relabel[old] = new
+        labels = np.array([relabel.get(int(x), int(x)) if x >= 0 else -1 for x in labels])
+        return labels, relabel
+
+    def _place(self, key: tuple, t: int, watermark: int, merged_into: dict[int, int]) -> int:
+        sessions = self.sessions.setdefault(key, {})
+        open_ = {sid: s for sid, s in sessions.items()
+                 if watermark == MIN_WATERMARK or s.end - 1 > watermark}
+        touching = [sid for sid, s in open_.items() if t < s.end and t + self.gap > s.start]
+        if not touching:
+            if watermark != MIN_WATERMARK and t + self.gap - 1 <= watermark:
+                return -1  # late: its own session has ended and no open one reaches it
+            sid = self.next_id
+            self.next_id += 1
+            sessions[sid] = _Session(t, t + self.gap)
+            return sid
+        target = touching[0]
+        merged = sessions[target]
+        merged.start, merged.end = min(merged.start, t), max(merged.end, t + self.gap)
+        for sid in touching[1:]:
+            other = sessions.pop(sid)
+            merged.start, merged.end = min(merged.start, other.start), max(merged.end, other.end)
+            merged_into[sid] = target
+        return target
+
+    # --- firing --------------------------------------------------------------------------------
+
+    def on_watermark(self, watermark: int) -> list[pa.Table]:
+        done = [sid for sessions in self.sessions.values() for sid, s in sessions.items()
+                if s.end - 1 <= watermark]
+        if not done or not self._created:
+            return []
+        fired = pa.table({"sid": pa.array(done, pa.int64())})
+        out = self.state.query(self._fire_sql(), fired=fired)
+        self.state.execute(f"DELETE FROM {self.p}_rows WHERE __sid IN (SELECT sid FROM fired)",
+                           fired=fired)
+        finished = set(done)
+        for key in list(self.sessions):
+            self.sessions[key] = {s: v for s, v in self.sessions[key].items()
+                                  if s not in finished}
+            if not self.sessions[key]:
+                del self.sessions[key]
+        self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {self.p}_rows") or 0
+        seq = pa.array(range(self.emitted, self.emitted + out.num_rows), pa.int64())
+        self.emitted += out.num_rows
+        self.metrics.records_out += out.num_rows
+        return [out.append_column(SEQ, seq).append_column(
+            WM, pa.array([watermark] * out.num_rows, pa.int64()))]
+
+    def _fire_sql(self) -> str:
+        values = [f"any_value({k}) AS {k}" for k in self.keys]
+        for call in self.node.aggregates:
+            arg = quote(call.argument) if call.argument else "*"
+            value = f"{call.function.lower()}({'DISTINCT ' if call.distinct else ''}{arg})"
+            if call.function == "AVG" and call.output.duck_type in _INTEGRAL:
+                value = f"trunc({value})"
+            values.append(f"CAST({value} AS {call.output.duck_type}) AS {quote(call.output.name)}")
+        start, end, time = (quote(c) for c in self.node.window_columns)
+        values += [f"make_timestamp(min(__t) * 1000) AS {start}",
+                   f"make_timestamp((max(__t) + {self.gap}) * 1000) AS {end}",
+                   f"{self._window_time(f'max(__t) + {self.gap}')} AS {time}"]
+        return (f"SELECT {', '.join(values)} FROM {self.p}_rows WHERE __sid IN (SELECT sid FROM "
+                f"fired) GROUP BY __sid ORDER BY max(__t), __sid")
+
+    def _window_time(self, end: str) -> str:
+        wall = f"make_timestamp(({end} - 1) * 1000)"
+        if self.node.time_is_ltz:
+            return f"timezone('{self.time_zone}', {wall})"
+        return wall
