@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from clickstream.log.errors import LogCorruptionError
-from clickstream.log.frames import FrameHeader, crc_ok, read_header, values_of
+from clickstream.log.frames import FrameHeader, crc_ok, read_header, values_of_frames
 from clickstream.log.segments import list_segments, scan, segment_name
 
 _BLOCK = 4 << 20
@@ -87,43 +87,55 @@ class PartitionCursor:
         return len(taken)
 
     def _open_segment(self) -> bool:
-        segments = list_segments(self.directory)
-        if not segments:
-            return False
-        # data before the first segment was deleted by retention: go on from what is left
-        self.next_offset = max(self.next_offset, segments[0])
-        self._open_at(max(b for b in segments if b <= self.next_offset))
-        return True
-
-    def _open_at(self, base: int) -> None:
-        self._close_segment()
-        self._fd = os.open(self.directory / segment_name(base), os.O_RDONLY)
-        self._segment, self._pos, self._scanned, self._retried = base, 0, base, False
+        """Open the segment holding `next_offset`; False if the partition has no segment yet."""
+        while segments := list_segments(self.directory):
+            # data before the first segment was deleted by retention: go on from what is left
+            self.next_offset = max(self.next_offset, segments[0])
+            base = max(b for b in segments if b <= self.next_offset)
+            try:
+                self._fd = os.open(self.directory / segment_name(base), os.O_RDONLY)
+            except FileNotFoundError:  # deleted by retention since the listing: look again
+                continue
+            self._segment, self._pos, self._scanned, self._retried = base, 0, base, False
+            return True
+        return False
 
     def _read_block(self, budget: int, out: list[Chunk]) -> int | None:
         """Hand out records of the complete frames in the next block; None if there were none."""
+        data = self._next_block()
+        if data is None:
+            return None
+        frames: list[tuple[int, FrameHeader]] = []  # frames with records at or after next_offset
+        at, available, found = 0, 0, False
+        while available < budget:
+            header = read_header(data, at)
+            if not self._visible(data, at, header):
+                break
+            found, self._retried = True, False
+            end = header.base_offset + header.count
+            if end > self.next_offset:
+                frames.append((at, header))
+                available += end - max(self.next_offset, header.base_offset)
+            at += header.size
+            self._pos += header.size
+            self._scanned = end
+        if not frames:
+            return 0 if found else None
+        first = frames[0][1].base_offset
+        values = values_of_frames(data, pa.py_buffer(data), frames)
+        skip = max(self.next_offset - first, 0)  # > 0 after a seek into the first frame
+        return self._take((first + skip, values.slice(skip)), budget, out)
+
+    def _next_block(self) -> bytes | None:
+        """The bytes from the read position on: a block, or the whole next frame if larger."""
         size = os.fstat(self._fd).st_size
         if size <= self._pos:
             return None
         data = os.pread(self._fd, min(size - self._pos, _BLOCK), self._pos)
         header = read_header(data, 0)
         if header is not None and header.size > len(data) and self._pos + header.size <= size:
-            data = os.pread(self._fd, header.size, self._pos)  # one frame bigger than a block
-        buffer, at, taken, found = pa.py_buffer(data), 0, 0, False
-        while taken < budget:
-            header = read_header(data, at)
-            if not self._visible(data, at, header):
-                break
-            found, self._retried = True, False
-            skip = self.next_offset - header.base_offset  # > 0 after a seek into this frame
-            if skip < header.count:
-                values = values_of(data, buffer, at, header).slice(max(skip, 0))
-                taken += self._take((max(self.next_offset, header.base_offset), values),
-                                    budget - taken, out)
-            at += header.size
-            self._pos += header.size
-            self._scanned = header.base_offset + header.count
-        return taken if found else None
+            data = os.pread(self._fd, header.size, self._pos)
+        return data
 
     def _visible(self, data: bytes, at: int, header: FrameHeader | None) -> bool:
         return (header is not None and at + header.size <= len(data)
@@ -145,8 +157,8 @@ class PartitionCursor:
             self._retried = True
             return True
         self.next_offset = max(self.next_offset, later[0])
-        self._open_at(later[0])
-        return True
+        self._close_segment()
+        return self._open_segment()
 
     def _close_segment(self) -> None:
         if self._fd is not None:

@@ -39,18 +39,18 @@ class FrameHeader:
         return HEADER_BYTES + self.payload_bytes
 
 
-def encode(values: Sequence[bytes], base_offset: int) -> bytes:
-    """The frames holding `values`, numbered from `base_offset`, as one byte string."""
+def encode(values: Sequence[bytes], base_offset: int) -> list[bytes]:
+    """The frames holding `values`, numbered from `base_offset`, as buffers to write in order
+    (`os.writev` writes them without joining them into one more copy)."""
     count = len(values)
-    lengths = np.fromiter(map(len, values), dtype="<u4", count=count)
-    total = int(lengths.sum(dtype=np.int64)) + 4 * count
+    body = b"".join(values)
+    total = len(body) + 4 * count
     if total > MAX_FRAME_BYTES and count > 1:
         half = count // 2
         return encode(values[:half], base_offset) + encode(values[half:], base_offset + half)
-    prefix = lengths.tobytes()
-    body = b"".join(values)
+    prefix = np.fromiter(map(len, values), dtype="<u4", count=count).tobytes()
     crc = zlib.crc32(body, zlib.crc32(prefix))
-    return b"".join((HEADER.pack(MAGIC, total, base_offset, count, crc), prefix, body))
+    return [HEADER.pack(MAGIC, total, base_offset, count, crc), prefix, body]
 
 
 def read_header(data: bytes | memoryview, pos: int) -> FrameHeader | None:
@@ -76,3 +76,19 @@ def values_of(data: bytes, buffer: pa.Buffer, pos: int, header: FrameHeader) -> 
     np.cumsum(lengths, dtype=np.int32, out=offsets[1:])
     body = buffer.slice(start + 4 * header.count, header.payload_bytes - 4 * header.count)
     return pa.Array.from_buffers(pa.binary(), header.count, [None, pa.py_buffer(offsets), body])
+
+
+def values_of_frames(data: bytes, buffer: pa.Buffer,
+                     frames: list[tuple[int, FrameHeader]]) -> pa.BinaryArray:
+    """The records of several frames of `data` (at their positions) as one binary array: many
+    small frames (one record per append) cost one array, not one each. One frame: no copy."""
+    if len(frames) == 1:
+        return values_of(data, buffer, *frames[0])
+    lengths = np.concatenate([np.frombuffer(data, dtype="<u4", count=h.count,
+                                            offset=at + HEADER_BYTES) for at, h in frames])
+    view = memoryview(data)
+    body = b"".join(view[at + HEADER_BYTES + 4 * h.count:at + h.size] for at, h in frames)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)  # a block is far below 2 GiB
+    np.cumsum(lengths, dtype=np.int32, out=offsets[1:])
+    return pa.Array.from_buffers(pa.binary(), len(lengths),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(body)])

@@ -32,6 +32,8 @@ class LogReader:
         if isinstance(start, str) and start not in START_MODES:
             raise LogError(f"start '{start}' is unknown; use one of {', '.join(START_MODES)} "
                            "or offsets per partition")
+        if isinstance(stop, str) and stop != "latest":
+            raise LogError(f"stop '{stop}' is unknown; use 'latest' or offsets per partition")
         if start == "committed" and group is None:
             raise LogError("start='committed' needs a group")
         self.topic_dir = topic_dir
@@ -39,7 +41,7 @@ class LogReader:
         self.group = GroupOffsets(topic_dir, group) if group is not None else None
         self.cursors: dict[int, PartitionCursor] = {}
         self._start, self._stop = start, stop
-        self._meta_version = -1
+        self._meta_version = (-1, -1)
         self._stops: Offsets | None = None
         self._refresh()
         if stop == "latest":
@@ -60,23 +62,19 @@ class LogReader:
         self._meta_version = version
         count = read_partitions(self.topic_dir)
         new = [p for p in range(count) if p not in self.cursors]
-        starts = self._start_offsets(new) if new else {}
+        latest = self._start == "latest" and not self.cursors  # later partitions are all new
+        given = self._given_offsets() if new else {}
         for partition in new:
-            self.cursors[partition] = PartitionCursor(partition_dir(self.topic_dir, partition),
-                                                      starts[partition], self._stop_of(partition))
+            cursor = PartitionCursor(partition_dir(self.topic_dir, partition),
+                                     given.get(partition, 0), self._stop_of(partition))
+            if latest:
+                cursor.seek(cursor.end_offset())
+            self.cursors[partition] = cursor
 
-    def _start_offsets(self, partitions: list[int]) -> dict[int, int]:
-        if self._start == "latest" and not self.cursors:
-            # Partitions that appear later are read from their start: they are new.
-            return {p: PartitionCursor(partition_dir(self.topic_dir, p)).end_offset()
-                    for p in partitions}
+    def _given_offsets(self) -> Offsets:
         if self._start == "committed":
-            given = self.group.load()
-        elif isinstance(self._start, str):
-            given = {}
-        else:
-            given = self._start
-        return {p: given.get(p, 0) for p in partitions}
+            return self.group.load()
+        return {} if isinstance(self._start, str) else self._start
 
     def _stop_of(self, partition: int) -> int | None:
         if self._stops is None:

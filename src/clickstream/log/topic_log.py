@@ -47,12 +47,16 @@ class TopicLog:
         self.options = WriterOptions(sync, segment_bytes, retention_ms, retention_bytes)
         self.default_partitions = default_partitions
         self._writers: dict[tuple[str, int], PartitionWriter] = {}
-        self._partitions: dict[str, tuple[int, int]] = {}  # topic -> (meta version, count)
+        self._dirs: dict[str, Path] = {}
+        self._partitions: dict[str, tuple[tuple[int, int], int]] = {}  # topic -> (version, count)
         # Unkeyed batches go to one partition each, in turn; processes start at different ones.
         self._sticky = itertools.count(os.getpid())
 
     def topic_dir(self, topic: str) -> Path:
-        return self.root / check_topic_name(topic)
+        directory = self._dirs.get(topic)
+        if directory is None:
+            directory = self._dirs[topic] = self.root / check_topic_name(topic)
+        return directory
 
     def create_topic(self, topic: str, partitions: int = 1) -> int:
         """Create `topic` (idempotent), or grow it to `partitions`; return its partition count."""

@@ -34,11 +34,13 @@ def read_partitions(topic_dir: Path) -> int:
     return int(content["partitions"]) if content else 0
 
 
-def meta_version(topic_dir: Path) -> int:
+def meta_version(topic_dir: Path) -> tuple[int, int]:
+    """Changes whenever the metadata is rewritten (a rename gives the file a new inode)."""
     try:
-        return os.stat(topic_dir / META_FILE).st_mtime_ns
+        stat = os.stat(topic_dir / META_FILE)
     except FileNotFoundError:
-        return 0
+        return (0, 0)
+    return (stat.st_ino, stat.st_mtime_ns)
 
 
 def ensure_topic(topic_dir: Path, partitions: int) -> int:

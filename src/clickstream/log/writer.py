@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -84,25 +85,32 @@ class PartitionWriter:
         if not values:
             return -1
         with self._locked():
-            self._sync_tail()
-            if self._end >= self.options.segment_bytes:
+            sealed = self._sync_tail()
+            if sealed or self._end >= self.options.segment_bytes:
                 self._roll()
-            data = encode(values, self._next)
-            self._write(data)
+            self._write(encode(values, self._next))
             first, self._next = self._next, self._next + len(values)
             return first
 
-    def _sync_tail(self) -> None:
-        """Bring `_end`/`_next` up to date with the active segment, cutting off a torn tail."""
-        segments = list_segments(self.directory)
-        newest = segments[-1] if segments else 0
-        if newest != self._base or self._fd is None:
-            self._open_segment(newest)
-        size = os.fstat(self._fd).st_size
-        if size == self._end:
-            return
+    def _sync_tail(self) -> bool:
+        """Bring `_end`/`_next` up to date with the active segment, cutting off a torn tail.
+        True if that segment is sealed (its roller died before starting the next one)."""
+        info = os.fstat(self._fd) if self._fd is not None else None
+        if info is None or _sealed(info):
+            # First append, or another appender rolled: find the newest segment. Sealed
+            # segments are read-only, so one fstat per append notices a roll (no listing).
+            segments = list_segments(self.directory)
+            self._open_segment(segments[-1] if segments else 0)
+            info = os.fstat(self._fd)
+        if info.st_size != self._end:
+            self._scan_tail(info.st_size)
+        return _sealed(info)
+
+    def _scan_tail(self, size: int) -> None:
+        # From the known end when others appended; from the start (checking the last frame's
+        # CRC) when the segment is new to this appender or shorter than it thought.
         verify = size < self._end or self._end == 0
-        if size < self._end:  # should not happen; start over rather than trust the cache
+        if size < self._end:
             self._end, self._next = 0, self._base
         result = scan(self._fd, self._end, self._next, verify_last=verify)
         if not result.clean:
@@ -112,20 +120,30 @@ class PartitionWriter:
     def _open_segment(self, base: int) -> None:
         self.close_segment()
         path = self.directory / segment_name(base)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except PermissionError:  # sealed (read-only): it is only scanned, then rolled
+            self._fd = os.open(path, os.O_RDONLY)
         self._base, self._end, self._next = base, 0, base
 
     def _roll(self) -> None:
+        # Seal first, then start the next segment: an appender that still holds the old one
+        # sees it sealed and moves on; a crash in between leaves a sealed newest segment,
+        # which the next appender rolls.
+        os.fchmod(self._fd, 0o444)
         self._open_segment(self._next)
         if self.options.sync == "fsync":
             _fsync_dir(self.directory)
         self._apply_retention()
 
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
+    def _write(self, parts: list[bytes]) -> None:
+        size = sum(map(len, parts))
         try:
-            while view:
-                view = view[os.write(self._fd, view):]
+            written = os.writev(self._fd, parts)
+            if written < size:  # rare (a signal, a huge write): finish with plain writes
+                rest = memoryview(b"".join(parts))[written:]
+                while rest:
+                    rest = rest[os.write(self._fd, rest):]
             if self.options.sync == "fsync":
                 os.fdatasync(self._fd)
         except OSError:
@@ -133,7 +151,7 @@ class PartitionWriter:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._end)
             raise
-        self._end += len(data)
+        self._end += size
 
     def _apply_retention(self) -> None:
         retention_ms, retention_bytes = self.options.retention_ms, self.options.retention_bytes
@@ -160,6 +178,10 @@ class PartitionWriter:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _sealed(info: os.stat_result) -> bool:
+    return not info.st_mode & stat.S_IWUSR
 
 
 def _fsync_dir(directory: Path) -> None:

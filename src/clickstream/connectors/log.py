@@ -1,0 +1,314 @@
+"""The `log` connector: tables over the embedded topic log (`clickstream.log`), no server needed.
+
+Options mirror Flink's Kafka connector (default in brackets):
+
+- `path` [`$CLICKSTREAM_LOG_DIR`, else `./clickstream-log`]: the log's root directory.
+- `topic` [required]: one topic; created on first use.
+- `format` / `value.format` [`json`]: record format, decoded by `formats.Decoder`.
+- `scan.startup.mode` [`earliest-offset`]: or `latest-offset`; `group-offsets` (the committed
+  offsets of `properties.group.id`, earliest where there are none); `specific-offsets` (from
+  `scan.startup.specific-offsets` = `partition:0,offset:42;partition:1,offset:300`).
+- `scan.bounded.mode` [`unbounded`]: `latest-offset` stops at the end offsets seen when the job
+  starts, which makes the source bounded; also `group-offsets` and `specific-offsets` (from
+  `scan.bounded.specific-offsets`).
+- `properties.group.id`: the consumer group whose offsets `commit()` stores.
+- `sink.partitioner` [`default`]: `default` hashes the key (`key.fields` = `a;b`, else the PRIMARY
+  KEY) and sends unkeyed rows to one partition per batch; `fixed` writes to partition 0;
+  `round-robin` spreads rows one by one.
+- `log.partitions` [1]: partitions of a topic this table creates.
+- `log.sync` [`flush`]: `fsync` makes each sink write wait for the disk (survives power loss).
+- `log.segment.bytes` [67108864]: size at which a new segment file is started.
+- `log.retention.ms`, `log.retention.bytes` [keep all]: older or excess sealed segments are deleted.
+
+A source batch carries an int32 `__partition` column beside the table's columns, so the engine
+keeps a watermark per partition. The sink writes each row as a JSON object (TIMESTAMP_LTZ as
+ISO-8601 with `Z`), which this source's JSON decoder reads back.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from clickstream.config import Settings, parse_duration_ms
+from clickstream.connectors.base import (
+    DELETE,
+    INSERT,
+    OP_COLUMN,
+    PARTITION,
+    UPDATE_AFTER,
+    BaseSink,
+    BaseSource,
+)
+from clickstream.connectors.filesystem import DeadLetters
+from clickstream.connectors.formats import Decoder
+from clickstream.errors import ConnectorError
+from clickstream.log import LogError, LogReader, TopicLog
+from clickstream.log.groups import GroupOffsets
+from clickstream.sql.catalog import TableDef
+
+DEFAULT_DIR = "./clickstream-log"
+STARTUP_MODES = {"earliest-offset": "earliest", "latest-offset": "latest",
+                 "group-offsets": "committed", "specific-offsets": None}
+BOUNDED_MODES = ("unbounded", "latest-offset", "group-offsets", "specific-offsets")
+PARTITIONERS = ("default", "fixed", "round-robin")
+_SPECIFIC = re.compile(r"^\s*partition\s*:\s*(\d+)\s*,\s*offset\s*:\s*(\d+)\s*$")
+
+
+# --- options ----------------------------------------------------------------------------------
+
+
+def open_log(table: TableDef) -> tuple[TopicLog, str]:
+    """The table's log (from `path` and the `log.*` options) and topic; the topic exists after."""
+    options = table.options
+    topic = options.get("topic")
+    if not topic:
+        raise ConnectorError(f"Table '{table.name}': the log connector needs 'topic'")
+    if ";" in topic or "topic-pattern" in options:
+        raise ConnectorError(f"Table '{table.name}': the log connector reads one topic, not a "
+                             f"list or a pattern ('{topic}')")
+    root = options.get("path") or os.environ.get("CLICKSTREAM_LOG_DIR") or DEFAULT_DIR
+    try:
+        log = TopicLog(Path(root.removeprefix("file://")),
+                       sync=options.get("log.sync", "flush"),
+                       segment_bytes=_int(table, "log.segment.bytes", 64 << 20),
+                       retention_ms=_duration(table, "log.retention.ms"),
+                       retention_bytes=_int(table, "log.retention.bytes", None))
+        log.create_topic(topic, _int(table, "log.partitions", 1))
+    except LogError as e:
+        raise ConnectorError(f"Table '{table.name}': {e}") from None
+    return log, topic
+
+
+def _int(table: TableDef, key: str, default: int | None) -> int | None:
+    value = table.options.get(key)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConnectorError(f"Table '{table.name}': '{key}' needs an integer, got '{value}'") from None
+
+
+def _duration(table: TableDef, key: str) -> int | None:
+    value = table.options.get(key)
+    return None if value is None else parse_duration_ms(value)
+
+
+def _choice(table: TableDef, key: str, default: str, allowed) -> str:
+    value = table.options.get(key, default).lower()
+    if value not in allowed:
+        raise ConnectorError(f"Table '{table.name}': '{key}' = '{value}' is not supported; use "
+                             f"one of {', '.join(allowed)}")
+    return value
+
+
+def parse_specific_offsets(table: TableDef, key: str) -> dict[int, int]:
+    """`partition:0,offset:42;partition:1,offset:300`, as Flink writes specific offsets."""
+    text = table.options.get(key)
+    if not text:
+        raise ConnectorError(f"Table '{table.name}': this mode needs '{key}'")
+    offsets = {}
+    for item in filter(str.strip, text.split(";")):
+        match = _SPECIFIC.match(item)
+        if not match:
+            raise ConnectorError(f"Table '{table.name}': '{key}' has '{item}'; expected "
+                                 "'partition:<n>,offset:<n>' items separated by ';'")
+        offsets[int(match.group(1))] = int(match.group(2))
+    return offsets
+
+
+# --- source -----------------------------------------------------------------------------------
+
+
+class LogSource(BaseSource):
+    """Reads a topic; decodes each record with the table's format, dead letters the malformed."""
+
+    def __init__(self, table: TableDef, settings: Settings) -> None:
+        super().__init__(table, settings)
+        self.log, self.topic = open_log(table)
+        self.group = table.options.get("properties.group.id")
+        self.decoder = Decoder(table)
+        self.dead_letters = DeadLetters(table, settings)
+        bounded = _choice(table, "scan.bounded.mode", "unbounded", BOUNDED_MODES)
+        self.bounded = bounded != "unbounded"
+        try:
+            self.reader: LogReader = self.log.open_reader(
+                self.topic, self.group, self._start(), self._stop(bounded))
+        except LogError as e:
+            raise ConnectorError(f"Table '{table.name}': {e}") from None
+        self.partitions = len(self.reader.partitions)
+
+    def _start(self) -> str | dict[int, int]:
+        mode = _choice(self.table, "scan.startup.mode", "earliest-offset", STARTUP_MODES)
+        if mode == "group-offsets" and not self.group:
+            raise ConnectorError(f"Table '{self.table.name}': 'scan.startup.mode' = "
+                                 "'group-offsets' needs 'properties.group.id'")
+        if mode == "specific-offsets":
+            return parse_specific_offsets(self.table, "scan.startup.specific-offsets")
+        return STARTUP_MODES[mode]
+
+    def _stop(self, mode: str) -> str | dict[int, int] | None:
+        if mode == "latest-offset":
+            return "latest"
+        if mode == "specific-offsets":
+            return parse_specific_offsets(self.table, "scan.bounded.specific-offsets")
+        if mode == "group-offsets":
+            if not self.group:
+                raise ConnectorError(f"Table '{self.table.name}': 'scan.bounded.mode' = "
+                                     "'group-offsets' needs 'properties.group.id'")
+            return GroupOffsets(self.log.topic_dir(self.topic), self.group).load()
+        return None
+
+    def poll(self, max_rows: int) -> pa.Table | None:
+        records = self.reader.poll(max_rows)
+        if records.num_rows == 0:
+            return None
+        self.metrics.bytes_in += records.column("value").nbytes
+        rows = self._decode(records)
+        self.metrics.malformed = self.dead_letters.count
+        self.metrics.records_in += rows.num_rows
+        return rows
+
+    def _decode(self, records: pa.Table) -> pa.Table:
+        """Typed rows plus `__partition`. One decode for the whole batch; only when some records
+        are malformed (rows dropped, so partitions no longer line up) again per partition."""
+        records = self._utf8(records)
+        partitions = records.column("partition")
+        decoded = self.decoder.decode(records.column("value"))
+        if not decoded.malformed:
+            return decoded.rows.append_column(PARTITION, partitions)
+        tables = []
+        for partition in pc.unique(partitions).to_pylist():
+            mine = records.filter(pc.equal(partitions, partition))
+            part = self.decoder.decode(mine.column("value"))
+            self.dead_letters.write(part.malformed, f"log:{self.topic}/{partition}")
+            column = pa.array(np.full(part.rows.num_rows, partition, np.int32))
+            tables.append(part.rows.append_column(PARTITION, column))
+        return pa.concat_tables(tables)
+
+    def _utf8(self, records: pa.Table) -> pa.Table:
+        """`value` as text; records that are not UTF-8 go to the dead letters."""
+        try:
+            return records.set_column(2, "value", records.column("value").cast(pa.string()))
+        except pa.ArrowInvalid:
+            pass
+        ok = []
+        for value in records.column("value").to_pylist():
+            try:
+                value.decode()
+                ok.append(True)
+            except UnicodeDecodeError:
+                ok.append(False)
+        mask = pa.array(ok)
+        bad = records.filter(pc.invert(mask)).column("value").to_pylist()
+        self.dead_letters.write([(b.decode(errors="replace"), "not UTF-8 text") for b in bad],
+                                f"log:{self.topic}")
+        return self._utf8(records.filter(mask))
+
+    def exhausted(self) -> bool:
+        return self.bounded and self.reader.finished()
+
+    def offsets(self) -> dict[int, int]:
+        """Per partition, the next offset to read: what a checkpoint stores to resume."""
+        return self.reader.position()
+
+    def seek(self, offsets: dict[int, int]) -> None:
+        """Resume from offsets a checkpoint stored."""
+        for partition, offset in offsets.items():
+            self.reader.seek(partition, offset)
+
+    def commit(self, offsets: dict[int, int] | None = None) -> None:
+        """Store `offsets` (default: the current position) as `properties.group.id`'s offsets."""
+        if not self.group:
+            raise ConnectorError(f"Table '{self.table.name}': committing offsets needs "
+                                 "'properties.group.id'")
+        self.reader.commit(offsets)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.log.close()
+
+
+# --- sink -------------------------------------------------------------------------------------
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)  # exact; the JSON decoder reads numbers in strings
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()  # as Flink's json format writes BYTES
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+class LogSink(BaseSink):
+    """Appends each +I/+U row as a JSON object; -U is dropped (the +U after it carries the row)."""
+
+    def __init__(self, table: TableDef, settings: Settings) -> None:
+        super().__init__(table, settings)
+        fmt = table.options.get("format", table.options.get("value.format", "json"))
+        if fmt != "json":
+            raise ConnectorError(f"Table '{table.name}': the log sink writes format 'json' only, "
+                                 f"not '{fmt}'")
+        self.partitioner = _choice(table, "sink.partitioner", "default", PARTITIONERS)
+        self.key_fields = self._key_fields()
+        self.log, self.topic = open_log(table)
+        self._round_robin = itertools.count()
+
+    def _key_fields(self) -> list[str]:
+        """`key.fields` ('a;b'), else the primary key: declared names, so rows can be indexed."""
+        text = self.table.options.get("key.fields")
+        names = [k.strip() for k in text.split(";") if k.strip()] if text else self.table.primary_key
+        fields = []
+        for name in names:
+            column = self.table.column(name)
+            if column is None:
+                raise ConnectorError(f"Table '{self.table.name}': key field '{name}' is not a "
+                                     "column of the table")
+            fields.append(column.name)
+        return fields
+
+    def write(self, batch: pa.Table) -> None:
+        if OP_COLUMN in batch.column_names:
+            ops = batch.column(OP_COLUMN)
+            if pc.any(pc.equal(ops, DELETE)).as_py():
+                raise ConnectorError(f"Table '{self.table.name}': the log sink cannot write "
+                                     "deletions (-D); it has no tombstones yet")
+            batch = batch.filter(pc.is_in(ops, pa.array([INSERT, UPDATE_AFTER], ops.type)))
+            batch = batch.drop_columns([OP_COLUMN])
+        if batch.num_rows == 0:
+            return
+        names = batch.column_names
+        rows = [dict(zip(names, row, strict=True))
+                for row in zip(*(c.to_pylist() for c in batch.columns), strict=True)]
+        values = [orjson.dumps(row, default=_json_default, option=orjson.OPT_UTC_Z) for row in rows]
+        self._append(values, rows)
+
+    def _append(self, values: list[bytes], rows: list[dict]) -> None:
+        if self.partitioner == "fixed":
+            self.log.append(self.topic, values, partition=0)
+        elif self.partitioner == "round-robin":
+            count = self.log.partitions(self.topic)
+            start = next(self._round_robin)
+            for offset in range(min(count, len(values))):
+                self.log.append(self.topic, values[offset::count],
+                                partition=(start + offset) % count)
+        elif self.key_fields:
+            keys = [orjson.dumps({k: row[k] for k in self.key_fields}, default=_json_default,
+                                 option=orjson.OPT_UTC_Z) for row in rows]
+            self.log.append(self.topic, values, keys)
+        else:
+            self.log.append(self.topic, values)
+
+    def close(self) -> None:
+        self.log.close()
+
