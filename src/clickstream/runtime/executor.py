@@ -26,6 +26,7 @@ from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
 from clickstream.runtime.operators.session_window import SessionWindowOperator
 from clickstream.runtime.operators.sink import SinkOperator
+from clickstream.runtime.operators.temporal_join import TemporalJoinOperator
 from clickstream.runtime.operators.window_aggregate import WindowAggregateOperator
 from clickstream.runtime.source_reader import SourceReader
 from clickstream.runtime.state import JobState
@@ -39,6 +40,7 @@ from clickstream.sql.plan import (
     RankNode,
     ScanNode,
     SinkNode,
+    TemporalJoinNode,
     WindowAggregateNode,
 )
 
@@ -163,6 +165,8 @@ class Job:
             return WindowAggregateOperator(node, self.state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode):
             return GroupAggregateOperator(node, self.state)
+        if isinstance(node, TemporalJoinNode):
+            return TemporalJoinOperator(node, self.state)
         if isinstance(node, IntervalJoinNode):
             return IntervalJoinOperator(node, self.state)
         if isinstance(node, RankNode):

@@ -249,6 +249,33 @@ class IntervalJoinNode(PlanNode):
                 f"{self.upper_ms} ms])")
 
 
+@dataclass(eq=False)
+class TemporalJoinNode(PlanNode):
+    """`JOIN v FOR SYSTEM_TIME AS OF l.rowtime`: a left row waits until the watermark passes its
+    time, then joins the version of its key valid at that time (the latest one not after it)."""
+
+    left: PlanNode = None  # type: ignore[assignment]
+    right: PlanNode = None  # type: ignore[assignment]
+    join_type: str = "INNER"  # or LEFT
+    left_keys: list[str] = field(default_factory=list)
+    right_keys: list[str] = field(default_factory=list)
+    right_columns: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.left, self.right]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.left.rowtime
+
+    def describe(self) -> str:
+        keys = " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys,
+                                                      strict=True))
+        return (f"TemporalJoin(joinType=[{self.join_type}Join], where=[{keys}], "
+                f"asOf=[{self.left.rowtime}], version=[{self.right.rowtime}])")
+
+
 @dataclass
 class OverCall:
     function: str  # COUNT, SUM, MIN, MAX, AVG

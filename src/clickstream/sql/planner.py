@@ -34,6 +34,7 @@ from clickstream.sql.plan import (
     RankNode,
     ScanNode,
     SinkNode,
+    TemporalJoinNode,
 )
 from clickstream.sql.ranking import RankFilter, rank_window, split_rank_filter
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
@@ -398,15 +399,57 @@ class Planner:
                                           "INNER or LEFT", *position_of(join))
         time_entry = scope.resolve_entry(version.expression) if isinstance(
             version.expression, exp.Column) else None
+        if time_entry is not None and time_entry.internal == left.rowtime:
+            return self._temporal_join(left, scope, join, side or "INNER")
         if time_entry is None or "PROCTIME" not in time_entry.column.flink_type:
             raise UnsupportedFeatureError(
-                "FOR SYSTEM_TIME AS OF needs the left table's processing-time attribute "
-                "(an event-time temporal join is not supported yet)", *position_of(version))
+                "FOR SYSTEM_TIME AS OF needs the left table's processing-time attribute (a "
+                "lookup join) or its event-time attribute (a temporal join)",
+                *position_of(version))
         table = self.catalog.table(right.name)
         if not registry.can_be(table, "lookup"):
             raise PlanningError(f"Table '{table.name}' (connector '{table.connector}') cannot be "
                                 "used for a lookup join", *position_of(right))
         return LookupJoinPlanner(self).plan(left, scope, join, table, side or "INNER")
+
+    def _temporal_join(self, left: PlanNode, scope: Scope, join: exp.Join,
+                       join_type: str) -> tuple[PlanNode, Scope]:
+        """`JOIN versioned FOR SYSTEM_TIME AS OF l.rowtime ON l.k = v.pk`: each left row with the
+        version of the right row that was current at the left row's event time."""
+        table = join.this.copy()
+        table.set("version", None)
+        right, right_scope, _ = self._relation(table)
+        if right.rowtime is None or right.updating:
+            raise UnsupportedFeatureError(
+                "the versioned table of an event-time temporal join must be an append-only "
+                "stream with a WATERMARK (each row a new version of its key)",
+                *position_of(join.this))
+        right_columns, entries, columns = self._rename_right(left, right, right_scope)
+        condition = joins.analyze(join.args["on"], scope, right_scope, None, None)
+        if not condition.left_keys or condition.rest:
+            raise UnsupportedFeatureError("a temporal join's ON must be equalities between the "
+                                          "left table and the versioned table's key",
+                                          *position_of(join))
+        node = TemporalJoinNode(columns=columns, left=left, right=right, join_type=join_type,
+                                left_keys=condition.left_keys,
+                                right_keys=condition.right_keys, right_columns=right_columns)
+        return node, Scope(scope.entries + entries)
+
+    def _rename_right(self, left: PlanNode, right: PlanNode, right_scope: Scope):
+        """Right columns renamed apart from the left's: (right -> output pairs, scope entries,
+        all output columns)."""
+        taken = {c.name.lower() for c in left.columns}
+        mapping: dict[str, str] = {}
+        for column in right.columns:
+            mapping[column.name] = unique_name(column.name, taken)
+            taken.add(mapping[column.name].lower())
+        entries = [ScopeEntry(e.qualifier, e.name, mapping[e.internal],
+                              Column(mapping[e.internal], e.column.flink_type, e.column.duck_type),
+                              e.hidden)
+                   for e in right_scope.entries if e.internal in mapping]
+        columns = list(left.columns) + [Column(mapping[c.name], c.flink_type, c.duck_type)
+                                        for c in right.columns]
+        return list(mapping.items()), entries, columns
 
     def _stream_join(self, left: PlanNode, scope: Scope, join: exp.Join,
                      join_type: str) -> tuple[PlanNode, Scope]:
@@ -423,22 +466,11 @@ class Planner:
                 "regular joins (without bounds on the two event times) are not supported yet; "
                 "an interval join needs e.g. l.ts BETWEEN r.ts - INTERVAL '1' HOUR AND r.ts",
                 *position_of(join))
-        taken = {c.name.lower() for c in left.columns}
-        mapping: dict[str, str] = {}
-        for column in right.columns:
-            mapping[column.name] = unique_name(column.name, taken)
-            taken.add(mapping[column.name].lower())
-        right_columns = list(mapping.items())
-        entries = [ScopeEntry(e.qualifier, e.name, mapping[e.internal],
-                              Column(mapping[e.internal], e.column.flink_type, e.column.duck_type),
-                              e.hidden)
-                   for e in right_scope.entries if e.internal in mapping]
+        right_columns, entries, columns = self._rename_right(left, right, right_scope)
         joined = Scope(scope.entries + entries)
         rest = None
         for conjunct in condition.rest:
             rest = conjunct if rest is None else exp.and_(rest, conjunct)
-        columns = list(left.columns) + [Column(mapping[c.name], c.flink_type, c.duck_type)
-                                        for c in right.columns]
         node = IntervalJoinNode(
             columns=columns, left=left, right=right, join_type=join_type,
             left_keys=condition.left_keys, right_keys=condition.right_keys,
