@@ -218,6 +218,11 @@ class LogSource(BaseSource):
     def exhausted(self) -> bool:
         return self.bounded and self.reader.finished()
 
+    def lag(self) -> int:
+        """Records appended to the topic that this source has not read yet."""
+        position = self.reader.position()
+        return sum(max(end - position.get(p, 0), 0) for p, end in self.reader.end_offsets().items())
+
     def offsets(self) -> dict[int, int]:
         """Per partition, the next offset to read: what a checkpoint stores to resume."""
         return self.reader.position()

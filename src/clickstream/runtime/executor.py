@@ -235,5 +235,6 @@ class Job:
                 "watermark": min(r.watermark for r in readers),
                 "malformed": sum(r.source.metrics.malformed for r in readers),
                 "state_rows": sum(op.metrics.state_rows for op in ops),
+                "lag": sum(r.source.lag() for r in readers if hasattr(r.source, "lag")),
             }
         return out

@@ -44,6 +44,7 @@ class QueryStatus(TypedDict):
     malformed: int
     watermark: int
     state_rows: NotRequired[int]
+    lag: NotRequired[int]  # records in the source's log not read yet
     errors: NotRequired[list[str]]
 
 
@@ -78,6 +79,8 @@ def job_status(job: _HasMetrics, started: float | None = None) -> StatusFn:
             )
             if "state_rows" in m:
                 query["state_rows"] = int(m["state_rows"])
+            if "lag" in m:
+                query["lag"] = int(m["lag"])
             queries[name] = query
         return JobStatusDict(started=started_s, queries=queries, sources=_sources_of(job))
 

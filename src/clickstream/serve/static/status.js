@@ -29,6 +29,7 @@ function queryRow(name, q) {
     cell(CS.fmtInt(q.late_dropped), q.late_dropped ? "num warnc" : "num"),
     cell(CS.fmtInt(q.malformed), q.malformed ? "num warnc" : "num"),
     cell(q.state_rows === undefined ? "—" : CS.fmtInt(q.state_rows), "num"),
+    cell(q.lag === undefined ? "—" : CS.fmtInt(q.lag), q.lag ? "num warnc" : "num"),
     cell(errors.length ? errors.join("\n") : "none", errors.length ? "bad" : ""),
   );
   return row;
