@@ -65,7 +65,7 @@ function render(status) {
   document.getElementById("status").dataset.attached = String(status.attached);
   showJob(status);
   const queries = Object.entries(status.queries ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  fillBody("queries", queries.map(([name, q]) => queryRow(name, q)), 10,
+  fillBody("queries", queries.map(([name, q]) => queryRow(name, q)), 11,
            status.attached ? "The job has no queries." : "No job attached.");
   const sources = Object.entries(status.sources ?? {}).sort(([a], [b]) => a.localeCompare(b));
   fillBody("sources", sources.map(([name, s]) => sourceRow(name, s)), 3, "No sources reported.");
