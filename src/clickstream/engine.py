@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
+
+import pyarrow as pa
 
 from clickstream.config import OPTIONS, Settings
 from clickstream.connectors.base import OP_COLUMN, OP_SHORT
@@ -36,11 +39,16 @@ class RunResult:
 class _CollectSink(BlackholeSink):
     """Keeps every change in memory, for `Engine.collect`."""
 
-    def __init__(self, table: TableDef, settings: Settings) -> None:
+    def __init__(self, table: TableDef, settings: Settings,
+                 on_rows: Callable[[pa.Table], None] | None = None) -> None:
         super().__init__(table, settings)
         self.rows: list[tuple[str, tuple]] = []
+        self.on_rows = on_rows
 
     def write(self, batch) -> None:
+        if self.on_rows is not None:
+            self.on_rows(batch)
+            return
         kinds = batch.column(OP_COLUMN).to_pylist()
         data = batch.drop_columns([OP_COLUMN]).to_pylist()
         self.rows.extend((OP_SHORT[k], tuple(r.values())) for k, r in zip(kinds, data, strict=True))
@@ -73,9 +81,12 @@ class Engine:
             raise error.with_context(script, source) from None
         return result
 
-    def collect(self, query: str) -> list[tuple[str, tuple]]:
-        """Run one SELECT to the end of its (bounded) input and return its changelog, as
-        `[("+I", row), ("-U", row), ...]`: Flink's `TableResult.collect()` for Python callers."""
+    def collect(self, query: str, on_rows: Callable[[pa.Table], None] | None = None,
+                timeout_s: float | None = None) -> list[tuple[str, tuple]]:
+        """Run one SELECT and return its changelog, `[("+I", row), ("-U", row), ...]`: Flink's
+        `TableResult.collect()` for Python callers. It runs to the end of bounded input, or for
+        `timeout_s`; with `on_rows`, each batch of changes (an Arrow table with `_op`) goes there
+        as it is produced instead of into the returned list."""
         statements = st.parse_script(query)
         if len(statements) != 1 or not isinstance(statements[0], st.QueryStatement):
             raise SqlError("collect() takes exactly one SELECT statement")
@@ -86,9 +97,15 @@ class Engine:
         table = TableDef("__collect", physical=list(node.columns), options={"connector": "blackhole"})
         job = Job([("collect", SinkNode(columns=list(node.columns), input=node, table=table))],
                   self.settings)
-        sink = _CollectSink(table, self.settings)
+        sink = _CollectSink(table, self.settings, on_rows)
         job.pipelines[0].operators[-1].sink = sink
-        job.run()
+        if timeout_s is not None:
+            timer = threading.Timer(timeout_s, job.stop)
+            timer.daemon = True
+            timer.start()
+        self.current_job = job
+        job.run(self.on_batch)
+        self.current_job, self.last_job = None, job
         return sink.rows
 
     def explain(self, script: str) -> str:
