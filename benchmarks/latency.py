@@ -84,6 +84,10 @@ def measure(query: str, rate: float, seconds: float, batch: int) -> list[float]:
     return warm
 
 
+def _quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=10_000)
@@ -99,9 +103,9 @@ def main() -> None:
         if not values:
             table.add_row(name, "0", "-", "-", "-", "-")
             continue
-        pick = lambda q: values[min(int(q * len(values)), len(values) - 1)]  # noqa: E731
         table.add_row(name, f"{len(values):,}", f"{statistics.median(values):.0f}",
-                      f"{pick(0.9):.0f}", f"{pick(0.99):.0f}", f"{values[-1]:.0f}")
+                      f"{_quantile(values, 0.9):.0f}", f"{_quantile(values, 0.99):.0f}",
+                      f"{values[-1]:.0f}")
     Console().print(table)
 
 
