@@ -32,6 +32,10 @@ OPTIONS: dict[str, tuple[str, str]] = {
         "NONE",
         "NONE: an upsert sink applies +I/+U by its primary key and ignores -U (the seeds' behaviour).",
     ),
+    "table.exec.state.ttl": (
+        "0 ms",
+        "Rows of a regular join's state older than this are dropped (0: kept for ever).",
+    ),
     "parallelism.default": ("1", "Accepted for Flink compatibility; one process runs the job."),
     "pipeline.name": ("clickstream", "Name of the job, shown in status and metrics."),
     "execution.runtime-mode": ("streaming", "Only 'streaming' is supported; bounded input ends."),

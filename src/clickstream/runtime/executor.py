@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from clickstream.config import Settings
+from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors import registry
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
 from clickstream.runtime.operators.interval_join import IntervalJoinOperator
+from clickstream.runtime.operators.join import JoinOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
 from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
@@ -34,6 +35,7 @@ from clickstream.sql.plan import (
     CalcNode,
     GroupAggregateNode,
     IntervalJoinNode,
+    JoinNode,
     LookupJoinNode,
     OverAggregateNode,
     PlanNode,
@@ -165,6 +167,9 @@ class Job:
             return WindowAggregateOperator(node, self.state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode):
             return GroupAggregateOperator(node, self.state)
+        if isinstance(node, JoinNode):
+            ttl = parse_duration_ms(self.settings.get("table.exec.state.ttl"))
+            return JoinOperator(node, self.state, ttl)
         if isinstance(node, TemporalJoinNode):
             return TemporalJoinOperator(node, self.state)
         if isinstance(node, IntervalJoinNode):

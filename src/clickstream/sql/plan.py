@@ -250,6 +250,35 @@ class IntervalJoinNode(PlanNode):
 
 
 @dataclass(eq=False)
+class JoinNode(PlanNode):
+    """A regular join of two changelog streams on equal keys: every change on one side is
+    joined with the other side's current rows (INNER or LEFT). State is bounded only by
+    `table.exec.state.ttl`."""
+
+    left: PlanNode = None  # type: ignore[assignment]
+    right: PlanNode = None  # type: ignore[assignment]
+    join_type: str = "INNER"  # or LEFT
+    left_keys: list[str] = field(default_factory=list)
+    right_keys: list[str] = field(default_factory=list)
+    right_columns: list[tuple[str, str]] = field(default_factory=list)
+    condition: str | None = None  # the rest of ON, over output names
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.left, self.right]
+
+    @property
+    def updating(self) -> bool:
+        return self.left.updating or self.right.updating or self.join_type != "INNER"
+
+    def describe(self) -> str:
+        keys = " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys,
+                                                      strict=True))
+        rest = f" AND {self.condition}" if self.condition else ""
+        return f"Join(joinType=[{self.join_type}Join], where=[{keys}{rest}])"
+
+
+@dataclass(eq=False)
 class TemporalJoinNode(PlanNode):
     """`JOIN v FOR SYSTEM_TIME AS OF l.rowtime`: a left row waits until the watermark passes its
     time, then joins the version of its key valid at that time (the latest one not after it)."""
@@ -338,7 +367,8 @@ class RankNode(PlanNode):
 
     @property
     def upsert_keys(self) -> list[str] | None:
-        return self.partition + [self.rank_column]
+        # deduplication keeps one row per partition: the partition keys alone are unique
+        return list(self.partition) if self.limit == 1 else self.partition + [self.rank_column]
 
     def describe(self) -> str:
         order = ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in self.order)

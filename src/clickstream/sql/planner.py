@@ -29,6 +29,7 @@ from clickstream.sql.plan import (
     CalcNode,
     GroupAggregateNode,
     IntervalJoinNode,
+    JoinNode,
     LookupJoinNode,
     PlanNode,
     RankNode,
@@ -244,7 +245,7 @@ class Planner:
                              "BIGINT", "BIGINT")
         rank_node = RankNode(
             columns=list(node.columns) + [rank_column], input=node,
-            partition=[f"$p{i}" for i in range(len(partition))],
+            partition=[_visible_twin(node, f"$p{i}") for i in range(len(partition))],
             order=[(f"$o{i}", bool(o.args.get("desc"))) for i, o in enumerate(order)],
             limit=rank.limit, rank_column=rank_column.name, row_key=node.upsert_keys,
             drop_late=rank.limit == 1 and _orders_by_rowtime(node))
@@ -451,6 +452,33 @@ class Planner:
                                         for c in right.columns]
         return list(mapping.items()), entries, columns
 
+    def _regular_join(self, left: PlanNode, scope: Scope, right: PlanNode, right_scope: Scope,
+                      join: exp.Join, join_type: str, on: exp.Expression):
+        """Two changelog streams joined on equal keys, with no time bound."""
+        if join_type not in ("INNER", "LEFT"):
+            raise UnsupportedFeatureError(f"{join_type} regular joins are not supported yet "
+                                          "(INNER and LEFT are)", *position_of(join))
+        condition = joins.analyze(on, scope, right_scope, None, None)
+        if not condition.left_keys:
+            raise UnsupportedFeatureError(
+                "a regular join needs an equality between the two sides in ON (or, for an "
+                "interval join, bounds like l.ts BETWEEN r.ts - INTERVAL '1' HOUR AND r.ts)",
+                *position_of(join))
+        for side in (left, right):
+            if side.updating and not side.upsert_keys:
+                raise UnsupportedFeatureError("a join input that updates needs a unique key",
+                                              *position_of(join))
+        right_columns, entries, columns = self._rename_right(left, right, right_scope)
+        joined = Scope(scope.entries + entries)
+        rest = None
+        for conjunct in condition.rest:
+            rest = conjunct if rest is None else exp.and_(rest, conjunct)
+        node = JoinNode(columns=columns, left=left, right=right, join_type=join_type,
+                        left_keys=condition.left_keys, right_keys=condition.right_keys,
+                        right_columns=right_columns,
+                        condition=self.sql(rest, joined) if rest is not None else None)
+        return node, joined
+
     def _stream_join(self, left: PlanNode, scope: Scope, join: exp.Join,
                      join_type: str) -> tuple[PlanNode, Scope]:
         """A join of two streams: an interval join when ON bounds the time difference."""
@@ -462,10 +490,7 @@ class Planner:
             raise UnsupportedFeatureError("a join without ON is not supported", *position_of(join))
         condition = joins.analyze(on, scope, right_scope, left.rowtime, right.rowtime)
         if left.updating or right.updating or not condition.is_interval:
-            raise UnsupportedFeatureError(
-                "regular joins (without bounds on the two event times) are not supported yet; "
-                "an interval join needs e.g. l.ts BETWEEN r.ts - INTERVAL '1' HOUR AND r.ts",
-                *position_of(join))
+            return self._regular_join(left, scope, right, right_scope, join, join_type, on)
         right_columns, entries, columns = self._rename_right(left, right, right_scope)
         joined = Scope(scope.entries + entries)
         rest = None
@@ -576,6 +601,18 @@ class LookupJoinPlanner:
             dim_name = next(e.name for e in right.entries if e.internal == r_entry.internal)
             return l_entry.internal, dim_name
         return None
+
+
+def _visible_twin(node: PlanNode, hidden: str) -> str:
+    """A selected column computing the same as hidden column `hidden`, if any: then the rank's
+    partition key (its upsert key) survives the projections above it."""
+    if isinstance(node, CalcNode):
+        names = [c.name for c in node.columns]
+        target = node.projections[names.index(hidden)]
+        for name, projection in zip(names, node.projections, strict=True):
+            if projection == target and not name.startswith("$"):
+                return name
+    return hidden
 
 
 def _orders_by_rowtime(node: PlanNode) -> bool:

@@ -1,0 +1,223 @@
+"""Join: a regular (unbounded) join of two changelog streams on equal keys, INNER or LEFT.
+
+Each side's current rows live in a state table. A batch from one side is first reduced to its
+net effect (rows inserted minus rows retracted, as multisets); the retracted rows leave the state
+and their join results are retracted (-D), the inserted rows are joined with the other side and
+emitted (+I), all retractions of a batch before its insertions. For a LEFT join every left row
+counts its matches: it is emitted padded with NULLs while it has none, and that padded row is
+retracted when a first match arrives (and emitted again when the last one goes).
+
+`table.exec.state.ttl` drops rows from the state once they are older than the TTL (processing
+time), as Flink does; nothing is emitted then, so later changes of those rows are not reflected.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+
+from clickstream.runtime.batch import OP, SEQ, WM, quote
+from clickstream.runtime.operators.base import BaseOperator
+from clickstream.runtime.state import JobState
+from clickstream.sql.plan import JoinNode
+
+LEFT, RIGHT = 0, 1
+DELETE, INSERT = 3, 0
+
+
+class JoinOperator(BaseOperator):
+    name = "Join"
+    arity = 2
+
+    def __init__(self, node: JoinNode, state: JobState, ttl_ms: int = 0) -> None:
+        super().__init__()
+        self.node, self.state, self.ttl_ms = node, state, ttl_ms
+        self.p = state.new_prefix("join")
+        self.left_cols = [c.name for c in node.left.columns]
+        self.right_cols = [o for _, o in node.right_columns]
+        self.outer = node.join_type == "LEFT"
+        self.types = {c.name: c.duck_type for c in node.columns}
+        self._created = [False, False]
+        self.next_id = 0
+        self.emitted = 0
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _cols(self, port: int) -> list[str]:
+        return self.left_cols if port == LEFT else self.right_cols
+
+    def _table(self, port: int) -> str:
+        return f"{self.p}_{'l' if port == LEFT else 'r'}"
+
+    def _on(self, left: str, right: str) -> str:
+        out = dict(self.node.right_columns)
+        on = [f"{left}.{quote(a)} = {right}.{quote(out[b])}"
+              for a, b in zip(self.node.left_keys, self.node.right_keys, strict=True)]
+        if self.node.condition:
+            condition = self.node.condition
+            for name in self.left_cols:
+                condition = condition.replace(quote(name), f"{left}.{quote(name)}")
+            for name in self.right_cols:
+                condition = condition.replace(f"{left}.{quote(name)}", quote(name))
+                condition = condition.replace(quote(name), f"{right}.{quote(name)}")
+            on.append(f"({condition})")
+        return " AND ".join(on)
+
+    def _same_row(self, a: str, b: str, port: int) -> str:
+        return " AND ".join(f"{a}.{quote(c)} IS NOT DISTINCT FROM {b}.{quote(c)}"
+                            for c in self._cols(port))
+
+    def _pairs(self, left: str, right: str) -> str:
+        return ", ".join([f"{left}.{quote(c)}" for c in self.left_cols]
+                         + [f"{right}.{quote(c)}" for c in self.right_cols])
+
+    def _padded(self, left: str) -> str:
+        return ", ".join([f"{left}.{quote(c)}" for c in self.left_cols]
+                         + [f"CAST(NULL AS {self.types[c]}) AS {quote(c)}"
+                            for c in self.right_cols])
+
+    # --- input --------------------------------------------------------------------------------
+
+    def process(self, batch: pa.Table, port: int) -> list[pa.Table]:
+        p = self.p
+        cols = self._cols(port)
+        if port == LEFT:
+            select = ", ".join(quote(c) for c in cols)
+        else:
+            select = ", ".join(f"{quote(r)} AS {quote(o)}" for r, o in self.node.right_columns)
+        sign = (f"CASE WHEN {quote(OP)} IN (1, 3) THEN -1 ELSE 1 END"
+                if OP in batch.column_names else "1")
+        names = ", ".join(quote(c) for c in cols)
+        # net effect of the batch, one row per copy: inserted (n > 0) or retracted (n < 0)
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_net AS SELECT {names}, n FROM (SELECT {names}, "
+            f"CAST(sum(s) AS BIGINT) AS n FROM (SELECT {select}, {sign} AS s FROM batch) GROUP BY ALL) "
+            "WHERE n <> 0", batch=batch)
+        self._ensure_state(port)
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_ins AS SELECT {names}, "
+            f"{self.next_id} + row_number() OVER () AS __id FROM (SELECT {names}, "
+            f"unnest(range(n)) FROM {p}_net WHERE n > 0)")
+        self.next_id += self.state.scalar(f"SELECT count(*) FROM {p}_ins") or 0
+        self._take_retracted(port)
+        out = self._changes(port)
+        self._expire()
+        self.metrics.records_in += batch.num_rows
+        self.metrics.records_out += out.num_rows
+        self.metrics.state_rows = sum(self.state.scalar(f"SELECT count(*) FROM "
+                                                        f"{self._table(s)}") or 0
+                                      for s in (LEFT, RIGHT) if self._created[s])
+        return [self._stamp(out)] if out.num_rows else []
+
+    def _ensure_state(self, port: int) -> None:
+        if self._created[port]:
+            return
+        p, names = self.p, ", ".join(quote(c) for c in self._cols(port))
+        extra = ", CAST(0 AS BIGINT) AS __m" if port == LEFT else ""
+        self.state.execute(f"CREATE TABLE {self._table(port)} AS SELECT {names}, "
+                           f"CAST(0 AS BIGINT) AS __id, CAST(0 AS BIGINT) AS __ins{extra} "
+                           f"FROM {p}_net LIMIT 0")
+        self._created[port] = True
+
+    def _take_retracted(self, port: int) -> None:
+        """Move the state rows a retraction names (one per copy) to `<p>_del`."""
+        p, table = self.p, self._table(port)
+        names = ", ".join(quote(c) for c in self._cols(port))
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_del AS SELECT s.* FROM (SELECT *, row_number() "
+            f"OVER (PARTITION BY {names} ORDER BY __id) AS __k FROM {table}) s JOIN (SELECT "
+            f"{names}, unnest(range(-n)) AS __k0 FROM {p}_net WHERE n < 0) d ON "
+            f"{self._same_row('s', 'd', port)} AND s.__k = d.__k0 + 1")
+        self.state.execute(f"DELETE FROM {table} WHERE __id IN (SELECT __id FROM {p}_del)")
+
+    # --- output -------------------------------------------------------------------------------
+
+    def _changes(self, port: int) -> pa.Table:
+        parts = self._left_changes() if port == LEFT else self._right_changes()
+        union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{i}"
+                                   for i, sql in enumerate(parts))
+        now = int(time.time() * 1000)
+        out = self.state.query(f"SELECT * EXCLUDE (__k) FROM ({union}) ORDER BY __k")
+        # the inserted rows enter the state after the join, so they never meet themselves
+        self._store_inserted(port, now)
+        return out
+
+    def _left_changes(self) -> list[str]:
+        p, r_ready = self.p, self._created[RIGHT]
+        parts = []
+        if r_ready:
+            parts.append(f"SELECT {self._pairs('d', 'r')}, CAST({DELETE} AS TINYINT) AS "
+                         f"{quote(OP)}, "
+                         f"0 AS __k FROM {p}_del d JOIN {p}_r r ON {self._on('d', 'r')}")
+            parts.append(f"SELECT {self._pairs('i', 'r')}, CAST({INSERT} AS TINYINT) AS "
+                         f"{quote(OP)}, 1 AS __k FROM "
+                         f"{p}_ins i JOIN {p}_r r ON {self._on('i', 'r')}")
+        if self.outer:
+            parts.append(f"SELECT {self._padded('d')}, CAST({DELETE} AS TINYINT) AS {quote(OP)}, "
+                         f"0 AS __k FROM "
+                         f"{p}_del d WHERE d.__m = 0")
+            no_match = (f"NOT EXISTS (SELECT 1 FROM {p}_r r WHERE {self._on('i', 'r')})"
+                        if r_ready else "TRUE")
+            parts.append(f"SELECT {self._padded('i')}, CAST({INSERT} AS TINYINT) AS {quote(OP)}, "
+                         f"1 AS __k FROM "
+                         f"{p}_ins i WHERE {no_match}")
+        if not parts:
+            parts.append(f"SELECT {self._padded('i')}, CAST({INSERT} AS TINYINT) AS "
+                         f"{quote(OP)}, 1 AS __k FROM {p}_ins i WHERE FALSE")
+        return parts
+
+    def _right_changes(self) -> list[str]:
+        p = self.p
+        if not self._created[LEFT]:
+            return [f"SELECT {self._padded_empty()}, CAST({INSERT} AS TINYINT) AS {quote(OP)}, "
+                    "1 AS __k WHERE FALSE"]
+        # matches each left row gains (+) and loses (-) from this batch
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_cnt AS SELECT l.__id, "
+            f"count(*) FILTER (WHERE x.s > 0) AS gained, count(*) FILTER (WHERE x.s < 0) AS lost "
+            f"FROM {p}_l l JOIN (SELECT *, 1 AS s FROM {p}_ins UNION ALL SELECT * EXCLUDE "
+            f"(__ins, __k), -1 FROM {p}_del) x ON {self._on('l', 'x')} GROUP BY l.__id")
+        parts = [
+            f"SELECT {self._pairs('l', 'd')}, CAST({DELETE} AS TINYINT) AS {quote(OP)}, 1 AS __k "
+            f"FROM {p}_l l JOIN {p}_del d ON {self._on('l', 'd')}",
+            f"SELECT {self._pairs('l', 'i')}, CAST({INSERT} AS TINYINT), 2 FROM {p}_l l JOIN "
+            f"{p}_ins i ON {self._on('l', 'i')}",
+        ]
+        if self.outer:
+            parts.append(f"SELECT {self._padded('l')}, CAST({DELETE} AS TINYINT), 0 FROM {p}_l l "
+                         f"JOIN {p}_cnt c USING (__id) WHERE l.__m = 0 AND c.gained > 0")
+            parts.append(f"SELECT {self._padded('l')}, CAST({INSERT} AS TINYINT), 3 FROM {p}_l l "
+                         f"JOIN {p}_cnt c USING (__id) WHERE l.__m > 0 AND "
+                         "l.__m - c.lost + c.gained = 0")
+        return parts
+
+    def _padded_empty(self) -> str:
+        return ", ".join(f"CAST(NULL AS {self.types[c]}) AS {quote(c)}"
+                         for c in self.left_cols + self.right_cols)
+
+    def _store_inserted(self, port: int, now: int) -> None:
+        p = self.p
+        if port == LEFT:
+            matches = (f"(SELECT count(*) FROM {p}_r r WHERE {self._on('i', 'r')})"
+                       if self._created[RIGHT] else "0")
+            self.state.execute(f"INSERT INTO {p}_l SELECT i.*, {now}, {matches} FROM {p}_ins i")
+            return
+        self.state.execute(f"INSERT INTO {p}_r SELECT i.*, {now} FROM {p}_ins i")
+        if self._created[LEFT]:
+            self.state.execute(f"UPDATE {p}_l SET __m = __m + c.gained - c.lost FROM {p}_cnt c "
+                               f"WHERE {p}_l.__id = c.__id")
+
+    def _expire(self) -> None:
+        if not self.ttl_ms:
+            return
+        cutoff = int(time.time() * 1000) - self.ttl_ms
+        for port in (LEFT, RIGHT):
+            if self._created[port]:
+                self.state.execute(f"DELETE FROM {self._table(port)} WHERE __ins < {cutoff}")
+
+    def _stamp(self, table: pa.Table) -> pa.Table:
+        seq = pa.array(range(self.emitted, self.emitted + table.num_rows), pa.int64())
+        self.emitted += table.num_rows
+        return table.append_column(SEQ, seq).append_column(
+            WM, pa.array([0] * table.num_rows, pa.int64()))
