@@ -66,6 +66,13 @@ def _lines(data: bytes) -> pa.Array:
     return pc.utf8_rtrim(raw, characters="\r\n").cast(pa.string())
 
 
+def _path_option(table: TableDef) -> Path:
+    path = table.options.get("path")
+    if not path:
+        raise ConnectorError(f"Table '{table.name}': the filesystem connector needs 'path'")
+    return Path(path.removeprefix("file://"))
+
+
 class DeadLetters:
     """Malformed records of one table: appended to a JSON Lines file and counted."""
 
@@ -88,10 +95,7 @@ class DeadLetters:
 class FileSystemSource(BaseSource):
     def __init__(self, table: TableDef, settings: Settings) -> None:
         super().__init__(table, settings)
-        path = table.options.get("path")
-        if not path:
-            raise ConnectorError(f"Table '{table.name}': the filesystem connector needs 'path'")
-        self.path = Path(path.removeprefix("file://"))
+        self.path = _path_option(table)
         if not self.path.exists():
             raise ConnectorError(f"Table '{table.name}': path '{self.path}' does not exist")
         monitor = table.options.get("source.monitor-interval")
@@ -156,10 +160,7 @@ class FileSystemSink(BaseSink):
 
     def __init__(self, table: TableDef, settings: Settings) -> None:
         super().__init__(table, settings)
-        path = table.options.get("path")
-        if not path:
-            raise ConnectorError(f"Table '{table.name}': the filesystem connector needs 'path'")
-        self.path = Path(path.removeprefix("file://"))
+        self.path = _path_option(table)
         if self.path.suffix == "" or self.path.is_dir():
             self.path.mkdir(parents=True, exist_ok=True)
             self.path = self.path / "part-0"

@@ -215,34 +215,44 @@ class GroupAggregateNode(PlanNode):
 
 
 @dataclass(eq=False)
-class IntervalJoinNode(PlanNode):
-    """Both sides append-only, matched on keys and `lower <= left.time - right.time <= upper`;
-    a side's rows leave the state once the watermark makes a match impossible (an outer join
-    then emits the unmatched ones padded with NULLs)."""
+class BinaryJoinNode(PlanNode):
+    """What every join of two streams has: the inputs, the join type and the equal keys; the
+    right side's columns are renamed apart from the left's (`right_columns`: right -> output)."""
 
     left: PlanNode = None  # type: ignore[assignment]
     right: PlanNode = None  # type: ignore[assignment]
-    join_type: str = "INNER"  # LEFT, RIGHT, FULL
+    join_type: str = "INNER"
     left_keys: list[str] = field(default_factory=list)
     right_keys: list[str] = field(default_factory=list)
-    left_time: str = ""
-    right_time: str = ""
-    lower_ms: int = 0
-    upper_ms: int = 0
-    right_columns: list[tuple[str, str]] = field(default_factory=list)  # right name -> output
-    condition: str | None = None  # the rest of ON, over output names
+    right_columns: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def inputs(self) -> list[PlanNode]:
         return [self.left, self.right]
+
+    def keys_text(self) -> str:
+        return " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys,
+                                                      strict=True))
+
+
+@dataclass(eq=False)
+class IntervalJoinNode(BinaryJoinNode):
+    """Both sides append-only, matched on keys and `lower <= left.time - right.time <= upper`;
+    a side's rows leave the state once the watermark makes a match impossible (an outer join
+    then emits the unmatched ones padded with NULLs). join_type: INNER, LEFT, RIGHT, FULL."""
+
+    left_time: str = ""
+    right_time: str = ""
+    lower_ms: int = 0
+    upper_ms: int = 0
+    condition: str | None = None  # the rest of ON, over output names
 
     @property
     def rowtime(self) -> str | None:
         return self.left_time
 
     def describe(self) -> str:
-        keys = " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys,
-                                                      strict=True))
+        keys = self.keys_text()
         rest = f" AND {self.condition}" if self.condition else ""
         return (f"IntervalJoin(joinType=[{self.join_type}Join], where=[{keys or 'TRUE'}{rest}], "
                 f"windowBounds=[{self.lower_ms} ms <= {self.left_time} - {self.right_time} <= "
@@ -250,57 +260,35 @@ class IntervalJoinNode(PlanNode):
 
 
 @dataclass(eq=False)
-class JoinNode(PlanNode):
+class JoinNode(BinaryJoinNode):
     """A regular join of two changelog streams on equal keys: every change on one side is
     joined with the other side's current rows (INNER or LEFT). State is bounded only by
-    `table.exec.state.ttl`."""
+    `table.exec.state.ttl`. join_type: INNER or LEFT."""
 
-    left: PlanNode = None  # type: ignore[assignment]
-    right: PlanNode = None  # type: ignore[assignment]
-    join_type: str = "INNER"  # or LEFT
-    left_keys: list[str] = field(default_factory=list)
-    right_keys: list[str] = field(default_factory=list)
-    right_columns: list[tuple[str, str]] = field(default_factory=list)
     condition: str | None = None  # the rest of ON, over output names
-
-    @property
-    def inputs(self) -> list[PlanNode]:
-        return [self.left, self.right]
 
     @property
     def updating(self) -> bool:
         return self.left.updating or self.right.updating or self.join_type != "INNER"
 
     def describe(self) -> str:
-        keys = " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys,
-                                                      strict=True))
+        keys = self.keys_text()
         rest = f" AND {self.condition}" if self.condition else ""
         return f"Join(joinType=[{self.join_type}Join], where=[{keys}{rest}])"
 
 
 @dataclass(eq=False)
-class TemporalJoinNode(PlanNode):
+class TemporalJoinNode(BinaryJoinNode):
     """`JOIN v FOR SYSTEM_TIME AS OF l.rowtime`: a left row waits until the watermark passes its
-    time, then joins the version of its key valid at that time (the latest one not after it)."""
-
-    left: PlanNode = None  # type: ignore[assignment]
-    right: PlanNode = None  # type: ignore[assignment]
-    join_type: str = "INNER"  # or LEFT
-    left_keys: list[str] = field(default_factory=list)
-    right_keys: list[str] = field(default_factory=list)
-    right_columns: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def inputs(self) -> list[PlanNode]:
-        return [self.left, self.right]
+    time, then joins the version of its key valid at that time (the latest one not after it).
+    join_type: INNER or LEFT."""
 
     @property
     def rowtime(self) -> str | None:
         return self.left.rowtime
 
     def describe(self) -> str:
-        keys = " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys,
-                                                      strict=True))
+        keys = self.keys_text()
         return (f"TemporalJoin(joinType=[{self.join_type}Join], where=[{keys}], "
                 f"asOf=[{self.left.rowtime}], version=[{self.right.rowtime}])")
 

@@ -97,10 +97,7 @@ class GroupAggregateOperator(BaseOperator):
         partials += [f"count(*) FILTER (WHERE __new{i}) AS dn{i}" for i, _ in self.distinct]
         group_by = f" GROUP BY {group}" if group else ""
         select = ", ".join(c for c in (group, ", ".join(partials)) if c) or "1 AS __unit"
-        merged = [f"n.{k}" for k in keys]
-        merged += [f"{sql} AS {name}" for i, call in enumerate(self.node.aggregates)
-                   for name, sql in combine(i, call, "o", "n")]
-        merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
+        merged = self._merged()
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)} FROM "
             f"(SELECT {select}, row_number() OVER () AS __ord "
@@ -132,11 +129,8 @@ class GroupAggregateOperator(BaseOperator):
     # --- one change per record ---------------------------------------------------------------
 
     def _per_record(self, rows: pa.Table) -> pa.Table:
-        p, keys = self.p, self.keys
-        merged = [f"n.{k}" for k in keys]
-        merged += [f"{sql} AS {name}" for i, call in enumerate(self.node.aggregates)
-                   for name, sql in combine(i, call, "o", "n")]
-        merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
+        p = self.p
+        merged = self._merged()
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)}, n.{quote(SEQ)}, "
             f"n.{quote(WM)}, n.__last, CAST(CASE WHEN o.__present OR NOT n.__first THEN 2 ELSE 0 "
@@ -173,6 +167,14 @@ class GroupAggregateOperator(BaseOperator):
         return self.state.query(f"SELECT {select} FROM rows ORDER BY {quote(SEQ)}", rows=rows)
 
     # --- helpers --------------------------------------------------------------------------------
+
+    def _merged(self) -> list[str]:
+        """Accumulators of the state row (o) combined with the batch's (n), per key."""
+        merged = [f"n.{k}" for k in self.keys]
+        merged += [f"{sql} AS {name}" for i, call in enumerate(self.node.aggregates)
+                   for name, sql in combine(i, call, "o", "n")]
+        merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
+        return merged
 
     def _result_exprs(self, source: str) -> list[str]:
         exprs = []
