@@ -51,7 +51,7 @@ def demo(tmp_path):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "clickstream.cli", "demo", "--port", str(port), "--rate", "4000",
-         "--speedup", "1200", "--duration", "120", "--data-dir", str(tmp_path / "demo")],
+         "--speedup", "1200", "--duration", "600", "--data-dir", str(tmp_path / "demo")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -89,6 +89,7 @@ def test_demo_dashboard_shows_live_results(demo):
     assert all(n > 0 for n in points.values())
     assert later >= points["uv"]
 
+    assert process.poll() is None, process.stderr.read()
     metrics = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
     families = {f.name: f for f in text_string_to_metric_families(metrics)}
     records = {s.labels["query"]: s.value for s in families["clickstream_records_in"].samples

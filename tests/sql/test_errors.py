@@ -98,9 +98,10 @@ def test_window_on_non_time_attribute():
 
 @pytest.mark.parametrize("statement,feature", [
     ("INSERT INTO sink SELECT user_id, 1 FROM ub ORDER BY user_id;", "ORDER"),
-    ("INSERT INTO sink SELECT a.user_id, 1 FROM ub a JOIN ub b ON a.user_id = b.user_id;", "join"),
-    ("INSERT INTO sink SELECT user_id, COUNT(*) FROM ub "
-     "GROUP BY user_id, SESSION(ts, INTERVAL '5' MINUTE);", "SESSION"),
+    ("INSERT INTO sink SELECT a.user_id, 1 FROM ub a FULL JOIN ub b ON a.user_id = b.user_id;",
+     "join"),
+    ("INSERT INTO sink SELECT user_id, 1 FROM ub UNION ALL SELECT user_id, 2 FROM ub;",
+     "UNION"),
     ("CREATE FUNCTION f AS 'x';", "CREATE FUNCTION"),
 ])
 def test_unsupported_features_are_named(statement, feature):
