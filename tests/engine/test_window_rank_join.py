@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+import pytest
+
 from clickstream.config import Settings
 from clickstream.engine import Engine
 from tests import oracle
 from tests.engine.conftest import SOURCE_DDL
-from tests.flink_oracle import materialize
+from tests.flink_oracle import materialize, run_flink
 
 WINDOW_TOP = """
 SELECT ws, category_id, buys, rn FROM (
@@ -21,11 +23,11 @@ SELECT ws, category_id, buys, rn FROM (
 WHERE rn <= 3"""
 
 WINDOW_JOIN = """
-SELECT DATE_FORMAT(b.window_start, 'HH:mm') AS ws, b.category_id, b.buys, v.views
+SELECT DATE_FORMAT(b.window_start, 'HH:mm') AS ws, b.category_id, b.buys, v.pv_cnt
 FROM (SELECT window_start, window_end, category_id, COUNT(*) AS buys
       FROM TABLE(TUMBLE(TABLE user_behavior, DESCRIPTOR(ts), INTERVAL '1' HOUR))
       WHERE behavior = 'buy' GROUP BY window_start, window_end, category_id) AS b
-JOIN (SELECT window_start, window_end, category_id, COUNT(*) AS views
+JOIN (SELECT window_start, window_end, category_id, COUNT(*) AS pv_cnt
       FROM TABLE(TUMBLE(TABLE user_behavior, DESCRIPTOR(ts), INTERVAL '1' HOUR))
       WHERE behavior = 'pv' GROUP BY window_start, window_end, category_id) AS v
 ON b.window_start = v.window_start AND b.window_end = v.window_end
@@ -69,3 +71,29 @@ def test_window_join(events_file):
     expected = Counter((_hhmm(start), category, n, views[(start, category)])
                        for (start, category), n in buys.items() if (start, category) in views)
     assert got == expected
+
+
+def test_batch_sizes_agree(events_file):
+    for query in (WINDOW_TOP, WINDOW_JOIN):
+        results = []
+        for size in ("700", "-1"):
+            engine = Engine(Settings({"table.exec.mini-batch.size": size}))
+            engine.execute_script(SOURCE_DDL.format(path=events_file))
+            results.append(materialize(engine.collect(query)))
+        assert results[0] == results[1]
+
+
+@pytest.mark.flink
+@pytest.mark.integration
+def test_same_as_flink(tmp_path):
+    from clickstream.simulate.tianchi import TianchiConfig, write_jsonl
+
+    path = tmp_path / "events.jsonl"
+    write_jsonl(str(path), TianchiConfig(events=2500, users=100, categories=30, days=0.3,
+                                         late_ratio=0.01, seed=12))
+    ddl = SOURCE_DDL.format(path=path).strip().rstrip(";").replace("proctime AS PROCTIME(),", "")
+    flink = run_flink([ddl], {"top": WINDOW_TOP, "join": WINDOW_JOIN})
+    engine = Engine(Settings({"table.exec.mini-batch.size": "300"}))
+    engine.execute_script(SOURCE_DDL.format(path=path))
+    assert materialize(engine.collect(WINDOW_TOP)) == materialize(flink["top"])
+    assert materialize(engine.collect(WINDOW_JOIN)) == materialize(flink["join"])
