@@ -97,3 +97,15 @@ def test_same_as_flink(tmp_path):
     engine.execute_script(SOURCE_DDL.format(path=path))
     assert materialize(engine.collect(WINDOW_TOP)) == materialize(flink["top"])
     assert materialize(engine.collect(WINDOW_JOIN)) == materialize(flink["join"])
+
+
+def test_window_join_releases_state(events_file):
+    engine = Engine(Settings({"table.exec.mini-batch.size": "2000"}))
+    engine.execute_script(SOURCE_DDL.format(path=events_file))
+    sizes: list[int] = []
+    engine.on_batch = lambda job: sizes.append(job.metrics()["collect"]["state_rows"])
+    engine.collect(WINDOW_JOIN)
+    join_inputs = len(_counts(events_file, "buy")) + len(_counts(events_file, "pv"))
+    # state holds the rows of the few windows still open, not every window's
+    assert max(sizes) < join_inputs / 4
+    assert sizes[-1] == 0

@@ -266,6 +266,9 @@ class JoinNode(BinaryJoinNode):
     `table.exec.state.ttl`. join_type: INNER or LEFT."""
 
     condition: str | None = None  # the rest of ON, over output names
+    # A window join (both sides window aggregates, equal on window_end): the (left, right)
+    # window_end columns; rows of a window leave the state once the watermark passes its end.
+    window_ends: tuple[str, str] | None = None
 
     @property
     def updating(self) -> bool:

@@ -36,6 +36,7 @@ from clickstream.sql.plan import (
     ScanNode,
     SinkNode,
     TemporalJoinNode,
+    WindowAggregateNode,
 )
 from clickstream.sql.ranking import RankFilter, rank_window, split_rank_filter
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
@@ -473,10 +474,14 @@ class Planner:
         rest = None
         for conjunct in condition.rest:
             rest = conjunct if rest is None else exp.and_(rest, conjunct)
+        window_ends = next(((a, b) for a, b in zip(condition.left_keys, condition.right_keys,
+                                                   strict=True)
+                            if _is_window_end(left, a) and _is_window_end(right, b)), None)
         node = JoinNode(columns=columns, left=left, right=right, join_type=join_type,
                         left_keys=condition.left_keys, right_keys=condition.right_keys,
                         right_columns=right_columns,
-                        condition=self.sql(rest, joined) if rest is not None else None)
+                        condition=self.sql(rest, joined) if rest is not None else None,
+                        window_ends=window_ends)
         return node, joined
 
     def _stream_join(self, left: PlanNode, scope: Scope, join: exp.Join,
@@ -601,6 +606,19 @@ class LookupJoinPlanner:
             dim_name = next(e.name for e in right.entries if e.internal == r_entry.internal)
             return l_entry.internal, dim_name
         return None
+
+
+def _is_window_end(node: PlanNode, column: str) -> bool:
+    """Is `column` of `node` the window_end of a window aggregation, passed through as is?"""
+    while isinstance(node, CalcNode) and not isinstance(node.input, WindowAggregateNode):
+        names = [c.name for c in node.columns]
+        if column not in names or node.projections[names.index(column)] != _quote(column):
+            return False
+        node = node.input
+    if not isinstance(node, CalcNode) or column not in [c.name for c in node.columns]:
+        return False
+    projection = node.projections[[c.name for c in node.columns].index(column)]
+    return projection == _quote(node.input.window_columns[1])
 
 
 def _visible_twin(node: PlanNode, hidden: str) -> str:

@@ -105,10 +105,13 @@ class JoinOperator(BaseOperator):
         self._expire()
         self.metrics.records_in += batch.num_rows
         self.metrics.records_out += out.num_rows
+        self._count_state()
+        return [self._stamp(out)] if out.num_rows else []
+
+    def _count_state(self) -> None:
         self.metrics.state_rows = sum(self.state.scalar(f"SELECT count(*) FROM "
                                                         f"{self._table(s)}") or 0
                                       for s in (LEFT, RIGHT) if self._created[s])
-        return [self._stamp(out)] if out.num_rows else []
 
     def _ensure_state(self, port: int) -> None:
         if self._created[port]:
@@ -207,6 +210,19 @@ class JoinOperator(BaseOperator):
         if self._created[LEFT]:
             self.state.execute(f"UPDATE {p}_l SET __m = __m + c.gained - c.lost FROM {p}_cnt c "
                                f"WHERE {p}_l.__id = c.__id")
+
+    def on_watermark(self, watermark: int) -> list[pa.Table]:
+        """A window join: once both sides' watermark passed a window's end, both sides have
+        emitted that window's rows, so they can leave the state."""
+        ends = self.node.window_ends
+        if ends is None:
+            return []
+        for port, column in ((LEFT, ends[0]), (RIGHT, dict(self.node.right_columns)[ends[1]])):
+            if self._created[port]:
+                self.state.execute(f"DELETE FROM {self._table(port)} WHERE "
+                                   f"epoch_ms({quote(column)}) - 1 <= {watermark}")
+        self._count_state()
+        return []
 
     def _expire(self) -> None:
         if not self.ttl_ms:
