@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,12 +61,44 @@ class Decoder:
         self.state = state or JobState()
         self.schema = pa.schema([pa.field(c.name, arrow_type(c)) for c in table.physical])
         self._sql = self._json_sql() if self.format == "json" else self._csv_sql()
+        self._skip_fast = 0  # batches left to decode with checks only
 
     def decode(self, records: pa.Array) -> Decoded:
         """`records`: one string per record (a JSON object, or a CSV line)."""
         if len(records) == 0:
             return Decoded(self.schema.empty_table(), [])
         batch = pa.table({"line": records.cast(pa.string())})
+        if self.format == "json" and self._skip_fast == 0:
+            fast = self._optimistic(batch)
+            if fast is not None:
+                return fast
+            # malformed JSON in this batch: likely in the next ones too, go straight to checks
+            self._skip_fast = 8
+        self._skip_fast = max(self._skip_fast - 1, 0)
+        return self._checked(batch)[0]
+
+    def _optimistic(self, batch: pa.Table) -> Decoded | None:
+        """Most records are well-formed and complete: decode them without the per-record checks,
+        and send only the others (with a NULL field: missing, or unreadable?) through the
+        checked path. None when json_transform cannot even parse the batch."""
+        try:
+            result = self.state.query(self._fast_sql, batch=batch)
+        except duckdb.Error:
+            return None
+        complete = result.column("__complete").combine_chunks()
+        rows = result.select(self.schema.names).cast(self.schema, safe=False)
+        if pc.all(complete).as_py():
+            return Decoded(rows, [])
+        incomplete = pc.invert(complete)
+        checked, ok = self._checked(batch.filter(incomplete))
+        # both parts back in arrival order, by their positions in the batch
+        positions = pa.concat_arrays([pc.indices_nonzero(complete),
+                                      pc.indices_nonzero(incomplete).filter(ok.combine_chunks())])
+        merged = pa.concat_tables([rows.filter(complete), checked.rows])
+        return Decoded(merged.take(pc.sort_indices(positions)), checked.malformed)
+
+    def _checked(self, batch: pa.Table) -> tuple[Decoded, pa.ChunkedArray]:
+        """Decode with every record checked; also which records were well-formed."""
         result = self.state.query(self._sql, batch=batch)
         ok = result.column("__ok")
         malformed: list[tuple[str, str]] = []
@@ -76,7 +109,7 @@ class Decoder:
                                  reasons.column(0).to_pylist(), strict=True))
             result = result.filter(ok)
         rows = result.select(self.schema.names)
-        return Decoded(rows.cast(self.schema, safe=False), malformed)
+        return Decoded(rows.cast(self.schema, safe=False), malformed), ok
 
     def _query(self, parsed: str, record_ok: str, raw: list[str]) -> tuple[str, str]:
         """(decode SQL, reason SQL) over `parsed`, a query giving `line` and what `raw` uses."""
@@ -107,6 +140,15 @@ class Decoder:
         raw = [f"j.{_quote(c.name)}" for c in self.table.physical]
         _, self._reason_sql = self._query(parsed, "obj IS NOT NULL", raw)
         return self._typed_json_sql()
+
+    @property
+    def _fast_sql(self) -> str:
+        columns = self.table.physical
+        shape = json.dumps({c.name: _json_type(c) for c in columns}).replace("'", "''")
+        names = ", ".join(f"j.{_quote(c.name)}" for c in columns)
+        complete = " AND ".join(f"j.{_quote(c.name)} IS NOT NULL" for c in columns)
+        return (f"SELECT {names}, {complete} AS __complete FROM (SELECT json_transform(line, "
+                f"'{shape}') AS j FROM batch)")
 
     def _typed_json_sql(self) -> str:
         """The fast path: json_transform straight to the declared types (it reads "952483" into
