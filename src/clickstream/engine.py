@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+import duckdb
 import pyarrow as pa
 
 from clickstream.config import OPTIONS, Settings
@@ -64,6 +65,7 @@ class Engine:
         self.on_batch: Callable[[Job], None] | None = None
         self.current_job: Job | None = None
         self.last_job: Job | None = None
+        self._types_con: duckdb.DuckDBPyConnection | None = None  # for the planners
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -179,7 +181,9 @@ class Engine:
         self._print("[INFO] Execute statement succeeded.")
 
     def _planner(self) -> Planner:
-        return Planner(self.catalog, self.settings)
+        if self._types_con is None:
+            self._types_con = duckdb.connect()
+        return Planner(self.catalog, self.settings, self._types_con)
 
     def _plan_insert(self, statement: st.InsertStatement, planner: Planner | None = None):
         return (planner or self._planner()).plan_insert(statement)

@@ -69,6 +69,7 @@ _CHUNK_ROWS = 32_768
 def _parallel_chunks(table: pa.Table) -> pa.Table:
     """DuckDB scans an Arrow table one record batch per task: a batch of one big chunk would run
     on one core. Cut it into slices (zero-copy) so every core gets work."""
-    if table.num_rows <= 2 * _CHUNK_ROWS or len(table.to_batches()) > table.num_rows // _CHUNK_ROWS:
+    if table.num_rows <= 2 * _CHUNK_ROWS or table.num_columns == 0 or (
+            table.column(0).num_chunks > table.num_rows // _CHUNK_ROWS):
         return table
     return pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK_ROWS), table.schema)

@@ -52,12 +52,14 @@ NON_UPSERT_SINKS = ("print", "blackhole", "filesystem")
 class Planner:
     """Plans the queries of one job; scans of the same table are shared between queries."""
 
-    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+    def __init__(self, catalog: Catalog, settings: Settings,
+                 con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.catalog = catalog
         self.settings = settings
         self.scans: dict[str, ScanNode] = {}
         self._rank_filters: dict[int, RankFilter] = {}
-        self._con = duckdb.connect()
+        # type inference only: one connection can serve every planner of an engine
+        self._con = con or duckdb.connect()
         self._con.execute(f"SET TimeZone = '{settings.local_time_zone}'")
 
     # --- statements ---------------------------------------------------------------------------
