@@ -1,1 +1,2 @@
-"""Benchmarks: the seed's three analyses on clickstream, PyFlink and DuckDB (see README.md)."""
+"""Benchmarks: the seed's three analyses and an interval join, on clickstream, PyFlink and DuckDB
+(see README.md)."""

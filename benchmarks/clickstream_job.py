@@ -4,6 +4,9 @@ Writes ``OUT`` (JSON): seconds spent importing the engine and running the script
 per-INSERT metrics. With ``--profile FILE`` the run is profiled with cProfile into FILE; with
 ``--sql-profile`` every SQL statement the operators run on the job's DuckDB state is timed, and
 ``OUT`` gets the statements that took the longest (``sql_profile``: seconds, calls, SQL).
+With ``--collect QUERY_FILE`` the script only declares tables; the SELECT in QUERY_FILE then runs
+through ``Engine.collect`` and ``OUT`` gets a summary of its rows (``collected``, as
+`join_workload.CollectSummary` computes it) for the join workload's correctness check.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, nargs="?")
     parser.add_argument("--profile", type=Path, help="write a cProfile dump of the run here")
     parser.add_argument("--sql-profile", action="store_true", help="time each state SQL statement")
+    parser.add_argument("--collect", type=Path, metavar="QUERY_FILE",
+                        help="after the script, collect this SELECT and summarise its rows")
     args = parser.parse_args(argv)
     if args.sql_profile:
         _instrument_state()
@@ -71,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                         filename=str(args.profile))
     else:
         engine.execute_script(script)
+    collected = None
+    if args.collect:
+        from benchmarks.join_workload import CollectSummary
+
+        summary = CollectSummary()
+        engine.collect(args.collect.read_text(), on_rows=summary.add)
+        collected = summary.result()
     finished = time.monotonic()
     if args.out:
         metrics = engine.last_job.metrics() if engine.last_job else {}
@@ -79,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             "run_s": round(finished - imported, 3),
             "metrics": metrics,
         }
+        if collected is not None:
+            report["collected"] = collected
         if args.sql_profile:
             slowest = sorted(_SQL_TIMES.items(), key=lambda kv: -kv[1][0])[:15]
             report["sql_profile"] = [{"seconds": round(t, 3), "calls": int(n), "sql": sql}

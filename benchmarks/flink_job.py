@@ -5,6 +5,9 @@ DDL of `workload.flink_statements`, then the three INSERTs as one ``EXECUTE STAT
 ``.wait()`` until the bounded input is exhausted. Sinks are ``blackhole``. Options are Flink's
 defaults except the session time zone (UTC, as in clickstream) and
 ``table.exec.sink.not-null-enforcer`` = DROP (see below). Standard library + PyFlink only.
+
+``python -m benchmarks.flink_job join CLICKS CHECKOUTS [OUT]``: the join workload instead, the
+DDL of `join_workload.setup_statements` and its one INSERT (`execute_sql(...).wait()`).
 """
 
 from __future__ import annotations
@@ -14,14 +17,19 @@ import os
 import sys
 import time
 
+from benchmarks import join_workload
 from benchmarks.workload import flink_statements
 
 _STARTED = time.monotonic()
 
 
 def main(argv: list[str]) -> int:
+    workload = "seed"
+    if len(argv) > 1 and argv[1] == "join":
+        workload, argv = "join", argv[1:]
     if len(argv) not in (3, 4):
-        print("usage: python -m benchmarks.flink_job EVENTS DIM_CSV [OUT]", file=sys.stderr)
+        print("usage: python -m benchmarks.flink_job EVENTS DIM_CSV [OUT]\n"
+              "       python -m benchmarks.flink_job join CLICKS CHECKOUTS [OUT]", file=sys.stderr)
         return 2
     os.environ["TZ"] = "UTC"  # before the JVM starts
     time.tzset()
@@ -34,12 +42,15 @@ def main(argv: list[str]) -> int:
     # job. DROP drops those rows (clickstream keeps them, as NULL).
     t_env.get_config().set("table.exec.sink.not-null-enforcer", "DROP")
     started = time.monotonic()
-    setup, inserts = flink_statements(argv[1], argv[2])
+    if workload == "join":
+        setup, job = join_workload.setup_statements(argv[1], argv[2]), join_workload.INSERT.strip()
+    else:
+        setup, inserts = flink_statements(argv[1], argv[2])
+        job = "EXECUTE STATEMENT SET\nBEGIN\n" + ";\n".join(inserts) + ";\nEND"
     for stmt in setup:
         t_env.execute_sql(stmt)
-    statement_set = "EXECUTE STATEMENT SET\nBEGIN\n" + ";\n".join(inserts) + ";\nEND"
     ddl_done = time.monotonic()
-    result = t_env.execute_sql(statement_set)  # plans, optimises, submits to the mini-cluster
+    result = t_env.execute_sql(job)  # plans, optimises, submits to the mini-cluster
     submitted = time.monotonic()
     result.wait()
     finished = time.monotonic()

@@ -1,12 +1,20 @@
 """Run one command and measure it: wall time, CPU time and peak memory of its whole process tree.
 
-* wall: from just before the process is spawned to its exit (`os.wait4` returning).
+The command is started by a tiny launcher process (`python -S -I`, ~10 MB), which spawns it,
+reaps it with `os.wait4` and reports the rusage. Why not spawn it from here: Linux's `ru_maxrss`
+of a child includes the high-water RSS of the address space it replaced at `exec`, i.e. the
+parent's (`subprocess` spawns with vfork; with fork it is the copy of the parent). Measured from
+`run.py` directly, even `/bin/true` "peaked" at run.py's own RSS (85 MB, or 425 MB after
+generating data in-process). From the launcher that floor is the launcher's ~10 MB.
+
+* wall: in the launcher, from just before the command is spawned to `os.wait4` returning.
 * peak RSS: two readings, the larger one is reported.
-  - a sampler thread sums the RSS (`/proc/<pid>/statm`) of the process and all its descendants
-    every `interval_s` (the JVM PyFlink starts is a child of its python process). Shared pages
-    are counted once per process, so this slightly overstates a multi-process tree.
-  - `ru_maxrss` from `os.wait4`: the largest single process among the child and the descendants
-    it reaped (the kernel keeps it exactly, however short the peak).
+  - a sampler thread sums the RSS (`/proc/<pid>/statm`) of the command and all its descendants
+    (not the launcher) every `interval_s` (the JVM PyFlink starts is a child of its python
+    process). Shared pages are counted once per process, so this slightly overstates a
+    multi-process tree.
+  - `ru_maxrss` from the launcher's `os.wait4`: the largest single process among the command and
+    the descendants it reaped (the kernel keeps it exactly, however short the peak).
 * CPU: user + sys seconds, likewise the larger of `wait4`'s rusage and the sampled tree total.
   CPU time is less sensitive than wall time to other load on the machine.
 
@@ -15,8 +23,10 @@ Linux only (reads /proc); no psutil.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +34,21 @@ from pathlib import Path
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+# argv: REPORT_FILE COMMAND... ; the launcher's exit code is the command's
+_LAUNCHER = """
+import json, os, sys, time
+report, command = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.posix_spawnp(command[0], command, os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+code = os.waitstatus_to_exitcode(status)
+with open(report, "w") as f:
+    json.dump({"wall_s": wall, "returncode": code, "cpu_s": usage.ru_utime + usage.ru_stime,
+               "maxrss_kb": usage.ru_maxrss}, f)
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 @dataclass
@@ -63,6 +88,8 @@ def _rss_bytes(pid: int) -> int:
 
 
 class _TreeSampler(threading.Thread):
+    """Samples the descendants of `root` (not `root` itself: the launcher)."""
+
     def __init__(self, root: int, interval_s: float) -> None:
         super().__init__(daemon=True)
         self.root = root
@@ -87,7 +114,7 @@ class _TreeSampler(threading.Thread):
                 if parent in tree and pid not in tree:
                     tree.add(pid)
                     grew = True
-        return {pid: cpu[pid] for pid in tree if pid in cpu}
+        return {pid: cpu[pid] for pid in tree if pid in cpu and pid != self.root}
 
     def sample(self) -> None:
         tree = self._tree()
@@ -110,22 +137,28 @@ def measure(command: list[str], *, cwd: Path, log_prefix: Path, env: dict[str, s
     """Run `command` to completion; its stdout/stderr go to `<log_prefix>.out/.err`."""
     out_path = log_prefix.with_suffix(".out")
     err_path = log_prefix.with_suffix(".err")
+    report_path = log_prefix.with_suffix(".rusage.json")
+    report_path.unlink(missing_ok=True)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", _LAUNCHER, str(report_path), *command],
+                                cwd=cwd, env=env, stdout=out, stderr=err)
         sampler = _TreeSampler(proc.pid, interval_s)
         sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
+        proc.wait()
+        outer_wall = time.perf_counter() - started
         sampler.stop()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError):  # the launcher itself failed (see the .err log)
+        report = {"wall_s": outer_wall, "returncode": proc.returncode or 1, "cpu_s": 0.0, "maxrss_kb": 0}
     return Measurement(
         command=command,
-        returncode=proc.returncode,
-        wall_s=wall,
+        returncode=report["returncode"],
+        wall_s=report["wall_s"],
         tree_peak_rss_mb=sampler.peak_rss / 2**20,
-        max_process_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
-        cpu_s=max(usage.ru_utime + usage.ru_stime, sum(sampler.cpu_by_pid.values())),
+        max_process_rss_mb=report["maxrss_kb"] / 1024,  # KiB on Linux
+        cpu_s=max(report["cpu_s"], sum(sampler.cpu_by_pid.values())),
         processes=len(sampler.cpu_by_pid),
         stdout=out_path,
         stderr=err_path,

@@ -1,6 +1,10 @@
-"""Benchmark the seed's three analyses: clickstream vs PyFlink (local) vs DuckDB (batch).
+"""Benchmark clickstream vs PyFlink (local) vs DuckDB (batch) on two workloads.
 
-    python benchmarks/run.py [--events 1000000[,4000000]] [--runs 1] [--skip-flink]
+* seed: the seed's three analyses (hourly buys, cumulative UV, top categories via a lookup join)
+* join: checkouts LEFT JOIN the clicks of the hour before (an event-time interval join)
+
+    python benchmarks/run.py [--workload seed[,join]] [--events 1000000[,4000000]] [--runs 1]
+                             [--skip-flink]
 
 See benchmarks/README.md for what is measured and how.
 """
@@ -11,6 +15,7 @@ import argparse
 import csv
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -20,7 +25,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +37,7 @@ if str(REPO) not in sys.path:  # `python benchmarks/run.py` puts benchmarks/ fir
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks import join_workload  # noqa: E402
 from benchmarks.measure import Measurement, measure  # noqa: E402
 from benchmarks.workload import clickstream_script  # noqa: E402
 from clickstream.simulate.tianchi import TianchiConfig, category_rows, write_jsonl  # noqa: E402
@@ -42,6 +50,8 @@ CLICKSTREAM_SQLITE = "clickstream → SQLite"
 PYFLINK = "PyFlink"
 DUCKDB = "DuckDB batch"
 SYSTEMS = (CLICKSTREAM, CLICKSTREAM_SQLITE, PYFLINK, DUCKDB)
+JOIN_SYSTEMS = (CLICKSTREAM, PYFLINK, DUCKDB)
+WORKLOADS = ("seed", "join")
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 
@@ -96,6 +106,33 @@ def prepare_data(events: int, work: Path) -> Dataset:
         with dim_csv.open("w", newline="") as f:
             csv.writer(f).writerows(rows)  # no header: Flink's csv format has none
     return Dataset(events, jsonl, dim_db, dim_csv)
+
+
+@dataclass
+class JoinDataset:
+    events: int
+    clicks: Path
+    checkouts: Path
+    stats: dict[str, int]
+
+
+def prepare_join_data(events: int, work: Path) -> JoinDataset:
+    """The join workload's clicks and checkouts files, cached by config and generator source."""
+    config = join_workload.JoinConfig(events=events)
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    source = inspect.getsource(join_workload.write_join_data)
+    tag = f"{config.tag()}_{hashlib.sha1(source.encode()).hexdigest()[:8]}"
+    clicks, checkouts = data / f"join_clicks_{tag}.jsonl", data / f"join_checkouts_{tag}.jsonl"
+    stats_file = data / f"join_stats_{tag}.json"
+    if not (clicks.exists() and checkouts.exists() and stats_file.exists()):
+        console.print(f"generating {events:,} click and checkout events into {data}/join_*_{tag}.jsonl ...")
+        started = time.perf_counter()
+        stats = join_workload.write_join_data(config, clicks, checkouts)
+        stats_file.write_text(json.dumps(stats))
+        size = (clicks.stat().st_size + checkouts.stat().st_size) / 2**20
+        console.print(f"  done in {time.perf_counter() - started:.1f} s ({size:.0f} MB)")
+    return JoinDataset(events, clicks, checkouts, json.loads(stats_file.read_text()))
 
 
 # --- the systems ------------------------------------------------------------------------------
@@ -173,6 +210,49 @@ def run_system(system: str, data: Dataset, work: Path, index: int, flink: Path |
     return run_duckdb(data, work, index)
 
 
+def _join_runs_dir(data: JoinDataset, work: Path) -> Path:
+    runs = work / "runs" / f"join_n{data.events}"
+    runs.mkdir(parents=True, exist_ok=True)
+    return runs
+
+
+def run_join_system(system: str, data: JoinDataset, work: Path, index: int, flink: Path | None) -> Run:
+    runs = _join_runs_dir(data, work)
+    files = [str(data.clicks), str(data.checkouts)]
+    if system == CLICKSTREAM:
+        script = runs / "clickstream.sql"
+        script.write_text(join_workload.clickstream_script(*files, dead_letters=str(runs / "dead-letters")))
+        out = runs / f"clickstream_{index}.json"
+        command = [sys.executable, "-m", "benchmarks.clickstream_job", str(script), str(out)]
+        env = None
+    elif system == PYFLINK:
+        assert flink is not None
+        out = runs / f"flink_{index}.json"
+        command = [str(flink), "-m", "benchmarks.flink_job", "join", *files, str(out)]
+        env = {**os.environ, "TZ": "UTC"}
+    else:
+        out = runs / f"duckdb_{index}.json"
+        command = [sys.executable, "-m", "benchmarks.duckdb_job", "join", *files, str(out)]
+        env = None
+    prefix = {CLICKSTREAM: "clickstream", PYFLINK: "flink", DUCKDB: "duckdb"}[system]
+    m = measure(command, cwd=REPO, log_prefix=runs / f"{prefix}_{index}", env=env)
+    _check(m, system)
+    return Run(system, data.events, m, json.loads(out.read_text()))
+
+
+def run_join_collect(data: JoinDataset, work: Path) -> Run:
+    """clickstream once more, the SELECT through `Engine.collect`, its rows summarised."""
+    runs = _join_runs_dir(data, work)
+    script, query = runs / "clickstream_ddl.sql", runs / "attribution.sql"
+    script.write_text(join_workload.ddl_script(str(data.clicks), str(data.checkouts)))
+    query.write_text(join_workload.ATTRIBUTION.strip() + "\n")
+    out = runs / "clickstream_collect.json"
+    m = measure([sys.executable, "-m", "benchmarks.clickstream_job", str(script), str(out),
+                 "--collect", str(query)], cwd=REPO, log_prefix=runs / "clickstream_collect")
+    _check(m, "clickstream (collect)")
+    return Run("clickstream (collect)", data.events, m, json.loads(out.read_text()))
+
+
 def profile_clickstream(data: Dataset, work: Path, top: int = 30) -> None:
     """Run the blackhole variant once more under cProfile and print where the time goes."""
     import pstats
@@ -222,6 +302,30 @@ def sanity_check(events: int, sqlite_run: Run, duck: Run) -> list[str]:
         failures.append(f"final cumulative UV per date differs: {dict(uv)} != {duck_uv}")
     if dict(top) != duck_top:
         failures.append("top_category differs")
+    return failures
+
+
+def join_sanity_check(events: int, collect: Run, blackhole: Run, duck: Run) -> list[str]:
+    """The rows clickstream's collect run produced vs DuckDB's batch join (count, matched,
+    distinct checkouts, id sums and a checksum of the (checkout, click) pairs), and the row count
+    of the measured blackhole run. Returns failures (empty: agree)."""
+    ours = collect.detail["collected"]
+    assert isinstance(ours, dict)
+    expected = duck.detail
+    metrics = blackhole.detail.get("metrics", {})
+    assert isinstance(metrics, dict)
+    emitted = sum(int(m.get("records_out", 0)) for m in metrics.values())
+    late = sum(int(m.get("late_dropped", 0)) for m in metrics.values())
+    console.print(f"[bold]check[/] join at {events:,} events: clickstream {ours['rows']:,} rows "
+                  f"({ours['matched']:,} with a click, {ours['rows'] - ours['matched']:,} unmatched) "
+                  f"vs DuckDB {expected['rows']:,} ({expected['matched']:,}); "
+                  f"blackhole run emitted {emitted:,} rows, {late:,} late")
+    failures = [f"join {key}: clickstream {ours[key]} != DuckDB {expected[key]}"
+                for key in join_workload.SUMMARY_KEYS if ours[key] != expected[key]]
+    if set(ours.get("changes", {})) - {"+I"}:
+        failures.append(f"join: clickstream emitted changes other than +I: {ours['changes']}")
+    if emitted != expected["rows"]:
+        failures.append(f"join: the blackhole run emitted {emitted} rows, DuckDB has {expected['rows']}")
     return failures
 
 
@@ -281,8 +385,13 @@ def _ratio(s: Summary, ref: Summary | None) -> str:
     return f"{s.wall_s / ref.wall_s:.2f}× · {s.peak_rss_mb / ref.peak_rss_mb:.2f}×"
 
 
-def print_table(summaries: dict[tuple[int, str], Summary], sizes: list[int], loads: list[str]) -> None:
-    table = Table(title="Seed 000: hourly buys (TUMBLE) + cumulative UV + top categories (lookup join)",
+SEED_TITLE = "Seed 000: hourly buys (TUMBLE) + cumulative UV + top categories (lookup join)"
+JOIN_TITLE = "Join: checkouts LEFT JOIN clicks of the hour before (event-time interval join)"
+
+
+def print_table(summaries: dict[tuple[int, str], Summary], sizes: list[int], loads: list[str],
+                title: str = SEED_TITLE, systems: tuple[str, ...] = SYSTEMS) -> None:
+    table = Table(title=title,
                   caption="wall = process start to exit (median of runs); peak RSS = whole process tree; "
                           "ratios = this row ÷ reference (< 1: faster / smaller)")
     table.add_column("events", justify="right")
@@ -294,7 +403,7 @@ def print_table(summaries: dict[tuple[int, str], Summary], sizes: list[int], loa
     table.add_column("vs PyFlink\n(time · RSS)", justify="right")
     table.add_column("vs DuckDB\n(time · RSS)", justify="right")
     for n in sizes:
-        for system in SYSTEMS:
+        for system in systems:
             s = summaries.get((n, system))
             if s is None:
                 continue
@@ -341,45 +450,84 @@ def print_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int], run
         if ours:
             notes.append(f"clickstream time split at {n:,} (first run): import "
                          f"{ours.detail.get('import_s')} s, script {ours.detail.get('run_s')} s.")
+    notes += _scaling_notes(summaries, sizes, SYSTEMS)
+    _print_notes(notes)
+
+
+def _scaling_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int],
+                   systems: tuple[str, ...]) -> list[str]:
+    notes = []
     if len(sizes) > 1:
         small, large = min(sizes), max(sizes)
-        for system in SYSTEMS:
+        for system in systems:
             a, b = summaries.get((small, system)), summaries.get((large, system))
             if a and b:
                 notes.append(
                     f"{system}: {large // small if large % small == 0 else large / small}× the events → "
                     f"peak RSS {b.peak_rss_mb:,.0f} MB vs {a.peak_rss_mb:,.0f} MB "
                     f"({b.peak_rss_mb / a.peak_rss_mb:.2f}×), wall {b.wall_s / a.wall_s:.2f}×.")
+    return notes
+
+
+def _print_notes(notes: list[str]) -> None:
     console.print("[bold]notes[/]")
     for note in notes:
         console.print(f" • {note}")
 
 
+def print_join_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int], runs: list[Run],
+                     datasets: dict[int, JoinDataset]) -> None:
+    notes = [
+        "join: the same script text on clickstream and PyFlink: two filesystem json sources "
+        "(ISO-8601 'Z' timestamps, WATERMARK ts - 5 s), INSERT INTO a 'blackhole' sink of "
+        "checkouts LEFT JOIN clicks ON user, product AND co.ts BETWEEN cl.ts AND cl.ts + 1 HOUR. "
+        "PyFlink: streaming TableEnvironment, defaults (parallelism = cores), session zone UTC, "
+        "execute_sql(INSERT).wait(). DuckDB batch: the same join as one query over read_json of "
+        "both files, summarised into one row (count, id sums) for the check.",
+        "events = clicks + checkouts. peak RSS: the larger of the /proc tree sum sampled every 50 ms and "
+        "wait4's ru_maxrss (largest single process). CPU s: user+sys of the tree.",
+    ]
+    for n in sizes:
+        d = datasets[n]
+        notes.append(f"data at {n:,}: {d.stats['clicks']:,} clicks + {d.stats['checkouts']:,} checkouts "
+                     f"over one day, {d.stats['planted']:,} checkouts with a planted click 1 s–50 min "
+                     f"before; files written up to 3 s out of order.")
+    for n in sizes:
+        flink = next((r for r in runs if r.system == PYFLINK and r.events == n), None)
+        if flink:
+            d = flink.detail
+            notes.append(f"PyFlink time split at {n:,} (first run): python + JVM + TableEnvironment "
+                         f"{d.get('startup_s')} s, DDL {d.get('ddl_s')} s, "
+                         f"plan + submit {d.get('submit_s')} s, "
+                         f"job until finished {d.get('wait_s')} s.")
+        ours = next((r for r in runs if r.system == CLICKSTREAM and r.events == n), None)
+        if ours:
+            notes.append(f"clickstream time split at {n:,} (first run): import "
+                         f"{ours.detail.get('import_s')} s, script {ours.detail.get('run_s')} s.")
+        duck = next((r for r in runs if r.system == DUCKDB and r.events == n), None)
+        if duck:
+            notes.append(f"DuckDB at {n:,}: the query took {duck.detail.get('seconds')} s of the process's "
+                         f"{duck.measurement.wall_s:.2f} s; {duck.detail.get('rows'):,} result rows.")
+    notes += _scaling_notes(summaries, sizes, JOIN_SYSTEMS)
+    _print_notes(notes)
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", default="1000000",
-                        help="events to generate; a comma-separated list runs each size (default 1000000)")
-    parser.add_argument("--runs", type=int, default=1, help="runs per system and size (median wall)")
-    parser.add_argument("--skip-flink", action="store_true", help="do not run PyFlink")
-    parser.add_argument("--skip-sqlite", action="store_true",
-                        help="do not run clickstream → SQLite (also skips the correctness check)")
-    parser.add_argument("--profile", action="store_true",
-                        help="afterwards, profile clickstream (blackhole) with cProfile at the largest size")
-    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
-                        help=f"data cache and run logs (default {DEFAULT_WORK})")
-    args = parser.parse_args(argv)
-    sizes = [int(s.replace("_", "")) for s in args.events.split(",") if s.strip()]
-    work: Path = args.work_dir.resolve()
+def _run_one(label: str, n: int, i: int, runs_per: int, loads: list[str], job: Callable[[], Run]) -> Run:
+    load = f"{os.getloadavg()[0]:.1f}"
+    loads.append(f"{label}@{n:,}: {load}")
+    console.print(f"[dim]{n:,} events, run {i + 1}/{runs_per}: {label} (load {load}) ...[/]")
+    run = job()
+    m = run.measurement
+    console.print(f"[dim]  {m.wall_s:.2f} s wall, {m.cpu_s:.2f} s CPU, "
+                  f"{m.peak_rss_mb:,.0f} MB peak RSS ({m.processes} processes)[/]")
+    return run
 
-    flink = None if args.skip_flink else flink_python()
-    if not args.skip_flink and (flink is None or not flink.exists()):
-        raise SystemExit("no PyFlink python: set CLICKSTREAM_PYFLINK_PYTHON or use --skip-flink")
-    console.print(_versions(flink))
 
+def run_seed(args: argparse.Namespace, sizes: list[int], work: Path, flink: Path | None) -> list[str]:
+    """The seed workload at every size: runs, table, notes. Returns correctness failures."""
     runs: list[Run] = []
     loads: list[str] = []
     failures: list[str] = []
@@ -393,14 +541,8 @@ def main(argv: list[str] | None = None) -> int:
                 systems.append(PYFLINK)
             systems.append(DUCKDB)
             for system in systems:
-                load = f"{os.getloadavg()[0]:.1f}"
-                loads.append(f"{system}@{n:,}: {load}")
-                console.print(f"[dim]{n:,} events, run {i + 1}/{args.runs}: {system} (load {load}) ...[/]")
-                run = run_system(system, data, work, i, flink)
-                runs.append(run)
-                m = run.measurement
-                console.print(f"[dim]  {m.wall_s:.2f} s wall, {m.cpu_s:.2f} s CPU, "
-                              f"{m.peak_rss_mb:,.0f} MB peak RSS ({m.processes} processes)[/]")
+                runs.append(_run_one(system, n, i, args.runs, loads,
+                                     partial(run_system, system, data, work, i, flink)))
         by_system = {r.system: r for r in runs if r.events == n}
         if CLICKSTREAM_SQLITE in by_system:
             failures += sanity_check(n, by_system[CLICKSTREAM_SQLITE], by_system[DUCKDB])
@@ -410,14 +552,78 @@ def main(argv: list[str] | None = None) -> int:
     print_notes(summaries, sizes, runs)
     if args.profile:
         profile_clickstream(prepare_data(max(sizes), work), work)
+    if not failures and not args.skip_sqlite:
+        console.print("[green]✓ clickstream (SQLite sinks) and DuckDB agree on the hourly buy counts "
+                      "(per window and sum), final UV per date and top categories[/]")
+    return failures
+
+
+def run_join(args: argparse.Namespace, sizes: list[int], work: Path, flink: Path | None) -> list[str]:
+    """The join workload at every size: runs, table, notes. Returns correctness failures."""
+    runs: list[Run] = []
+    loads: list[str] = []
+    failures: list[str] = []
+    datasets: dict[int, JoinDataset] = {}
+    for n in sizes:
+        data = datasets[n] = prepare_join_data(n, work)
+        for i in range(args.runs):
+            systems = [CLICKSTREAM, *([PYFLINK] if flink is not None else []), DUCKDB]
+            for system in systems:
+                runs.append(_run_one(system, n, i, args.runs, loads,
+                                     partial(run_join_system, system, data, work, i, flink)))
+        if not args.skip_check:
+            collect = _run_one("clickstream (collect, for the check)", n, 0, 1, [],
+                               partial(run_join_collect, data, work))
+            by_system = {r.system: r for r in runs if r.events == n}
+            failures += join_sanity_check(n, collect, by_system[CLICKSTREAM], by_system[DUCKDB])
+
+    summaries = summarize(runs)
+    print_table(summaries, sizes, loads, JOIN_TITLE, JOIN_SYSTEMS)
+    print_join_notes(summaries, sizes, runs, datasets)
+    if not failures and not args.skip_check:
+        console.print("[green]✓ clickstream (collect) and DuckDB agree on the join's rows (count, matched, "
+                      "distinct checkouts, id sums, pair checksum); the blackhole run emitted as many[/]")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", default="seed",
+                        help="seed, join, or a comma-separated list, one table each (default seed)")
+    parser.add_argument("--events", default="1000000",
+                        help="events to generate; a comma-separated list runs each size (default 1000000)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per system and size (median wall)")
+    parser.add_argument("--skip-flink", action="store_true", help="do not run PyFlink")
+    parser.add_argument("--skip-sqlite", action="store_true",
+                        help="seed: no clickstream → SQLite run (also skips the seed's correctness check)")
+    parser.add_argument("--skip-check", action="store_true",
+                        help="join: no clickstream collect run (skips the join's correctness check)")
+    parser.add_argument("--profile", action="store_true",
+                        help="seed: then profile clickstream (blackhole) with cProfile at the largest size")
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
+                        help=f"data cache and run logs (default {DEFAULT_WORK})")
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.events.split(",") if s.strip()]
+    workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
+    unknown = [w for w in workloads if w not in WORKLOADS]
+    if unknown or not workloads:
+        parser.error(f"--workload: unknown {unknown}; choose from {', '.join(WORKLOADS)}")
+    work: Path = args.work_dir.resolve()
+
+    flink = None if args.skip_flink else flink_python()
+    if not args.skip_flink and (flink is None or not flink.exists()):
+        raise SystemExit("no PyFlink python: set CLICKSTREAM_PYFLINK_PYTHON or use --skip-flink")
+    console.print(_versions(flink))
+
+    failures: list[str] = []
+    for workload in workloads:
+        failures += (run_seed if workload == "seed" else run_join)(args, sizes, work, flink)
     if failures:
         console.print("[bold red]CORRECTNESS CHECK FAILED[/]")
         for f in failures:
             console.print(f" ✗ {f}")
         return 1
-    if not args.skip_sqlite:
-        console.print("[green]✓ clickstream (SQLite sinks) and DuckDB agree on the hourly buy counts "
-                      "(per window and sum), final UV per date and top categories[/]")
     return 0
 
 
