@@ -117,3 +117,17 @@ def test_same_as_flink(streams):
     engine = _engine(folder, "500")
     assert materialize(engine.collect(VIP)) == materialize(flink["vip"])
     assert materialize(engine.collect(LEFT)) == materialize(flink["left"])
+
+
+def test_state_ttl_bounds_the_state(streams):
+    folder, _, _ = streams
+    engine = _engine(folder, "50")
+    engine.execute_script("SET 'table.exec.state.ttl' = '1 ms';")
+    sizes: list[int] = []
+    engine.on_batch = lambda job: sizes.append(job.metrics()["collect"]["state_rows"])
+    with_ttl = materialize(engine.collect(VIP))
+    without = materialize(_engine(folder, "50").collect(VIP))
+    # rows expire right after their batch: the state stays at about one batch, and matches
+    # between a click and a user from different batches are lost, as Flink's TTL loses them
+    assert max(sizes) <= 100
+    assert sum(with_ttl.values()) < sum(without.values())

@@ -101,3 +101,21 @@ def test_same_as_flink(tmp_path):
     engine = _engine(path, "300")
     assert materialize(engine.collect(LEGACY)) == materialize(flink["legacy"])
     assert materialize(engine.collect(TVF)) == materialize(flink["tvf"])
+
+
+def test_late_event_bridges_two_sessions(tmp_path):
+    path = tmp_path / "bridge.jsonl"
+    minute = 60_000
+    rows = [(1, 0), (1, 8 * minute), (1, 4 * minute), (1, 60 * minute)]  # (user, ms after 00:00)
+    path.write_text("".join(
+        f'{{"user_id": "{u}", "item_id": "1", "category_id": "1", "behavior": "pv", '
+        f'"ts": "2024-01-01T{t // (60 * minute):02d}:{t // minute % 60:02d}:00Z"}}\n'
+        for u, t in rows))
+    ddl = SOURCE_DDL.format(path=path).replace("INTERVAL '5' SECOND", "INTERVAL '10' MINUTE")
+    engine = Engine()
+    engine.execute_script(ddl)
+    got = materialize(engine.collect(LEGACY))
+    assert got == Counter({
+        (1, "2024-01-01 00:00:00.000", "2024-01-01 00:13:00.000", 3, 3): 1,  # bridged
+        (1, "2024-01-01 01:00:00.000", "2024-01-01 01:05:00.000", 1, 1): 1,
+    })
