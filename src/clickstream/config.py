@@ -16,7 +16,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
         "Session time zone: how TIMESTAMP_LTZ values are rendered and where windows on them align.",
     ),
     "table.exec.mini-batch.size": (
-        "100000",
+        "250000",
         "Most rows a micro-batch takes from one source. Results in event time do not depend on it.",
     ),
     "table.exec.mini-batch.enabled": ("true", "Accepted for Flink compatibility; we always batch."),

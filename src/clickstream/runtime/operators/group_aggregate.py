@@ -60,6 +60,7 @@ class GroupAggregateOperator(BaseOperator):
         if not self._created:
             self._empty = batch.slice(0, 0)
             self._create_state()
+        self._codes: running.Codes = {}  # value codes of this batch's columns, computed once
         rows = self._with_new_distinct_flags(batch)
         out = self._per_record(rows) if self.node.per_record else self._per_batch(rows)
         for i, call in self.distinct:
@@ -75,7 +76,8 @@ class GroupAggregateOperator(BaseOperator):
         """Adds `__new<i>` per COUNT(DISTINCT): the row is the first in the batch with its
         (key, value) and the state has not seen that pair."""
         for i, call in self.distinct:
-            first = running.first_occurrences(batch, self.node.keys + [call.argument])
+            first = running.first_occurrences(batch, self.node.keys + [call.argument],
+                                              self._codes)
             candidates = batch.select(self.node.keys + [call.argument]).take(pa.array(first))
             candidates = candidates.append_column("__row", pa.array(first, pa.int64()))
             v = quote(call.argument)
@@ -150,7 +152,8 @@ class GroupAggregateOperator(BaseOperator):
         calls = self.node.aggregates
         if running.supported(calls):
             table, keep = running.running_accumulators(
-                rows, self.node.keys, calls, {i: f"__new{i}" for i, _ in self.distinct})
+                rows, self.node.keys, calls, {i: f"__new{i}" for i, _ in self.distinct},
+                self._codes)
             table = table.append_column(SEQ, rows.column(SEQ)).append_column(WM, rows.column(WM))
             return table.take(pa.array(keep))
         # Window functions for what numpy cannot add exactly (DECIMAL sums).

@@ -24,29 +24,49 @@ def supported(calls: list[AggCall]) -> bool:
                for c in calls)
 
 
-def row_codes(batch: pa.Table, columns: list[str]) -> np.ndarray:
+Codes = dict[str, tuple[np.ndarray, int]]  # column -> (code per row, number of codes)
+
+
+def column_codes(batch: pa.Table, name: str, cache: Codes | None = None) -> tuple[np.ndarray, int]:
+    """Small ints per row, equal for equal values (NULL its own code); cached per batch because
+    encoding a string column is the costly part."""
+    if cache is not None and name in cache:
+        return cache[name]
+    encoded = pc.dictionary_encode(batch.column(name)).combine_chunks()
+    width = len(encoded.dictionary) + 1
+    indices = encoded.indices.fill_null(width - 1).to_numpy(zero_copy_only=False)
+    result = (indices.astype(np.int64), width)
+    if cache is not None:
+        cache[name] = result
+    return result
+
+
+def row_codes(batch: pa.Table, columns: list[str], cache: Codes | None = None) -> np.ndarray:
     """One int64 per row, equal for rows equal on `columns` (NULL equal to NULL)."""
-    code = np.zeros(batch.num_rows, dtype=np.int64)
+    code, span = np.zeros(batch.num_rows, dtype=np.int64), 1
     for name in columns:
-        encoded = pc.dictionary_encode(batch.column(name)).combine_chunks()
-        width = len(encoded.dictionary) + 1
-        indices = encoded.indices.fill_null(width - 1).to_numpy(zero_copy_only=False)
-        code = code * width + indices.astype(np.int64)
+        indices, width = column_codes(batch, name, cache)
+        if span * width >= 1 << 62:  # keep the combined code from overflowing: re-number
+            uniques, code = np.unique(code, return_inverse=True)
+            span = len(uniques)
+        code = code * width + indices
+        span *= width
     return code
 
 
-def first_occurrences(batch: pa.Table, columns: list[str]) -> np.ndarray:
+def first_occurrences(batch: pa.Table, columns: list[str],
+                      cache: Codes | None = None) -> np.ndarray:
     """Indices of the rows that are the first of their value of `columns` in the batch."""
-    _, first = np.unique(row_codes(batch, columns), return_index=True)
+    _, first = np.unique(row_codes(batch, columns, cache), return_index=True)
     return np.sort(first)
 
 
 class GroupOrder:
     """Rows sorted by group, keeping arrival order inside a group."""
 
-    def __init__(self, batch: pa.Table, keys: list[str]) -> None:
+    def __init__(self, batch: pa.Table, keys: list[str], cache: Codes | None = None) -> None:
         n = batch.num_rows
-        _, self.group = np.unique(row_codes(batch, keys), return_inverse=True)
+        _, self.group = np.unique(row_codes(batch, keys, cache), return_inverse=True)
         self.order = np.argsort(self.group, kind="stable")
         sorted_group = self.group[self.order]
         starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
@@ -69,8 +89,10 @@ class GroupOrder:
         before = np.r_[0, totals[self.starts[1:] - 1]] if self.groups else np.zeros(0)
         return self._unsort(totals - np.repeat(before, self.sizes).astype(totals.dtype))
 
-    def cumulative_extreme(self, values: pa.Array, largest: bool) -> pa.Array:
-        """Running MAX (or MIN) per group; NULLs are ignored, NULL until a value is seen."""
+    def cumulative_extreme(self, values: pa.Array, largest: bool) -> tuple[pa.Array, np.ndarray,
+                                                                           int]:
+        """Running MAX (or MIN) per group; NULLs are ignored, NULL until a value is seen. Also
+        the running value's rank per row (a code for it) and the number of ranks."""
         values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
         valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
         ranks = pc.rank(values, sort_keys="ascending",
@@ -91,15 +113,18 @@ class GroupOrder:
         row_of_rank[ranks[valid]] = np.flatnonzero(valid)
         seen = (running > 0) & (running < top)
         taken = values.take(pa.array(row_of_rank[np.where(seen, running, 0)]))
-        return pc.if_else(pa.array(seen), taken, pa.nulls(len(values), values.type))
+        result = pc.if_else(pa.array(seen), taken, pa.nulls(len(values), values.type))
+        return result, np.where(seen, running, 0), top + 1
 
 
 def running_accumulators(batch: pa.Table, keys: list[str], calls: list[AggCall],
-                         distinct_flags: dict[int, str]) -> tuple[pa.Table, np.ndarray]:
+                         distinct_flags: dict[int, str],
+                         cache: Codes | None = None) -> tuple[pa.Table, np.ndarray]:
     """Per row: the batch-local accumulator columns (named as the operator's state columns), and
     `__first` / `__last`: whether the row is its group's first / last in the batch; with the
     indices of the rows worth emitting."""
-    groups = GroupOrder(batch, keys)
+    cache = {} if cache is None else cache
+    groups = GroupOrder(batch, keys, cache)
     columns: dict[str, pa.Array] = {k: batch.column(k) for k in keys}
     for index, call in enumerate(calls):
         names = [name for name, _, _ in accumulators(index, call)]
@@ -112,7 +137,9 @@ def running_accumulators(batch: pa.Table, keys: list[str], calls: list[AggCall],
                     pc.is_valid(arg).to_numpy(zero_copy_only=False).astype(np.int64))
             columns[names[0]] = pa.array(groups.cumsum(ones))
         elif call.function in ("MIN", "MAX"):
-            columns[names[0]] = groups.cumulative_extreme(arg, call.function == "MAX")
+            values, ranks, width = groups.cumulative_extreme(arg, call.function == "MAX")
+            columns[names[0]] = values
+            cache[names[0]] = (ranks, width)
         else:  # SUM, AVG over integers or floats
             valid = pc.is_valid(arg).to_numpy(zero_copy_only=False)
             values = arg.fill_null(0).to_numpy(zero_copy_only=False)
@@ -131,7 +158,7 @@ def running_accumulators(batch: pa.Table, keys: list[str], calls: list[AggCall],
     # can be what a sink keeps, so the others are dropped here (a big saving: most records leave
     # a COUNT(DISTINCT) or a MAX unchanged).
     state_columns = [n for n in table.column_names if n not in ("__first", "__last")]
-    codes = row_codes(table, state_columns)
+    codes = row_codes(table, state_columns, cache)
     _, from_end = np.unique(codes[::-1], return_index=True)
     keep = np.sort(table.num_rows - 1 - from_end)
     return table, keep
