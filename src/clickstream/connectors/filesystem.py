@@ -2,7 +2,7 @@
 
 Options as in Flink: `path` (file or directory), `format` (json, csv). A directory is read file by
 file in name order; with `source.monitor-interval` set it is watched for new files and the source
-never ends. Records are read as lines (C++ CSV reader with no quoting, so one line is one record)
+never ends. Records are read as lines (newlines found with numpy in 16 MiB blocks; no copy)
 and decoded in bulk by `formats.Decoder`.
 """
 
@@ -59,11 +59,12 @@ class LineReader:
 
 
 def _lines(data: bytes) -> pa.Array:
-    """`data` ends with a newline; one string per line, line endings stripped."""
+    """`data` ends with a newline; one string per line, each still ending in its newline (the
+    JSON decoder ignores it as whitespace; the CSV decoder trims it): no copy of the text."""
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     offsets = np.r_[0, ends + 1].astype(np.int64)
     raw = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    return pc.utf8_rtrim(raw, characters="\r\n").cast(pa.string())
+    return raw.cast(pa.string())
 
 
 def _path_option(table: TableDef) -> Path:
@@ -88,7 +89,9 @@ class DeadLetters:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("ab") as out:
             for raw, reason in records:
-                out.write(orjson.dumps({"source": source, "reason": reason, "record": raw}) + b"\n")
+                record = raw.rstrip("\r\n")
+                out.write(orjson.dumps({"source": source, "reason": reason, "record": record})
+                          + b"\n")
         self.count += len(records)
 
 
@@ -140,7 +143,8 @@ class FileSystemSource(BaseSource):
             if self._pending is None:
                 return None
         lines, self._pending = self._pending[:max_rows], self._pending[max_rows:]
-        lines = lines.filter(pc.greater(pc.utf8_length(lines), 0))
+        blank = pc.or_(pc.equal(lines, "\n"), pc.equal(lines, "\r\n"))
+        lines = lines.filter(pc.invert(blank))
         decoded = self.decoder.decode(lines)
         self.dead_letters.write(decoded.malformed, str(self._current[0] if self._current else
                                                        self.path))

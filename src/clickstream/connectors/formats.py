@@ -170,7 +170,8 @@ class Decoder:
     def _csv_sql(self) -> str:
         delimiter = self.table.options.get("csv.field-delimiter", ",").replace("'", "''")
         count = len(self.table.physical)
-        parsed = f"(SELECT string_split(line, '{delimiter}') AS p FROM batch)"
+        parsed = (f"(SELECT string_split(rtrim(line, chr(13) || chr(10)), '{delimiter}') AS p "
+                  "FROM batch)")
         self._record_error = f"expected {count} fields"
         raw = [f"nullif(trim(p[{i + 1}], '\"'), '')" for i in range(count)]
         self._sql, self._reason_sql = self._query(parsed, f"len(p) = {count}", raw)
