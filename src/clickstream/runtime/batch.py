@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 SEQ = "__seq"  # arrival order of the source record (or emission order of an aggregate)
@@ -23,3 +24,16 @@ def hidden_columns(batch: pa.Table) -> list[str]:
 
 def data_columns(batch: pa.Table) -> list[str]:
     return [name for name in batch.column_names if name not in HIDDEN]
+
+
+def constant(value: int, rows: int, arrow_type: pa.DataType) -> pa.Array:
+    """A column of one repeated integer (numpy-built: no Python list of `rows` items)."""
+    return pa.array(np.full(rows, value, dtype=arrow_type.to_pandas_dtype()), arrow_type)
+
+
+def stamp(table: pa.Table, first_seq: int, watermark: int) -> pa.Table:
+    """An operator's output rows numbered from `first_seq` (their order downstream) and
+    carrying the operator's current watermark."""
+    seq = pa.array(np.arange(first_seq, first_seq + table.num_rows, dtype=np.int64))
+    return table.append_column(SEQ, seq).append_column(
+        WM, constant(watermark, table.num_rows, pa.int64()))

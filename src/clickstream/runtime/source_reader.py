@@ -3,11 +3,12 @@ arrival sequence numbers and per-record watermarks."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import PARTITION, BaseSource
-from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote
+from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, constant, quote
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
 from clickstream.sql.plan import ScanNode
@@ -52,8 +53,8 @@ class SourceReader:
             before = self.watermarks.assign(batch.column("__wmv"), partitions)
             batch = batch.drop_columns(["__wmv"])
         else:
-            before = pa.array([MIN_WATERMARK] * n, pa.int64())
-        seq = pa.array(range(self.sequence, self.sequence + n), pa.int64())
+            before = constant(MIN_WATERMARK, n, pa.int64())
+        seq = pa.array(np.arange(self.sequence, self.sequence + n, dtype=np.int64))
         self.sequence += n
         return batch.append_column(SEQ, seq).append_column(WM, before)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from clickstream.runtime.batch import OP, SEQ, WM, quote
+from clickstream.runtime.batch import OP, SEQ, WM, quote, stamp
 from clickstream.runtime.operators import running
 from clickstream.runtime.operators.aggregates import accumulators, combine, final
 from clickstream.runtime.operators.base import BaseOperator
@@ -204,6 +204,4 @@ class GroupAggregateOperator(BaseOperator):
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {p}_acc") or 0
 
     def _with_seq(self, out: pa.Table) -> pa.Table:
-        seq = pa.array(range(self.emitted, self.emitted + out.num_rows), pa.int64())
-        wm = pa.array([0] * out.num_rows, pa.int64())
-        return out.append_column(SEQ, seq).append_column(WM, wm)
+        return stamp(out, self.emitted, 0)

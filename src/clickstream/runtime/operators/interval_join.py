@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from clickstream.runtime.batch import SEQ, WM, quote
+from clickstream.runtime.batch import SEQ, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import IntervalJoinNode
@@ -142,7 +142,6 @@ class IntervalJoinOperator(BaseOperator):
                                 "ORDER BY __t, __s")
 
     def _stamp(self, table: pa.Table) -> pa.Table:
-        seq = pa.array(range(self.emitted, self.emitted + table.num_rows), pa.int64())
+        out = stamp(table, self.emitted, self.watermark)
         self.emitted += table.num_rows
-        wm = pa.array([max(self.watermark, -(2**63))] * table.num_rows, pa.int64())
-        return table.append_column(SEQ, seq).append_column(WM, wm)
+        return out

@@ -17,7 +17,7 @@ import time
 
 import pyarrow as pa
 
-from clickstream.runtime.batch import OP, SEQ, WM, quote
+from clickstream.runtime.batch import OP, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import JoinNode
@@ -233,7 +233,6 @@ class JoinOperator(BaseOperator):
                 self.state.execute(f"DELETE FROM {self._table(port)} WHERE __ins < {cutoff}")
 
     def _stamp(self, table: pa.Table) -> pa.Table:
-        seq = pa.array(range(self.emitted, self.emitted + table.num_rows), pa.int64())
+        out = stamp(table, self.emitted, 0)
         self.emitted += table.num_rows
-        return table.append_column(SEQ, seq).append_column(
-            WM, pa.array([0] * table.num_rows, pa.int64()))
+        return out

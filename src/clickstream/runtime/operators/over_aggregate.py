@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote
+from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import OverAggregateNode
@@ -55,10 +55,8 @@ class OverAggregateOperator(BaseOperator):
         self._expire(watermark)
         self.metrics.state_rows = sum(self.state.scalar(f"SELECT count(*) FROM {p}_{t}") or 0
                                       for t in ("wait", "done"))
-        seq = pa.array(range(self.emitted, self.emitted + out.num_rows), pa.int64())
+        out = stamp(out, self.emitted, watermark)
         self.emitted += out.num_rows
-        out = out.append_column(SEQ, seq).append_column(
-            WM, pa.array([watermark] * out.num_rows, pa.int64()))
         self.metrics.records_out += out.num_rows
         return [out]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from clickstream.runtime.batch import MIN_WATERMARK, OP, SEQ, WM, quote
+from clickstream.runtime.batch import MIN_WATERMARK, OP, SEQ, WM, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import RankNode
@@ -109,6 +109,4 @@ class RankOperator(BaseOperator):
             self.state.execute(f"DELETE FROM {p}_rows x WHERE {touched} AND NOT EXISTS (SELECT 1 "
                                f"FROM {p}_new n WHERE n.{quote(SEQ)} = x.{quote(SEQ)})")
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {p}_rows") or 0
-        seq = pa.array(range(self.emitted, self.emitted + out.num_rows), pa.int64())
-        wm = pa.array([0] * out.num_rows, pa.int64())
-        return out.append_column(SEQ, seq).append_column(WM, wm)
+        return stamp(out, self.emitted, 0)

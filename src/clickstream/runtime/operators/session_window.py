@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote
+from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.running import row_codes
 from clickstream.runtime.state import JobState
@@ -137,11 +137,10 @@ class SessionWindowOperator(BaseOperator):
             if not self.sessions[key]:
                 del self.sessions[key]
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {self.p}_rows") or 0
-        seq = pa.array(range(self.emitted, self.emitted + out.num_rows), pa.int64())
+        stamped = stamp(out, self.emitted, watermark)
         self.emitted += out.num_rows
         self.metrics.records_out += out.num_rows
-        return [out.append_column(SEQ, seq).append_column(
-            WM, pa.array([watermark] * out.num_rows, pa.int64()))]
+        return [stamped]
 
     def _fire_sql(self) -> str:
         values = [f"any_value({k}) AS {k}" for k in self.keys]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from clickstream.connectors.base import BaseSink
-from clickstream.runtime.batch import OP, SEQ, quote
+from clickstream.runtime.batch import OP, SEQ, constant, quote
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import SinkNode
@@ -27,7 +27,7 @@ class SinkOperator(BaseOperator):
     def process(self, batch: pa.Table) -> list[pa.Table]:
         self.metrics.records_in += batch.num_rows
         if OP not in batch.column_names:
-            batch = batch.append_column(OP, pa.array([0] * batch.num_rows, pa.int8()))
+            batch = batch.append_column(OP, constant(0, batch.num_rows, pa.int8()))
         if self.fold:
             keys = ", ".join(quote(k) for k in self.node.table.primary_key)
             batch = self.state.query(

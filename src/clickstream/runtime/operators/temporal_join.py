@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from clickstream.runtime.batch import SEQ, WM, quote
+from clickstream.runtime.batch import SEQ, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import TemporalJoinNode
@@ -59,15 +59,14 @@ class TemporalJoinOperator(BaseOperator):
         out = self.state.query(self._join_sql(watermark))
         self.state.execute(f"DELETE FROM {p}_l WHERE __t <= {watermark}")
         self._expire_versions(watermark)
-        seq = pa.array(range(self.emitted, self.emitted + out.num_rows), pa.int64())
+        stamped = stamp(out, self.emitted, watermark)
         self.emitted += out.num_rows
         self.metrics.records_out += out.num_rows
         self.metrics.state_rows = sum(self.state.scalar(f"SELECT count(*) FROM {p}_{s}") or 0
                                       for s in "lr" if self._created["lr".index(s)])
         if not out.num_rows:
             return []
-        return [out.append_column(SEQ, seq).append_column(
-            WM, pa.array([watermark] * out.num_rows, pa.int64()))]
+        return [stamped]
 
     def _join_sql(self, watermark: int) -> str:
         p, node = self.p, self.node
