@@ -104,3 +104,20 @@ def test_cli_run_exits_zero_with_file_sources(tmp_path, events_file):
     with sqlite3.connect(tmp_path / "r.db") as conn:
         assert conn.execute("SELECT count(*) FROM hourly").fetchone()[0] >= 24
     assert (tmp_path / "dead-letters" / "user_behavior.jsonl").exists()
+
+
+def test_filter_is_pushed_below_the_lookup_join(events_file, category_db):
+    text = run(SOURCE_DDL.format(path=events_file) + f"""
+        CREATE TABLE category_dim (sub_category_id BIGINT, parent_category_name STRING)
+            WITH ('connector' = 'jdbc', 'url' = 'jdbc:sqlite:{category_db}',
+                  'table-name' = 'category');
+        CREATE TABLE top_category (category_name STRING PRIMARY KEY NOT ENFORCED, n BIGINT)
+            WITH ('connector' = 'blackhole');
+        CREATE VIEW rich AS SELECT U.behavior, C.parent_category_name AS category_name
+        FROM user_behavior AS U LEFT JOIN category_dim FOR SYSTEM_TIME AS OF U.proctime AS C
+        ON U.category_id = C.sub_category_id;
+        EXPLAIN INSERT INTO top_category SELECT category_name, COUNT(*) FROM rich
+        WHERE behavior = 'buy' GROUP BY category_name;
+    """)
+    plan = text[text.index("LookupJoin"):]
+    assert "where=[\"behavior\" = 'buy']" in plan  # also applied before the lookups

@@ -25,6 +25,7 @@ from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, TableDef, ViewDef
 from clickstream.sql.expressions import WindowTvf
 from clickstream.sql.functions import to_duckdb_sql, translate
+from clickstream.sql.optimize import push_filters
 from clickstream.sql.plan import (
     CalcNode,
     GroupAggregateNode,
@@ -76,7 +77,7 @@ class Planner:
             node, scope = self._query(query)
         except SqlError as error:
             raise _in_statement(error, statement) from None
-        return node, [e.name for e in scope.visible()]
+        return push_filters(node), [e.name for e in scope.visible()]
 
     def _plan_insert(self, statement: InsertStatement) -> SinkNode:
         target = self.catalog.get(statement.target)
@@ -115,7 +116,7 @@ class Planner:
         calc = CalcNode(columns=list(target.physical), input=node, projections=projections,
                         key_map=key_map)
         self._choose_update_folding(calc, target)
-        return SinkNode(columns=list(target.physical), input=calc, table=target)
+        return SinkNode(columns=list(target.physical), input=push_filters(calc), table=target)
 
     def _sink_columns(self, target: TableDef, statement: InsertStatement) -> list[Column]:
         if not statement.columns:
