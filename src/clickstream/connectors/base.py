@@ -38,6 +38,9 @@ class BaseSource(ABC):
     """Reads one table's records. `bounded` sources end; others are polled until the job stops."""
 
     bounded: bool = True
+    # May be polled on a background thread, one batch ahead of the job (bounded sources only):
+    # for sources whose poll has no side effect the job must see first (such as offset commits).
+    read_ahead: bool = False
 
     def __init__(self, table: TableDef, settings: Settings) -> None:
         self.table = table

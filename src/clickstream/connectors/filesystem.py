@@ -96,6 +96,8 @@ class DeadLetters:
 
 
 class FileSystemSource(BaseSource):
+    read_ahead = True
+
     def __init__(self, table: TableDef, settings: Settings) -> None:
         super().__init__(table, settings)
         self.path = _path_option(table)

@@ -223,7 +223,7 @@ class Job:
         for pipeline in self.pipelines:
             pipeline.close()
         for reader in self.readers.values():
-            reader.source.close()
+            reader.close()
         self.state.close()
 
     def metrics(self) -> dict[str, dict[str, int]]:

@@ -1,7 +1,18 @@
 """Turns a connector's decoded rows into the stream a job's operators see: computed columns,
-arrival sequence numbers and per-record watermarks."""
+arrival sequence numbers and per-record watermarks.
+
+A bounded source that allows it (`BaseSource.read_ahead`) is polled one batch ahead on a
+background thread: reading and decoding the next batch (file reads, DuckDB's JSON parsing; both
+release the GIL) then overlaps with the operators working on the current one. Batches are the
+same as without read-ahead, so results are too; only arrival sequence numbers and watermarks are
+given out on the job's thread, in order.
+"""
 
 from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +23,8 @@ from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, constant, quote
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
 from clickstream.sql.plan import ScanNode
+
+_END = object()  # the read-ahead thread's last item: the source is exhausted
 
 
 class SourceReader:
@@ -26,6 +39,8 @@ class SourceReader:
         # Only the derived columns are computed; the physical ones are kept as they are.
         self._sql = f"SELECT {', '.join(computed + watermark)} FROM batch" if (
             computed or watermark) else None
+        self._ahead: _ReadAhead | None = None
+        self._ended = False
 
     @property
     def watermark(self) -> int:
@@ -36,6 +51,25 @@ class SourceReader:
         return self.scan.watermark_sql is not None
 
     def poll(self, max_rows: int) -> pa.Table | None:
+        if self.source.bounded and self.source.read_ahead:
+            if self._ended:
+                return None
+            if self._ahead is None:
+                self._ahead = _ReadAhead(lambda state: self._read(state, max_rows),
+                                         self.source.exhausted, self.state)
+            item = self._ahead.next()
+            if item is None:
+                self._ended = True
+                return None
+        else:
+            item = self._read(self.state, max_rows)
+            if item is None:
+                return None
+        batch, partitions = item
+        return self._stamp(batch, partitions)
+
+    def _read(self, state: JobState, max_rows: int) -> tuple[pa.Table, pa.Array | None] | None:
+        """The next batch with its derived columns (and `__wmv`), and the partition of each row."""
         raw = self.source.poll(max_rows)
         if raw is None or raw.num_rows == 0:
             return None
@@ -45,9 +79,13 @@ class SourceReader:
             raw = raw.drop_columns([PARTITION])
         batch = raw
         if self._sql:
-            derived = self.state.query(self._sql, batch=raw)
+            derived = state.query(self._sql, batch=raw)
             for name in derived.column_names:
                 batch = batch.append_column(name, derived.column(name))
+        return batch, partitions
+
+    def _stamp(self, batch: pa.Table, partitions: pa.Array | None) -> pa.Table:
+        """Arrival sequence numbers and the watermark just before each row."""
         n = batch.num_rows
         if "__wmv" in batch.column_names:
             before = self.watermarks.assign(batch.column("__wmv"), partitions)
@@ -59,4 +97,57 @@ class SourceReader:
         return batch.append_column(SEQ, seq).append_column(WM, before)
 
     def exhausted(self) -> bool:
+        if self._ahead is not None:
+            return self._ended
         return self.source.exhausted()
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.stop()
+        self.source.close()
+
+
+class _ReadAhead:
+    """Runs `read` on a thread, one item ahead; `next()` hands the items out in order, then None
+    once the source is exhausted. An error on the thread is raised by `next()`."""
+
+    def __init__(self, read: Callable[[JobState], object | None], exhausted: Callable[[], bool],
+                 state: JobState) -> None:
+        self._read, self._exhausted, self._state = read, exhausted, state.cursor()
+        self._items: queue.Queue = queue.Queue(maxsize=1)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="source-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                item = self._read(self._state)
+                if item is not None:
+                    self._put(item)
+                elif self._exhausted():  # (None also when a whole batch was malformed)
+                    self._put(_END)
+                    return
+        except BaseException as error:  # handed to the job's thread, which raises it
+            self._put(error)
+
+    def _put(self, item: object) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._items.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def next(self) -> object | None:
+        item = self._items.get()
+        if item is _END:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self._state.close()

@@ -16,12 +16,19 @@ import pyarrow as pa
 class JobState:
     """The job's DuckDB connection: operators run their batch SQL and keep their tables here."""
 
-    def __init__(self, time_zone: str = "UTC", path: str = ":memory:") -> None:
-        self.con = duckdb.connect(path)
+    def __init__(self, time_zone: str = "UTC", path: str = ":memory:",
+                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.con = con or duckdb.connect(path)
+        self.time_zone = time_zone
         self.con.execute(f"SET TimeZone = '{time_zone}'")
         # Arrow output order must follow input order for projections; DuckDB keeps it by default.
         self.con.execute("SET preserve_insertion_order = true")
         self._ids = itertools.count()
+
+    def cursor(self) -> JobState:
+        """A connection to the same database for another thread (one connection is not safe to
+        share between threads)."""
+        return JobState(self.time_zone, con=self.con.cursor())
 
     def new_prefix(self, kind: str) -> str:
         """A unique table-name prefix for one operator's state."""
