@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -49,11 +50,14 @@ from clickstream.sql.plan import (
 
 @dataclass
 class Pipeline:
-    """One INSERT: its operators (a tree from the shared sources to the sink, sink last)."""
+    """One INSERT: its operators (a tree from the shared sources to the sink, sink last), with
+    their own connection to the job's state: pipelines share only sources, so they run in
+    parallel, one thread each."""
 
     name: str
     readers: list[SourceReader]
     operators: list[BaseOperator]
+    state: JobState
 
     @property
     def reader(self) -> SourceReader:
@@ -62,6 +66,7 @@ class Pipeline:
     def close(self) -> None:
         for operator in self.operators:
             operator.close()
+        self.state.close()
 
 
 Target = tuple[BaseOperator, int]  # an operator and its input port
@@ -87,6 +92,8 @@ class Job:
         self._downstream: dict[int, list[Target]] = {}  # operator -> operators reading it
         self._input_watermarks: dict[int, list[int]] = {}
         self._watermarks: dict[int, int] = {}
+        self._pipeline_of: dict[int, int] = {}  # operator -> index of its pipeline
+        self._pool: ThreadPoolExecutor | None = None
         self.status = JobStatus()
         self._stop = threading.Event()
         try:
@@ -99,8 +106,12 @@ class Job:
     def _build(self, name: str, sink: SinkNode) -> Pipeline:
         operators: list[BaseOperator] = []
         readers: list[SourceReader] = []
+        pipeline = Pipeline(name, readers, operators, self.state.cursor())
+        self._building = pipeline
         self._build_node(sink, operators, readers)
-        return Pipeline(name, readers, operators)
+        for operator in operators:
+            self._pipeline_of[id(operator)] = len(self.pipelines)
+        return pipeline
 
     def _build_node(self, node: PlanNode, operators: list[BaseOperator],
                     readers: list[SourceReader]) -> BaseOperator | SourceReader:
@@ -113,7 +124,7 @@ class Job:
             calcs = [node]
             while isinstance(calcs[-1].input, CalcNode):
                 calcs.append(calcs[-1].input)
-            operator: BaseOperator = CalcOperator(list(reversed(calcs)), self.state)
+            operator: BaseOperator = CalcOperator(list(reversed(calcs)), self._building.state)
             inputs = [calcs[-1].input]
         else:
             operator = self._operator(node)
@@ -130,6 +141,28 @@ class Job:
         return operator
 
     # --- data and watermark flow -------------------------------------------------------------
+
+    def _feed(self, targets: list[Target], batch: pa.Table | None, watermark: int | None) -> None:
+        """A source's batch and then its watermark to the operators reading it: each pipeline's
+        share on its own thread (DuckDB and numpy release the GIL), in order within a pipeline."""
+        groups: dict[int, list[Target]] = {}
+        for target in targets:
+            groups.setdefault(self._pipeline_of[id(target[0])], []).append(target)
+        if self._pool is None or len(groups) < 2:
+            self._feed_pipeline(targets, batch, watermark)
+            return
+        futures = [self._pool.submit(self._feed_pipeline, group, batch, watermark)
+                   for group in groups.values()]
+        wait(futures)  # all of them, even if one failed: nothing may still run when the job closes
+        for future in futures:
+            future.result()
+
+    def _feed_pipeline(self, targets: list[Target], batch: pa.Table | None,
+                       watermark: int | None) -> None:
+        if batch is not None:
+            self._push(targets, batch)
+        if watermark is not None:
+            self._advance(targets, watermark)
 
     def _push(self, targets: list[Target], batch: pa.Table) -> None:
         for operator, port in targets:
@@ -158,28 +191,29 @@ class Job:
         return self.readers[id(scan)]
 
     def _operator(self, node: PlanNode) -> BaseOperator:
+        state = self._building.state
         if isinstance(node, LookupJoinNode):
             return LookupJoinOperator(node, registry.create_lookup(node.table, self.settings),
-                                      self.state)
+                                      state)
         if isinstance(node, WindowAggregateNode) and node.window.kind == "SESSION":
-            return SessionWindowOperator(node, self.state, self.settings.local_time_zone)
+            return SessionWindowOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, WindowAggregateNode):
-            return WindowAggregateOperator(node, self.state, self.settings.local_time_zone)
+            return WindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode):
-            return GroupAggregateOperator(node, self.state)
+            return GroupAggregateOperator(node, state)
         if isinstance(node, JoinNode):
             ttl = parse_duration_ms(self.settings.get("table.exec.state.ttl"))
-            return JoinOperator(node, self.state, ttl)
+            return JoinOperator(node, state, ttl)
         if isinstance(node, TemporalJoinNode):
-            return TemporalJoinOperator(node, self.state)
+            return TemporalJoinOperator(node, state)
         if isinstance(node, IntervalJoinNode):
-            return IntervalJoinOperator(node, self.state)
+            return IntervalJoinOperator(node, state)
         if isinstance(node, RankNode):
-            return RankOperator(node, self.state)
+            return RankOperator(node, state)
         if isinstance(node, OverAggregateNode):
-            return OverAggregateOperator(node, self.state)
+            return OverAggregateOperator(node, state)
         if isinstance(node, SinkNode):
-            return SinkOperator(node, registry.create_sink(node.table, self.settings), self.state)
+            return SinkOperator(node, registry.create_sink(node.table, self.settings), state)
         raise AssertionError(f"no operator for {node.describe()}")
 
     def stop(self) -> None:
@@ -189,6 +223,8 @@ class Job:
     def run(self, on_batch: Callable[[Job], None] | None = None) -> JobStatus:
         batch_size = self.settings.mini_batch_size
         idle_sleep = 0.05
+        if len(self.pipelines) > 1:
+            self._pool = ThreadPoolExecutor(len(self.pipelines), thread_name_prefix="pipeline")
         try:
             while not self._stop.is_set():
                 progressed = False
@@ -199,21 +235,21 @@ class Job:
                     progressed = True
                     self.status.batches += 1
                     self.status.records_in += batch.num_rows
-                    consumers = self._consumers.get(id(reader), [])
-                    self._push(consumers, batch)
-                    if reader.has_watermark:
-                        self._advance(consumers, reader.watermark)
+                    self._feed(self._consumers.get(id(reader), []), batch,
+                               reader.watermark if reader.has_watermark else None)
                     if on_batch:
                         on_batch(self)
                 if all(r.exhausted() for r in self.readers.values()):
                     # Bounded input: the final watermark is +infinity, every window fires.
                     for reader in self.readers.values():
-                        self._advance(self._consumers.get(id(reader), []), MAX_WATERMARK)
+                        self._feed(self._consumers.get(id(reader), []), None, MAX_WATERMARK)
                     self.status.finished = True
                     break
                 if not progressed:
                     time.sleep(idle_sleep)
         finally:
+            if self._pool is not None:
+                self._pool.shutdown()
             self.close()
         if on_batch:
             on_batch(self)

@@ -28,7 +28,9 @@ class JobState:
     def cursor(self) -> JobState:
         """A connection to the same database for another thread (one connection is not safe to
         share between threads)."""
-        return JobState(self.time_zone, con=self.con.cursor())
+        other = JobState(self.time_zone, con=self.con.cursor())
+        other._ids = self._ids  # table names stay unique across the job's connections
+        return other
 
     def new_prefix(self, kind: str) -> str:
         """A unique table-name prefix for one operator's state."""
