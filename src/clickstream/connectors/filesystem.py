@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSink, BaseSource
@@ -27,44 +26,54 @@ _BLOCK_BYTES = 16 << 20
 
 
 class LineReader:
-    """A file as Arrow string arrays of whole lines, block by block, without copying: the
-    newline positions found with numpy become the offsets of a StringArray over the block."""
+    """A file as Arrow string arrays of whole lines, block by block, without copying: each block
+    is read into a fresh numpy buffer, and the newline positions found with numpy become the
+    offsets of a StringArray over it. Blank lines are left out."""
 
     def __init__(self, path: Path) -> None:
         self._file = path.open("rb")
-        self._rest = b""
+        self._rest = np.empty(0, dtype=np.uint8)  # a line not complete at the end of a block
 
     def read_next(self) -> pa.Array | None:
         """The next block's complete lines (the file's last line need not end in a newline)."""
         while True:
-            block = self._file.read(_BLOCK_BYTES)
-            data = self._rest + block
-            if not data:
+            kept = len(self._rest)
+            buffer = np.empty(kept + _BLOCK_BYTES, dtype=np.uint8)
+            buffer[:kept] = self._rest
+            got = self._file.readinto(memoryview(buffer)[kept:])
+            data = buffer[:kept + got]
+            if len(data) == 0:
                 self._file.close()
                 return None
-            if block:
-                end = data.rfind(b"\n") + 1
-                if end == 0:
-                    self._rest = data
-                    continue
-                data, self._rest = data[:end], data[end:]
+            ends = np.flatnonzero(data == 10)
+            if got == 0:  # end of file: the last line, newline or not
+                self._rest = np.empty(0, dtype=np.uint8)
+                if data[-1] != 10:
+                    data, ends = np.append(data, np.uint8(10)), np.append(ends, len(data))
+            elif len(ends) == 0:  # a line longer than a block: read on
+                self._rest = data
+                continue
             else:
-                self._rest = b""
-                if not data.endswith(b"\n"):
-                    data += b"\n"
-            return _lines(data)
+                self._rest = data[ends[-1] + 1:].copy()
+                data = data[:ends[-1] + 1]
+            return _lines(data, ends)
 
     def close(self) -> None:
         self._file.close()
 
 
-def _lines(data: bytes) -> pa.Array:
-    """`data` ends with a newline; one string per line, each still ending in its newline (the
-    JSON decoder ignores it as whitespace; the CSV decoder trims it): no copy of the text."""
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    offsets = np.r_[0, ends + 1].astype(np.int64)
-    raw = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    return raw.cast(pa.string())
+def _lines(data: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """`data` ends with a newline at `ends[-1]`; one string per line that is not blank, each
+    still ending in its newline (the JSON decoder ignores it as whitespace; the CSV decoder trims
+    it): no copy of the text."""
+    starts = np.r_[0, ends[:-1] + 1]
+    length = ends - starts  # without the newline
+    blank = (length == 0) | ((length == 1) & (data[starts] == 13))
+    large = len(data) >= 1 << 31
+    offsets = np.r_[0, ends + 1].astype(np.int64 if large else np.int32)
+    kind = pa.LargeStringArray if large else pa.StringArray
+    lines = kind.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    return lines.filter(pa.array(~blank)) if blank.any() else lines
 
 
 def _path_option(table: TableDef) -> Path:
@@ -145,8 +154,6 @@ class FileSystemSource(BaseSource):
             if self._pending is None:
                 return None
         lines, self._pending = self._pending[:max_rows], self._pending[max_rows:]
-        blank = pc.or_(pc.equal(lines, "\n"), pc.equal(lines, "\r\n"))
-        lines = lines.filter(pc.invert(blank))
         decoded = self.decoder.decode(lines)
         self.dead_letters.write(decoded.malformed, str(self._current[0] if self._current else
                                                        self.path))

@@ -221,7 +221,6 @@ class Job:
         self._stop.set()
 
     def run(self, on_batch: Callable[[Job], None] | None = None) -> JobStatus:
-        batch_size = self.settings.mini_batch_size
         idle_sleep = 0.05
         if len(self.pipelines) > 1:
             self._pool = ThreadPoolExecutor(len(self.pipelines), thread_name_prefix="pipeline")
@@ -229,7 +228,7 @@ class Job:
             while not self._stop.is_set():
                 progressed = False
                 for reader in self.readers.values():
-                    batch = reader.poll(batch_size)
+                    batch = reader.poll()
                     if batch is None:
                         continue
                     progressed = True

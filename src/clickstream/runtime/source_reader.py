@@ -2,10 +2,10 @@
 arrival sequence numbers and per-record watermarks.
 
 A bounded source that allows it (`BaseSource.read_ahead`) is polled one batch ahead on a
-background thread: reading and decoding the next batch (file reads, DuckDB's JSON parsing; both
-release the GIL) then overlaps with the operators working on the current one. Batches are the
-same as without read-ahead, so results are too; only arrival sequence numbers and watermarks are
-given out on the job's thread, in order.
+background thread: reading, decoding and stamping the next batch (file reads and DuckDB's JSON
+parsing release the GIL) then overlaps with the operators working on the current one. Batches are
+the same as without read-ahead, so results are too; the reader's watermark is the one after the
+last batch handed to the job.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class SourceReader:
     def __init__(self, scan: ScanNode, source: BaseSource, state: JobState,
                  settings: Settings) -> None:
         self.scan, self.source, self.state = scan, source, state
+        self.max_rows = settings.mini_batch_size
         idle = parse_duration_ms(settings.get("table.exec.source.idle-timeout"))
         self.watermarks = WatermarkTracker(getattr(source, "partitions", None) or 1, idle)
         self.sequence = 0
@@ -41,36 +42,37 @@ class SourceReader:
             computed or watermark) else None
         self._ahead: _ReadAhead | None = None
         self._ended = False
+        self._watermark = MIN_WATERMARK  # after the last batch handed out, with read-ahead
+        if source.bounded and source.read_ahead:
+            # starts reading now, while the rest of the job is being built
+            self._ahead = _ReadAhead(self._read, source.exhausted, state)
 
     @property
     def watermark(self) -> int:
-        return self.watermarks.current
+        return self._watermark if self._ahead is not None else self.watermarks.current
 
     @property
     def has_watermark(self) -> bool:
         return self.scan.watermark_sql is not None
 
-    def poll(self, max_rows: int) -> pa.Table | None:
-        if self.source.bounded and self.source.read_ahead:
-            if self._ended:
-                return None
-            if self._ahead is None:
-                self._ahead = _ReadAhead(lambda state: self._read(state, max_rows),
-                                         self.source.exhausted, self.state)
-            item = self._ahead.next()
-            if item is None:
-                self._ended = True
-                return None
-        else:
-            item = self._read(self.state, max_rows)
-            if item is None:
-                return None
-        batch, partitions = item
-        return self._stamp(batch, partitions)
+    def poll(self) -> pa.Table | None:
+        """The next batch (at most `table.exec.mini-batch.size` rows), None if there is none now."""
+        if self._ahead is None:
+            item = self._read(self.state)
+            return item[0] if item is not None else None
+        if self._ended:
+            return None
+        item = self._ahead.next()
+        if item is None:
+            self._ended = True
+            return None
+        batch, self._watermark = item
+        return batch
 
-    def _read(self, state: JobState, max_rows: int) -> tuple[pa.Table, pa.Array | None] | None:
-        """The next batch with its derived columns (and `__wmv`), and the partition of each row."""
-        raw = self.source.poll(max_rows)
+    def _read(self, state: JobState) -> tuple[pa.Table, int] | None:
+        """The next batch with its derived columns, sequence numbers and per-row watermarks,
+        and the watermark after it."""
+        raw = self.source.poll(self.max_rows)
         if raw is None or raw.num_rows == 0:
             return None
         partitions = None
@@ -82,7 +84,7 @@ class SourceReader:
             derived = state.query(self._sql, batch=raw)
             for name in derived.column_names:
                 batch = batch.append_column(name, derived.column(name))
-        return batch, partitions
+        return self._stamp(batch, partitions), self.watermarks.current
 
     def _stamp(self, batch: pa.Table, partitions: pa.Array | None) -> pa.Table:
         """Arrival sequence numbers and the watermark just before each row."""
