@@ -7,6 +7,7 @@ import pyarrow.compute as pc
 
 from clickstream.connectors.base import BaseLookupSource
 from clickstream.runtime.batch import SEQ, hidden_columns, quote
+from clickstream.runtime.operators import running
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import LookupJoinNode
@@ -79,4 +80,4 @@ class LookupJoinOperator(BaseOperator):
             mask = valid if mask is None else pc.and_(mask, valid)
         if mask is not None:
             keys = keys.filter(mask)
-        return keys.group_by(keys.column_names).aggregate([])
+        return keys.take(pa.array(running.first_occurrences(keys, keys.column_names)))
