@@ -2,6 +2,8 @@
 
 Consecutive Calcs of a plan (a view's projection, the aggregate's argument projection, the sink's
 casts) fuse into one operator whose query nests them, so the batch is read and written once.
+Calcs that only select columns and compare them with literals run on Arrow compute instead
+(`arrow_calc`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from clickstream.runtime.batch import hidden_columns, quote
+from clickstream.runtime.operators.arrow_calc import ArrowCalc, compile_calc
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import CalcNode
@@ -22,8 +25,16 @@ class CalcOperator(BaseOperator):
         super().__init__()
         self.state = state
         self.nodes = nodes
+        self._arrow: ArrowCalc | None = None
+        self._schema: pa.Schema | None = None  # the input schema _arrow was compiled for
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
+        if batch.schema != self._schema:
+            self._schema = batch.schema
+            self._arrow = compile_calc(self.nodes, batch.schema)
+        if self._arrow is not None:
+            result = self._arrow(batch)
+            return self._count(batch, [result] if result.num_rows else [])
         hidden = [quote(h) for h in hidden_columns(batch)]
         sql = "batch"
         for node in self.nodes:
