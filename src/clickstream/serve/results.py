@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
@@ -159,10 +160,13 @@ class ChangeWatcher:
 
     `PRAGMA data_version` moves whenever another connection commits, so an idle file costs one
     pragma per poll; only then are the tables fingerprinted to find which of them changed.
+    Polls run on worker threads and a stream may close while one is still running (its client
+    left, the server stops): a lock keeps `close` from pulling the connection out from under it.
     """
 
     def __init__(self, db: ResultsDB) -> None:
         self.db = db
+        self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._inode: int | None = None
         self._version: int | None = None
@@ -175,6 +179,10 @@ class ChangeWatcher:
         The first poll only records the baseline (the client fetches everything when it connects);
         a file that does not exist yet is a baseline of no tables, so its tables show up as changes.
         """
+        with self._lock:
+            return self._poll()
+
+    def _poll(self) -> list[str]:
         conn = self._connection()
         if conn is None:
             self._primed = True
@@ -211,9 +219,10 @@ class ChangeWatcher:
         return self._conn
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def _inode(path: Path) -> int | None:
