@@ -50,3 +50,34 @@ def test_idle_partition_stops_holding_back():
     time.sleep(0.08)
     tracker.assign(pa.array([120], pa.int64()), pa.array([0], pa.int32()))
     assert tracker.current == 120
+
+
+def test_epoch_ms_of_any_time_unit_matches_duckdb():
+    import duckdb
+    import pyarrow.compute as pc
+
+    from clickstream.runtime.source_reader import _epoch_ms
+
+    micros = [-1_500, -500, 0, 999, 1_511_712_000_123_456, None]
+    for unit in ("s", "ms", "us", "ns"):
+        times = pc.cast(pa.chunked_array([pa.array(micros, pa.timestamp("us"))]),
+                        pa.timestamp(unit), safe=False)
+        rows = pa.table({"t": times})  # noqa: F841 - read by the query below
+        want = duckdb.sql("SELECT epoch_ms(t) - 5000 AS v FROM rows").to_arrow_table()
+        assert _epoch_ms(times, 5000).to_pylist() == want.column("v").to_pylist(), unit
+
+
+def test_simple_watermark_expressions_become_a_column_and_a_delay():
+    from clickstream.engine import Engine
+
+    def delay(watermark: str):
+        engine = Engine()
+        engine.execute_script(f"CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS {watermark}) "
+                              "WITH ('connector' = 'datagen')")
+        return engine._planner().scan(engine.catalog.table("t")).watermark_delay
+
+    assert delay("ts - INTERVAL '5' SECOND") == ("ts", 5000)
+    assert delay("ts") == ("ts", 0)
+    assert delay("(ts) - INTERVAL '1' MINUTE") == ("ts", 60_000)
+    assert delay("ts + INTERVAL '5' SECOND") is None  # left to SQL
+    assert delay("ts - INTERVAL '1' SECOND - INTERVAL '1' SECOND") is None

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import PARTITION, BaseSource
@@ -35,9 +37,12 @@ class SourceReader:
         idle = parse_duration_ms(settings.get("table.exec.source.idle-timeout"))
         self.watermarks = WatermarkTracker(getattr(source, "partitions", None) or 1, idle)
         self.sequence = 0
-        computed = [f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql]
-        watermark = [f"epoch_ms({scan.watermark_sql}) AS __wmv"] if scan.watermark_sql else []
-        # Only the derived columns are computed; the physical ones are kept as they are.
+        # Derived columns: PROCTIME() and a `ts - INTERVAL ...` watermark are computed here, the
+        # others by one query over the batch (the physical columns are kept as they are).
+        computed = [f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql
+                    if name not in scan.proctime_columns]
+        watermark = ([f"epoch_ms({scan.watermark_sql}) AS __wmv"]
+                     if scan.watermark_sql and not scan.watermark_delay else [])
         self._sql = f"SELECT {', '.join(computed + watermark)} FROM batch" if (
             computed or watermark) else None
         self._ahead: _ReadAhead | None = None
@@ -79,12 +84,23 @@ class SourceReader:
         if PARTITION in raw.column_names:
             partitions = raw.column(PARTITION)
             raw = raw.drop_columns([PARTITION])
+        return self._stamp(self._derive(raw, state), partitions), self.watermarks.current
+
+    def _derive(self, raw: pa.Table, state: JobState) -> pa.Table:
+        """The batch with its computed columns (in declaration order) and `__wmv`."""
+        derived = state.query(self._sql, batch=raw) if self._sql else None
+        now = pa.scalar(time.time_ns() // 1000, pa.timestamp("us", tz=state.time_zone))
         batch = raw
-        if self._sql:
-            derived = state.query(self._sql, batch=raw)
-            for name in derived.column_names:
-                batch = batch.append_column(name, derived.column(name))
-        return self._stamp(batch, partitions), self.watermarks.current
+        for name, _ in self.scan.computed_sql:
+            column = (pa.repeat(now, raw.num_rows) if name in self.scan.proctime_columns
+                      else derived.column(name))
+            batch = batch.append_column(name, column)
+        if derived is not None and "__wmv" in derived.column_names:
+            batch = batch.append_column("__wmv", derived.column("__wmv"))
+        elif self.scan.watermark_delay:
+            rowtime, delay = self.scan.watermark_delay
+            batch = batch.append_column("__wmv", _epoch_ms(batch.column(rowtime), delay))
+        return batch
 
     def _stamp(self, batch: pa.Table, partitions: pa.Array | None) -> pa.Table:
         """Arrival sequence numbers and the watermark just before each row."""
@@ -107,6 +123,19 @@ class SourceReader:
         if self._ahead is not None:
             self._ahead.stop()
         self.source.close()
+
+
+def _epoch_ms(times: pa.ChunkedArray, minus: int) -> pa.ChunkedArray:
+    """Epoch milliseconds of timestamps (rounded half away from zero, as DuckDB's epoch_ms),
+    less `minus`."""
+    values = pc.cast(times, pa.int64())
+    if times.type.unit == "s":
+        values = pc.multiply(values, 1000)
+    elif times.type.unit != "ms":
+        per_ms = 1000 if times.type.unit == "us" else 1_000_000
+        half = pc.if_else(pc.less(values, 0), -(per_ms // 2), per_ms // 2)
+        values = pc.divide(pc.add(values, half), per_ms)  # Arrow's integer division truncates
+    return pc.subtract(values, minus)
 
 
 class _ReadAhead:

@@ -49,6 +49,9 @@ class ScanNode(PlanNode):
     # computed columns as DuckDB SQL over the physical columns, in declaration order
     computed_sql: list[tuple[str, str]] = field(default_factory=list)
     watermark_sql: str | None = None  # DuckDB SQL of the watermark expression
+    proctime_columns: list[str] = field(default_factory=list)  # computed as PROCTIME()
+    # the watermark as (rowtime column, delay ms) when it is `column [- INTERVAL ...]`
+    watermark_delay: tuple[str, int] | None = None
 
     @property
     def rowtime(self) -> str | None:

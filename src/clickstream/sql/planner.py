@@ -43,7 +43,7 @@ from clickstream.sql.ranking import RankFilter, rank_window, split_rank_filter
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.statements import InsertStatement, Statement, position_of
 from clickstream.sql.types import Column, flink_type_of_duckdb, normalize_duckdb_type
-from clickstream.sql.windowing import WindowTvfRelation, parse_window_tvf
+from clickstream.sql.windowing import WindowTvfRelation, interval_ms, parse_window_tvf
 
 UNBOUNDED_SINKS_ACCEPTING_UPDATES = ("print", "blackhole")
 # Sinks that write a changelog as it comes, whatever their declared primary key.
@@ -381,7 +381,9 @@ class Planner:
             watermark_sql = self.sql(table.watermark.expression, scope)
             self.infer_types(physical, [watermark_sql])
         return ScanNode(columns=list(table.columns), table=table, computed_sql=computed_sql,
-                        watermark_sql=watermark_sql)
+                        watermark_sql=watermark_sql,
+                        proctime_columns=[c.name for c in table.computed if c.is_proctime],
+                        watermark_delay=_watermark_delay(table))
 
     def _window_tvf(self, tvf: WindowTvf, alias: str | None):
         relation = tvf.expressions[0].this
@@ -685,3 +687,23 @@ def _family(duck_type: str) -> str:
     if duck_type == '"NULL"' or duck_type == "NULL":
         return "null"
     return {"VARCHAR": "string", "BOOLEAN": "boolean", "BLOB": "bytes"}.get(duck_type, duck_type)
+
+
+def _watermark_delay(table: TableDef) -> tuple[str, int] | None:
+    """`WATERMARK FOR ts AS ts - INTERVAL '5' SECOND` as ('ts', 5000); `AS ts` as ('ts', 0)."""
+    if table.watermark is None:
+        return None
+    expression, column = table.watermark.expression, table.watermark.column
+    delay = 0
+    if isinstance(expression, exp.Sub) and isinstance(expression.expression, exp.Interval):
+        try:
+            delay = interval_ms(expression.expression)
+        except SqlValidationError:
+            return None
+        expression = expression.this
+    if isinstance(expression, exp.Paren):
+        expression = expression.this
+    if isinstance(expression, exp.Column) and not expression.table and (
+            expression.name.lower() == column.lower()):
+        return table.column(column).name, delay
+    return None
