@@ -106,9 +106,11 @@ def test_parallel_pipelines_give_the_results_of_separate_jobs(tmp_path):
                        for t in inserts)
 
     together = tmp_path / "together.db"
-    _run(source + sinks(together) + "EXECUTE STATEMENT SET BEGIN "
-         + "".join(f"INSERT INTO {t} {q};" for t, q in inserts.items()) + " END;",
-         **{"table.exec.mini-batch.size": "333"})
+    engine = _run(source + sinks(together) + "EXECUTE STATEMENT SET BEGIN "
+                  + "".join(f"INSERT INTO {t} {q};" for t, q in inserts.items()) + " END;",
+                  **{"table.exec.mini-batch.size": "333"})
+    metrics = engine.last_job.metrics()
+    assert [metrics[f"insert-into_{t}"]["state_rows"] for t in inserts] == [7, 7, 7]  # one per key
     for table, query in inserts.items():
         alone = tmp_path / f"{table}.db"
         _run(source + sinks(alone) + f"INSERT INTO {table} {query};",

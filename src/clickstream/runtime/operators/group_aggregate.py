@@ -195,13 +195,13 @@ class GroupAggregateOperator(BaseOperator):
         state_columns = [k for k in self.keys] + [name for name, _, _ in self.accs]
         state_columns += [f"dn{i}" for i, _ in self.distinct]
         if self.keys:
-            self.state.execute(f"DELETE FROM {p}_acc o USING {changes} c WHERE "
-                               + self._on("o", "c"))
+            deleted = self.state.scalar(f"DELETE FROM {p}_acc o USING {changes} c WHERE "
+                                        + self._on("o", "c"))
         else:
-            self.state.execute(f"DELETE FROM {p}_acc")
+            deleted = self.state.scalar(f"DELETE FROM {p}_acc")
         cols = ", ".join(state_columns)
-        self.state.execute(f"INSERT INTO {p}_acc ({cols}) SELECT {cols} FROM {changes}")
-        self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {p}_acc") or 0
+        inserted = self.state.scalar(f"INSERT INTO {p}_acc ({cols}) SELECT {cols} FROM {changes}")
+        self.metrics.state_rows += (inserted or 0) - (deleted or 0)  # (statements give counts)
 
     def _with_seq(self, out: pa.Table) -> pa.Table:
         return stamp(out, self.emitted, 0)

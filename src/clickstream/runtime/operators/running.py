@@ -57,8 +57,16 @@ def row_codes(batch: pa.Table, columns: list[str], cache: Codes | None = None) -
 def first_occurrences(batch: pa.Table, columns: list[str],
                       cache: Codes | None = None) -> np.ndarray:
     """Indices of the rows that are the first of their value of `columns` in the batch."""
-    _, first = np.unique(row_codes(batch, columns, cache), return_index=True)
-    return np.sort(first)
+    codes = row_codes(batch, columns, cache)
+    n = len(codes)
+    span = int(codes.max()) + 1 if n else 0
+    if span > 4 * n + 1024:  # sparse codes: sort them
+        _, first = np.unique(codes, return_index=True)
+        return np.sort(first)
+    # dense codes: the smallest row index per code, without sorting the batch
+    smallest = np.full(span, n, dtype=np.int64)
+    np.minimum.at(smallest, codes, np.arange(n, dtype=np.int64))
+    return np.sort(smallest[smallest < n])
 
 
 class GroupOrder:
