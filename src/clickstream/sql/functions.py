@@ -100,6 +100,20 @@ def _concat(args: list[exp.Expression]) -> exp.Expression:
     return exp.Paren(this=result)
 
 
+def _to_timestamp_ltz(args: list[exp.Expression]) -> exp.Expression:
+    """TO_TIMESTAMP_LTZ(epoch[, precision]): precision 3 (the default) reads epoch milliseconds,
+    0 epoch seconds, as in Flink."""
+    if len(args) not in (1, 2):
+        raise SqlValidationError(f"wrong number of arguments ({len(args)})")
+    precision = args[1] if len(args) == 2 else exp.Literal.number(3)
+    if not (isinstance(precision, exp.Literal) and precision.this in ("0", "3")):
+        raise SqlValidationError("TO_TIMESTAMP_LTZ's precision must be 0 (epoch seconds) or 3 "
+                                 "(epoch milliseconds)")
+    micros_per_unit = 1_000_000 if precision.this == "0" else 1000
+    return _sql(f"make_timestamptz(CAST(__a0 AS BIGINT) * {micros_per_unit})").transform(
+        _bind(args[0]))
+
+
 def _floor_ceil(name: str):
     def build(args: list[exp.Expression]) -> exp.Expression:
         return _sql(f"{name}(__a0)").transform(_bind(args[0]))
@@ -111,7 +125,7 @@ def _floor_ceil(name: str):
 FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "DATE_FORMAT": _date_format,
     "TO_TIMESTAMP": _to_timestamp,
-    "TO_TIMESTAMP_LTZ": _template("make_timestamptz(CAST(__a0 AS BIGINT) * 1000)", (1, 2)),
+    "TO_TIMESTAMP_LTZ": _to_timestamp_ltz,
     "TO_DATE": _template("TRY_CAST(__a0 AS DATE)", (1,)),
     "PROCTIME": _template("CAST(now() AS TIMESTAMPTZ)", (0,)),
     "NOW": _template("CAST(now() AS TIMESTAMPTZ)", (0,)),
