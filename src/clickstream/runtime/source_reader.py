@@ -38,9 +38,12 @@ class SourceReader:
         self.watermarks = WatermarkTracker(getattr(source, "partitions", None) or 1, idle)
         self.sequence = 0
         # Derived columns: PROCTIME() and a `ts - INTERVAL ...` watermark are computed here, the
-        # others by one query over the batch (the physical columns are kept as they are).
+        # others by one query over the batch (the physical columns are kept as they are). A
+        # PROCTIME() column that another computed column reads stays in the query.
+        self._proctime = [name for name in scan.proctime_columns
+                          if not any(quote(name) in sql for _, sql in scan.computed_sql)]
         computed = [f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql
-                    if name not in scan.proctime_columns]
+                    if name not in self._proctime]
         watermark = ([f"epoch_ms({scan.watermark_sql}) AS __wmv"]
                      if scan.watermark_sql and not scan.watermark_delay else [])
         self._sql = f"SELECT {', '.join(computed + watermark)} FROM batch" if (
@@ -92,7 +95,7 @@ class SourceReader:
         now = pa.scalar(time.time_ns() // 1000, pa.timestamp("us", tz=state.time_zone))
         batch = raw
         for name, _ in self.scan.computed_sql:
-            column = (pa.repeat(now, raw.num_rows) if name in self.scan.proctime_columns
+            column = (pa.repeat(now, raw.num_rows) if name in self._proctime
                       else derived.column(name))
             batch = batch.append_column(name, column)
         if derived is not None and "__wmv" in derived.column_names:
