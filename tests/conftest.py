@@ -1,9 +1,13 @@
 """Shared fixtures: JDBC URLs of the databases tests may use.
 
 PostgreSQL (127.0.0.1:5432, trust auth) and MariaDB (127.0.0.1:3306, root without password) run on
-the test machine, each with a database `test`. A fixture checks the server answers, tries to start it
-if not, and then skips the test, or fails it under CI=true, where a missing service is a broken setup.
-The URLs carry the user in their query string, as JDBC URLs may: `jdbc:...?user=postgres`.
+the test machine, each with a database `test`; `scripts/services.sh` installs, configures and starts
+them. A fixture checks the server answers, runs that script if not, and then skips the test, or
+fails it under CI=true, where a missing service is a broken setup. The URLs carry the user in their
+query string, as JDBC URLs may: `jdbc:...?user=postgres`.
+
+Tests marked `flink` compare with PyFlink, which lives in its own venv: without it they skip and say
+how to create it, and under CI=true they fail.
 """
 
 from __future__ import annotations
@@ -13,26 +17,50 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from tests.flink_oracle import pyflink_unusable
+
+SERVICES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services.sh"
 POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER = "127.0.0.1", 5432, "postgres"
 MARIADB_HOST, MARIADB_PORT, MARIADB_USER = "127.0.0.1", 3306, "root"
 TEST_DATABASE = "test"
 START_TIMEOUT_S = 30
 
 
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
 def _unavailable(service: str, reason: str) -> None:
-    message = f"{service} is not reachable: {reason}"
-    if os.environ.get("CI", "").lower() == "true":
+    message = f"{service} is not reachable: {reason} (start it with: bash {SERVICES_SCRIPT})"
+    if _under_ci():
         pytest.fail(f"{message} (CI=true: integration services must be up)")
+    pytest.skip(message)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `flink` test needs the PyFlink venv: skip without it (fail under CI=true), saying how to get it."""
+    if item.get_closest_marker("flink") is None:
+        return
+    why = pyflink_unusable()
+    if why is None:
+        return
+    message = (
+        f"PyFlink oracle unavailable: {why}. Enable with: python3 -m venv .ci/flink-venv && "
+        ".ci/flink-venv/bin/pip install 'apache-flink==2.3.*' (or set CLICKSTREAM_PYFLINK_PYTHON)"
+    )
+    if _under_ci():
+        pytest.fail(f"{message} (CI=true: the differential tests must run)", pytrace=False)
     pytest.skip(message)
 
 
 def _run_quietly(command: list[str]) -> None:
     # A failed start is not reported here: the check that follows says why the server is down.
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run(command, capture_output=True, timeout=60, check=False)
+        subprocess.run(command, capture_output=True, timeout=600, check=False)
 
 
 def _ensure_service(service: str, check: Callable[[], None], start: list[str]) -> None:
@@ -70,12 +98,6 @@ def _check_postgres() -> None:
             conn.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
 
 
-def _postgres_start_command() -> list[str]:
-    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
-    version = versions[-1] if versions else "15"
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"]
-
-
 def _check_mariadb() -> None:
     import pymysql
 
@@ -97,19 +119,11 @@ def sqlite_url(tmp_path) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    _ensure_service("PostgreSQL", _check_postgres, _postgres_start_command())
+    _ensure_service("PostgreSQL", _check_postgres, ["bash", str(SERVICES_SCRIPT), "postgres"])
     return f"jdbc:postgresql://{POSTGRES_HOST}:{POSTGRES_PORT}/{TEST_DATABASE}?user={POSTGRES_USER}"
 
 
 @pytest.fixture(scope="session")
 def mariadb_url() -> str:
-    start = [
-        "start-stop-daemon",
-        "--start",
-        "--oknodo",
-        "--background",
-        "--exec",
-        "/usr/sbin/mariadbd",
-    ]
-    _ensure_service("MariaDB", _check_mariadb, start)
+    _ensure_service("MariaDB", _check_mariadb, ["bash", str(SERVICES_SCRIPT), "mariadb"])
     return f"jdbc:mariadb://{MARIADB_HOST}:{MARIADB_PORT}/{TEST_DATABASE}?user={MARIADB_USER}"

@@ -19,8 +19,8 @@ TIMESTAMP and TIMESTAMP_LTZ as ``str(naive datetime)`` in the session time zone
 (``'2017-11-26 23:00:00'``, ``'2017-11-26 23:59:59.999000'``), DECIMAL as an exact string,
 DATE/TIME as ISO strings, ARRAY/ROW/MAP as tuples. Rows are tuples, so they hash.
 
-Which python runs PyFlink: ``$CLICKSTREAM_PYFLINK_PYTHON``, else ``/work/flinkvenv/bin/python``,
-else ``<repo>/.ci/flink-venv/bin/python`` (see README.md for how CI creates it).
+Which python runs PyFlink: ``$CLICKSTREAM_PYFLINK_PYTHON``, else ``<repo>/.ci/flink-venv/bin/python``
+(see README.md for how CI creates it).
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ __all__ = [
     "materialize",
     "pyflink_available",
     "pyflink_python",
+    "pyflink_unusable",
     "run_flink",
     "run_flink_json",
 ]
 
 RUNNER = Path(__file__).with_name("runner.py")
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-_DEFAULT_PYTHONS = (Path("/work/flinkvenv/bin/python"), _REPO_ROOT / ".ci/flink-venv/bin/python")
+_DEFAULT_PYTHONS = (_REPO_ROOT / ".ci/flink-venv/bin/python",)
 _ADDS = frozenset({"+I", "+U"})
 _REMOVES = frozenset({"-U", "-D"})
 
@@ -88,10 +89,17 @@ def _check_pyflink(python: str) -> str | None:
     return None
 
 
+def pyflink_unusable() -> str | None:
+    """None when a PyFlink venv (and Java) is there to run the oracle, else why not."""
+    python = pyflink_python()
+    if python is None:
+        return f"no PyFlink interpreter ($CLICKSTREAM_PYFLINK_PYTHON unset, {_DEFAULT_PYTHONS[-1]} missing)"
+    return _check_pyflink(str(python))
+
+
 def pyflink_available() -> bool:
     """True when a PyFlink venv (and Java) is there to run the oracle."""
-    python = pyflink_python()
-    return python is not None and _check_pyflink(str(python)) is None
+    return pyflink_unusable() is None
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

@@ -2,7 +2,7 @@
 
 Run it with the PyFlink venv's python, never the project's (PyFlink pins old pyarrow/numpy)::
 
-    /work/flinkvenv/bin/python tests/flink_oracle/runner.py spec.json out.json
+    .ci/flink-venv/bin/python tests/flink_oracle/runner.py spec.json out.json
 
 ``spec.json``::
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from . import Changelog, materialize, pyflink_available, pyflink_python, run_flink
+from . import Changelog, materialize, run_flink
 
 pytestmark = [pytest.mark.flink, pytest.mark.integration]
 
@@ -137,11 +136,6 @@ def events() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def flink(tmp_path_factory: pytest.TempPathFactory, events: list[dict[str, Any]]) -> dict[str, Changelog]:
-    if not pyflink_available():
-        why = f"PyFlink not available (python: {pyflink_python()})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{why}; under CI=true the Flink oracle must run")
-        pytest.skip(why)
     tmp = tmp_path_factory.mktemp("flink_oracle")
     _write_json_lines(tmp / "user_behavior.json", events)
     _write_json_lines(
