@@ -41,6 +41,7 @@ def _timed(method: Callable[..., Any]) -> Callable[..., Any]:
             entry = _SQL_TIMES.setdefault(f"{method.__name__}: {_template(sql)}", [0.0, 0])
             entry[0] += time.perf_counter() - started
             entry[1] += 1
+
     return wrapper
 
 
@@ -57,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, nargs="?")
     parser.add_argument("--profile", type=Path, help="write a cProfile dump of the run here")
     parser.add_argument("--sql-profile", action="store_true", help="time each state SQL statement")
-    parser.add_argument("--collect", type=Path, metavar="QUERY_FILE",
-                        help="after the script, collect this SELECT and summarise its rows")
+    parser.add_argument(
+        "--collect",
+        type=Path,
+        metavar="QUERY_FILE",
+        help="after the script, collect this SELECT and summarise its rows",
+    )
     args = parser.parse_args(argv)
     if args.sql_profile:
         _instrument_state()
@@ -72,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         import cProfile
 
-        cProfile.runctx("engine.execute_script(script)", globals(), {"engine": engine, "script": script},
-                        filename=str(args.profile))
+        cProfile.runctx(
+            "engine.execute_script(script)",
+            globals(),
+            {"engine": engine, "script": script},
+            filename=str(args.profile),
+        )
     else:
         engine.execute_script(script)
     collected = None
@@ -95,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             report["collected"] = collected
         if args.sql_profile:
             slowest = sorted(_SQL_TIMES.items(), key=lambda kv: -kv[1][0])[:15]
-            report["sql_profile"] = [{"seconds": round(t, 3), "calls": int(n), "sql": sql}
-                                     for sql, (t, n) in slowest]
+            report["sql_profile"] = [
+                {"seconds": round(t, 3), "calls": int(n), "sql": sql} for sql, (t, n) in slowest
+            ]
         args.out.write_text(json.dumps(report, indent=1, default=str))
     return 0
 

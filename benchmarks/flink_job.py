@@ -28,8 +28,11 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1 and argv[1] == "join":
         workload, argv = "join", argv[1:]
     if len(argv) not in (3, 4):
-        print("usage: python -m benchmarks.flink_job EVENTS DIM_CSV [OUT]\n"
-              "       python -m benchmarks.flink_job join CLICKS CHECKOUTS [OUT]", file=sys.stderr)
+        print(
+            "usage: python -m benchmarks.flink_job EVENTS DIM_CSV [OUT]\n"
+            "       python -m benchmarks.flink_job join CLICKS CHECKOUTS [OUT]",
+            file=sys.stderr,
+        )
         return 2
     os.environ["TZ"] = "UTC"  # before the JVM starts
     time.tzset()
@@ -59,15 +62,18 @@ def main(argv: list[str]) -> int:
 
         config = t_env.get_config()
         with open(argv[3], "w") as f:
-            json.dump({
-                "flink": __version__,
-                "startup_s": round(started - _STARTED, 3),
-                "run_s": round(finished - started, 3),
-                "ddl_s": round(ddl_done - started, 3),
-                "submit_s": round(submitted - ddl_done, 3),
-                "wait_s": round(finished - submitted, 3),
-                "parallelism.default": config.get("parallelism.default", "(default)"),
-            }, f)
+            json.dump(
+                {
+                    "flink": __version__,
+                    "startup_s": round(started - _STARTED, 3),
+                    "run_s": round(finished - started, 3),
+                    "ddl_s": round(ddl_done - started, 3),
+                    "submit_s": round(submitted - ddl_done, 3),
+                    "wait_s": round(finished - submitted, 3),
+                    "parallelism.default": config.get("parallelism.default", "(default)"),
+                },
+                f,
+            )
     return 0
 
 

@@ -81,8 +81,10 @@ def duckdb_query(clicks: str, checkouts: str) -> str:
     """The same LEFT interval join over `read_json` of both files (`ts` as a UTC TIMESTAMP),
     summarised into one row: the answer's size and checksums of its (checkout_id, click_id) pairs."""
     click_cols = "{'click_id': 'BIGINT', 'user_id': 'BIGINT', 'product_id': 'BIGINT', 'ts': 'TIMESTAMP'}"
-    checkout_cols = ("{'checkout_id': 'BIGINT', 'user_id': 'BIGINT', 'product_id': 'BIGINT', "
-                     "'amount': 'DOUBLE', 'ts': 'TIMESTAMP'}")
+    checkout_cols = (
+        "{'checkout_id': 'BIGINT', 'user_id': 'BIGINT', 'product_id': 'BIGINT', "
+        "'amount': 'DOUBLE', 'ts': 'TIMESTAMP'}"
+    )
     return f"""
         SELECT count(*) AS rows, count(click_id) AS matched,
                count(DISTINCT checkout_id) AS checkouts,
@@ -123,8 +125,9 @@ class CollectSummary:
         v["matched"] += batch.num_rows - batch.column("click_id").null_count
         v["sum_checkout_id"] += pc.sum(batch.column("checkout_id")).as_py() or 0
         v["sum_click_id"] += pc.sum(batch.column("click_id")).as_py() or 0
-        v["pair_checksum"] += sum(co * ((-1 if cl is None else cl) + 2) for co, cl in zip(checkout, click,
-                                                                                        strict=True))
+        v["pair_checksum"] += sum(
+            co * ((-1 if cl is None else cl) + 2) for co, cl in zip(checkout, click, strict=True)
+        )
         self.checkout_ids.update(checkout)
 
     def result(self) -> dict[str, object]:
@@ -161,8 +164,10 @@ class JoinConfig:
         return self.events - self.checkouts
 
     def tag(self) -> str:
-        return (f"n{self.events}_co{self.checkout_share:g}_a{self.attributed_share:g}_u{self.users}"
-                f"_p{self.products}_o{self.disorder_ms}_s{self.seed}")
+        return (
+            f"n{self.events}_co{self.checkout_share:g}_a{self.attributed_share:g}_u{self.users}"
+            f"_p{self.products}_o{self.disorder_ms}_s{self.seed}"
+        )
 
 
 def write_join_data(config: JoinConfig, clicks_path: Path, checkouts_path: Path) -> dict[str, int]:
@@ -182,12 +187,16 @@ def write_join_data(config: JoinConfig, clicks_path: Path, checkouts_path: Path)
     co_ts = EPOCH_MS + rng.integers(0, DAY_MS, n_co)
     amount = rng.integers(100, 50_000, n_co) / 100
     planted = np.flatnonzero(rng.random(n_co) < config.attributed_share)
-    planted = planted[: n_cl]
+    planted = planted[:n_cl]
     n_random = n_cl - len(planted)
     cl_user = np.concatenate([co_user[planted], rng.integers(1, config.users + 1, n_random)])
     cl_product = np.concatenate([co_product[planted], rng.integers(1, config.products + 1, n_random)])
-    cl_ts = np.concatenate([co_ts[planted] - rng.integers(1_000, 3_000_001, len(planted)),
-                            EPOCH_MS + rng.integers(0, DAY_MS, n_random)])
+    cl_ts = np.concatenate(
+        [
+            co_ts[planted] - rng.integers(1_000, 3_000_001, len(planted)),
+            EPOCH_MS + rng.integers(0, DAY_MS, n_random),
+        ]
+    )
 
     def write(path: Path, ts: np.ndarray, id_name: str, columns: dict[str, np.ndarray]) -> None:
         order = np.argsort(ts + rng.integers(0, config.disorder_ms, len(ts)), kind="stable")
@@ -201,6 +210,7 @@ def write_join_data(config: JoinConfig, clicks_path: Path, checkouts_path: Path)
         tmp.replace(path)
 
     write(clicks_path, cl_ts, "click_id", {"user_id": cl_user, "product_id": cl_product})
-    write(checkouts_path, co_ts, "checkout_id",
-          {"user_id": co_user, "product_id": co_product, "amount": amount})
+    write(
+        checkouts_path, co_ts, "checkout_id", {"user_id": co_user, "product_id": co_product, "amount": amount}
+    )
     return {"clicks": n_cl, "checkouts": n_co, "planted": len(planted)}

@@ -37,7 +37,7 @@ WITH ('connector' = 'log', 'path' = '{log}', 'topic' = 'events', 'format' = 'jso
 QUERIES = {
     "projection + filter": "SELECT user_id, item_id, sent_ms FROM events WHERE behavior <> 'x'",
     "GROUP BY (updating)": "SELECT behavior, COUNT(*) AS n, MAX(sent_ms) AS sent_ms "
-                           "FROM events GROUP BY behavior",
+    "FROM events GROUP BY behavior",
 }
 
 
@@ -50,9 +50,18 @@ def write_events(log: TopicLog, rate: float, seconds: float, stop: threading.Eve
         if due > 0:
             now_ms = int(time.time() * 1000)
             iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_ms / 1000))
-            values = [orjson.dumps({"user_id": (sent + i) % 5000, "item_id": (sent + i) % 997,
-                                    "behavior": behaviors[(sent + i) % 6], "sent_ms": now_ms,
-                                    "ts": f"{iso}.{now_ms % 1000:03d}Z"}) for i in range(due)]
+            values = [
+                orjson.dumps(
+                    {
+                        "user_id": (sent + i) % 5000,
+                        "item_id": (sent + i) % 997,
+                        "behavior": behaviors[(sent + i) % 6],
+                        "sent_ms": now_ms,
+                        "ts": f"{iso}.{now_ms % 1000:03d}Z",
+                    }
+                )
+                for i in range(due)
+            ]
             log.append("events", values)
             sent += due
         time.sleep(0.01)
@@ -71,8 +80,7 @@ def measure(query: str, rate: float, seconds: float, batch: int) -> list[float]:
         log = TopicLog(Path(tmp) / "log")
         log.create_topic("events")
         stop = threading.Event()
-        writer = threading.Thread(target=write_events, args=(log, rate, seconds, stop),
-                                  daemon=True)
+        writer = threading.Thread(target=write_events, args=(log, rate, seconds, stop), daemon=True)
         engine = Engine(Settings({"table.exec.mini-batch.size": str(batch)}))
         engine.execute_script(DDL.format(log=Path(tmp) / "log"))
         writer.start()
@@ -80,7 +88,7 @@ def measure(query: str, rate: float, seconds: float, batch: int) -> list[float]:
         stop.set()
         writer.join()
         log.close()
-    warm = latencies[len(latencies) // 10:]  # the first second includes start-up
+    warm = latencies[len(latencies) // 10 :]  # the first second includes start-up
     return warm
 
 
@@ -94,8 +102,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--batch", type=int, default=100_000)
     args = parser.parse_args()
-    table = Table(title=f"event -> sink latency at {args.rate:,.0f} events/s, {args.seconds:.0f} s "
-                        "(first 10% of rows skipped as warm-up)")
+    table = Table(
+        title=f"event -> sink latency at {args.rate:,.0f} events/s, {args.seconds:.0f} s "
+        "(first 10% of rows skipped as warm-up)"
+    )
     for column in ("query", "rows", "p50 ms", "p90 ms", "p99 ms", "max ms"):
         table.add_column(column, justify="left" if column == "query" else "right")
     for name, query in QUERIES.items():
@@ -103,9 +113,14 @@ def main() -> None:
         if not values:
             table.add_row(name, "0", "-", "-", "-", "-")
             continue
-        table.add_row(name, f"{len(values):,}", f"{statistics.median(values):.0f}",
-                      f"{_quantile(values, 0.9):.0f}", f"{_quantile(values, 0.99):.0f}",
-                      f"{values[-1]:.0f}")
+        table.add_row(
+            name,
+            f"{len(values):,}",
+            f"{statistics.median(values):.0f}",
+            f"{_quantile(values, 0.9):.0f}",
+            f"{_quantile(values, 0.99):.0f}",
+            f"{values[-1]:.0f}",
+        )
     Console().print(table)
 
 

@@ -26,17 +26,25 @@ BEHAVIORS = ("pv", "buy", "cart", "fav")
 
 def make_events(count: int) -> list[bytes]:
     """Tianchi-like events of about 100 bytes each."""
-    return [orjson.dumps({"user_id": 100_000 + i % 9973, "item_id": 2_000_000 + i % 50_021,
-                          "category_id": 4_000 + i % 503, "behavior": BEHAVIORS[i % 4],
-                          "ts": f"2017-11-25T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:"
-                                f"{i % 60:02d}Z"}) for i in range(count)]
+    return [
+        orjson.dumps(
+            {
+                "user_id": 100_000 + i % 9973,
+                "item_id": 2_000_000 + i % 50_021,
+                "category_id": 4_000 + i % 503,
+                "behavior": BEHAVIORS[i % 4],
+                "ts": f"2017-11-25T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            }
+        )
+        for i in range(count)
+    ]
 
 
 def bench_append(log: TopicLog, events: list[bytes], batch: int, keyed: bool) -> float:
     keys = [e[12:18] for e in events] if keyed else None
     started = time.perf_counter()
     for i in range(0, len(events), batch):
-        log.append("events", events[i:i + batch], keys[i:i + batch] if keys else None)
+        log.append("events", events[i : i + batch], keys[i : i + batch] if keys else None)
     return time.perf_counter() - started
 
 
@@ -101,14 +109,19 @@ def main() -> None:
     finally:
         if not args.dir:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"{args.events:,} events of {size:.0f} bytes, batches of {args.batch:,}, "
-          f"{args.partitions} partition(s), sync={args.sync}")
+    print(
+        f"{args.events:,} events of {size:.0f} bytes, batches of {args.batch:,}, "
+        f"{args.partitions} partition(s), sync={args.sync}"
+    )
     print(f"append: {args.events / append_s:12,.0f} events/s  ({append_s:.3f} s)")
-    print(f"read:   {args.events / read_s:12,.0f} events/s  ({read_s:.3f} s, "
-          f"{nbytes / read_s / 1e6:,.0f} MB/s)")
+    print(
+        f"read:   {args.events / read_s:12,.0f} events/s  ({read_s:.3f} s, {nbytes / read_s / 1e6:,.0f} MB/s)"
+    )
     if decode_s is not None:
-        print(f"source: {args.events / decode_s:12,.0f} events/s  ({decode_s:.3f} s, read + JSON "
-              "decode to typed Arrow columns)")
+        print(
+            f"source: {args.events / decode_s:12,.0f} events/s  ({decode_s:.3f} s, read + JSON "
+            "decode to typed Arrow columns)"
+        )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def _stat(pid: int) -> tuple[int, float] | None:
             data = f.read()
     except OSError:
         return None
-    fields = data[data.rindex(b")") + 2:].split()  # after "pid (comm) "
+    fields = data[data.rindex(b")") + 2 :].split()  # after "pid (comm) "
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
 
 
@@ -132,8 +132,14 @@ class _TreeSampler(threading.Thread):
         self.join()
 
 
-def measure(command: list[str], *, cwd: Path, log_prefix: Path, env: dict[str, str] | None = None,
-            interval_s: float = 0.05) -> Measurement:
+def measure(
+    command: list[str],
+    *,
+    cwd: Path,
+    log_prefix: Path,
+    env: dict[str, str] | None = None,
+    interval_s: float = 0.05,
+) -> Measurement:
     """Run `command` to completion; its stdout/stderr go to `<log_prefix>.out/.err`."""
     out_path = log_prefix.with_suffix(".out")
     err_path = log_prefix.with_suffix(".err")
@@ -141,8 +147,13 @@ def measure(command: list[str], *, cwd: Path, log_prefix: Path, env: dict[str, s
     report_path.unlink(missing_ok=True)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", _LAUNCHER, str(report_path), *command],
-                                cwd=cwd, env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-I", "-c", _LAUNCHER, str(report_path), *command],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
         sampler = _TreeSampler(proc.pid, interval_s)
         sampler.start()
         proc.wait()

@@ -80,8 +80,10 @@ def prepare_data(events: int, work: Path) -> Dataset:
     config = TianchiConfig(events=events)
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
-    tag = (f"n{events}_u{config.users}_i{config.items}_c{config.categories}_d{config.days:g}_s{config.seed}"
-           f"_{_generator_fingerprint(config)}")
+    tag = (
+        f"n{events}_u{config.users}_i{config.items}_c{config.categories}_d{config.days:g}_s{config.seed}"
+        f"_{_generator_fingerprint(config)}"
+    )
     jsonl = data / f"user_behavior_{tag}.jsonl"
     if not jsonl.exists():
         console.print(f"generating {events:,} events into {jsonl} ...")
@@ -89,8 +91,9 @@ def prepare_data(events: int, work: Path) -> Dataset:
         tmp = jsonl.with_suffix(".tmp")
         write_jsonl(str(tmp), config)
         tmp.replace(jsonl)
-        console.print(f"  done in {time.perf_counter() - started:.1f} s "
-                      f"({jsonl.stat().st_size / 2**20:.0f} MB)")
+        console.print(
+            f"  done in {time.perf_counter() - started:.1f} s ({jsonl.stat().st_size / 2**20:.0f} MB)"
+        )
     rows = category_rows(config)
     dim_tag = f"c{config.categories}"
     dim_db = data / f"category_{dim_tag}.db"
@@ -167,11 +170,17 @@ def run_clickstream(data: Dataset, work: Path, sinks: str, index: int) -> Run:
     results_db = runs / f"results_{sinks}_{index}.db"
     results_db.unlink(missing_ok=True)
     script = runs / f"clickstream_{sinks}.sql"
-    script.write_text(clickstream_script(str(data.jsonl), str(data.dim_db), sinks, str(results_db),
-                                         dead_letters=str(runs / "dead-letters")))
+    script.write_text(
+        clickstream_script(
+            str(data.jsonl), str(data.dim_db), sinks, str(results_db), dead_letters=str(runs / "dead-letters")
+        )
+    )
     out = runs / f"clickstream_{sinks}_{index}.json"
-    m = measure([sys.executable, "-m", "benchmarks.clickstream_job", str(script), str(out)],
-                cwd=REPO, log_prefix=runs / f"clickstream_{sinks}_{index}")
+    m = measure(
+        [sys.executable, "-m", "benchmarks.clickstream_job", str(script), str(out)],
+        cwd=REPO,
+        log_prefix=runs / f"clickstream_{sinks}_{index}",
+    )
     _check(m, system)
     detail: dict[str, object] = json.loads(out.read_text())
     detail["results_db"] = str(results_db)
@@ -183,8 +192,12 @@ def run_flink(data: Dataset, work: Path, python: Path, index: int) -> Run:
     runs.mkdir(parents=True, exist_ok=True)
     out = runs / f"flink_{index}.json"
     env = {**os.environ, "TZ": "UTC"}
-    m = measure([str(python), "-m", "benchmarks.flink_job", str(data.jsonl), str(data.dim_csv), str(out)],
-                cwd=REPO, log_prefix=runs / f"flink_{index}", env=env)
+    m = measure(
+        [str(python), "-m", "benchmarks.flink_job", str(data.jsonl), str(data.dim_csv), str(out)],
+        cwd=REPO,
+        log_prefix=runs / f"flink_{index}",
+        env=env,
+    )
     _check(m, PYFLINK)
     return Run(PYFLINK, data.events, m, json.loads(out.read_text()))
 
@@ -193,8 +206,11 @@ def run_duckdb(data: Dataset, work: Path, index: int) -> Run:
     runs = work / "runs" / f"n{data.events}"
     runs.mkdir(parents=True, exist_ok=True)
     out = runs / f"duckdb_{index}.json"
-    m = measure([sys.executable, "-m", "benchmarks.duckdb_job", str(data.jsonl), str(data.dim_csv), str(out)],
-                cwd=REPO, log_prefix=runs / f"duckdb_{index}")
+    m = measure(
+        [sys.executable, "-m", "benchmarks.duckdb_job", str(data.jsonl), str(data.dim_csv), str(out)],
+        cwd=REPO,
+        log_prefix=runs / f"duckdb_{index}",
+    )
     _check(m, DUCKDB)
     return Run(DUCKDB, data.events, m, {"results": json.loads(out.read_text())})
 
@@ -247,8 +263,11 @@ def run_join_collect(data: JoinDataset, work: Path) -> Run:
     script.write_text(join_workload.ddl_script(str(data.clicks), str(data.checkouts)))
     query.write_text(join_workload.ATTRIBUTION.strip() + "\n")
     out = runs / "clickstream_collect.json"
-    m = measure([sys.executable, "-m", "benchmarks.clickstream_job", str(script), str(out),
-                 "--collect", str(query)], cwd=REPO, log_prefix=runs / "clickstream_collect")
+    m = measure(
+        [sys.executable, "-m", "benchmarks.clickstream_job", str(script), str(out), "--collect", str(query)],
+        cwd=REPO,
+        log_prefix=runs / "clickstream_collect",
+    )
     _check(m, "clickstream (collect)")
     return Run("clickstream (collect)", data.events, m, json.loads(out.read_text()))
 
@@ -260,20 +279,28 @@ def profile_clickstream(data: Dataset, work: Path, top: int = 30) -> None:
     runs = work / "runs" / f"n{data.events}"
     script = runs / "clickstream_blackhole.sql"
     prof = runs / "clickstream_blackhole.prof"
-    subprocess.run([sys.executable, "-m", "benchmarks.clickstream_job", str(script), "--profile", str(prof)],
-                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.clickstream_job", str(script), "--profile", str(prof)],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     console.rule(f"cProfile of clickstream (blackhole), {data.events:,} events: {prof}")
     for key in ("cumulative", "tottime"):
         pstats.Stats(str(prof)).sort_stats(key).print_stats(top)
     out = runs / "clickstream_blackhole_sql_profile.json"
     job = [sys.executable, "-m", "benchmarks.clickstream_job"]
-    subprocess.run([*job, str(script), str(out), "--sql-profile"], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*job, str(script), str(out), "--sql-profile"], cwd=REPO, check=True, stdout=subprocess.DEVNULL
+    )
     report = json.loads(out.read_text())
     console.rule(f"slowest state SQL statements (script {report['run_s']} s): {out}")
     for entry in report["sql_profile"][:10]:
-        console.print(f"{entry['seconds']:7.3f} s {entry['calls']:5d} calls  {entry['sql'][:220]}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"{entry['seconds']:7.3f} s {entry['calls']:5d} calls  {entry['sql'][:220]}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # --- correctness ------------------------------------------------------------------------------
@@ -292,8 +319,10 @@ def sanity_check(events: int, sqlite_run: Run, duck: Run) -> list[str]:
     duck_top = {r[0]: r[1] for r in expected["top_category"]["rows"]}
     failures = []
     ours_sum, duck_sum = sum(c for _, c in hourly), sum(c for _, c in duck_hourly)
-    console.print(f"[bold]check[/] {events:,} events: hourly buy count sum clickstream {ours_sum:,} "
-                  f"vs DuckDB {duck_sum:,} over {len(hourly)} / {len(duck_hourly)} windows")
+    console.print(
+        f"[bold]check[/] {events:,} events: hourly buy count sum clickstream {ours_sum:,} "
+        f"vs DuckDB {duck_sum:,} over {len(hourly)} / {len(duck_hourly)} windows"
+    )
     if ours_sum != duck_sum:
         failures.append(f"hourly buy sum differs: {ours_sum} != {duck_sum}")
     if Counter(hourly) != Counter(duck_hourly):
@@ -316,12 +345,17 @@ def join_sanity_check(events: int, collect: Run, blackhole: Run, duck: Run) -> l
     assert isinstance(metrics, dict)
     emitted = sum(int(m.get("records_out", 0)) for m in metrics.values())
     late = sum(int(m.get("late_dropped", 0)) for m in metrics.values())
-    console.print(f"[bold]check[/] join at {events:,} events: clickstream {ours['rows']:,} rows "
-                  f"({ours['matched']:,} with a click, {ours['rows'] - ours['matched']:,} unmatched) "
-                  f"vs DuckDB {expected['rows']:,} ({expected['matched']:,}); "
-                  f"blackhole run emitted {emitted:,} rows, {late:,} late")
-    failures = [f"join {key}: clickstream {ours[key]} != DuckDB {expected[key]}"
-                for key in join_workload.SUMMARY_KEYS if ours[key] != expected[key]]
+    console.print(
+        f"[bold]check[/] join at {events:,} events: clickstream {ours['rows']:,} rows "
+        f"({ours['matched']:,} with a click, {ours['rows'] - ours['matched']:,} unmatched) "
+        f"vs DuckDB {expected['rows']:,} ({expected['matched']:,}); "
+        f"blackhole run emitted {emitted:,} rows, {late:,} late"
+    )
+    failures = [
+        f"join {key}: clickstream {ours[key]} != DuckDB {expected[key]}"
+        for key in join_workload.SUMMARY_KEYS
+        if ours[key] != expected[key]
+    ]
     if set(ours.get("changes", {})) - {"+I"}:
         failures.append(f"join: clickstream emitted changes other than +I: {ours['changes']}")
     if emitted != expected["rows"]:
@@ -343,10 +377,12 @@ def _versions(flink: Path | None) -> str:
         java = subprocess.run(["java", "-version"], capture_output=True, text=True)
         if java.returncode == 0 and java.stderr:
             parts.append(java.stderr.splitlines()[0].replace('"', ""))
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-                           capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"], capture_output=True, text=True
+    ).stdout.strip()
     if dirty:
         commit += f" + {len(dirty.splitlines())} uncommitted file(s) in src/"
     parts += [f"clickstream @ {commit or '?'}", f"{os.cpu_count()} cores", platform.machine()]
@@ -372,9 +408,14 @@ def summarize(runs: list[Run]) -> dict[tuple[int, str], Summary]:
     for r in runs:
         grouped.setdefault((r.events, r.system), []).append(r)
     return {
-        key: Summary(key[1], key[0], statistics.median(r.measurement.wall_s for r in rs),
-                     statistics.median(r.measurement.cpu_s for r in rs),
-                     max(r.measurement.peak_rss_mb for r in rs), len(rs))
+        key: Summary(
+            key[1],
+            key[0],
+            statistics.median(r.measurement.wall_s for r in rs),
+            statistics.median(r.measurement.cpu_s for r in rs),
+            max(r.measurement.peak_rss_mb for r in rs),
+            len(rs),
+        )
         for key, rs in grouped.items()
     }
 
@@ -389,11 +430,18 @@ SEED_TITLE = "Seed 000: hourly buys (TUMBLE) + cumulative UV + top categories (l
 JOIN_TITLE = "Join: checkouts LEFT JOIN clicks of the hour before (event-time interval join)"
 
 
-def print_table(summaries: dict[tuple[int, str], Summary], sizes: list[int], loads: list[str],
-                title: str = SEED_TITLE, systems: tuple[str, ...] = SYSTEMS) -> None:
-    table = Table(title=title,
-                  caption="wall = process start to exit (median of runs); peak RSS = whole process tree; "
-                          "ratios = this row ÷ reference (< 1: faster / smaller)")
+def print_table(
+    summaries: dict[tuple[int, str], Summary],
+    sizes: list[int],
+    loads: list[str],
+    title: str = SEED_TITLE,
+    systems: tuple[str, ...] = SYSTEMS,
+) -> None:
+    table = Table(
+        title=title,
+        caption="wall = process start to exit (median of runs); peak RSS = whole process tree; "
+        "ratios = this row ÷ reference (< 1: faster / smaller)",
+    )
     table.add_column("events", justify="right")
     table.add_column("system", no_wrap=True)
     table.add_column("wall s", justify="right")
@@ -407,9 +455,16 @@ def print_table(summaries: dict[tuple[int, str], Summary], sizes: list[int], loa
             s = summaries.get((n, system))
             if s is None:
                 continue
-            table.add_row(f"{n:,}", system, f"{s.wall_s:.2f}", f"{s.cpu_s:.2f}", f"{s.events_per_s:,.0f}",
-                          f"{s.peak_rss_mb:,.0f}", _ratio(s, summaries.get((n, PYFLINK))),
-                          _ratio(s, summaries.get((n, DUCKDB))))
+            table.add_row(
+                f"{n:,}",
+                system,
+                f"{s.wall_s:.2f}",
+                f"{s.cpu_s:.2f}",
+                f"{s.events_per_s:,.0f}",
+                f"{s.peak_rss_mb:,.0f}",
+                _ratio(s, summaries.get((n, PYFLINK))),
+                _ratio(s, summaries.get((n, DUCKDB))),
+            )
         table.add_section()
     console.print(table)
     console.print(f"load average (1 min) before each run: {', '.join(loads)}")
@@ -430,7 +485,8 @@ def print_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int], run
             "category_dim is a bounded 'filesystem' csv table joined with a regular LEFT JOIN, "
             "not a lookup join. table.exec.sink.not-null-enforcer = DROP: the NULL category "
             "(ids missing from the dimension) violates top_category's NOT NULL key and fails the job "
-            "under the default ERROR.")
+            "under the default ERROR."
+        )
     notes += [
         "DuckDB batch: one query per analysis over read_json(...) of the same file (three scans); "
         "cumulative UV is the final value per date, not the 10-minute curve; dimension from the csv.",
@@ -441,21 +497,26 @@ def print_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int], run
         flink = next((r for r in runs if r.system == PYFLINK and r.events == n), None)
         if flink:
             d = flink.detail
-            notes.append(f"PyFlink time split at {n:,} (first run): python + JVM + TableEnvironment "
-                         f"{d.get('startup_s')} s, DDL {d.get('ddl_s')} s, "
-                         f"plan + submit the statement set {d.get('submit_s')} s, "
-                         f"job until finished {d.get('wait_s')} s.")
+            notes.append(
+                f"PyFlink time split at {n:,} (first run): python + JVM + TableEnvironment "
+                f"{d.get('startup_s')} s, DDL {d.get('ddl_s')} s, "
+                f"plan + submit the statement set {d.get('submit_s')} s, "
+                f"job until finished {d.get('wait_s')} s."
+            )
     for n in sizes:
         ours = next((r for r in runs if r.system == CLICKSTREAM and r.events == n), None)
         if ours:
-            notes.append(f"clickstream time split at {n:,} (first run): import "
-                         f"{ours.detail.get('import_s')} s, script {ours.detail.get('run_s')} s.")
+            notes.append(
+                f"clickstream time split at {n:,} (first run): import "
+                f"{ours.detail.get('import_s')} s, script {ours.detail.get('run_s')} s."
+            )
     notes += _scaling_notes(summaries, sizes, SYSTEMS)
     _print_notes(notes)
 
 
-def _scaling_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int],
-                   systems: tuple[str, ...]) -> list[str]:
+def _scaling_notes(
+    summaries: dict[tuple[int, str], Summary], sizes: list[int], systems: tuple[str, ...]
+) -> list[str]:
     notes = []
     if len(sizes) > 1:
         small, large = min(sizes), max(sizes)
@@ -465,7 +526,8 @@ def _scaling_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int],
                 notes.append(
                     f"{system}: {large // small if large % small == 0 else large / small}× the events → "
                     f"peak RSS {b.peak_rss_mb:,.0f} MB vs {a.peak_rss_mb:,.0f} MB "
-                    f"({b.peak_rss_mb / a.peak_rss_mb:.2f}×), wall {b.wall_s / a.wall_s:.2f}×.")
+                    f"({b.peak_rss_mb / a.peak_rss_mb:.2f}×), wall {b.wall_s / a.wall_s:.2f}×."
+                )
     return notes
 
 
@@ -475,8 +537,12 @@ def _print_notes(notes: list[str]) -> None:
         console.print(f" • {note}")
 
 
-def print_join_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int], runs: list[Run],
-                     datasets: dict[int, JoinDataset]) -> None:
+def print_join_notes(
+    summaries: dict[tuple[int, str], Summary],
+    sizes: list[int],
+    runs: list[Run],
+    datasets: dict[int, JoinDataset],
+) -> None:
     notes = [
         "join: the same script text on clickstream and PyFlink: two filesystem json sources "
         "(ISO-8601 'Z' timestamps, WATERMARK ts - 5 s), INSERT INTO a 'blackhole' sink of "
@@ -489,25 +555,33 @@ def print_join_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int]
     ]
     for n in sizes:
         d = datasets[n]
-        notes.append(f"data at {n:,}: {d.stats['clicks']:,} clicks + {d.stats['checkouts']:,} checkouts "
-                     f"over one day, {d.stats['planted']:,} checkouts with a planted click 1 s–50 min "
-                     f"before; files written up to 3 s out of order.")
+        notes.append(
+            f"data at {n:,}: {d.stats['clicks']:,} clicks + {d.stats['checkouts']:,} checkouts "
+            f"over one day, {d.stats['planted']:,} checkouts with a planted click 1 s–50 min "
+            f"before; files written up to 3 s out of order."
+        )
     for n in sizes:
         flink = next((r for r in runs if r.system == PYFLINK and r.events == n), None)
         if flink:
             d = flink.detail
-            notes.append(f"PyFlink time split at {n:,} (first run): python + JVM + TableEnvironment "
-                         f"{d.get('startup_s')} s, DDL {d.get('ddl_s')} s, "
-                         f"plan + submit {d.get('submit_s')} s, "
-                         f"job until finished {d.get('wait_s')} s.")
+            notes.append(
+                f"PyFlink time split at {n:,} (first run): python + JVM + TableEnvironment "
+                f"{d.get('startup_s')} s, DDL {d.get('ddl_s')} s, "
+                f"plan + submit {d.get('submit_s')} s, "
+                f"job until finished {d.get('wait_s')} s."
+            )
         ours = next((r for r in runs if r.system == CLICKSTREAM and r.events == n), None)
         if ours:
-            notes.append(f"clickstream time split at {n:,} (first run): import "
-                         f"{ours.detail.get('import_s')} s, script {ours.detail.get('run_s')} s.")
+            notes.append(
+                f"clickstream time split at {n:,} (first run): import "
+                f"{ours.detail.get('import_s')} s, script {ours.detail.get('run_s')} s."
+            )
         duck = next((r for r in runs if r.system == DUCKDB and r.events == n), None)
         if duck:
-            notes.append(f"DuckDB at {n:,}: the query took {duck.detail.get('seconds')} s of the process's "
-                         f"{duck.measurement.wall_s:.2f} s; {duck.detail.get('rows'):,} result rows.")
+            notes.append(
+                f"DuckDB at {n:,}: the query took {duck.detail.get('seconds')} s of the process's "
+                f"{duck.measurement.wall_s:.2f} s; {duck.detail.get('rows'):,} result rows."
+            )
     notes += _scaling_notes(summaries, sizes, JOIN_SYSTEMS)
     _print_notes(notes)
 
@@ -521,8 +595,10 @@ def _run_one(label: str, n: int, i: int, runs_per: int, loads: list[str], job: C
     console.print(f"[dim]{n:,} events, run {i + 1}/{runs_per}: {label} (load {load}) ...[/]")
     run = job()
     m = run.measurement
-    console.print(f"[dim]  {m.wall_s:.2f} s wall, {m.cpu_s:.2f} s CPU, "
-                  f"{m.peak_rss_mb:,.0f} MB peak RSS ({m.processes} processes)[/]")
+    console.print(
+        f"[dim]  {m.wall_s:.2f} s wall, {m.cpu_s:.2f} s CPU, "
+        f"{m.peak_rss_mb:,.0f} MB peak RSS ({m.processes} processes)[/]"
+    )
     return run
 
 
@@ -541,8 +617,11 @@ def run_seed(args: argparse.Namespace, sizes: list[int], work: Path, flink: Path
                 systems.append(PYFLINK)
             systems.append(DUCKDB)
             for system in systems:
-                runs.append(_run_one(system, n, i, args.runs, loads,
-                                     partial(run_system, system, data, work, i, flink)))
+                runs.append(
+                    _run_one(
+                        system, n, i, args.runs, loads, partial(run_system, system, data, work, i, flink)
+                    )
+                )
         by_system = {r.system: r for r in runs if r.events == n}
         if CLICKSTREAM_SQLITE in by_system:
             failures += sanity_check(n, by_system[CLICKSTREAM_SQLITE], by_system[DUCKDB])
@@ -553,8 +632,10 @@ def run_seed(args: argparse.Namespace, sizes: list[int], work: Path, flink: Path
     if args.profile:
         profile_clickstream(prepare_data(max(sizes), work), work)
     if not failures and not args.skip_sqlite:
-        console.print("[green]✓ clickstream (SQLite sinks) and DuckDB agree on the hourly buy counts "
-                      "(per window and sum), final UV per date and top categories[/]")
+        console.print(
+            "[green]✓ clickstream (SQLite sinks) and DuckDB agree on the hourly buy counts "
+            "(per window and sum), final UV per date and top categories[/]"
+        )
     return failures
 
 
@@ -569,11 +650,15 @@ def run_join(args: argparse.Namespace, sizes: list[int], work: Path, flink: Path
         for i in range(args.runs):
             systems = [CLICKSTREAM, *([PYFLINK] if flink is not None else []), DUCKDB]
             for system in systems:
-                runs.append(_run_one(system, n, i, args.runs, loads,
-                                     partial(run_join_system, system, data, work, i, flink)))
+                runs.append(
+                    _run_one(
+                        system, n, i, args.runs, loads, partial(run_join_system, system, data, work, i, flink)
+                    )
+                )
         if not args.skip_check:
-            collect = _run_one("clickstream (collect, for the check)", n, 0, 1, [],
-                               partial(run_join_collect, data, work))
+            collect = _run_one(
+                "clickstream (collect, for the check)", n, 0, 1, [], partial(run_join_collect, data, work)
+            )
             by_system = {r.system: r for r in runs if r.events == n}
             failures += join_sanity_check(n, collect, by_system[CLICKSTREAM], by_system[DUCKDB])
 
@@ -581,28 +666,52 @@ def run_join(args: argparse.Namespace, sizes: list[int], work: Path, flink: Path
     print_table(summaries, sizes, loads, JOIN_TITLE, JOIN_SYSTEMS)
     print_join_notes(summaries, sizes, runs, datasets)
     if not failures and not args.skip_check:
-        console.print("[green]✓ clickstream (collect) and DuckDB agree on the join's rows (count, matched, "
-                      "distinct checkouts, id sums, pair checksum); the blackhole run emitted as many[/]")
+        console.print(
+            "[green]✓ clickstream (collect) and DuckDB agree on the join's rows (count, matched, "
+            "distinct checkouts, id sums, pair checksum); the blackhole run emitted as many[/]"
+        )
     return failures
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workload", default="seed",
-                        help="seed, join, or a comma-separated list, one table each (default seed)")
-    parser.add_argument("--events", default="1000000",
-                        help="events to generate; a comma-separated list runs each size (default 1000000)")
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/run.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--workload",
+        default="seed",
+        help="seed, join, or a comma-separated list, one table each (default seed)",
+    )
+    parser.add_argument(
+        "--events",
+        default="1000000",
+        help="events to generate; a comma-separated list runs each size (default 1000000)",
+    )
     parser.add_argument("--runs", type=int, default=1, help="runs per system and size (median wall)")
     parser.add_argument("--skip-flink", action="store_true", help="do not run PyFlink")
-    parser.add_argument("--skip-sqlite", action="store_true",
-                        help="seed: no clickstream → SQLite run (also skips the seed's correctness check)")
-    parser.add_argument("--skip-check", action="store_true",
-                        help="join: no clickstream collect run (skips the join's correctness check)")
-    parser.add_argument("--profile", action="store_true",
-                        help="seed: then profile clickstream (blackhole) with cProfile at the largest size")
-    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
-                        help=f"data cache and run logs (default {DEFAULT_WORK})")
+    parser.add_argument(
+        "--skip-sqlite",
+        action="store_true",
+        help="seed: no clickstream → SQLite run (also skips the seed's correctness check)",
+    )
+    parser.add_argument(
+        "--skip-check",
+        action="store_true",
+        help="join: no clickstream collect run (skips the join's correctness check)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="seed: then profile clickstream (blackhole) with cProfile at the largest size",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=DEFAULT_WORK,
+        help=f"data cache and run logs (default {DEFAULT_WORK})",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.events.split(",") if s.strip()]
     workloads = [w.strip() for w in args.workload.split(",") if w.strip()]

@@ -119,43 +119,64 @@ def _sinks(kind: str, results_db: str | None) -> str:
         options = dict.fromkeys(SINK_TABLES, BLACKHOLE)
     elif kind == "sqlite":
         assert results_db is not None
-        options = {t: f"'connector' = 'jdbc', 'url' = 'jdbc:sqlite:{results_db}', 'table-name' = '{t}'"
-                   for t in SINK_TABLES}
+        options = {
+            t: f"'connector' = 'jdbc', 'url' = 'jdbc:sqlite:{results_db}', 'table-name' = '{t}'"
+            for t in SINK_TABLES
+        }
     else:
         raise ValueError(f"unknown sink kind {kind!r}")
-    return SINKS_DDL.format(hourly_sink=options["buy_cnt_per_hour"], uv_sink=options["cumulative_uv"],
-                            top_sink=options["top_category"])
+    return SINKS_DDL.format(
+        hourly_sink=options["buy_cnt_per_hour"],
+        uv_sink=options["cumulative_uv"],
+        top_sink=options["top_category"],
+    )
 
 
-def clickstream_script(events: str, dim_db: str, sinks: str, results_db: str | None = None,
-                       dead_letters: str | None = None) -> str:
+def clickstream_script(
+    events: str, dim_db: str, sinks: str, results_db: str | None = None, dead_letters: str | None = None
+) -> str:
     """The seed as `tests/engine/test_seed.py` runs it; `sinks` is 'blackhole' or 'sqlite'."""
     parts = []
     if dead_letters:
         parts.append(f"SET 'dead-letter.dir' = '{dead_letters}'")
-    parts += [SOURCE_DDL.format(path=events), _sinks(sinks, results_db), JDBC_DIM_DDL.format(db=dim_db),
-              HOURLY_INSERT, UV_INSERT, LOOKUP_VIEW, TOP_INSERT]
+    parts += [
+        SOURCE_DDL.format(path=events),
+        _sinks(sinks, results_db),
+        JDBC_DIM_DDL.format(db=dim_db),
+        HOURLY_INSERT,
+        UV_INSERT,
+        LOOKUP_VIEW,
+        TOP_INSERT,
+    ]
     return ";\n".join(p.strip() for p in parts) + ";\n"
 
 
 def flink_statements(events: str, dim_csv: str) -> tuple[list[str], list[str]]:
     """(setup statements, INSERTs for one STATEMENT SET) for PyFlink, all sinks `blackhole`."""
-    setup = [SOURCE_DDL.format(path=events), *_sinks("blackhole", None).split(";"),
-             CSV_DIM_DDL.format(csv=dim_csv), REGULAR_JOIN_VIEW]
+    setup = [
+        SOURCE_DDL.format(path=events),
+        *_sinks("blackhole", None).split(";"),
+        CSV_DIM_DDL.format(csv=dim_csv),
+        REGULAR_JOIN_VIEW,
+    ]
     return [s.strip() for s in setup if s.strip()], [s.strip() for s in INSERTS]
 
 
 def duckdb_source(events: str) -> str:
-    columns = ("{'user_id': 'BIGINT', 'item_id': 'BIGINT', 'category_id': 'BIGINT', "
-               "'behavior': 'VARCHAR', 'ts': 'TIMESTAMP'}")
+    columns = (
+        "{'user_id': 'BIGINT', 'item_id': 'BIGINT', 'category_id': 'BIGINT', "
+        "'behavior': 'VARCHAR', 'ts': 'TIMESTAMP'}"
+    )
     return f"read_json('{events}', format = 'newline_delimited', columns = {columns})"
 
 
 def duckdb_queries(events: str, dim_csv: str) -> dict[str, str]:
     """One batch query per analysis; `ts` is read as a UTC TIMESTAMP (the session zone is UTC)."""
     src = duckdb_source(events)
-    dim = (f"read_csv('{dim_csv}', header = false, "
-           "columns = {'sub_category_id': 'BIGINT', 'parent_category_name': 'VARCHAR'})")
+    dim = (
+        f"read_csv('{dim_csv}', header = false, "
+        "columns = {'sub_category_id': 'BIGINT', 'parent_category_name': 'VARCHAR'})"
+    )
     return {
         "buy_cnt_per_hour": f"""
             SELECT hour(time_bucket(INTERVAL 1 HOUR, ts)) AS hour_of_day, count(*) AS buy_cnt

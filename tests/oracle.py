@@ -25,10 +25,15 @@ def read_events(path: str) -> list[dict]:
             try:
                 record = orjson.loads(line)
                 ts = datetime.fromisoformat(record["ts"].replace("Z", "+00:00"))
-                events.append({"user_id": int(record["user_id"]), "item_id": int(record["item_id"]),
-                               "category_id": int(record["category_id"]),
-                               "behavior": record["behavior"],
-                               "ts": int(ts.timestamp() * 1000)})
+                events.append(
+                    {
+                        "user_id": int(record["user_id"]),
+                        "item_id": int(record["item_id"]),
+                        "category_id": int(record["category_id"]),
+                        "behavior": record["behavior"],
+                        "ts": int(ts.timestamp() * 1000),
+                    }
+                )
             except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
                 continue
     return events

@@ -18,9 +18,16 @@ from prometheus_client.parser import text_string_to_metric_families
 pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
@@ -50,9 +57,27 @@ def demo(tmp_path):
         pytest.skip(f"{CHROMIUM} is not installed")
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "clickstream.cli", "demo", "--port", str(port), "--rate", "4000",
-         "--speedup", "1200", "--duration", "600", "--data-dir", str(tmp_path / "demo")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "clickstream.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--rate",
+            "4000",
+            "--speedup",
+            "1200",
+            "--duration",
+            "600",
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_url(url + "/api/status", process)
@@ -76,9 +101,13 @@ def test_demo_dashboard_shows_live_results(demo):
             page.wait_for_function(
                 "c => { const e = document.querySelector(`[data-chart=${c}]`);"
                 " return e && e.dataset.state === 'ready' && Number(e.dataset.points) > 0; }",
-                arg=chart, timeout=60_000)
-        points = {c: int(page.get_attribute(f"[data-chart={c}]", "data-points"))
-                  for c in ("hourly", "uv", "categories")}
+                arg=chart,
+                timeout=60_000,
+            )
+        points = {
+            c: int(page.get_attribute(f"[data-chart={c}]", "data-points"))
+            for c in ("hourly", "uv", "categories")
+        }
         time.sleep(3)  # live: more windows close while the page is open
         later = int(page.get_attribute("[data-chart=uv]", "data-points"))
         page.screenshot(path=str(ARTIFACTS / "demo-dashboard.png"), full_page=True)
@@ -92,8 +121,11 @@ def test_demo_dashboard_shows_live_results(demo):
     assert process.poll() is None, process.stderr.read()
     metrics = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
     families = {f.name: f for f in text_string_to_metric_families(metrics)}
-    records = {s.labels["query"]: s.value for s in families["clickstream_records_in"].samples
-               if s.name == "clickstream_records_in_total"}
+    records = {
+        s.labels["query"]: s.value
+        for s in families["clickstream_records_in"].samples
+        if s.name == "clickstream_records_in_total"
+    }
     assert records and all(v > 0 for v in records.values())
 
     process.send_signal(signal.SIGINT)

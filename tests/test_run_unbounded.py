@@ -25,9 +25,16 @@ INSERT INTO per_behavior SELECT behavior, COUNT(*) FROM events GROUP BY behavior
 
 
 def _append(log: TopicLog, start: int, count: int) -> None:
-    values = [orjson.dumps({"user_id": i, "behavior": ["pv", "buy"][i % 2],
-                            "ts": f"2024-01-01T00:{(i // 60) % 60:02d}:{i % 60:02d}Z"})
-              for i in range(start, start + count)]
+    values = [
+        orjson.dumps(
+            {
+                "user_id": i,
+                "behavior": ["pv", "buy"][i % 2],
+                "ts": f"2024-01-01T00:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+            }
+        )
+        for i in range(start, start + count)
+    ]
     log.append("events", values)
 
 
@@ -55,9 +62,13 @@ def test_unbounded_run_stops_cleanly(tmp_path, stop):
     job = tmp_path / "job.sql"
     job.write_text(JOB.format(log=tmp_path / "log", db=db))
     _append(log, 0, 500)
-    process = subprocess.Popen([sys.executable, "-m", "clickstream.cli", "run", "-q", str(job)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clickstream.cli", "run", "-q", str(job)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         _wait_for(db, 500, process)  # visible while the job runs
         _append(log, 500, 300)

@@ -20,8 +20,11 @@ from clickstream.errors import ClickstreamError
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
 from clickstream.runtime.executor import Job
 
-app = typer.Typer(help="Real-time clickstream analytics: Flink SQL on an embedded streaming engine.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Real-time clickstream analytics: Flink SQL on an embedded streaming engine.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 err = Console(stderr=True)
 
 
@@ -45,22 +48,28 @@ def _watermark_text(watermark: int) -> str:
 
 def _status_table(job: Job) -> Table:
     elapsed = max(time.monotonic() - job.status.started, 1e-9)
-    table = Table(title=f"{job.status.records_in:,} records read, "
-                        f"{job.status.records_in / elapsed:,.0f}/s, {elapsed:.1f} s",
-                  title_justify="left")
+    table = Table(
+        title=f"{job.status.records_in:,} records read, "
+        f"{job.status.records_in / elapsed:,.0f}/s, {elapsed:.1f} s",
+        title_justify="left",
+    )
     for column in ("query", "in", "out", "late dropped", "malformed", "watermark"):
         table.add_column(column, justify="left" if column in ("query", "watermark") else "right")
     for name, m in job.metrics().items():
-        table.add_row(name, f"{m['records_in']:,}", f"{m['records_out']:,}",
-                      f"{m['late_dropped']:,}", f"{m['malformed']:,}",
-                      _watermark_text(m["watermark"]))
+        table.add_row(
+            name,
+            f"{m['records_in']:,}",
+            f"{m['records_out']:,}",
+            f"{m['late_dropped']:,}",
+            f"{m['malformed']:,}",
+            _watermark_text(m["watermark"]),
+        )
     return table
 
 
 @app.command()
 def run(
-    script: Path = typer.Argument(..., help="A file of Flink SQL statements.", exists=True,
-                                  dir_okay=False),
+    script: Path = typer.Argument(..., help="A file of Flink SQL statements.", exists=True, dir_okay=False),
     set_: list[str] = typer.Option([], "--set", "-s", help="An option, key=value (as SET)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status."),
 ) -> None:
@@ -95,8 +104,11 @@ def run(
             live.stop()
         if os.environ.get("CLICKSTREAM_DEBUG"):
             raise
-        err.print(f"[red]Execution Error: {type(error).__name__}: {error}[/red]\n"
-                  "Set CLICKSTREAM_DEBUG=1 for the traceback.", highlight=False)
+        err.print(
+            f"[red]Execution Error: {type(error).__name__}: {error}[/red]\n"
+            "Set CLICKSTREAM_DEBUG=1 for the traceback.",
+            highlight=False,
+        )
         raise typer.Exit(2) from None
     if live is not None:
         live.stop()
@@ -120,46 +132,61 @@ def explain(
 
 @app.command()
 def generate(
-    kind: str = typer.Argument("tianchi", help="tianchi | ecommerce | ksql-clickstream | "
-                                               "users-clicks | checkouts (one per seed)."),
-    out: str = typer.Option("-", "--out", "-o",
-                            help="File (.jsonl or .csv), - for stdout, or log:<topic> for the "
-                                 "embedded log."),
-    events: int | None = typer.Option(100_000, "--events", "-n",
-                                      help="How many events (0: endless, until --duration)."),
-    rate: float | None = typer.Option(None, "--rate", help="Events per second (default: as "
-                                                           "fast as possible)."),
+    kind: str = typer.Argument(
+        "tianchi", help="tianchi | ecommerce | ksql-clickstream | users-clicks | checkouts (one per seed)."
+    ),
+    out: str = typer.Option(
+        "-", "--out", "-o", help="File (.jsonl or .csv), - for stdout, or log:<topic> for the embedded log."
+    ),
+    events: int | None = typer.Option(
+        100_000, "--events", "-n", help="How many events (0: endless, until --duration)."
+    ),
+    rate: float | None = typer.Option(
+        None, "--rate", help="Events per second (default: as fast as possible)."
+    ),
     seed: int = typer.Option(42, "--seed", help="Same seed, same data."),
     days: float = typer.Option(1.0, "--days", help="Event-time span, in days."),
     late_ratio: float = typer.Option(0.0, "--late-ratio", help="Share of events arriving late."),
-    malformed_ratio: float = typer.Option(0.0, "--malformed-ratio",
-                                          help="Share of malformed records."),
+    malformed_ratio: float = typer.Option(0.0, "--malformed-ratio", help="Share of malformed records."),
     disorder_ms: int = typer.Option(3_000, "--disorder-ms", help="Out-of-orderness, in ms."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many s."),
-    dimension: str | None = typer.Option(None, "--dimension",
-                                         help="Also write the dimension tables: a SQLite path, "
-                                              "postgresql://... or mysql://..."),
+    dimension: str | None = typer.Option(
+        None,
+        "--dimension",
+        help="Also write the dimension tables: a SQLite path, postgresql://... or mysql://...",
+    ),
     log_dir: str | None = typer.Option(None, "--log-dir", help="The embedded log's directory."),
 ) -> None:
     """Simulate a seed's data, deterministically, at a rate, to a file, stdout or the log."""
     from clickstream.simulate.cli import generate as run_generate
 
-    summary = run_generate(kind, out, events=events or None, rate=rate, seed=seed,
-                           late_ratio=late_ratio, malformed_ratio=malformed_ratio,
-                           disorder_ms=disorder_ms, duration_s=duration, dimension=dimension,
-                           log_dir=log_dir, days=days)
+    summary = run_generate(
+        kind,
+        out,
+        events=events or None,
+        rate=rate,
+        seed=seed,
+        late_ratio=late_ratio,
+        malformed_ratio=malformed_ratio,
+        disorder_ms=disorder_ms,
+        duration_s=duration,
+        dimension=dimension,
+        log_dir=log_dir,
+        days=days,
+    )
     err.print(str(summary))
 
 
 @app.command()
 def replay(
-    path: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                help="A Tianchi UserBehavior.csv (user,item,category,behavior,"
-                                     "unix seconds)."),
-    out: str = typer.Option("log:user_behavior", "--out", "-o",
-                            help="File, - for stdout, or log:<topic>."),
-    speedup: float = typer.Option(3_600, "--speedup", help="Event-time seconds per second "
-                                                            "(0: no waiting)."),
+    path: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="A Tianchi UserBehavior.csv (user,item,category,behavior,unix seconds).",
+    ),
+    out: str = typer.Option("log:user_behavior", "--out", "-o", help="File, - for stdout, or log:<topic>."),
+    speedup: float = typer.Option(3_600, "--speedup", help="Event-time seconds per second (0: no waiting)."),
     limit: int | None = typer.Option(None, "--limit", help="Replay only this many rows."),
     log_dir: str | None = typer.Option(None, "--log-dir"),
     duration: float | None = typer.Option(None, "--duration"),
@@ -167,15 +194,15 @@ def replay(
     """Replay the real Tianchi file in event-time order at a speed-up, with a progress bar."""
     from clickstream.simulate.cli import replay as run_replay
 
-    summary = run_replay(path, out, speedup or None, limit=limit, log_dir=log_dir,
-                         duration_s=duration)
+    summary = run_replay(path, out, speedup or None, limit=limit, log_dir=log_dir, duration_s=duration)
     err.print(str(summary))
 
 
 @app.command()
 def dashboard(
-    results: Path = typer.Option(Path("data/results.db"), "--results", "-r",
-                                 help="The SQLite file the jobs write their results to."),
+    results: Path = typer.Option(
+        Path("data/results.db"), "--results", "-r", help="The SQLite file the jobs write their results to."
+    ),
     port: int = typer.Option(8000, "--port", "-p"),
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address (loopback by default)."),
 ) -> None:
@@ -189,21 +216,25 @@ def dashboard(
 @app.command()
 def demo(
     rate: float = typer.Option(5_000, "--rate", help="Events per second from the simulator."),
-    speedup: float = typer.Option(600, "--speedup",
-                                  help="Event-time seconds per second (600: a day in 2.4 min)."),
+    speedup: float = typer.Option(
+        600, "--speedup", help="Event-time seconds per second (600: a day in 2.4 min)."
+    ),
     days: float = typer.Option(1.0, "--days", help="Days of event time to simulate."),
-    duration: float | None = typer.Option(None, "--duration",
-                                          help="Stop after this many seconds (default: Ctrl-C)."),
+    duration: float | None = typer.Option(
+        None, "--duration", help="Stop after this many seconds (default: Ctrl-C)."
+    ),
     port: int = typer.Option(8000, "--port", "-p", help="Dashboard port."),
-    data_dir: Path = typer.Option(Path("clickstream-demo"), "--data-dir",
-                                  help="Where the log, the results and the dimension table go."),
+    data_dir: Path = typer.Option(
+        Path("clickstream-demo"), "--data-dir", help="Where the log, the results and the dimension table go."
+    ),
 ) -> None:
     """Simulator -> embedded log -> the seed's analyses -> SQLite -> live dashboard, in one
     command. Prints the dashboard URL; Ctrl-C stops everything cleanly."""
     from clickstream.demo import Demo, DemoOptions
 
-    options = DemoOptions(data_dir=data_dir, rate=rate, speedup=speedup, days=days,
-                          duration_s=duration, port=port)
+    options = DemoOptions(
+        data_dir=data_dir, rate=rate, speedup=speedup, days=days, duration_s=duration, port=port
+    )
     try:
         Demo(options, err).run()
     except ClickstreamError as error:

@@ -69,9 +69,7 @@ class Settings:
 
     @property
     def mini_batch_size(self) -> int:
-        size = parse_positive_int(
-            "table.exec.mini-batch.size", self.get("table.exec.mini-batch.size"), True
-        )
+        size = parse_positive_int("table.exec.mini-batch.size", self.get("table.exec.mini-batch.size"), True)
         return size if size > 0 else 1 << 62
 
     @property
@@ -98,11 +96,28 @@ def parse_duration_ms(text: str) -> int:
         raise SqlValidationError(f"'{text}' is not a duration (e.g. '10 s', '10min', '1h')")
     amount, unit = int(match.group(1)), match.group(2).lower()
     units = {
-        "": 1, "ms": 1, "milli": 1, "millis": 1, "millisecond": 1, "milliseconds": 1,
-        "s": 1000, "sec": 1000, "secs": 1000, "second": 1000, "seconds": 1000,
-        "min": 60_000, "mins": 60_000, "minute": 60_000, "minutes": 60_000, "m": 60_000,
-        "h": 3_600_000, "hour": 3_600_000, "hours": 3_600_000,
-        "d": 86_400_000, "day": 86_400_000, "days": 86_400_000,
+        "": 1,
+        "ms": 1,
+        "milli": 1,
+        "millis": 1,
+        "millisecond": 1,
+        "milliseconds": 1,
+        "s": 1000,
+        "sec": 1000,
+        "secs": 1000,
+        "second": 1000,
+        "seconds": 1000,
+        "min": 60_000,
+        "mins": 60_000,
+        "minute": 60_000,
+        "minutes": 60_000,
+        "m": 60_000,
+        "h": 3_600_000,
+        "hour": 3_600_000,
+        "hours": 3_600_000,
+        "d": 86_400_000,
+        "day": 86_400_000,
+        "days": 86_400_000,
     }
     if unit not in units:
         raise SqlValidationError(f"'{text}' has an unknown time unit '{unit}'")

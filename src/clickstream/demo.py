@@ -53,8 +53,10 @@ class Demo:
         simulator.start()
         app = create_app(self.results_db, status=self._status, title="clickstream demo")
         server = start_in_thread(app, self.options.host, self.options.port)
-        self.console.print(f"[bold]Dashboard:[/bold] {server.url}  (status: {server.url}/status, "
-                           f"metrics: {server.url}/metrics) - Ctrl-C stops")
+        self.console.print(
+            f"[bold]Dashboard:[/bold] {server.url}  (status: {server.url}/status, "
+            f"metrics: {server.url}/metrics) - Ctrl-C stops"
+        )
         try:
             self._run_engine()
         finally:
@@ -69,16 +71,27 @@ class Demo:
         # the simulator spreads its events evenly over `days` of event time, so the number of
         # events at `rate` per second sets how fast event time runs
         events = max(int(options.rate * 86_400 * options.days / options.speedup), 1)
-        generate("tianchi", f"log:{TOPIC}", events=events, rate=options.rate, seed=options.seed,
-                 dimension=f"sqlite:{self.dimension_db}", log_dir=str(self.log_dir),
-                 days=options.days, duration_s=options.duration_s)
+        generate(
+            "tianchi",
+            f"log:{TOPIC}",
+            events=events,
+            rate=options.rate,
+            seed=options.seed,
+            dimension=f"sqlite:{self.dimension_db}",
+            log_dir=str(self.log_dir),
+            days=options.days,
+            duration_s=options.duration_s,
+        )
 
     def _run_engine(self) -> None:
         settings = Settings({"table.exec.mini-batch.size": str(self.options.mini_batch_size)})
         engine = Engine(settings)
-        script = pipelines.load("seed_000", log_dir=str(self.log_dir),
-                                results_db=str(self.results_db),
-                                dimension_db=str(self.dimension_db))
+        script = pipelines.load(
+            "seed_000",
+            log_dir=str(self.log_dir),
+            results_db=str(self.results_db),
+            dimension_db=str(self.dimension_db),
+        )
 
         def on_job_start(job: Job) -> None:
             from clickstream.serve import job_status

@@ -40,8 +40,9 @@ class RunResult:
 class _CollectSink(BlackholeSink):
     """Keeps every change in memory, for `Engine.collect`."""
 
-    def __init__(self, table: TableDef, settings: Settings,
-                 on_rows: Callable[[pa.Table], None] | None = None) -> None:
+    def __init__(
+        self, table: TableDef, settings: Settings, on_rows: Callable[[pa.Table], None] | None = None
+    ) -> None:
         super().__init__(table, settings)
         self.rows: list[tuple[str, tuple]] = []
         self.on_rows = on_rows
@@ -83,8 +84,9 @@ class Engine:
             raise error.with_context(script, source) from None
         return result
 
-    def collect(self, query: str, on_rows: Callable[[pa.Table], None] | None = None,
-                timeout_s: float | None = None) -> list[tuple[str, tuple]]:
+    def collect(
+        self, query: str, on_rows: Callable[[pa.Table], None] | None = None, timeout_s: float | None = None
+    ) -> list[tuple[str, tuple]]:
         """Run one SELECT and return its changelog, `[("+I", row), ("-U", row), ...]`: Flink's
         `TableResult.collect()` for Python callers. It runs to the end of bounded input, or for
         `timeout_s`; with `on_rows`, each batch of changes (an Arrow table with `_op`) goes there
@@ -97,8 +99,7 @@ class Engine:
         except SqlError as error:
             raise error.with_context(query) from None
         table = TableDef("__collect", physical=list(node.columns), options={"connector": "blackhole"})
-        job = Job([("collect", SinkNode(columns=list(node.columns), input=node, table=table))],
-                  self.settings)
+        job = Job([("collect", SinkNode(columns=list(node.columns), input=node, table=table))], self.settings)
         sink = _CollectSink(table, self.settings, on_rows)
         job.pipelines[0].operators[-1].sink = sink
         if timeout_s is not None:
@@ -209,8 +210,7 @@ class Engine:
         planner = self._planner()
         node, names = planner.plan_query(statement.query, statement)
         self._print(" | ".join(["op"] + names))
-        table = TableDef("__select", physical=[c for c in node.columns],
-                         options={"connector": "print"})
+        table = TableDef("__select", physical=[c for c in node.columns], options={"connector": "print"})
         sink = SinkNode(columns=list(node.columns), input=node, table=table)
         job = Job([("select", sink)], self.settings)
         for pipeline in job.pipelines:
@@ -220,8 +220,9 @@ class Engine:
         result.jobs.append(status)
 
     def _show_tables(self, views_only: bool) -> None:
-        names = [n for n in self.catalog.names()
-                 if not views_only or isinstance(self.catalog.get(n), ViewDef)]
+        names = [
+            n for n in self.catalog.names() if not views_only or isinstance(self.catalog.get(n), ViewDef)
+        ]
         self._print("\n".join(names) if names else "Empty set")
 
     def _describe(self, statement: st.DescribeStatement) -> None:
@@ -230,23 +231,29 @@ class Engine:
             raise statement.error(CatalogError, f"Table or view '{statement.name}' does not exist")
         if isinstance(obj, ViewDef):
             node, names = self._planner().plan_query(obj.query.copy(), statement)
-            rows = [(n, c.flink_type, "TRUE", "", "", "") for n, c in zip(names, node.columns,
-                                                                          strict=False)]
+            rows = [(n, c.flink_type, "TRUE", "", "", "") for n, c in zip(names, node.columns, strict=False)]
         else:
             self._planner().scan(obj) if obj.connector and obj.computed else None
             watermark = {obj.watermark.column: obj.watermark.expression.sql()} if obj.watermark else {}
             rows = []
             for column in obj.columns:
-                extras = next((f"AS {c.expression.sql()}" for c in obj.computed
-                               if c.name == column.name), "")
+                extras = next((f"AS {c.expression.sql()}" for c in obj.computed if c.name == column.name), "")
                 key = f"PRI({', '.join(obj.primary_key)})" if column.name in obj.primary_key else ""
                 flink_type = column.flink_type.replace(" *PROCTIME*", "")
                 if column.name in watermark:
                     flink_type += " *ROWTIME*"
                 if "PROCTIME" in column.flink_type:
                     flink_type += " *PROCTIME*"
-                rows.append((column.name, flink_type, "FALSE" if not column.nullable else "TRUE",
-                             key, extras, watermark.get(column.name, "")))
+                rows.append(
+                    (
+                        column.name,
+                        flink_type,
+                        "FALSE" if not column.nullable else "TRUE",
+                        key,
+                        extras,
+                        watermark.get(column.name, ""),
+                    )
+                )
         self._table(("name", "type", "null", "key", "extras", "watermark"), rows)
 
     def _explain(self, statement: st.Statement) -> None:
@@ -275,8 +282,7 @@ class Engine:
         line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
         self._print(line)
         for i, row in enumerate(cells):
-            self._print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True))
-                        + " |")
+            self._print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |")
             if i == 0:
                 self._print(line)
         self._print(line)

@@ -29,23 +29,31 @@ def test_csv_directory_in_name_order(tmp_path):
     (data / "b.csv").write_text("3,buy,2.50,2024-01-01 10:00:02\n4,pv,,2024-01-01 10:00:03\n")
     (data / "a.csv").write_text("1,pv,1.00,2024-01-01 10:00:00\n2,cart,0.10,2024-01-01 10:00:01\n")
     rows, _ = collect(data, "csv", "SELECT user_id, behavior, price FROM events", tmp_path)
-    assert [r for _, r in rows] == [(1, "pv", Decimal("1.00")), (2, "cart", Decimal("0.10")),
-                                    (3, "buy", Decimal("2.50")), (4, "pv", None)]
+    assert [r for _, r in rows] == [
+        (1, "pv", Decimal("1.00")),
+        (2, "cart", Decimal("0.10")),
+        (3, "buy", Decimal("2.50")),
+        (4, "pv", None),
+    ]
 
 
 def test_malformed_records_go_to_dead_letters(tmp_path):
     path = tmp_path / "events.jsonl"
-    path.write_text("\n".join([
-        '{"user_id": "1", "behavior": "pv", "price": 1.5, "ts": "2024-01-01 10:00:00"}',
-        '{"user_id": "x1", "behavior": "pv", "ts": "2024-01-01 10:00:00"}',
-        '{"user_id": 2, "behavior": "buy"',
-        '[1, 2]',
-        '{"user_id": 3, "behavior": "buy", "ts": "2024-01-01T10:00:05"}',
-    ]) + "\n")
+    path.write_text(
+        "\n".join(
+            [
+                '{"user_id": "1", "behavior": "pv", "price": 1.5, "ts": "2024-01-01 10:00:00"}',
+                '{"user_id": "x1", "behavior": "pv", "ts": "2024-01-01 10:00:00"}',
+                '{"user_id": 2, "behavior": "buy"',
+                "[1, 2]",
+                '{"user_id": 3, "behavior": "buy", "ts": "2024-01-01T10:00:05"}',
+            ]
+        )
+        + "\n"
+    )
     rows, _ = collect(path, "json", "SELECT user_id, behavior FROM events", tmp_path)
     assert [r for _, r in rows] == [(1, "pv"), (3, "buy")]
-    letters = [orjson.loads(line) for line in (tmp_path / "dlq" / "events.jsonl").read_bytes()
-               .splitlines()]
+    letters = [orjson.loads(line) for line in (tmp_path / "dlq" / "events.jsonl").read_bytes().splitlines()]
     assert len(letters) == 3
     assert "user_id: cannot read x1 as BIGINT" in letters[0]["reason"]
     assert letters[1]["reason"] == letters[2]["reason"] == "not a JSON object"

@@ -31,8 +31,7 @@ CREATE TABLE user_behavior (
 
 @pytest.fixture(scope="session")
 def tianchi_config() -> TianchiConfig:
-    return TianchiConfig(events=30_000, users=3_000, days=1.5, late_ratio=0.01,
-                         malformed_ratio=0.001)
+    return TianchiConfig(events=30_000, users=3_000, days=1.5, late_ratio=0.01, malformed_ratio=0.001)
 
 
 @pytest.fixture(scope="session")

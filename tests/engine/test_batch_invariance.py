@@ -43,8 +43,7 @@ TABLES = ("hourly", "hop", "cumulative", "cumulative_uv", "per_behavior")
 
 def results(tmp_path, events_file, batch_size: str) -> dict[str, list]:
     db = tmp_path / f"r{batch_size}.db"
-    script = SOURCE_DDL.format(path=events_file) + QUERIES.format(
-        **{t: sqlite_sink(db, t) for t in TABLES})
+    script = SOURCE_DDL.format(path=events_file) + QUERIES.format(**{t: sqlite_sink(db, t) for t in TABLES})
     run_script(script, **{"table.exec.mini-batch.size": batch_size})
     return {t: sorted(sqlite_rows(db, t), key=repr) for t in TABLES}
 
@@ -52,9 +51,20 @@ def results(tmp_path, events_file, batch_size: str) -> dict[str, list]:
 @pytest.fixture(scope="module")
 def small_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("small") / "events.jsonl"
-    write_jsonl(str(path), TianchiConfig(events=400, users=60, items=200, categories=20,
-                                         days=0.25, late_ratio=0.05, malformed_ratio=0.01,
-                                         disorder_ms=20_000, seed=7))
+    write_jsonl(
+        str(path),
+        TianchiConfig(
+            events=400,
+            users=60,
+            items=200,
+            categories=20,
+            days=0.25,
+            late_ratio=0.05,
+            malformed_ratio=0.01,
+            disorder_ms=20_000,
+            seed=7,
+        ),
+    )
     return path
 
 
@@ -66,12 +76,26 @@ def test_batch_sizes_give_identical_results(tmp_path, small_file):
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), size=st.integers(2, 300),
-       disorder=st.sampled_from([0, 4_000, 60_000]), late=st.sampled_from([0.0, 0.1]))
+@given(
+    seed=st.integers(0, 10_000),
+    size=st.integers(2, 300),
+    disorder=st.sampled_from([0, 4_000, 60_000]),
+    late=st.sampled_from([0.0, 0.1]),
+)
 def test_random_streams_random_batch_sizes(tmp_path_factory, seed, size, disorder, late):
     tmp_path = tmp_path_factory.mktemp("h")
     path = tmp_path / "events.jsonl"
-    write_jsonl(str(path), TianchiConfig(events=300, users=40, items=100, categories=10,
-                                         days=0.2, late_ratio=late, disorder_ms=disorder,
-                                         seed=seed))
+    write_jsonl(
+        str(path),
+        TianchiConfig(
+            events=300,
+            users=40,
+            items=100,
+            categories=10,
+            days=0.2,
+            late_ratio=late,
+            disorder_ms=disorder,
+            seed=seed,
+        ),
+    )
     assert results(tmp_path, path, str(size)) == results(tmp_path, path, "-1")

@@ -76,9 +76,20 @@ QUERIES = {
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
     path = tmp_path_factory.mktemp("flink") / "events.jsonl"
-    write_jsonl(str(path), TianchiConfig(events=3_000, users=300, items=800, categories=40,
-                                         days=0.4, late_ratio=0.02, late_ms=25 * 60_000,
-                                         disorder_ms=4_000, seed=11))
+    write_jsonl(
+        str(path),
+        TianchiConfig(
+            events=3_000,
+            users=300,
+            items=800,
+            categories=40,
+            days=0.4,
+            late_ratio=0.02,
+            late_ms=25 * 60_000,
+            disorder_ms=4_000,
+            seed=11,
+        ),
+    )
     ddl = SOURCE_DDL.format(path=path)
     flink = run_flink([ddl.strip().rstrip(";").replace("proctime AS PROCTIME(),", "")], QUERIES)
     engine = Engine()
@@ -96,8 +107,7 @@ def test_same_final_result_as_flink(both, name):
     assert sum(expected.values()) > 0
 
 
-@pytest.mark.parametrize("name", [n for n in QUERIES if n.startswith(("seed_hourly", "legacy",
-                                                                       "tvf"))])
+@pytest.mark.parametrize("name", [n for n in QUERIES if n.startswith(("seed_hourly", "legacy", "tvf"))])
 def test_windows_only_append(both, name):
     flink, ours = both
     assert {kind for kind, _ in flink[name]} == {kind for kind, _ in ours[name]} == {"+I"}

@@ -44,11 +44,25 @@ def _iso(ms: int) -> str:
 def streams(tmp_path_factory):
     rng = random.Random(4)
     folder = tmp_path_factory.mktemp("ij")
-    clicks = [{"click_id": i, "user_id": rng.randint(1, 40), "product_id": rng.randint(1, 15),
-               "ts": BASE + i * 2_000 - rng.randint(0, 3_000)} for i in range(2_500)]
-    checkouts = [{"checkout_id": j, "user_id": rng.randint(1, 40),
-                  "product_id": rng.randint(1, 15), "amount": rng.randint(100, 9_999) / 100,
-                  "ts": BASE + j * 14_000 - rng.randint(0, 3_000)} for j in range(350)]
+    clicks = [
+        {
+            "click_id": i,
+            "user_id": rng.randint(1, 40),
+            "product_id": rng.randint(1, 15),
+            "ts": BASE + i * 2_000 - rng.randint(0, 3_000),
+        }
+        for i in range(2_500)
+    ]
+    checkouts = [
+        {
+            "checkout_id": j,
+            "user_id": rng.randint(1, 40),
+            "product_id": rng.randint(1, 15),
+            "amount": rng.randint(100, 9_999) / 100,
+            "ts": BASE + j * 14_000 - rng.randint(0, 3_000),
+        }
+        for j in range(350)
+    ]
     for name, rows in (("clicks", clicks), ("checkouts", checkouts)):
         with open(folder / f"{name}.jsonl", "wb") as out:
             for row in rows:
@@ -58,17 +72,20 @@ def streams(tmp_path_factory):
 
 def _engine(folder, batch: str = "100000") -> Engine:
     engine = Engine(Settings({"table.exec.mini-batch.size": batch}))
-    engine.execute_script(DDL.format(clicks=folder / "clicks.jsonl",
-                                     checkouts=folder / "checkouts.jsonl"))
+    engine.execute_script(DDL.format(clicks=folder / "clicks.jsonl", checkouts=folder / "checkouts.jsonl"))
     return engine
 
 
 def _expected(clicks, checkouts, outer: bool) -> Counter:
     rows = Counter()
     for co in checkouts:
-        matched = [cl for cl in clicks if cl["user_id"] == co["user_id"]
-                   and cl["product_id"] == co["product_id"]
-                   and cl["ts"] <= co["ts"] <= cl["ts"] + HOUR]
+        matched = [
+            cl
+            for cl in clicks
+            if cl["user_id"] == co["user_id"]
+            and cl["product_id"] == co["product_id"]
+            and cl["ts"] <= co["ts"] <= cl["ts"] + HOUR
+        ]
         for cl in matched:
             rows[(co["checkout_id"], cl["click_id"], co["amount"])] += 1
         if outer and not matched:
@@ -88,8 +105,10 @@ def test_interval_join_matches_oracle(streams, join):
 
 def test_batch_sizes_agree(streams):
     folder, _, _ = streams
-    results = [materialize(_engine(folder, size).collect(ATTRIBUTION.format(join="LEFT")))
-               for size in ("1000", "37", "-1")]
+    results = [
+        materialize(_engine(folder, size).collect(ATTRIBUTION.format(join="LEFT")))
+        for size in ("1000", "37", "-1")
+    ]
     assert results[0] == results[1] == results[2]
 
 
@@ -97,11 +116,12 @@ def test_state_is_bounded_by_the_interval(streams):
     folder, clicks, checkouts = streams
     engine = _engine(folder, "200")
     sizes: list[int] = []
-    engine.on_batch = lambda job: sizes.append(
-        job.metrics()["insert-into_sink_t"]["state_rows"])
-    engine.execute_script("CREATE TABLE sink_t (a BIGINT, b BIGINT, c DOUBLE) "
-                          "WITH ('connector' = 'blackhole');"
-                          "INSERT INTO sink_t " + ATTRIBUTION.format(join=""))
+    engine.on_batch = lambda job: sizes.append(job.metrics()["insert-into_sink_t"]["state_rows"])
+    engine.execute_script(
+        "CREATE TABLE sink_t (a BIGINT, b BIGINT, c DOUBLE) "
+        "WITH ('connector' = 'blackhole');"
+        "INSERT INTO sink_t " + ATTRIBUTION.format(join="")
+    )
     # an hour of clicks is ~1800 rows: older ones can match no future checkout and are dropped
     assert 1_000 < max(sizes) < 2_300 < len(clicks) + len(checkouts)
     assert sizes[-1] == 0  # the final watermark expires everything
@@ -110,8 +130,7 @@ def test_state_is_bounded_by_the_interval(streams):
 def test_join_without_keys_or_bounds_is_refused(streams):
     folder, _, _ = streams
     with pytest.raises(UnsupportedFeatureError, match="equality"):
-        _engine(folder).collect("SELECT * FROM checkouts co JOIN clicks cl "
-                                "ON co.amount > cl.click_id")
+        _engine(folder).collect("SELECT * FROM checkouts co JOIN clicks cl ON co.amount > cl.click_id")
 
 
 @pytest.mark.flink

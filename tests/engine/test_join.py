@@ -52,14 +52,27 @@ def streams(tmp_path_factory):
     folder = tmp_path_factory.mktemp("join")
     ids = [f"{rng.randint(100, 999)}-{i:02d}" for i in range(40)]
     levels = ["SILVER", "GOLD", "PLATINUM"]
-    users = [{"user_id": u, "name": f"user {u}", "level": rng.choice(levels),
-              "updated_at": BASE + rng.randint(0, 3_600_000)} for u in ids for _ in range(3)]
+    users = [
+        {
+            "user_id": u,
+            "name": f"user {u}",
+            "level": rng.choice(levels),
+            "updated_at": BASE + rng.randint(0, 3_600_000),
+        }
+        for u in ids
+        for _ in range(3)
+    ]
     users.sort(key=lambda r: r["updated_at"])
-    clicks = [{"user_id": rng.choice(ids + ["000-99"]), "page": rng.randint(1, 500),
-               "action": rng.choice(["selection", "checkout", "products"]),
-               "event_time": BASE + i * 1_200} for i in range(3_000)]
-    for name, rows, time_key in (("users", users, "updated_at"),
-                                 ("clicks", clicks, "event_time")):
+    clicks = [
+        {
+            "user_id": rng.choice(ids + ["000-99"]),
+            "page": rng.randint(1, 500),
+            "action": rng.choice(["selection", "checkout", "products"]),
+            "event_time": BASE + i * 1_200,
+        }
+        for i in range(3_000)
+    ]
+    for name, rows, time_key in (("users", users, "updated_at"), ("clicks", clicks, "event_time")):
         with open(folder / f"{name}.jsonl", "wb") as out:
             for row in rows:
                 out.write(orjson.dumps({**row, time_key: _iso(row[time_key])}) + b"\n")
@@ -71,8 +84,7 @@ def streams(tmp_path_factory):
 
 def _engine(folder, batch: str) -> Engine:
     engine = Engine(Settings({"table.exec.mini-batch.size": batch}))
-    engine.execute_script(DDL.format(users=folder / "users.jsonl",
-                                     clicks=folder / "clicks.jsonl"))
+    engine.execute_script(DDL.format(users=folder / "users.jsonl", clicks=folder / "clicks.jsonl"))
     return engine
 
 
@@ -80,25 +92,27 @@ def test_vip_actions(streams):
     folder, clicks, latest = streams
     changes = _engine(folder, "20").collect(VIP)  # small batches: users change between clicks
     assert {kind for kind, _ in changes} >= {"+I", "-D"}  # level changes retract earlier rows
-    expected = Counter((c["user_id"], latest[c["user_id"]]["name"], c["page"], c["action"])
-                       for c in clicks if c["user_id"] in latest
-                       and latest[c["user_id"]]["level"] == "PLATINUM")
+    expected = Counter(
+        (c["user_id"], latest[c["user_id"]]["name"], c["page"], c["action"])
+        for c in clicks
+        if c["user_id"] in latest and latest[c["user_id"]]["level"] == "PLATINUM"
+    )
     assert materialize(changes) == expected
 
 
 def test_left_join_pads_then_fills(streams):
     folder, clicks, latest = streams
     got = materialize(_engine(folder, "333").collect(LEFT))
-    expected = Counter((c["user_id"], c["page"],
-                        latest[c["user_id"]]["level"] if c["user_id"] in latest else None)
-                       for c in clicks)
+    expected = Counter(
+        (c["user_id"], c["page"], latest[c["user_id"]]["level"] if c["user_id"] in latest else None)
+        for c in clicks
+    )
     assert got == expected
 
 
 def test_batch_sizes_agree(streams):
     folder, _, _ = streams
-    assert materialize(_engine(folder, "41").collect(VIP)) == materialize(
-        _engine(folder, "-1").collect(VIP))
+    assert materialize(_engine(folder, "41").collect(VIP)) == materialize(_engine(folder, "-1").collect(VIP))
 
 
 def test_join_without_equality_is_refused(streams):

@@ -17,8 +17,7 @@ from tests.engine.conftest import SOURCE_DDL, run_script, sqlite_rows, sqlite_si
 def _database(url: str, table: str):
     from clickstream.connectors.jdbc import JdbcDatabase
 
-    return JdbcDatabase(TableDef(name=table, physical=[],
-                                 options={"url": url, "table-name": table}))
+    return JdbcDatabase(TableDef(name=table, physical=[], options={"url": url, "table-name": table}))
 
 
 def _fill_dimension(url: str, table: str, rows: list[tuple[int, str]]) -> None:
@@ -26,8 +25,7 @@ def _fill_dimension(url: str, table: str, rows: list[tuple[int, str]]) -> None:
     database = _database(url, table)
     conn = database.connection()
     cursor = conn.cursor()
-    cursor.execute(f"CREATE TABLE {table} (sub_category_id BIGINT, parent_category_name "
-                   "VARCHAR(64))")
+    cursor.execute(f"CREATE TABLE {table} (sub_category_id BIGINT, parent_category_name VARCHAR(64))")
     marker = dialect_for(url).placeholder
     cursor.executemany(f"INSERT INTO {table} VALUES ({marker}, {marker})", rows)
     conn.commit()
@@ -77,27 +75,35 @@ def dimension_url(request, tmp_path, tianchi_config):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("join", ["LEFT", "INNER"])
-def test_lookup_join_enriches_every_event(tmp_path, events_file, dimension_url, tianchi_config,
-                                          join):
+def test_lookup_join_enriches_every_event(tmp_path, events_file, dimension_url, tianchi_config, join):
     url, table = dimension_url
     db = tmp_path / "out.db"
-    run_script(SOURCE_DDL.format(path=events_file) + LOOKUP_QUERY.format(
-        url=url, table=table, sink=sqlite_sink(db, "top_category"), join=join,
-        enriched_sink=sqlite_sink(db, "enriched")))
+    run_script(
+        SOURCE_DDL.format(path=events_file)
+        + LOOKUP_QUERY.format(
+            url=url,
+            table=table,
+            sink=sqlite_sink(db, "top_category"),
+            join=join,
+            enriched_sink=sqlite_sink(db, "enriched"),
+        )
+    )
     categories = dict(category_rows(tianchi_config))
     events = oracle.read_events(events_file)
     expected = oracle.top_category(events, categories)
     if join == "INNER":
         expected.pop(None, None)
     assert dict(sqlite_rows(db, "top_category")) == expected
-    favs = [(e["user_id"], categories.get(e["category_id"])) for e in events
-            if e["behavior"] == "fav" and (join == "LEFT" or e["category_id"] in categories)]
+    favs = [
+        (e["user_id"], categories.get(e["category_id"]))
+        for e in events
+        if e["behavior"] == "fav" and (join == "LEFT" or e["category_id"] in categories)
+    ]
     assert sorted(sqlite_rows(db, "enriched"), key=repr) == sorted(favs, key=repr)
 
 
 @pytest.mark.integration
-def test_results_into_postgres_and_mariadb(tmp_path, events_file, postgres_url, mariadb_url,
-                                           tianchi_config):
+def test_results_into_postgres_and_mariadb(tmp_path, events_file, postgres_url, mariadb_url, tianchi_config):
     dim = tmp_path / "dim.db"
     with sqlite3.connect(dim) as conn:
         conn.execute("CREATE TABLE category (sub_category_id BIGINT, parent_category_name TEXT)")
@@ -107,9 +113,16 @@ def test_results_into_postgres_and_mariadb(tmp_path, events_file, postgres_url, 
         table = f"top_category_{suffix}"
         sink = f"'connector' = 'jdbc', 'url' = '{url}', 'table-name' = '{table}'"
         try:
-            run_script(SOURCE_DDL.format(path=events_file) + LOOKUP_QUERY.format(
-                url=f"jdbc:sqlite:{dim}", table="category", sink=sink, join="LEFT",
-                enriched_sink="'connector' = 'blackhole'"))
+            run_script(
+                SOURCE_DDL.format(path=events_file)
+                + LOOKUP_QUERY.format(
+                    url=f"jdbc:sqlite:{dim}",
+                    table="category",
+                    sink=sink,
+                    join="LEFT",
+                    enriched_sink="'connector' = 'blackhole'",
+                )
+            )
             database = _database(url, table)
             cursor = database.connection().cursor()
             cursor.execute(f"SELECT category_name, buy_cnt FROM {table}")
@@ -117,6 +130,5 @@ def test_results_into_postgres_and_mariadb(tmp_path, events_file, postgres_url, 
             database.close()
         finally:
             _drop(url, table)
-        expected = oracle.top_category(oracle.read_events(events_file),
-                                       dict(category_rows(tianchi_config)))
+        expected = oracle.top_category(oracle.read_events(events_file), dict(category_rows(tianchi_config)))
         assert got == expected

@@ -34,8 +34,7 @@ def _engine(events_file, batch: str) -> Engine:
 
 def _on_time(events_file) -> list[tuple[int, dict]]:
     rows = []
-    for seq, (event, watermark) in enumerate(oracle.with_watermarks(
-            oracle.read_events(events_file))):
+    for seq, (event, watermark) in enumerate(oracle.with_watermarks(oracle.read_events(events_file))):
         if event["ts"] > watermark:  # rows at or behind the watermark are late
             rows.append((seq, event))
     return rows
@@ -50,8 +49,7 @@ def test_range_frame_matches_oracle(events_file):
     expected = Counter()
     for _, e in rows:
         frame = [x for x in by_user[e["user_id"]] if e["ts"] - oracle.HOUR_MS <= x["ts"] <= e["ts"]]
-        expected[(e["user_id"], e["item_id"], len(frame),
-                  max(x["category_id"] for x in frame))] += 1
+        expected[(e["user_id"], e["item_id"], len(frame), max(x["category_id"] for x in frame))] += 1
     assert got == expected
 
 
@@ -64,14 +62,14 @@ def test_rows_frame_matches_oracle(events_file):
     for rows in by_user.values():
         rows.sort(key=lambda r: (r[0], r[1]))
         for i, (_, _, e) in enumerate(rows):
-            expected[(e["user_id"], e["item_id"],
-                      sum(r[2]["item_id"] for r in rows[max(0, i - 2):i + 1]))] += 1
+            expected[
+                (e["user_id"], e["item_id"], sum(r[2]["item_id"] for r in rows[max(0, i - 2) : i + 1]))
+            ] += 1
     assert got == expected
 
 
 def test_batch_sizes_agree(events_file):
-    results = [materialize(_engine(events_file, size).collect(RANGE_QUERY))
-               for size in ("997", "-1")]
+    results = [materialize(_engine(events_file, size).collect(RANGE_QUERY)) for size in ("997", "-1")]
     assert results[0] == results[1]
 
 
@@ -85,8 +83,10 @@ def test_same_as_flink(tmp_path):
     # a later row; clickstream drops every row behind the watermark (README, Semantics).
     write_jsonl(str(path), TianchiConfig(events=1500, users=60, days=0.2, seed=5))
     ddl = SOURCE_DDL.format(path=path)
-    flink = run_flink([ddl.strip().rstrip(";").replace("proctime AS PROCTIME(),", "")],
-                      {"range": RANGE_QUERY, "rows": ROWS_QUERY})
+    flink = run_flink(
+        [ddl.strip().rstrip(";").replace("proctime AS PROCTIME(),", "")],
+        {"range": RANGE_QUERY, "rows": ROWS_QUERY},
+    )
     engine = _engine(path, "400")
     assert materialize(engine.collect(RANGE_QUERY)) == materialize(flink["range"])
     assert materialize(engine.collect(ROWS_QUERY)) == materialize(flink["rows"])

@@ -43,8 +43,9 @@ def engine_for(events_file, batch: str = "100000") -> Engine:
 
 def test_top_items_per_category(events_file):
     got = materialize(engine_for(events_file, "2000").collect(TOP_ITEMS))
-    counts = Counter((e["category_id"], e["item_id"]) for e in oracle.read_events(events_file)
-                     if e["behavior"] == "pv")
+    counts = Counter(
+        (e["category_id"], e["item_id"]) for e in oracle.read_events(events_file) if e["behavior"] == "pv"
+    )
     by_category = defaultdict(list)
     for (category, item), n in counts.items():
         by_category[category].append((-n, item))
@@ -68,8 +69,9 @@ def test_first_event_per_user_and_item(events_file):
 
 
 def test_global_top_n_and_batch_size_invariance(events_file):
-    results = [materialize(engine_for(events_file, size).collect(TOP_BUYERS))
-               for size in ("500", "7000", "-1")]
+    results = [
+        materialize(engine_for(events_file, size).collect(TOP_BUYERS)) for size in ("500", "7000", "-1")
+    ]
     assert results[0] == results[1] == results[2]
     assert [row[2] for row in sorted(results[0], key=lambda r: r[2])] == [1, 2, 3, 4, 5]
 
@@ -77,5 +79,5 @@ def test_global_top_n_and_batch_size_invariance(events_file):
 def test_rank_without_filter_is_refused(events_file):
     with pytest.raises(UnsupportedFeatureError, match="enclosing query must filter"):
         engine_for(events_file).collect(
-            "SELECT user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn "
-            "FROM user_behavior")
+            "SELECT user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn FROM user_behavior"
+        )

@@ -87,8 +87,9 @@ def seed_results(tmp_path_factory, events_file, category_db):
 
 def test_hourly_trading_volume(seed_results, events_file):
     results, _ = seed_results
-    expected, _ = oracle.window_counts(oracle.read_events(events_file),
-                                       where=lambda e: e["behavior"] == "buy")
+    expected, _ = oracle.window_counts(
+        oracle.read_events(events_file), where=lambda e: e["behavior"] == "buy"
+    )
     want = sorted((oracle.hour_of(start), count) for (start, _), count in expected.items())
     assert sorted(sqlite_rows(results, "buy_cnt_per_hour")) == want
     assert len(want) >= 24
@@ -117,20 +118,22 @@ def test_top_categories(seed_results, events_file, category_db):
 def test_late_and_malformed_are_counted(seed_results, events_file, tianchi_config):
     _, engine = seed_results
     metrics = engine.last_job.metrics()
-    _, late = oracle.window_counts(oracle.read_events(events_file),
-                                   where=lambda e: e["behavior"] == "buy")
+    _, late = oracle.window_counts(oracle.read_events(events_file), where=lambda e: e["behavior"] == "buy")
     assert metrics["insert-into_buy_cnt_per_hour"]["late_dropped"] == late > 0
     assert metrics["insert-into_buy_cnt_per_hour"]["malformed"] > 0
 
 
 def test_dates_follow_local_time_zone(tmp_path, events_file):
     db = tmp_path / "r.db"
-    script = SOURCE_DDL.format(path=events_file) + f"""
+    script = (
+        SOURCE_DDL.format(path=events_file)
+        + f"""
     CREATE TABLE days (d STRING PRIMARY KEY NOT ENFORCED, n BIGINT)
-        WITH ({sqlite_sink(db, 'days')});
+        WITH ({sqlite_sink(db, "days")});
     INSERT INTO days SELECT DATE_FORMAT(ts, 'yyyy-MM-dd'), COUNT(*) FROM user_behavior
     GROUP BY DATE_FORMAT(ts, 'yyyy-MM-dd');
     """
+    )
     run_script("SET 'table.local-time-zone' = 'Asia/Shanghai';" + script)
     events = oracle.read_events(events_file)
     from zoneinfo import ZoneInfo

@@ -45,8 +45,15 @@ def expected_sessions(events_file) -> Counter:
         return max(r["ts"] for r in rows) + GAP
 
     def emit(user: int, rows: list[dict]) -> None:
-        out[(user, _fmt(min(r["ts"] for r in rows)), _fmt(end_of(rows)), len(rows),
-             sum(r["item_id"] for r in rows))] += 1
+        out[
+            (
+                user,
+                _fmt(min(r["ts"] for r in rows)),
+                _fmt(end_of(rows)),
+                len(rows),
+                sum(r["item_id"] for r in rows),
+            )
+        ] += 1
 
     for event, watermark in oracle.with_watermarks(oracle.read_events(events_file)):
         user, t = event["user_id"], event["ts"]
@@ -54,8 +61,7 @@ def expected_sessions(events_file) -> Counter:
         for rows in [r for r in sessions if end_of(r) - 1 <= watermark]:
             sessions.remove(rows)
             emit(user, rows)
-        touching = [r for r in sessions
-                    if t < end_of(r) and t + GAP > min(x["ts"] for x in r)]
+        touching = [r for r in sessions if t < end_of(r) and t + GAP > min(x["ts"] for x in r)]
         if not touching:
             if t + GAP - 1 <= watermark:
                 continue
@@ -107,15 +113,20 @@ def test_late_event_bridges_two_sessions(tmp_path):
     path = tmp_path / "bridge.jsonl"
     minute = 60_000
     rows = [(1, 0), (1, 8 * minute), (1, 4 * minute), (1, 60 * minute)]  # (user, ms after 00:00)
-    path.write_text("".join(
-        f'{{"user_id": "{u}", "item_id": "1", "category_id": "1", "behavior": "pv", '
-        f'"ts": "2024-01-01T{t // (60 * minute):02d}:{t // minute % 60:02d}:00Z"}}\n'
-        for u, t in rows))
+    path.write_text(
+        "".join(
+            f'{{"user_id": "{u}", "item_id": "1", "category_id": "1", "behavior": "pv", '
+            f'"ts": "2024-01-01T{t // (60 * minute):02d}:{t // minute % 60:02d}:00Z"}}\n'
+            for u, t in rows
+        )
+    )
     ddl = SOURCE_DDL.format(path=path).replace("INTERVAL '5' SECOND", "INTERVAL '10' MINUTE")
     engine = Engine()
     engine.execute_script(ddl)
     got = materialize(engine.collect(LEGACY))
-    assert got == Counter({
-        (1, "2024-01-01 00:00:00.000", "2024-01-01 00:13:00.000", 3, 3): 1,  # bridged
-        (1, "2024-01-01 01:00:00.000", "2024-01-01 01:05:00.000", 1, 1): 1,
-    })
+    assert got == Counter(
+        {
+            (1, "2024-01-01 00:00:00.000", "2024-01-01 00:13:00.000", 3, 3): 1,  # bridged
+            (1, "2024-01-01 01:00:00.000", "2024-01-01 01:05:00.000", 1, 1): 1,
+        }
+    )

@@ -20,12 +20,15 @@ def run(script: str) -> str:
 
 
 def test_show_tables_and_describe(events_file):
-    text = run(SOURCE_DDL.format(path=events_file) + """
+    text = run(
+        SOURCE_DDL.format(path=events_file)
+        + """
         CREATE VIEW buys AS SELECT user_id, ts FROM user_behavior WHERE behavior = 'buy';
         SHOW TABLES;
         DESCRIBE user_behavior;
         DESCRIBE buys;
-    """)
+    """
+    )
     assert "buys\nuser_behavior" in text
     assert "TIMESTAMP_LTZ(3) *ROWTIME*" in text
     assert "*PROCTIME*" in text and "AS PROCTIME()" in text
@@ -33,17 +36,23 @@ def test_show_tables_and_describe(events_file):
 
 
 def test_explain_shows_the_operators(events_file):
-    text = run(SOURCE_DDL.format(path=events_file) + """
+    text = run(
+        SOURCE_DDL.format(path=events_file)
+        + """
         CREATE TABLE out_t (h BIGINT, c BIGINT) WITH ('connector' = 'blackhole');
         EXPLAIN INSERT INTO out_t SELECT HOUR(TUMBLE_START(ts, INTERVAL '1' HOUR)), COUNT(*)
         FROM user_behavior WHERE behavior = 'buy' GROUP BY TUMBLE(ts, INTERVAL '1' HOUR);
-    """)
+    """
+    )
     assert "WindowAggregate" in text and "TUMBLE" in text and "TableSourceScan" in text
     assert "Sink(table=[out_t]" in text
 
 
 def test_statement_set_and_print_format(events_file, capsys):
-    run("SET 'table.exec.mini-batch.size' = '5000';" + SOURCE_DDL.format(path=events_file) + """
+    run(
+        "SET 'table.exec.mini-batch.size' = '5000';"
+        + SOURCE_DDL.format(path=events_file)
+        + """
         CREATE TABLE p1 (behavior STRING, n BIGINT) WITH ('connector' = 'print',
             'print-identifier' = 'counts');
         CREATE TABLE p2 (d STRING, n BIGINT) WITH ('connector' = 'print');
@@ -53,7 +62,8 @@ def test_statement_set_and_print_format(events_file, capsys):
           FROM TABLE(TUMBLE(TABLE user_behavior, DESCRIPTOR(ts), INTERVAL '1' DAY))
           GROUP BY window_start, window_end;
         END;
-    """)
+    """
+    )
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("counts> +I[pv, ") for line in lines)
     assert any(line.startswith("counts> -U[pv, ") for line in lines)
@@ -62,11 +72,14 @@ def test_statement_set_and_print_format(events_file, capsys):
 
 
 def test_drop_and_recreate(events_file):
-    text = run(SOURCE_DDL.format(path=events_file) + """
+    text = run(
+        SOURCE_DDL.format(path=events_file)
+        + """
         DROP TABLE user_behavior;
         DROP TABLE IF EXISTS user_behavior;
         SHOW TABLES;
-    """)
+    """
+    )
     assert "Empty set" in text
     with pytest.raises(CatalogError):
         run("DROP VIEW nope;")
@@ -79,24 +92,36 @@ def test_set_shows_options():
 
 
 def test_select_prints_changelog(events_file):
-    text = run(SOURCE_DDL.format(path=events_file) + """
+    text = run(
+        SOURCE_DDL.format(path=events_file)
+        + """
         SELECT behavior, COUNT(*) AS n FROM user_behavior WHERE behavior = 'buy'
         GROUP BY behavior;
-    """)
+    """
+    )
     assert "op | behavior | n" in text
     assert "+I[buy, " in text
 
 
 def test_cli_run_exits_zero_with_file_sources(tmp_path, events_file):
     script = tmp_path / "job.sql"
-    script.write_text(SOURCE_DDL.format(path=events_file) + """
+    script.write_text(
+        SOURCE_DDL.format(path=events_file)
+        + """
         CREATE TABLE out_t (h BIGINT, c BIGINT) WITH ('connector' = 'jdbc',
             'url' = 'jdbc:sqlite:%s', 'table-name' = 'hourly');
         INSERT INTO out_t SELECT HOUR(TUMBLE_START(ts, INTERVAL '1' HOUR)), COUNT(*)
         FROM user_behavior WHERE behavior = 'buy' GROUP BY TUMBLE(ts, INTERVAL '1' HOUR);
-    """ % (tmp_path / "r.db"))
-    result = subprocess.run([sys.executable, "-m", "clickstream.cli", "run", str(script)],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    """
+        % (tmp_path / "r.db")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "clickstream.cli", "run", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "late dropped" in result.stderr  # the final status table
     import sqlite3
@@ -107,7 +132,9 @@ def test_cli_run_exits_zero_with_file_sources(tmp_path, events_file):
 
 
 def test_filter_is_pushed_below_the_lookup_join(events_file, category_db):
-    text = run(SOURCE_DDL.format(path=events_file) + f"""
+    text = run(
+        SOURCE_DDL.format(path=events_file)
+        + f"""
         CREATE TABLE category_dim (sub_category_id BIGINT, parent_category_name STRING)
             WITH ('connector' = 'jdbc', 'url' = 'jdbc:sqlite:{category_db}',
                   'table-name' = 'category');
@@ -118,6 +145,7 @@ def test_filter_is_pushed_below_the_lookup_join(events_file, category_db):
         ON U.category_id = C.sub_category_id;
         EXPLAIN INSERT INTO top_category SELECT category_name, COUNT(*) FROM rich
         WHERE behavior = 'buy' GROUP BY category_name;
-    """)
-    plan = text[text.index("LookupJoin"):]
+    """
+    )
+    plan = text[text.index("LookupJoin") :]
     assert "where=[\"behavior\" = 'buy']" in plan  # also applied before the lookups

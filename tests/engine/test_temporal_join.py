@@ -43,12 +43,21 @@ def streams(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tj")
     levels = ["SILVER", "GOLD", "PLATINUM"]
     # users change level now and then; versions arrive roughly in time order
-    users = [{"user_id": u, "level": rng.choice(levels), "ts": BASE + rng.randint(0, 600_000)}
-             for u in range(1, 31) for _ in range(4)]
+    users = [
+        {"user_id": u, "level": rng.choice(levels), "ts": BASE + rng.randint(0, 600_000)}
+        for u in range(1, 31)
+        for _ in range(4)
+    ]
     users.sort(key=lambda r: r["ts"])
-    checkouts = [{"checkout_id": i, "user_id": rng.randint(1, 35),
-                  "amount": rng.randint(100, 9_999) / 100,
-                  "ts": BASE + 30_000 + i * 1_500 - rng.randint(0, 2_000)} for i in range(400)]
+    checkouts = [
+        {
+            "checkout_id": i,
+            "user_id": rng.randint(1, 35),
+            "amount": rng.randint(100, 9_999) / 100,
+            "ts": BASE + 30_000 + i * 1_500 - rng.randint(0, 2_000),
+        }
+        for i in range(400)
+    ]
     for name, rows in (("users", users), ("checkouts", checkouts)):
         with open(folder / f"{name}.jsonl", "wb") as out:
             for row in rows:
@@ -58,8 +67,7 @@ def streams(tmp_path_factory):
 
 def _engine(folder, batch: str) -> Engine:
     engine = Engine(Settings({"table.exec.mini-batch.size": batch}))
-    engine.execute_script(DDL.format(users=folder / "users.jsonl",
-                                     checkouts=folder / "checkouts.jsonl"))
+    engine.execute_script(DDL.format(users=folder / "users.jsonl", checkouts=folder / "checkouts.jsonl"))
     return engine
 
 
@@ -84,7 +92,8 @@ def test_batch_sizes_agree(streams):
     folder, _, _ = streams
     query = QUERY.format(join="LEFT")
     assert materialize(_engine(folder, "13").collect(query)) == materialize(
-        _engine(folder, "-1").collect(query))
+        _engine(folder, "-1").collect(query)
+    )
 
 
 @pytest.mark.flink

@@ -68,8 +68,11 @@ def test_window_top_n(events_file):
 def test_window_join(events_file):
     got = materialize(_engine(events_file).collect(WINDOW_JOIN))
     buys, views = _counts(events_file, "buy"), _counts(events_file, "pv")
-    expected = Counter((_hhmm(start), category, n, views[(start, category)])
-                       for (start, category), n in buys.items() if (start, category) in views)
+    expected = Counter(
+        (_hhmm(start), category, n, views[(start, category)])
+        for (start, category), n in buys.items()
+        if (start, category) in views
+    )
     assert got == expected
 
 
@@ -89,8 +92,9 @@ def test_same_as_flink(tmp_path):
     from clickstream.simulate.tianchi import TianchiConfig, write_jsonl
 
     path = tmp_path / "events.jsonl"
-    write_jsonl(str(path), TianchiConfig(events=2500, users=100, categories=30, days=0.3,
-                                         late_ratio=0.01, seed=12))
+    write_jsonl(
+        str(path), TianchiConfig(events=2500, users=100, categories=30, days=0.3, late_ratio=0.01, seed=12)
+    )
     ddl = SOURCE_DDL.format(path=path).strip().rstrip(";").replace("proctime AS PROCTIME(),", "")
     flink = run_flink([ddl], {"top": WINDOW_TOP, "join": WINDOW_JOIN})
     engine = Engine(Settings({"table.exec.mini-batch.size": "300"}))

@@ -24,12 +24,16 @@ T0 = datetime(2017, 11, 25, 10, 0, tzinfo=UTC)
 
 
 def _event(i: int) -> bytes:
-    return orjson.dumps({"user_id": i % 7, "behavior": ("pv", "buy", "cart")[i % 3],
-                         "ts": f"2017-11-25T10:{i // 60 % 60:02d}:{i % 60:02d}Z"})
+    return orjson.dumps(
+        {
+            "user_id": i % 7,
+            "behavior": ("pv", "buy", "cart")[i % 3],
+            "ts": f"2017-11-25T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        }
+    )
 
 
-def _ddl(name: str, root, topic: str, columns: str = COLUMNS, watermark: bool = False,
-         **options: str) -> str:
+def _ddl(name: str, root, topic: str, columns: str = COLUMNS, watermark: bool = False, **options: str) -> str:
     wm = ", WATERMARK FOR ts AS ts - INTERVAL '5' SECOND" if watermark else ""
     opts = {"connector": "log", "path": str(root), "topic": topic, **options}
     with_ = ", ".join(f"'{k}' = '{v}'" for k, v in opts.items())
@@ -70,15 +74,17 @@ def test_engine_reads_a_topic_to_sqlite_and_collects(tmp_path):
         log.append("events", [b"not json", b'{"user_id": "seven"}'])
     db = tmp_path / "out.db"
     engine = _engine(tmp_path)
-    engine.execute_script(_ddl("events", root, "events", watermark=True,
-                               **{"scan.bounded.mode": "latest-offset"}) + f"""
+    engine.execute_script(
+        _ddl("events", root, "events", watermark=True, **{"scan.bounded.mode": "latest-offset"})
+        + f"""
         CREATE TABLE per_minute (ws STRING, behavior STRING, cnt BIGINT)
-            WITH ({sqlite_sink(db, 'per_minute')});
+            WITH ({sqlite_sink(db, "per_minute")});
         INSERT INTO per_minute
         SELECT CAST(window_start AS STRING), behavior, COUNT(*)
         FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '5' MINUTE))
         GROUP BY window_start, window_end, behavior;
-    """)
+    """
+    )
     rows = sqlite_rows(db, "per_minute")
     assert len(rows) == 3 * 3  # three 5-minute windows (15 minutes of events), three behaviors
     assert sum(r[2] for r in rows) == 900
@@ -99,21 +105,33 @@ def test_sink_writes_json_that_the_source_reads_back(tmp_path):
     engine = _engine(tmp_path)
     engine.execute_script(
         _ddl("events", root, "events", **{"scan.bounded.mode": "latest-offset"})
-        + _ddl("copy", root, "copy", "user_id BIGINT, behavior STRING, ts TIMESTAMP_LTZ(3), "
-               "amount DECIMAL(10, 2)", **{"log.partitions": "2", "key.fields": "user_id"})
+        + _ddl(
+            "copy",
+            root,
+            "copy",
+            "user_id BIGINT, behavior STRING, ts TIMESTAMP_LTZ(3), amount DECIMAL(10, 2)",
+            **{"log.partitions": "2", "key.fields": "user_id"},
+        )
         + "INSERT INTO copy SELECT user_id, behavior, ts, CAST(user_id AS DECIMAL(10, 2)) / 4 "
-          "FROM events WHERE behavior <> 'cart';")
-    raw = [orjson.loads(v) for v in TopicLog(root).open_reader("copy").poll(100)
-           .column("value").to_pylist()]
+        "FROM events WHERE behavior <> 'cart';"
+    )
+    raw = [orjson.loads(v) for v in TopicLog(root).open_reader("copy").poll(100).column("value").to_pylist()]
     assert len(raw) == 34
     assert raw[0]["ts"].endswith("Z") and raw[0]["ts"].startswith("2017-11-25T10:00:00")
 
-    engine.execute_script(_ddl("copy_in", root, "copy", "user_id BIGINT, behavior STRING, "
-                               "ts TIMESTAMP_LTZ(3), amount DECIMAL(10, 2)",
-                               **{"scan.bounded.mode": "latest-offset"}))
+    engine.execute_script(
+        _ddl(
+            "copy_in",
+            root,
+            "copy",
+            "user_id BIGINT, behavior STRING, ts TIMESTAMP_LTZ(3), amount DECIMAL(10, 2)",
+            **{"scan.bounded.mode": "latest-offset"},
+        )
+    )
     rows = sorted(row for _, row in engine.collect("SELECT * FROM copy_in"))
-    expected = sorted((i % 7, ("pv", "buy", "cart")[i % 3], i, Decimal(i % 7) / 4)
-                      for i in range(50) if i % 3 != 2)
+    expected = sorted(
+        (i % 7, ("pv", "buy", "cart")[i % 3], i, Decimal(i % 7) / 4) for i in range(50) if i % 3 != 2
+    )
     assert [(r[0], r[1], r[3]) for r in rows] == [(e[0], e[1], e[3]) for e in expected]
     # the event's second within the minute is its number: timestamps survived the round trip
     assert sorted(_seconds_after_t0(r[2]) for r in rows) == sorted(e[2] for e in expected)
@@ -154,8 +172,11 @@ def test_records_that_are_not_utf8_go_to_the_dead_letters(tmp_path):
 def test_unbounded_source_group_offsets_and_commit(tmp_path):
     with TopicLog(tmp_path / "log") as log:
         log.append("events", [_event(i) for i in range(20)])
-    options = {"properties.group.id": "g", "scan.bounded.mode": "unbounded",
-               "scan.startup.mode": "group-offsets"}
+    options = {
+        "properties.group.id": "g",
+        "scan.bounded.mode": "unbounded",
+        "scan.startup.mode": "group-offsets",
+    }
     source = _source(tmp_path, **options)
     assert not source.bounded and not source.exhausted()
     assert source.poll(8).num_rows == 8
@@ -173,27 +194,31 @@ def test_unbounded_source_group_offsets_and_commit(tmp_path):
 def test_startup_modes_latest_and_specific(tmp_path):
     with TopicLog(tmp_path / "log") as log:
         log.append("events", [_event(i) for i in range(20)])
-        latest = _source(tmp_path, **{"scan.startup.mode": "latest-offset",
-                                      "scan.bounded.mode": "unbounded"})
+        latest = _source(tmp_path, **{"scan.startup.mode": "latest-offset", "scan.bounded.mode": "unbounded"})
         assert latest.poll(100) is None
         log.append("events", [_event(20)])
         assert latest.poll(100).num_rows == 1
-    specific = _source(tmp_path, **{"scan.startup.mode": "specific-offsets",
-                                    "scan.startup.specific-offsets": "partition:0,offset:17"})
+    specific = _source(
+        tmp_path,
+        **{"scan.startup.mode": "specific-offsets", "scan.startup.specific-offsets": "partition:0,offset:17"},
+    )
     assert _drain(specific).num_rows == 4
 
 
 def test_bad_options_are_named(tmp_path):
     with pytest.raises(ConnectorError, match="needs 'topic'"):
-        LogSource(_table(tmp_path, "CREATE TABLE x (a INT) WITH ('connector' = 'log', "
-                                   f"'path' = '{tmp_path}');"), Settings())
+        LogSource(
+            _table(tmp_path, f"CREATE TABLE x (a INT) WITH ('connector' = 'log', 'path' = '{tmp_path}');"),
+            Settings(),
+        )
     with pytest.raises(ConnectorError, match="'scan.startup.mode' = 'timestamp' is not supported"):
         _source(tmp_path, **{"scan.startup.mode": "timestamp"})
     with pytest.raises(ConnectorError, match="needs 'properties.group.id'"):
         _source(tmp_path, **{"scan.startup.mode": "group-offsets"})
     with pytest.raises(ConnectorError, match="partition:<n>,offset:<n>"):
-        _source(tmp_path, **{"scan.startup.mode": "specific-offsets",
-                             "scan.startup.specific-offsets": "0:17"})
+        _source(
+            tmp_path, **{"scan.startup.mode": "specific-offsets", "scan.startup.specific-offsets": "0:17"}
+        )
 
 
 def _sink(tmp_path, columns: str = "k STRING, v BIGINT", pk: str = "", **options) -> LogSink:
@@ -203,33 +228,46 @@ def _sink(tmp_path, columns: str = "k STRING, v BIGINT", pk: str = "", **options
 
 def _batch(ops: list[int]) -> pa.Table:
     n = len(ops)
-    return pa.table({"k": [f"k{i % 4}" for i in range(n)], "v": list(range(n)),
-                     OP_COLUMN: pa.array(ops, pa.int8())})
+    return pa.table(
+        {"k": [f"k{i % 4}" for i in range(n)], "v": list(range(n)), OP_COLUMN: pa.array(ops, pa.int8())}
+    )
 
 
 def _written(tmp_path) -> list[tuple[int, dict]]:
     table = TopicLog(tmp_path / "log").open_reader("out").poll(10_000)
-    return [(p, orjson.loads(v)) for p, v in zip(table.column("partition").to_pylist(),
-                                                 table.column("value").to_pylist(), strict=True)]
+    return [
+        (p, orjson.loads(v))
+        for p, v in zip(table.column("partition").to_pylist(), table.column("value").to_pylist(), strict=True)
+    ]
 
 
 def test_sink_appends_inserts_and_update_afters_only(tmp_path):
     sink = _sink(tmp_path)
     sink.write(_batch([0, 1, 2, 0]))
-    assert [row for _, row in _written(tmp_path)] == [{"k": "k0", "v": 0}, {"k": "k2", "v": 2},
-                                                      {"k": "k3", "v": 3}]
+    assert [row for _, row in _written(tmp_path)] == [
+        {"k": "k0", "v": 0},
+        {"k": "k2", "v": 2},
+        {"k": "k3", "v": 3},
+    ]
     with pytest.raises(ConnectorError, match="deletions"):
         sink.write(_batch([0, 3]))
     sink.close()
 
 
-@pytest.mark.parametrize("options,check", [
-    ({"sink.partitioner": "fixed"}, lambda rows: {p for p, _ in rows} == {0}),
-    ({"sink.partitioner": "round-robin"},
-     lambda rows: [sum(1 for p, _ in rows if p == q) for q in range(4)] == [10, 10, 10, 10]),
-    ({"key.fields": "k"},
-     lambda rows: all(len({p for p, r in rows if r["k"] == k}) == 1 for k in ("k0", "k1"))),
-])
+@pytest.mark.parametrize(
+    "options,check",
+    [
+        ({"sink.partitioner": "fixed"}, lambda rows: {p for p, _ in rows} == {0}),
+        (
+            {"sink.partitioner": "round-robin"},
+            lambda rows: [sum(1 for p, _ in rows if p == q) for q in range(4)] == [10, 10, 10, 10],
+        ),
+        (
+            {"key.fields": "k"},
+            lambda rows: all(len({p for p, r in rows if r["k"] == k}) == 1 for k in ("k0", "k1")),
+        ),
+    ],
+)
 def test_sink_partitioners(tmp_path, options, check):
     sink = _sink(tmp_path, **{"log.partitions": "4", **options})
     sink.write(_batch([0] * 40))

@@ -45,7 +45,8 @@ def test_writers_in_parallel_with_a_reader_every_record_once_in_order(tmp_path):
 
     assert len(rows) == expected
     assert Counter((e["w"], e["seq"]) for _, _, e in rows) == Counter(
-        {(w, s): 1 for w in range(writers) for s in range(batches * batch)})
+        {(w, s): 1 for w in range(writers) for s in range(batches * batch)}
+    )
     for partition in (0, 1):
         mine = [(o, e) for p, o, e in rows if p == partition]
         assert [o for o, _ in mine] == list(range(len(mine)))  # contiguous offsets
@@ -118,8 +119,11 @@ def test_consumer_killed_and_restarted_from_committed_offsets_loses_nothing(tmp_
     with TopicLog(root) as log:
         log.create_topic("t", 3)
         for i in range(0, total, 500):
-            log.append("t", [workers.event(0, s) for s in range(i, i + 500)],
-                       [str(s).encode() for s in range(i, i + 500)])
+            log.append(
+                "t",
+                [workers.event(0, s) for s in range(i, i + 500)],
+                [str(s).encode() for s in range(i, i + 500)],
+            )
     first, second = tmp_path / "first.out", tmp_path / "second.out"
     consumer = _start(workers.consume_and_commit, root, "t", "g", str(first), 200, False)
     deadline = time.monotonic() + 20

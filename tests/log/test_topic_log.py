@@ -72,8 +72,9 @@ def test_partitions_by_key(log):
     table = read_all(log, "t")
     assert sorted(seqs(table)) == list(range(4000))
     by_user: dict[str, set[int]] = {}
-    for partition, value in zip(table.column("partition").to_pylist(),
-                                table.column("value").to_pylist(), strict=True):
+    for partition, value in zip(
+        table.column("partition").to_pylist(), table.column("value").to_pylist(), strict=True
+    ):
         user = orjson.loads(value)["user"]
         by_user.setdefault(user, set()).add(partition)
         assert partition == partition_for(user.encode(), 4)

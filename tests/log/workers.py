@@ -14,14 +14,18 @@ def event(writer: int, seq: int, pad: int = 60) -> bytes:
     return orjson.dumps({"w": writer, "seq": seq, "pad": "x" * pad})
 
 
-def write_events(root: str, topic: str, writer: int, batches: int, batch: int,
-                 keys_per_writer: int = 4) -> None:
+def write_events(
+    root: str, topic: str, writer: int, batches: int, batch: int, keys_per_writer: int = 4
+) -> None:
     """Append `batches` x `batch` events, keyed so one writer's events spread over partitions."""
     with TopicLog(root) as log:
         for b in range(batches):
             seqs = range(b * batch, (b + 1) * batch)
-            log.append(topic, [event(writer, s) for s in seqs],
-                       [f"{writer}-{s % keys_per_writer}".encode() for s in seqs])
+            log.append(
+                topic,
+                [event(writer, s) for s in seqs],
+                [f"{writer}-{s % keys_per_writer}".encode() for s in seqs],
+            )
 
 
 def write_until_killed(root: str, topic: str, batch: int, pad: int, acks: Connection) -> None:
@@ -43,13 +47,11 @@ def read_all(root: str, topic: str, expected: int, timeout_s: float, out: Connec
             table = reader.poll(1000)
             if table.num_rows == 0:
                 time.sleep(0.005)
-            rows.extend(zip(*(table.column(n).to_pylist() for n in table.column_names),
-                            strict=True))
+            rows.extend(zip(*(table.column(n).to_pylist() for n in table.column_names), strict=True))
     out.send(rows)
 
 
-def consume_and_commit(root: str, topic: str, group: str, output: str, poll: int,
-                       stop_latest: bool) -> None:
+def consume_and_commit(root: str, topic: str, group: str, output: str, poll: int, stop_latest: bool) -> None:
     """A consumer: poll, record what was processed (flushed to `output`), then commit. Runs until
     killed, or with `stop_latest` until the end offsets seen at start."""
     with TopicLog(root) as log, open(output, "ab", buffering=0) as out:

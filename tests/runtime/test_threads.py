@@ -37,13 +37,16 @@ def test_read_ahead_keeps_order_and_survives_blocks_without_a_good_record(tmp_pa
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n")
     db = tmp_path / "out.db"
-    engine = _run(f"""
+    engine = _run(
+        f"""
         CREATE TABLE src (n BIGINT, s STRING) WITH ('connector' = 'filesystem', 'path' = '{path}',
             'format' = 'json');
         CREATE TABLE out (n BIGINT, s STRING) WITH ('connector' = 'jdbc',
             'url' = 'jdbc:sqlite:{db}', 'table-name' = 'out');
         INSERT INTO out SELECT n, s FROM src;
-    """, **{"dead-letter.dir": str(tmp_path / "dlq")})
+    """,
+        **{"dead-letter.dir": str(tmp_path / "dlq")},
+    )
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT n, s FROM out ORDER BY rowid").fetchall()
     assert rows == [(i, f"v{i}") for i in range(300)]
@@ -92,8 +95,10 @@ def _events(path: Path, count: int) -> None:
 def test_parallel_pipelines_give_the_results_of_separate_jobs(tmp_path):
     events = tmp_path / "in.jsonl"
     _events(events, 5000)
-    source = (f"CREATE TABLE src (k STRING, n BIGINT) WITH ('connector' = 'filesystem', "
-              f"'path' = '{events}', 'format' = 'json');")
+    source = (
+        f"CREATE TABLE src (k STRING, n BIGINT) WITH ('connector' = 'filesystem', "
+        f"'path' = '{events}', 'format' = 'json');"
+    )
     inserts = {
         "counts": "SELECT k, COUNT(*) AS c FROM src GROUP BY k",
         "sums": "SELECT k, SUM(n) AS c FROM src WHERE n % 3 = 0 GROUP BY k",
@@ -101,20 +106,26 @@ def test_parallel_pipelines_give_the_results_of_separate_jobs(tmp_path):
     }
 
     def sinks(db: Path) -> str:
-        return "".join(f"CREATE TABLE {t} (k STRING PRIMARY KEY NOT ENFORCED, c BIGINT) WITH ("
-                       f"'connector' = 'jdbc', 'url' = 'jdbc:sqlite:{db}', 'table-name' = '{t}');"
-                       for t in inserts)
+        return "".join(
+            f"CREATE TABLE {t} (k STRING PRIMARY KEY NOT ENFORCED, c BIGINT) WITH ("
+            f"'connector' = 'jdbc', 'url' = 'jdbc:sqlite:{db}', 'table-name' = '{t}');"
+            for t in inserts
+        )
 
     together = tmp_path / "together.db"
-    engine = _run(source + sinks(together) + "EXECUTE STATEMENT SET BEGIN "
-                  + "".join(f"INSERT INTO {t} {q};" for t, q in inserts.items()) + " END;",
-                  **{"table.exec.mini-batch.size": "333"})
+    engine = _run(
+        source
+        + sinks(together)
+        + "EXECUTE STATEMENT SET BEGIN "
+        + "".join(f"INSERT INTO {t} {q};" for t, q in inserts.items())
+        + " END;",
+        **{"table.exec.mini-batch.size": "333"},
+    )
     metrics = engine.last_job.metrics()
     assert [metrics[f"insert-into_{t}"]["state_rows"] for t in inserts] == [7, 7, 7]  # one per key
     for table, query in inserts.items():
         alone = tmp_path / f"{table}.db"
-        _run(source + sinks(alone) + f"INSERT INTO {table} {query};",
-             **{"table.exec.mini-batch.size": "333"})
+        _run(source + sinks(alone) + f"INSERT INTO {table} {query};", **{"table.exec.mini-batch.size": "333"})
         with sqlite3.connect(together) as a, sqlite3.connect(alone) as b:
             got = a.execute(f"SELECT k, c FROM {table} ORDER BY k").fetchall()
             want = b.execute(f"SELECT k, c FROM {table} ORDER BY k").fetchall()
@@ -129,7 +140,8 @@ def test_a_failing_pipeline_fails_the_job_and_leaves_no_thread(tmp_path):
         conn.execute("CREATE TABLE strict_out (k TEXT, n INTEGER NOT NULL)")
     before = threading.active_count()
     with pytest.raises(Exception, match="NOT NULL"):
-        _run(f"""
+        _run(
+            f"""
             CREATE TABLE src (k STRING, n BIGINT) WITH ('connector' = 'filesystem',
                 'path' = '{events}', 'format' = 'json');
             CREATE TABLE ok_out (k STRING, n BIGINT) WITH ('connector' = 'blackhole');
@@ -139,7 +151,9 @@ def test_a_failing_pipeline_fails_the_job_and_leaves_no_thread(tmp_path):
             INSERT INTO ok_out SELECT k, n FROM src;
             INSERT INTO strict_out SELECT k, CASE WHEN n > 1500 THEN NULL ELSE n END FROM src;
             END;
-        """, **{"table.exec.mini-batch.size": "500"})
+        """,
+            **{"table.exec.mini-batch.size": "500"},
+        )
     deadline = time.monotonic() + 5
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -38,8 +38,9 @@ def test_batch_cut_does_not_change_watermarks():
     split = WatermarkTracker(2)
     pieces = []
     for start in range(0, len(values), 3):
-        pieces += split.assign(pa.array(values[start:start + 3], pa.int64()),
-                               pa.array(parts[start:start + 3], pa.int32())).to_pylist()
+        pieces += split.assign(
+            pa.array(values[start : start + 3], pa.int64()), pa.array(parts[start : start + 3], pa.int32())
+        ).to_pylist()
     assert pieces == whole.to_pylist()
 
 
@@ -60,8 +61,9 @@ def test_epoch_ms_of_any_time_unit_matches_duckdb():
 
     micros = [-1_500, -500, 0, 999, 1_511_712_000_123_456, None]
     for unit in ("s", "ms", "us", "ns"):
-        times = pc.cast(pa.chunked_array([pa.array(micros, pa.timestamp("us"))]),
-                        pa.timestamp(unit), safe=False)
+        times = pc.cast(
+            pa.chunked_array([pa.array(micros, pa.timestamp("us"))]), pa.timestamp(unit), safe=False
+        )
         rows = pa.table({"t": times})  # noqa: F841 - read by the query below
         want = duckdb.sql("SELECT epoch_ms(t) - 5000 AS v FROM rows").to_arrow_table()
         assert _epoch_ms(times, 5000).to_pylist() == want.column("v").to_pylist(), unit
@@ -72,8 +74,10 @@ def test_simple_watermark_expressions_become_a_column_and_a_delay():
 
     def delay(watermark: str):
         engine = Engine()
-        engine.execute_script(f"CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS {watermark}) "
-                              "WITH ('connector' = 'datagen')")
+        engine.execute_script(
+            f"CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS {watermark}) "
+            "WITH ('connector' = 'datagen')"
+        )
         return engine._planner().scan(engine.catalog.table("t")).watermark_delay
 
     assert delay("ts - INTERVAL '5' SECOND") == ("ts", 5000)

@@ -42,21 +42,35 @@ class FakeJob:
     def __init__(self, started: float = 1_700_000_000.0) -> None:
         self.started = started
         self.queries: dict[str, QueryStatus] = {
-            "buy_cnt_per_hour": QueryStatus(records_in=100, records_out=5, late_dropped=2, malformed=1,
-                                            watermark=1_511_740_800_000, state_rows=7),
-            "cumulative_uv": QueryStatus(records_in=100, records_out=9, late_dropped=0, malformed=1,
-                                         watermark=-(2**63), errors=["sink retry: database is locked"]),
+            "buy_cnt_per_hour": QueryStatus(
+                records_in=100,
+                records_out=5,
+                late_dropped=2,
+                malformed=1,
+                watermark=1_511_740_800_000,
+                state_rows=7,
+            ),
+            "cumulative_uv": QueryStatus(
+                records_in=100,
+                records_out=9,
+                late_dropped=0,
+                malformed=1,
+                watermark=-(2**63),
+                errors=["sink retry: database is locked"],
+            ),
         }
         self.sources: dict[str, dict[str, Any]] = {
             "user_behavior": {"watermark": 1_511_740_800_000, "exhausted": False},
         }
 
     def status(self) -> JobStatusDict:
-        return JobStatusDict(started=self.started, queries={k: dict(v) for k, v in self.queries.items()},  # type: ignore[misc]
-                             sources=self.sources)
+        return JobStatusDict(
+            started=self.started,
+            queries={k: dict(v) for k, v in self.queries.items()},  # type: ignore[misc]
+            sources=self.sources,
+        )
 
 
 @pytest.fixture
 def fake_job() -> FakeJob:
     return FakeJob()
-

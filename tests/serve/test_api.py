@@ -17,10 +17,16 @@ from tests.serve.conftest import FakeJob, write
 @pytest.fixture
 def filled_db(results_db: Path) -> Path:
     write(results_db, "INSERT INTO buy_cnt_per_hour VALUES (?, ?)", [(h, 10 + h) for h in range(5)])
-    write(results_db, "INSERT INTO cumulative_uv VALUES (?, ?, ?)",
-          [("2017-11-26", "10:00", 3), ("2017-11-26", "10:10", 8)])
-    write(results_db, "INSERT INTO top_category VALUES (?, ?)",
-          [("clothes", 40), ("shoes", 25), ("books", 31), (None, 2)])
+    write(
+        results_db,
+        "INSERT INTO cumulative_uv VALUES (?, ?, ?)",
+        [("2017-11-26", "10:00", 3), ("2017-11-26", "10:10", 8)],
+    )
+    write(
+        results_db,
+        "INSERT INTO top_category VALUES (?, ?)",
+        [("clothes", 40), ("shoes", 25), ("books", 31), (None, 2)],
+    )
     return results_db
 
 
@@ -35,7 +41,8 @@ def test_lists_result_tables_with_columns_and_row_counts(client: TestClient) -> 
     assert tables["buy_cnt_per_hour"]["rows"] == 5
     assert tables["top_category"]["kind"] == "table"
     assert tables["cumulative_uv"]["columns"] == [
-        {"name": "date_str", "type": "TEXT"}, {"name": "time_str", "type": "TEXT"},
+        {"name": "date_str", "type": "TEXT"},
+        {"name": "time_str", "type": "TEXT"},
         {"name": "uv", "type": "BIGINT"},
     ]
 
@@ -49,8 +56,10 @@ def test_rows_as_objects_in_insertion_order(client: TestClient) -> None:
 
 def test_order_by_and_limit(client: TestClient) -> None:
     body = client.get("/api/tables/top_category", params={"order_by": "-buy_cnt", "limit": 2}).json()
-    assert body["rows"] == [{"category_name": "clothes", "buy_cnt": 40},
-                            {"category_name": "books", "buy_cnt": 31}]
+    assert body["rows"] == [
+        {"category_name": "clothes", "buy_cnt": 40},
+        {"category_name": "books", "buy_cnt": 31},
+    ]
     assert body["total"] == 4 and body["limit"] == 2
     asc = client.get("/api/tables/top_category", params={"order_by": "buy_cnt, category_name"}).json()
     assert [r["buy_cnt"] for r in asc["rows"]] == [2, 25, 31, 40]
@@ -67,23 +76,29 @@ def test_unknown_table_is_404(client: TestClient) -> None:
     assert "no_such_table" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("name", [
-    "top_category; DROP TABLE top_category",
-    'top_category" UNION SELECT name, sql FROM sqlite_master --',
-    "sqlite_master",
-    "top_category--",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "top_category; DROP TABLE top_category",
+        'top_category" UNION SELECT name, sql FROM sqlite_master --',
+        "sqlite_master",
+        "top_category--",
+    ],
+)
 def test_table_name_cannot_inject_sql(client: TestClient, filled_db: Path, name: str) -> None:
     assert client.get(f"/api/tables/{name}").status_code == 404
     assert client.get("/api/tables/top_category").json()["total"] == 4
 
 
-@pytest.mark.parametrize("order_by", [
-    "buy_cnt; DROP TABLE top_category",
-    "(SELECT 1)",
-    "buy_cnt DESC",
-    "nope",
-])
+@pytest.mark.parametrize(
+    "order_by",
+    [
+        "buy_cnt; DROP TABLE top_category",
+        "(SELECT 1)",
+        "buy_cnt DESC",
+        "nope",
+    ],
+)
 def test_order_by_cannot_inject_sql(client: TestClient, order_by: str) -> None:
     response = client.get("/api/tables/top_category", params={"order_by": order_by})
     assert response.status_code == 400

@@ -21,8 +21,16 @@ from tests.serve.conftest import FakeJob, write
 pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WAIT_MS = 20_000
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -31,9 +39,20 @@ HOURLY = [(h, round(40 + 35 * math.sin((h - 6) / 24 * 2 * math.pi) + 8 * (h % 3)
 UV_TIMES = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
 UV = [("2017-11-26", t, 20 + round(900 * (1 - math.exp(-i / 45)) + 3 * i)) for i, t in enumerate(UV_TIMES)]
 UV_PREVIOUS_DAY = [("2017-11-25", t, 5) for t in UV_TIMES[:6]]  # smaller: MAX per time_str ignores them
-CATEGORIES = [("clothing", 412), ("shoes", 356), ("electronics", 301), ("home", 277), ("beauty", 240),
-              ("sports", 198), ("books", 163), ("toys", 131), ("food", 117), ("garden", 96),
-              ("auto", 54), (None, 12)]
+CATEGORIES = [
+    ("clothing", 412),
+    ("shoes", 356),
+    ("electronics", 301),
+    ("home", 277),
+    ("beauty", 240),
+    ("sports", 198),
+    ("books", 163),
+    ("toys", 131),
+    ("food", 117),
+    ("garden", 96),
+    ("auto", 54),
+    (None, 12),
+]
 
 
 @pytest.fixture(scope="module")
@@ -87,17 +106,20 @@ def chart_data(page: Any, chart: str) -> dict[str, list]:
 
 
 def wait_points(page: Any, chart: str, points: int) -> None:
-    page.wait_for_selector(f'[data-chart="{chart}"][data-state="ready"][data-points="{points}"]',
-                           timeout=WAIT_MS)
+    page.wait_for_selector(
+        f'[data-chart="{chart}"][data-state="ready"][data-points="{points}"]', timeout=WAIT_MS
+    )
 
 
-def test_dashboard_draws_rows_written_while_it_is_open(server: ServerHandle, page: Any,
-                                                       results_db: Path) -> None:
+def test_dashboard_draws_rows_written_while_it_is_open(
+    server: ServerHandle, page: Any, results_db: Path
+) -> None:
     page.goto(f"{server.url}/")
     page.wait_for_selector('#live[data-connected="true"]', timeout=WAIT_MS)
     for chart in ("hourly", "uv", "categories"):
-        page.wait_for_selector(f'[data-chart="{chart}"][data-state="empty"][data-points="0"]',
-                               timeout=WAIT_MS)
+        page.wait_for_selector(
+            f'[data-chart="{chart}"][data-state="empty"][data-points="0"]', timeout=WAIT_MS
+        )
     assert "No rows in buy_cnt_per_hour yet" in page.inner_text("#chart-hourly")
 
     # First half of the day: the charts must pick the rows up from the SSE change events.
@@ -133,8 +155,9 @@ def test_dashboard_draws_rows_written_while_it_is_open(server: ServerHandle, pag
         timeout=WAIT_MS,
     )
     assert "1 queries" not in page.inner_text("#job-summary")
-    page.wait_for_function("() => document.getElementById('job-summary').textContent.includes('2 queries')",
-                           timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => document.getElementById('job-summary').textContent.includes('2 queries')", timeout=WAIT_MS
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
@@ -148,8 +171,9 @@ def test_dashboard_before_the_pipeline_created_its_tables(browser: Any, page: An
         page.screenshot(path=str(ARTIFACTS / "dashboard-empty.png"), full_page=True)
 
 
-def test_status_page_shows_the_job_live(server: ServerHandle, page: Any, fake_job: FakeJob,
-                                        results_db: Path) -> None:
+def test_status_page_shows_the_job_live(
+    server: ServerHandle, page: Any, fake_job: FakeJob, results_db: Path
+) -> None:
     write(results_db, "INSERT INTO top_category VALUES (?, ?)", CATEGORIES[:3])
     page.goto(f"{server.url}/status")
     row = page.wait_for_selector('tr[data-query="buy_cnt_per_hour"]', timeout=WAIT_MS)

@@ -20,8 +20,13 @@ TIME_FIELDS = {
     ("checkouts", "clicks"): "datetime_occured",
     ("checkouts", "checkouts"): "datetime_occured",
 }
-EVENT_TOPIC = {"tianchi": "clickstream-feed", "ecommerce": "ecommerce_events",
-               "ksql-clickstream": "clickstream", "users-clicks": "clicks", "checkouts": "clicks"}
+EVENT_TOPIC = {
+    "tianchi": "clickstream-feed",
+    "ecommerce": "ecommerce_events",
+    "ksql-clickstream": "clickstream",
+    "users-clicks": "clicks",
+    "checkouts": "clicks",
+}
 
 
 def ms(text: str) -> int:

@@ -35,8 +35,14 @@ def test_generate_writes_one_file_per_topic(tmp_path, kind):
 
 def test_generate_is_byte_for_byte_reproducible(tmp_path):
     for name in ("a", "b"):
-        generate("checkouts", str(tmp_path / f"{name}.jsonl"), events=2_000, seed=9, late_ratio=0.1,
-                 malformed_ratio=0.1)
+        generate(
+            "checkouts",
+            str(tmp_path / f"{name}.jsonl"),
+            events=2_000,
+            seed=9,
+            late_ratio=0.1,
+            malformed_ratio=0.1,
+        )
     for topic in ("clicks", "checkouts", "users"):
         assert (tmp_path / f"a.{topic}.jsonl").read_bytes() == (tmp_path / f"b.{topic}.jsonl").read_bytes()
 
@@ -66,8 +72,7 @@ def test_generate_at_a_rate(tmp_path):
 
 def test_endless_generation_stops_at_duration(tmp_path):
     started = time.monotonic()
-    summary = generate("users-clicks", str(tmp_path / "u.jsonl"), events=None, rate=2_000,
-                       duration_s=0.5)
+    summary = generate("users-clicks", str(tmp_path / "u.jsonl"), events=None, rate=2_000, duration_s=0.5)
     assert 0.4 < time.monotonic() - started < 1.5
     assert 500 < summary.total < 1_500
 
@@ -115,8 +120,10 @@ def test_generate_to_log_names_topics_and_keys(tmp_path, monkeypatch):
     summary = generate("users-clicks", "log:shop-", events=2_500, log_dir=str(tmp_path))
     assert summary.targets == {"users": "log:shop-users", "clicks": "log:shop-clicks"}
     creates = [c for c in FakeTopicLog.calls if c[0] == "create"]
-    assert creates == [("create", str(tmp_path), "shop-users", 1),
-                       ("create", str(tmp_path), "shop-clicks", 1)]
+    assert creates == [
+        ("create", str(tmp_path), "shop-users", 1),
+        ("create", str(tmp_path), "shop-clicks", 1),
+    ]
     appends = [c for c in FakeTopicLog.calls if c[0] == "append"]
     assert sum(len(c[2]) for c in appends) == summary.total
     user_batch = next(c for c in appends if c[1] == "shop-users")
@@ -126,8 +133,11 @@ def test_generate_to_log_names_topics_and_keys(tmp_path, monkeypatch):
 
 
 def test_generate_to_the_embedded_log(tmp_path):
-    log = pytest.importorskip("clickstream.log", reason="clickstream.log (the embedded log) is not "
-                              "in this tree yet; the fake-log test covers our side")
+    log = pytest.importorskip(
+        "clickstream.log",
+        reason="clickstream.log (the embedded log) is not "
+        "in this tree yet; the fake-log test covers our side",
+    )
     first = generate("tianchi", "log:clickstream-feed", events=2_500, log_dir=str(tmp_path))
     again = generate("tianchi", "log:clickstream-feed", events=500, log_dir=str(tmp_path))
     assert first.targets == {"clickstream-feed": "log:clickstream-feed"}

@@ -15,8 +15,11 @@ from clickstream.simulate.dimension import write_dimensions
 def sample_table() -> Table:
     # a name of its own: other tests use the same databases at the same time
     name = f"sim_dim_{uuid.uuid4().hex[:10]}"
-    return Table(name, (("id", "BIGINT"), ("name", "TEXT"), ("price", "DOUBLE")),
-                 [(1, "lamp", 19.99), (2, "chair", 49.5), (3, None, 0.0)])
+    return Table(
+        name,
+        (("id", "BIGINT"), ("name", "TEXT"), ("price", "DOUBLE")),
+        [(1, "lamp", 19.99), (2, "chair", 49.5), (3, None, 0.0)],
+    )
 
 
 @pytest.mark.parametrize("form", ["path", "sqlite:", "jdbc:sqlite:"])
@@ -82,7 +85,7 @@ def test_generated_users_table_in_postgres(postgres_url):
     write_dimensions(postgres_url.replace("jdbc:postgresql://", "postgresql://"), [table])
     with psycopg.connect(postgres_url.removeprefix("jdbc:")) as conn:
         try:
-            count, = conn.execute(f'SELECT COUNT(*) FROM "{table.name}"').fetchone()
+            (count,) = conn.execute(f'SELECT COUNT(*) FROM "{table.name}"').fetchone()
             assert count == len(users.rows)
         finally:
             conn.execute(f'DROP TABLE "{table.name}"')

@@ -10,10 +10,20 @@ from clickstream.simulate import KINDS, Generator, Injection, make_generator
 from clickstream.simulate.base import HOUR_MS, Timeline, to_line
 from tests.simulate.helpers import EVENT_TOPIC, event_ms, is_malformed
 
-USER_FIELD = {"tianchi": "user_id", "ecommerce": "user_id", "ksql-clickstream": "userid",
-              "users-clicks": "user_id", "checkouts": "user_id"}
-ITEM_FIELD = {"tianchi": "item_id", "ecommerce": "product", "ksql-clickstream": "request",
-              "users-clicks": "page", "checkouts": "product_id"}
+USER_FIELD = {
+    "tianchi": "user_id",
+    "ecommerce": "user_id",
+    "ksql-clickstream": "userid",
+    "users-clicks": "user_id",
+    "checkouts": "user_id",
+}
+ITEM_FIELD = {
+    "tianchi": "item_id",
+    "ecommerce": "product",
+    "ksql-clickstream": "request",
+    "users-clicks": "page",
+    "checkouts": "product_id",
+}
 
 
 def lines(generator: Generator, n: int) -> bytes:
@@ -42,8 +52,11 @@ def test_topics_are_declared_and_used(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_evenings_busier_than_small_hours(kind):
     generator = make_generator(kind, days=4.0)
-    hours = Counter(event_ms(kind, r) // HOUR_MS % 24 for r in generator.records(40_000)
-                    if r.topic == EVENT_TOPIC[kind] and event_ms(kind, r) is not None)
+    hours = Counter(
+        event_ms(kind, r) // HOUR_MS % 24
+        for r in generator.records(40_000)
+        if r.topic == EVENT_TOPIC[kind] and event_ms(kind, r) is not None
+    )
     evening = sum(hours[h] for h in (19, 20, 21, 22)) / 4
     small_hours = sum(hours[h] for h in (3, 4, 5)) / 3
     assert evening > 2.5 * small_hours
@@ -56,8 +69,11 @@ def top_share(counts: Counter, fraction: float) -> float:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_popularity_is_heavy_tailed(kind):
-    records = [r.value for r in make_generator(kind).records(30_000)
-               if r.topic == EVENT_TOPIC[kind] and isinstance(r.value, dict)]
+    records = [
+        r.value
+        for r in make_generator(kind).records(30_000)
+        if r.topic == EVENT_TOPIC[kind] and isinstance(r.value, dict)
+    ]
     items = Counter(value[ITEM_FIELD[kind]] for value in records)
     users = Counter(value[USER_FIELD[kind]] for value in records)
     # uniform choice would give the top 1% about 1% of the events

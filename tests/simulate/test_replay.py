@@ -77,8 +77,7 @@ def test_replay_honours_the_speedup(tmp_path):
 
 
 def test_replay_stops_at_duration(tmp_path):
-    summary = replay(SAMPLE, str(tmp_path / "out.jsonl"), speedup=3_600, duration_s=0.5,
-                     progress=False)
+    summary = replay(SAMPLE, str(tmp_path / "out.jsonl"), speedup=3_600, duration_s=0.5, progress=False)
     assert 0 < summary.total < 2_000
     assert summary.elapsed_s == pytest.approx(0.5, abs=0.3)
 

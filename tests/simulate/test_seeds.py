@@ -62,12 +62,21 @@ def test_ecommerce_seed_fields_and_funnel():
     events = by_topic(records, "ecommerce_events")
     actions = [e for e in events if e["event_type"] == "user_action"]
     purchases = [e for e in events if e["event_type"] == "purchase"]
-    assert set(actions[0]) >= {"event_type", "timestamp", "timestamp_str", "user_id", "action",
-                               "page", "product"}
+    assert set(actions[0]) >= {
+        "event_type",
+        "timestamp",
+        "timestamp_str",
+        "user_id",
+        "action",
+        "page",
+        "product",
+    }
     assert {a["action"] for a in actions} == {"page_view", "product_click", "add_to_cart"}
     # a funnel: each step rarer than the one before
-    count = {name: sum(a["action"] == name for a in actions) for name in
-             ("page_view", "product_click", "add_to_cart")}
+    count = {
+        name: sum(a["action"] == name for a in actions)
+        for name in ("page_view", "product_click", "add_to_cart")
+    }
     assert count["page_view"] > count["product_click"] > count["add_to_cart"] > len(purchases) > 100
     for p in purchases:
         assert p["amount"] == pytest.approx(p["quantity"] * p["price"])
@@ -89,13 +98,32 @@ def test_ecommerce_inventory_tracks_stock():
 def test_ksql_clickstream_clicks_join_codes_and_users():
     generator = make_generator("ksql-clickstream")
     records = list(generator.records(10_000))
-    clicks, codes, users = (by_topic(records, t) for t in
-                            ("clickstream", "clickstream_codes", "clickstream_users"))
+    clicks, codes, users = (
+        by_topic(records, t) for t in ("clickstream", "clickstream_codes", "clickstream_users")
+    )
     assert records[0].topic == "clickstream_codes"  # tables first, as the demo loads them
-    assert set(clicks[0]) == {"ip", "userid", "remote_user", "time", "_time", "request", "status",
-                              "bytes", "referrer", "agent", "event_time"}
-    assert set(users[0]) == {"user_id", "username", "registered_at", "first_name", "last_name",
-                             "city", "level"}
+    assert set(clicks[0]) == {
+        "ip",
+        "userid",
+        "remote_user",
+        "time",
+        "_time",
+        "request",
+        "status",
+        "bytes",
+        "referrer",
+        "agent",
+        "event_time",
+    }
+    assert set(users[0]) == {
+        "user_id",
+        "username",
+        "registered_at",
+        "first_name",
+        "last_name",
+        "city",
+        "level",
+    }
     assert {c["status"] for c in clicks} <= {c["code"] for c in codes}
     known = {u["user_id"] for u in users}
     unknown = sum(c["userid"] not in known for c in clicks) / len(clicks)
@@ -130,11 +158,29 @@ def test_users_clicks_is_an_upsert_stream_with_level_changes():
 def test_checkouts_are_attributable_to_a_click_within_the_hour():
     records = list(make_generator("checkouts").records(30_000))
     clicks, checkouts, users = (by_topic(records, t) for t in ("clicks", "checkouts", "users"))
-    assert set(checkouts[0]) == {"checkout_id", "user_id", "product_id", "payment_method",
-                                 "total_amount", "shipping_address", "billing_address", "user_agent",
-                                 "ip_address", "datetime_occured"}
-    assert set(clicks[0]) == {"click_id", "user_id", "product_id", "product", "price", "url",
-                              "user_agent", "ip_address", "datetime_occured"}
+    assert set(checkouts[0]) == {
+        "checkout_id",
+        "user_id",
+        "product_id",
+        "payment_method",
+        "total_amount",
+        "shipping_address",
+        "billing_address",
+        "user_agent",
+        "ip_address",
+        "datetime_occured",
+    }
+    assert set(clicks[0]) == {
+        "click_id",
+        "user_id",
+        "product_id",
+        "product",
+        "price",
+        "url",
+        "user_agent",
+        "ip_address",
+        "datetime_occured",
+    }
     click_times = defaultdict(list)
     for c in clicks:
         click_times[(c["user_id"], c["product_id"])].append(ms(c["datetime_occured"]))

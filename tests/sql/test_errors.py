@@ -90,20 +90,23 @@ def test_updating_query_into_append_only_sink_is_refused():
 
 
 def test_window_on_non_time_attribute():
-    error = error_of("INSERT INTO sink SELECT user_id, COUNT(*) FROM ub "
-                     "GROUP BY user_id, TUMBLE(proctime, INTERVAL '1' HOUR);")
+    error = error_of(
+        "INSERT INTO sink SELECT user_id, COUNT(*) FROM ub "
+        "GROUP BY user_id, TUMBLE(proctime, INTERVAL '1' HOUR);"
+    )
     assert isinstance(error, UnsupportedFeatureError)
     assert "processing-time" in error.message
 
 
-@pytest.mark.parametrize("statement,feature", [
-    ("INSERT INTO sink SELECT user_id, 1 FROM ub ORDER BY user_id;", "ORDER"),
-    ("INSERT INTO sink SELECT a.user_id, 1 FROM ub a FULL JOIN ub b ON a.user_id = b.user_id;",
-     "join"),
-    ("INSERT INTO sink SELECT user_id, 1 FROM ub UNION ALL SELECT user_id, 2 FROM ub;",
-     "UNION"),
-    ("CREATE FUNCTION f AS 'x';", "CREATE FUNCTION"),
-])
+@pytest.mark.parametrize(
+    "statement,feature",
+    [
+        ("INSERT INTO sink SELECT user_id, 1 FROM ub ORDER BY user_id;", "ORDER"),
+        ("INSERT INTO sink SELECT a.user_id, 1 FROM ub a FULL JOIN ub b ON a.user_id = b.user_id;", "join"),
+        ("INSERT INTO sink SELECT user_id, 1 FROM ub UNION ALL SELECT user_id, 2 FROM ub;", "UNION"),
+        ("CREATE FUNCTION f AS 'x';", "CREATE FUNCTION"),
+    ],
+)
 def test_unsupported_features_are_named(statement, feature):
     error = error_of(statement)
     assert isinstance(error, UnsupportedFeatureError)
@@ -117,9 +120,11 @@ def test_bad_option_value():
 
 def test_secret_never_in_errors_or_describe():
     engine = Engine(out=io.StringIO())
-    engine.execute_script("CREATE TABLE d (k BIGINT) WITH ('connector'='jdbc', "
-                          "'url'='jdbc:postgresql://127.0.0.1:1/none', 'table-name'='d', "
-                          "'password'='s3cret-pw');")
+    engine.execute_script(
+        "CREATE TABLE d (k BIGINT) WITH ('connector'='jdbc', "
+        "'url'='jdbc:postgresql://127.0.0.1:1/none', 'table-name'='d', "
+        "'password'='s3cret-pw');"
+    )
     assert "s3cret-pw" not in str(engine.catalog.table("d").public_options())
 
 
@@ -129,8 +134,9 @@ def test_cli_prints_message_not_traceback(tmp_path):
 
     script = tmp_path / "bad.sql"
     script.write_text("SELECT * FROM missing_table;\n")
-    result = subprocess.run([sys.executable, "-m", "clickstream.cli", "run", str(script)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "clickstream.cli", "run", str(script)], capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert "missing_table" in result.stderr
     assert "Traceback" not in result.stderr

@@ -33,10 +33,12 @@ class DataGenSource(BaseSource):
         self._started = time.monotonic()
         for column in table.physical:
             kind = self._opt(column.name, "kind", "random")
-            if kind == "sequence" and (self._opt(column.name, "start") is None
-                                       or self._opt(column.name, "end") is None):
-                raise ConnectorError(f"Table '{table.name}': sequence field '{column.name}' needs "
-                                     "'start' and 'end'")
+            if kind == "sequence" and (
+                self._opt(column.name, "start") is None or self._opt(column.name, "end") is None
+            ):
+                raise ConnectorError(
+                    f"Table '{table.name}': sequence field '{column.name}' needs 'start' and 'end'"
+                )
             if kind == "sequence":
                 end = int(self._opt(column.name, "end")) - int(self._opt(column.name, "start")) + 1
                 self.total = end if self.total is None else min(self.total, end)
@@ -78,7 +80,7 @@ class DataGenSource(BaseSource):
             length = int(self._opt(name, "length", "100"))
             chars = _LETTERS[self.rng.integers(0, len(_LETTERS), n * length)]
             text = chars.tobytes().decode()
-            values = pa.array([text[i * length:(i + 1) * length] for i in range(n)])
+            values = pa.array([text[i * length : (i + 1) * length] for i in range(n)])
         rate = float(self._opt(name, "null-rate", "0"))
         if rate > 0:
             mask = pa.array(self.rng.random(n) < rate)

@@ -41,7 +41,7 @@ class LineReader:
             buffer = np.empty(kept + _BLOCK_BYTES, dtype=np.uint8)
             buffer[:kept] = self._rest
             got = self._file.readinto(memoryview(buffer)[kept:])
-            data = buffer[:kept + got]
+            data = buffer[: kept + got]
             if len(data) == 0:
                 self._file.close()
                 return None
@@ -54,8 +54,8 @@ class LineReader:
                 self._rest = data
                 continue
             else:
-                self._rest = data[ends[-1] + 1:].copy()
-                data = data[:ends[-1] + 1]
+                self._rest = data[ends[-1] + 1 :].copy()
+                data = data[: ends[-1] + 1]
             return _lines(data, ends)
 
     def close(self) -> None:
@@ -88,7 +88,8 @@ class DeadLetters:
 
     def __init__(self, table: TableDef, settings: Settings) -> None:
         directory = table.options.get("dead-letter.path") or os.path.join(
-            settings.get("dead-letter.dir"), f"{table.name}.jsonl")
+            settings.get("dead-letter.dir"), f"{table.name}.jsonl"
+        )
         self.path = Path(directory)
         self.count = 0
 
@@ -99,8 +100,7 @@ class DeadLetters:
         with self.path.open("ab") as out:
             for raw, reason in records:
                 record = raw.rstrip("\r\n")
-                out.write(orjson.dumps({"source": source, "reason": reason, "record": record})
-                          + b"\n")
+                out.write(orjson.dumps({"source": source, "reason": reason, "record": record}) + b"\n")
         self.count += len(records)
 
 
@@ -125,14 +125,16 @@ class FileSystemSource(BaseSource):
     def _files(self) -> list[Path]:
         if self.path.is_file():
             return [self.path]
-        return sorted(p for p in self.path.rglob("*") if p.is_file() and not p.name.startswith(
-            (".", "_")))
+        return sorted(p for p in self.path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
 
     def _next_lines(self) -> pa.Array | None:
         while True:
             if self._current is None:
-                if self.monitor_ms is not None and (time.monotonic() - self._last_scan) * 1000 < (
-                        self.monitor_ms) and self._done_files:
+                if (
+                    self.monitor_ms is not None
+                    and (time.monotonic() - self._last_scan) * 1000 < (self.monitor_ms)
+                    and self._done_files
+                ):
                     return None
                 self._last_scan = time.monotonic()
                 todo = [p for p in self._files() if p not in self._done_files]
@@ -155,8 +157,7 @@ class FileSystemSource(BaseSource):
                 return None
         lines, self._pending = self._pending[:max_rows], self._pending[max_rows:]
         decoded = self.decoder.decode(lines)
-        self.dead_letters.write(decoded.malformed, str(self._current[0] if self._current else
-                                                       self.path))
+        self.dead_letters.write(decoded.malformed, str(self._current[0] if self._current else self.path))
         self.metrics.malformed = self.dead_letters.count
         self.metrics.records_in += decoded.rows.num_rows
         return decoded.rows
@@ -164,8 +165,11 @@ class FileSystemSource(BaseSource):
     def exhausted(self) -> bool:
         if not self.bounded:
             return False
-        return (self._current is None and (self._pending is None or len(self._pending) == 0)
-                and all(p in self._done_files for p in self._files()))
+        return (
+            self._current is None
+            and (self._pending is None or len(self._pending) == 0)
+            and all(p in self._done_files for p in self._files())
+        )
 
 
 class FileSystemSink(BaseSink):

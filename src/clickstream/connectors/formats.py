@@ -45,8 +45,7 @@ def _cast_sql(text: str, column: Column, options: dict[str, str]) -> str:
 
 
 def _json_type(column: Column) -> str:
-    return {"TIMESTAMPTZ": "TIMESTAMPTZ", "TIMESTAMP": "TIMESTAMP"}.get(column.duck_type,
-                                                                       column.duck_type)
+    return {"TIMESTAMPTZ": "TIMESTAMPTZ", "TIMESTAMP": "TIMESTAMP"}.get(column.duck_type, column.duck_type)
 
 
 class Decoder:
@@ -56,8 +55,7 @@ class Decoder:
         self.table = table
         self.format = table.options.get("format", table.options.get("value.format", "json"))
         if self.format not in ("json", "csv", "raw"):
-            raise ConnectorError(f"Table '{table.name}': format '{self.format}' is not supported "
-                                 "(json, csv)")
+            raise ConnectorError(f"Table '{table.name}': format '{self.format}' is not supported (json, csv)")
         self.state = state or JobState()
         self.schema = pa.schema([pa.field(c.name, arrow_type(c)) for c in table.physical])
         self._sql = self._json_sql() if self.format == "json" else self._csv_sql()
@@ -92,8 +90,9 @@ class Decoder:
         incomplete = pc.invert(complete)
         checked, ok = self._checked(batch.filter(incomplete))
         # both parts back in arrival order, by their positions in the batch
-        positions = pa.concat_arrays([pc.indices_nonzero(complete),
-                                      pc.indices_nonzero(incomplete).filter(ok.combine_chunks())])
+        positions = pa.concat_arrays(
+            [pc.indices_nonzero(complete), pc.indices_nonzero(incomplete).filter(ok.combine_chunks())]
+        )
         merged = pa.concat_tables([rows.filter(complete), checked.rows])
         return Decoded(merged.take(pc.sort_indices(positions)), checked.malformed)
 
@@ -105,8 +104,7 @@ class Decoder:
         if not pc.all(ok).as_py():
             bad = batch.filter(pc.invert(ok))
             reasons = self.state.query(self._reason_sql, batch=bad)
-            malformed = list(zip(bad.column("line").to_pylist(),
-                                 reasons.column(0).to_pylist(), strict=True))
+            malformed = list(zip(bad.column("line").to_pylist(), reasons.column(0).to_pylist(), strict=True))
             result = result.filter(ok)
         rows = result.select(self.schema.names)
         return Decoded(rows.cast(self.schema, safe=False), malformed), ok
@@ -116,26 +114,35 @@ class Decoder:
         columns = self.table.physical
         casts = [_cast_sql(r, c, self.table.options) for r, c in zip(raw, columns, strict=True)]
         # Casts once in an inner query; the check then reads the cast columns.
-        inner = ", ".join([f"{record_ok} AS __rec"]
-                          + [f"{r} AS __r{i}" for i, r in enumerate(raw)]
-                          + [f"{x} AS {_quote(c.name)}" for x, c in zip(casts, columns, strict=True)])
-        checks = " AND ".join(["__rec"] + [f"(__r{i} IS NULL OR {_quote(c.name)} IS NOT NULL)"
-                                           for i, c in enumerate(columns)])
+        inner = ", ".join(
+            [f"{record_ok} AS __rec"]
+            + [f"{r} AS __r{i}" for i, r in enumerate(raw)]
+            + [f"{x} AS {_quote(c.name)}" for x, c in zip(casts, columns, strict=True)]
+        )
+        checks = " AND ".join(
+            ["__rec"] + [f"(__r{i} IS NULL OR {_quote(c.name)} IS NOT NULL)" for i, c in enumerate(columns)]
+        )
         names = ", ".join(_quote(c.name) for c in columns)
         decode = f"SELECT {names}, {checks} AS __ok FROM (SELECT {inner} FROM {parsed})"
-        reasons = " ".join(f"WHEN __r{i} IS NOT NULL AND {_quote(c.name)} IS NULL THEN "
-                           f"'{c.name}: cannot read ' || __r{i} || ' as {c.flink_type}'"
-                           for i, c in enumerate(columns))
-        reason = (f"SELECT CASE WHEN NOT __rec THEN '{self._record_error}' {reasons} END "
-                  f"FROM (SELECT {inner} FROM {parsed})")
+        reasons = " ".join(
+            f"WHEN __r{i} IS NOT NULL AND {_quote(c.name)} IS NULL THEN "
+            f"'{c.name}: cannot read ' || __r{i} || ' as {c.flink_type}'"
+            for i, c in enumerate(columns)
+        )
+        reason = (
+            f"SELECT CASE WHEN NOT __rec THEN '{self._record_error}' {reasons} END "
+            f"FROM (SELECT {inner} FROM {parsed})"
+        )
         return decode, reason
 
     def _json_sql(self) -> str:
         shape = json.dumps({c.name: "VARCHAR" for c in self.table.physical}).replace("'", "''")
         # Validity first, in inner queries, so json_transform only ever sees JSON objects.
         # (a cheap first-character test stands in for json_type(...) = 'OBJECT')
-        parsed = ("(SELECT obj, json_transform(obj, '" + shape + "') AS j FROM (SELECT CASE WHEN "
-                  "json_valid(line) AND ltrim(line)[1] = '{' THEN line END AS obj FROM batch))")
+        parsed = (
+            "(SELECT obj, json_transform(obj, '" + shape + "') AS j FROM (SELECT CASE WHEN "
+            "json_valid(line) AND ltrim(line)[1] = '{' THEN line END AS obj FROM batch))"
+        )
         self._record_error = "not a JSON object"
         raw = [f"j.{_quote(c.name)}" for c in self.table.physical]
         _, self._reason_sql = self._query(parsed, "obj IS NOT NULL", raw)
@@ -147,8 +154,10 @@ class Decoder:
         shape = json.dumps({c.name: _json_type(c) for c in columns}).replace("'", "''")
         names = ", ".join(f"j.{_quote(c.name)}" for c in columns)
         complete = " AND ".join(f"j.{_quote(c.name)} IS NOT NULL" for c in columns)
-        return (f"SELECT {names}, {complete} AS __complete FROM (SELECT json_transform(line, "
-                f"'{shape}') AS j FROM batch)")
+        return (
+            f"SELECT {names}, {complete} AS __complete FROM (SELECT json_transform(line, "
+            f"'{shape}') AS j FROM batch)"
+        )
 
     def _typed_json_sql(self) -> str:
         """The fast path: json_transform straight to the declared types (it reads "952483" into
@@ -158,20 +167,22 @@ class Decoder:
         shape = json.dumps({c.name: _json_type(c) for c in columns}).replace("'", "''")
         fields = [f"j.{_quote(c.name)}" for c in columns]
         all_set = " AND ".join(f"{f} IS NOT NULL" for f in fields)
-        present = [f"({f} IS NOT NULL OR json_extract_string(obj, '$.\"{c.name}\"') IS NULL)"
-                   for f, c in zip(fields, columns, strict=True)]
-        ok = (f"CASE WHEN obj IS NULL THEN FALSE WHEN {all_set} THEN TRUE "
-              f"ELSE {' AND '.join(present)} END")
+        present = [
+            f"({f} IS NOT NULL OR json_extract_string(obj, '$.\"{c.name}\"') IS NULL)"
+            for f, c in zip(fields, columns, strict=True)
+        ]
+        ok = f"CASE WHEN obj IS NULL THEN FALSE WHEN {all_set} THEN TRUE ELSE {' AND '.join(present)} END"
         select = ", ".join(f"{f} AS {_quote(c.name)}" for f, c in zip(fields, columns, strict=True))
-        return (f"SELECT {select}, {ok} AS __ok FROM (SELECT obj, json_transform(obj, '{shape}') "
-                "AS j FROM (SELECT CASE WHEN json_valid(line) AND ltrim(line)[1] = '{' THEN line "
-                "END AS obj FROM batch))")
+        return (
+            f"SELECT {select}, {ok} AS __ok FROM (SELECT obj, json_transform(obj, '{shape}') "
+            "AS j FROM (SELECT CASE WHEN json_valid(line) AND ltrim(line)[1] = '{' THEN line "
+            "END AS obj FROM batch))"
+        )
 
     def _csv_sql(self) -> str:
         delimiter = self.table.options.get("csv.field-delimiter", ",").replace("'", "''")
         count = len(self.table.physical)
-        parsed = (f"(SELECT string_split(rtrim(line, chr(13) || chr(10)), '{delimiter}') AS p "
-                  "FROM batch)")
+        parsed = f"(SELECT string_split(rtrim(line, chr(13) || chr(10)), '{delimiter}') AS p FROM batch)"
         self._record_error = f"expected {count} fields"
         raw = [f"nullif(trim(p[{i + 1}], '\"'), '')" for i in range(count)]
         self._sql, self._reason_sql = self._query(parsed, f"len(p) = {count}", raw)

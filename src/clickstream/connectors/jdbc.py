@@ -68,9 +68,7 @@ class JdbcDatabase:
 
     @property
     def where(self) -> str:
-        return (
-            f"jdbc table '{self.table.name}' ('{self.table_name}' at {self.dialect.url.display()})"
-        )
+        return f"jdbc table '{self.table.name}' ('{self.table_name}' at {self.dialect.url.display()})"
 
     def connection(self) -> Any:
         if self._conn is None:
@@ -135,9 +133,7 @@ class JdbcLookupSource(BaseLookupSource):
     any other error (no such table) fails at once.
     """
 
-    def __init__(
-        self, table: TableDef, settings: Settings, clock: Callable[[], int] | None = None
-    ) -> None:
+    def __init__(self, table: TableDef, settings: Settings, clock: Callable[[], int] | None = None) -> None:
         super().__init__(table, settings)
         self.database = JdbcDatabase(table)
         self.max_retries = _option_int(table, "lookup.max-retries", 3, minimum=0)
@@ -214,15 +210,11 @@ def _fetch_all(sql: str, params: list[Any], conn: Any) -> list[tuple[Any, ...]]:
 def _key_tuples(keys: pa.Table, key_columns: list[str]) -> list[tuple[Any, ...]]:
     # Columns are taken by name when `keys` uses the key names, else by position.
     names = keys.column_names
-    arrays = [
-        keys.column(name) if name in names else keys.column(i) for i, name in enumerate(key_columns)
-    ]
+    arrays = [keys.column(name) if name in names else keys.column(i) for i, name in enumerate(key_columns)]
     return list(zip(*(a.to_pylist() for a in arrays), strict=True))
 
 
-def _lookup_cache(
-    table: TableDef, clock: Callable[[], int] | None
-) -> tuple[LookupCache | None, bool]:
+def _lookup_cache(table: TableDef, clock: Callable[[], int] | None) -> tuple[LookupCache | None, bool]:
     """The cache the options ask for (None: off) and whether keys without rows are cached."""
     options = table.options
     if options.get("lookup.cache", "").upper() == "PARTIAL":  # Flink 1.16+ option names
@@ -347,9 +339,7 @@ class JdbcSink(BaseSink):
             latest[tuple(row[p] for p in self._key_positions)] = None if op == DELETE else row
         return list(latest), [row for row in latest.values() if row is not None]
 
-    def _apply_batch(
-        self, deletes: list[tuple[Any, ...]], inserts: list[tuple[Any, ...]], conn: Any
-    ) -> None:
+    def _apply_batch(self, deletes: list[tuple[Any, ...]], inserts: list[tuple[Any, ...]], conn: Any) -> None:
         self._ensure_table(conn)
         cursor = conn.cursor()
         try:
@@ -361,9 +351,7 @@ class JdbcSink(BaseSink):
             cursor.close()
         conn.commit()
 
-    def _delete_statements(
-        self, keys: list[tuple[Any, ...]]
-    ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    def _delete_statements(self, keys: list[tuple[Any, ...]]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
         """DELETE statements with their parameter rows, covering `keys`.
 
         Keys without NULLs go in chunked IN lists. A key with NULLs is matched with `IS NULL`
@@ -387,9 +375,7 @@ class JdbcSink(BaseSink):
                 by_pattern.setdefault(pattern, []).append(tuple(v for v in key if v is not None))
         for pattern, params in by_pattern.items():
             where = " AND ".join(
-                f"{dialect.quote(n)} IS NULL"
-                if null
-                else f"{dialect.quote(n)} = {dialect.placeholder}"
+                f"{dialect.quote(n)} IS NULL" if null else f"{dialect.quote(n)} = {dialect.placeholder}"
                 for n, null in zip(names, pattern, strict=True)
             )
             yield f"DELETE FROM {self._target} WHERE {where}", params
@@ -406,9 +392,7 @@ class JdbcSink(BaseSink):
                         name, self.table.physical, [c.name for c in self._key]
                     )
                 except ValueError as e:
-                    raise ConnectorError(
-                        f"{self.database.where}: cannot create the table: {e}"
-                    ) from None
+                    raise ConnectorError(f"{self.database.where}: cannot create the table: {e}") from None
                 for sql in statements:
                     cursor.execute(sql)
         finally:

@@ -185,9 +185,7 @@ class BaseDialect:
         defs = ", ".join(
             f"{self.quote(c.name)} {self.column_type(c, c.name.lower() in keys)}" for c in columns
         )
-        statements = [
-            f"CREATE TABLE IF NOT EXISTS {self.quote_table(table)} ({defs}){self.table_suffix}"
-        ]
+        statements = [f"CREATE TABLE IF NOT EXISTS {self.quote_table(table)} ({defs}){self.table_suffix}"]
         if key:
             index = self.quote(_index_name(table))
             names = ", ".join(self.quote(k) for k in key)
@@ -236,9 +234,7 @@ class SqliteDialect(BaseDialect):
 
         path = self.url.database
         # The engine may use a sink from another thread than the opener's; calls never overlap.
-        return sqlite3.connect(
-            path, timeout=30, check_same_thread=False, uri=path.startswith("file:")
-        )
+        return sqlite3.connect(path, timeout=30, check_same_thread=False, uri=path.startswith("file:"))
 
     @property
     def driver_error(self) -> type[Exception]:
@@ -266,9 +262,7 @@ class SqliteDialect(BaseDialect):
         return "TEXT"
 
     def table_exists(self, cursor: Any, table: str) -> bool:
-        cursor.execute(
-            "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (table,)
-        )
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (table,))
         return cursor.fetchone() is not None
 
     def writer(self, column: Column) -> Convert | None:

@@ -57,8 +57,12 @@ from clickstream.log.groups import GroupOffsets
 from clickstream.sql.catalog import TableDef
 
 DEFAULT_DIR = "./clickstream-log"
-STARTUP_MODES = {"earliest-offset": "earliest", "latest-offset": "latest",
-                 "group-offsets": "committed", "specific-offsets": None}
+STARTUP_MODES = {
+    "earliest-offset": "earliest",
+    "latest-offset": "latest",
+    "group-offsets": "committed",
+    "specific-offsets": None,
+}
 BOUNDED_MODES = ("unbounded", "latest-offset", "group-offsets", "specific-offsets")
 PARTITIONERS = ("default", "fixed", "round-robin")
 _SPECIFIC = re.compile(r"^\s*partition\s*:\s*(\d+)\s*,\s*offset\s*:\s*(\d+)\s*$")
@@ -74,15 +78,18 @@ def open_log(table: TableDef) -> tuple[TopicLog, str]:
     if not topic:
         raise ConnectorError(f"Table '{table.name}': the log connector needs 'topic'")
     if ";" in topic or "topic-pattern" in options:
-        raise ConnectorError(f"Table '{table.name}': the log connector reads one topic, not a "
-                             f"list or a pattern ('{topic}')")
+        raise ConnectorError(
+            f"Table '{table.name}': the log connector reads one topic, not a list or a pattern ('{topic}')"
+        )
     root = options.get("path") or os.environ.get("CLICKSTREAM_LOG_DIR") or DEFAULT_DIR
     try:
-        log = TopicLog(Path(root.removeprefix("file://")),
-                       sync=options.get("log.sync", "flush"),
-                       segment_bytes=_int(table, "log.segment.bytes", 64 << 20),
-                       retention_ms=_duration(table, "log.retention.ms"),
-                       retention_bytes=_int(table, "log.retention.bytes", None))
+        log = TopicLog(
+            Path(root.removeprefix("file://")),
+            sync=options.get("log.sync", "flush"),
+            segment_bytes=_int(table, "log.segment.bytes", 64 << 20),
+            retention_ms=_duration(table, "log.retention.ms"),
+            retention_bytes=_int(table, "log.retention.bytes", None),
+        )
         log.create_topic(topic, _int(table, "log.partitions", 1))
     except LogError as e:
         raise ConnectorError(f"Table '{table.name}': {e}") from None
@@ -107,8 +114,9 @@ def _duration(table: TableDef, key: str) -> int | None:
 def _choice(table: TableDef, key: str, default: str, allowed) -> str:
     value = table.options.get(key, default).lower()
     if value not in allowed:
-        raise ConnectorError(f"Table '{table.name}': '{key}' = '{value}' is not supported; use "
-                             f"one of {', '.join(allowed)}")
+        raise ConnectorError(
+            f"Table '{table.name}': '{key}' = '{value}' is not supported; use one of {', '.join(allowed)}"
+        )
     return value
 
 
@@ -121,8 +129,10 @@ def parse_specific_offsets(table: TableDef, key: str) -> dict[int, int]:
     for item in filter(str.strip, text.split(";")):
         match = _SPECIFIC.match(item)
         if not match:
-            raise ConnectorError(f"Table '{table.name}': '{key}' has '{item}'; expected "
-                                 "'partition:<n>,offset:<n>' items separated by ';'")
+            raise ConnectorError(
+                f"Table '{table.name}': '{key}' has '{item}'; expected "
+                "'partition:<n>,offset:<n>' items separated by ';'"
+            )
         offsets[int(match.group(1))] = int(match.group(2))
     return offsets
 
@@ -143,7 +153,8 @@ class LogSource(BaseSource):
         self.bounded = bounded != "unbounded"
         try:
             self.reader: LogReader = self.log.open_reader(
-                self.topic, self.group, self._start(), self._stop(bounded))
+                self.topic, self.group, self._start(), self._stop(bounded)
+            )
         except LogError as e:
             raise ConnectorError(f"Table '{table.name}': {e}") from None
         self.partitions = len(self.reader.partitions)
@@ -151,8 +162,10 @@ class LogSource(BaseSource):
     def _start(self) -> str | dict[int, int]:
         mode = _choice(self.table, "scan.startup.mode", "earliest-offset", STARTUP_MODES)
         if mode == "group-offsets" and not self.group:
-            raise ConnectorError(f"Table '{self.table.name}': 'scan.startup.mode' = "
-                                 "'group-offsets' needs 'properties.group.id'")
+            raise ConnectorError(
+                f"Table '{self.table.name}': 'scan.startup.mode' = "
+                "'group-offsets' needs 'properties.group.id'"
+            )
         if mode == "specific-offsets":
             return parse_specific_offsets(self.table, "scan.startup.specific-offsets")
         return STARTUP_MODES[mode]
@@ -164,8 +177,10 @@ class LogSource(BaseSource):
             return parse_specific_offsets(self.table, "scan.bounded.specific-offsets")
         if mode == "group-offsets":
             if not self.group:
-                raise ConnectorError(f"Table '{self.table.name}': 'scan.bounded.mode' = "
-                                     "'group-offsets' needs 'properties.group.id'")
+                raise ConnectorError(
+                    f"Table '{self.table.name}': 'scan.bounded.mode' = "
+                    "'group-offsets' needs 'properties.group.id'"
+                )
             return GroupOffsets(self.log.topic_dir(self.topic), self.group).load()
         return None
 
@@ -211,8 +226,9 @@ class LogSource(BaseSource):
                 ok.append(False)
         mask = pa.array(ok)
         bad = records.filter(pc.invert(mask)).column("value").to_pylist()
-        self.dead_letters.write([(b.decode(errors="replace"), "not UTF-8 text") for b in bad],
-                                f"log:{self.topic}")
+        self.dead_letters.write(
+            [(b.decode(errors="replace"), "not UTF-8 text") for b in bad], f"log:{self.topic}"
+        )
         return self._utf8(records.filter(mask))
 
     def exhausted(self) -> bool:
@@ -235,8 +251,7 @@ class LogSource(BaseSource):
     def commit(self, offsets: dict[int, int] | None = None) -> None:
         """Store `offsets` (default: the current position) as `properties.group.id`'s offsets."""
         if not self.group:
-            raise ConnectorError(f"Table '{self.table.name}': committing offsets needs "
-                                 "'properties.group.id'")
+            raise ConnectorError(f"Table '{self.table.name}': committing offsets needs 'properties.group.id'")
         self.reader.commit(offsets)
 
     def close(self) -> None:
@@ -262,8 +277,7 @@ class LogSink(BaseSink):
         super().__init__(table, settings)
         fmt = table.options.get("format", table.options.get("value.format", "json"))
         if fmt != "json":
-            raise ConnectorError(f"Table '{table.name}': the log sink writes format 'json' only, "
-                                 f"not '{fmt}'")
+            raise ConnectorError(f"Table '{table.name}': the log sink writes format 'json' only, not '{fmt}'")
         self.partitioner = _choice(table, "sink.partitioner", "default", PARTITIONERS)
         self.key_fields = self._key_fields()
         self.log, self.topic = open_log(table)
@@ -277,8 +291,9 @@ class LogSink(BaseSink):
         for name in names:
             column = self.table.column(name)
             if column is None:
-                raise ConnectorError(f"Table '{self.table.name}': key field '{name}' is not a "
-                                     "column of the table")
+                raise ConnectorError(
+                    f"Table '{self.table.name}': key field '{name}' is not a column of the table"
+                )
             fields.append(column.name)
         return fields
 
@@ -286,15 +301,19 @@ class LogSink(BaseSink):
         if OP_COLUMN in batch.column_names:
             ops = batch.column(OP_COLUMN)
             if pc.any(pc.equal(ops, DELETE)).as_py():
-                raise ConnectorError(f"Table '{self.table.name}': the log sink cannot write "
-                                     "deletions (-D); it has no tombstones yet")
+                raise ConnectorError(
+                    f"Table '{self.table.name}': the log sink cannot write "
+                    "deletions (-D); it has no tombstones yet"
+                )
             batch = batch.filter(pc.is_in(ops, pa.array([INSERT, UPDATE_AFTER], ops.type)))
             batch = batch.drop_columns([OP_COLUMN])
         if batch.num_rows == 0:
             return
         names = batch.column_names
-        rows = [dict(zip(names, row, strict=True))
-                for row in zip(*(c.to_pylist() for c in batch.columns), strict=True)]
+        rows = [
+            dict(zip(names, row, strict=True))
+            for row in zip(*(c.to_pylist() for c in batch.columns), strict=True)
+        ]
         values = [orjson.dumps(row, default=_json_default, option=orjson.OPT_UTC_Z) for row in rows]
         self._append(values, rows)
 
@@ -305,15 +324,17 @@ class LogSink(BaseSink):
             count = self.log.partitions(self.topic)
             start = next(self._round_robin)
             for offset in range(min(count, len(values))):
-                self.log.append(self.topic, values[offset::count],
-                                partition=(start + offset) % count)
+                self.log.append(self.topic, values[offset::count], partition=(start + offset) % count)
         elif self.key_fields:
-            keys = [orjson.dumps({k: row[k] for k in self.key_fields}, default=_json_default,
-                                 option=orjson.OPT_UTC_Z) for row in rows]
+            keys = [
+                orjson.dumps(
+                    {k: row[k] for k in self.key_fields}, default=_json_default, option=orjson.OPT_UTC_Z
+                )
+                for row in rows
+            ]
             self.log.append(self.topic, values, keys)
         else:
             self.log.append(self.topic, values)
 
     def close(self) -> None:
         self.log.close()
-

@@ -39,8 +39,7 @@ class PrintSink(BaseSink):
         super().__init__(table, settings)
         identifier = table.options.get("print-identifier")
         self.prefix = f"{identifier}> " if identifier else ""
-        self.stream = stream or (sys.stderr if table.options.get("standard-error") == "true"
-                                 else sys.stdout)
+        self.stream = stream or (sys.stderr if table.options.get("standard-error") == "true" else sys.stdout)
 
     @property
     def is_upsert(self) -> bool:
@@ -50,8 +49,7 @@ class PrintSink(BaseSink):
         names = [n for n in batch.column_names if n != OP_COLUMN]
         kinds = batch.column(OP_COLUMN).to_pylist()
         columns = [batch.column(n).to_pylist() for n in names]
-        lines = [self.prefix + format_row(kind, [col[i] for col in columns])
-                 for i, kind in enumerate(kinds)]
+        lines = [self.prefix + format_row(kind, [col[i] for col in columns]) for i, kind in enumerate(kinds)]
         if lines:
             self.stream.write("\n".join(lines) + "\n")
 

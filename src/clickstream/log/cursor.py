@@ -138,8 +138,12 @@ class PartitionCursor:
         return data
 
     def _visible(self, data: bytes, at: int, header: FrameHeader | None) -> bool:
-        return (header is not None and at + header.size <= len(data)
-                and header.base_offset == self._scanned and crc_ok(data, at, header))
+        return (
+            header is not None
+            and at + header.size <= len(data)
+            and header.base_offset == self._scanned
+            and crc_ok(data, at, header)
+        )
 
     def _advance(self) -> bool:
         """At the end of the visible frames: move to the next segment once this one is done."""
@@ -153,7 +157,8 @@ class PartitionCursor:
                 raise LogCorruptionError(
                     f"{self.directory / segment_name(self._segment)}: no valid frame at byte "
                     f"{self._pos} (offset {self._scanned}), but the segment is sealed and the next "
-                    f"one starts at offset {later[0]}")
+                    f"one starts at offset {later[0]}"
+                )
             self._retried = True
             return True
         self.next_offset = max(self.next_offset, later[0])

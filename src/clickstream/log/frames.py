@@ -65,7 +65,7 @@ def read_header(data: bytes | memoryview, pos: int) -> FrameHeader | None:
 
 def crc_ok(data: bytes, pos: int, header: FrameHeader) -> bool:
     start = pos + HEADER_BYTES
-    return zlib.crc32(memoryview(data)[start:start + header.payload_bytes]) == header.crc
+    return zlib.crc32(memoryview(data)[start : start + header.payload_bytes]) == header.crc
 
 
 def values_of(data: bytes, buffer: pa.Buffer, pos: int, header: FrameHeader) -> pa.BinaryArray:
@@ -78,17 +78,16 @@ def values_of(data: bytes, buffer: pa.Buffer, pos: int, header: FrameHeader) -> 
     return pa.Array.from_buffers(pa.binary(), header.count, [None, pa.py_buffer(offsets), body])
 
 
-def values_of_frames(data: bytes, buffer: pa.Buffer,
-                     frames: list[tuple[int, FrameHeader]]) -> pa.BinaryArray:
+def values_of_frames(data: bytes, buffer: pa.Buffer, frames: list[tuple[int, FrameHeader]]) -> pa.BinaryArray:
     """The records of several frames of `data` (at their positions) as one binary array: many
     small frames (one record per append) cost one array, not one each. One frame: no copy."""
     if len(frames) == 1:
         return values_of(data, buffer, *frames[0])
-    lengths = np.concatenate([np.frombuffer(data, dtype="<u4", count=h.count,
-                                            offset=at + HEADER_BYTES) for at, h in frames])
+    lengths = np.concatenate(
+        [np.frombuffer(data, dtype="<u4", count=h.count, offset=at + HEADER_BYTES) for at, h in frames]
+    )
     view = memoryview(data)
-    body = b"".join(view[at + HEADER_BYTES + 4 * h.count:at + h.size] for at, h in frames)
+    body = b"".join(view[at + HEADER_BYTES + 4 * h.count : at + h.size] for at, h in frames)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int32)  # a block is far below 2 GiB
     np.cumsum(lengths, dtype=np.int32, out=offsets[1:])
-    return pa.Array.from_buffers(pa.binary(), len(lengths),
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(body)])
+    return pa.Array.from_buffers(pa.binary(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(body)])

@@ -28,6 +28,9 @@ class GroupOffsets:
 
     def save(self, offsets: dict[int, int]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        content = {"group": self.group, "committed_at_ms": int(time.time() * 1000),
-                   "offsets": {str(p): o for p, o in sorted(offsets.items())}}
+        content = {
+            "group": self.group,
+            "committed_at_ms": int(time.time() * 1000),
+            "offsets": {str(p): o for p, o in sorted(offsets.items())},
+        }
         write_atomically(self.path, content)

@@ -27,11 +27,17 @@ class LogReader:
     """Reads one topic from `start` ('earliest', 'latest', 'committed' or offsets per partition)
     up to `stop` (None: for ever; 'latest': the end offsets at open; or offsets per partition)."""
 
-    def __init__(self, topic_dir: Path, group: str | None = None,
-                 start: str | Offsets = "earliest", stop: str | Offsets | None = None) -> None:
+    def __init__(
+        self,
+        topic_dir: Path,
+        group: str | None = None,
+        start: str | Offsets = "earliest",
+        stop: str | Offsets | None = None,
+    ) -> None:
         if isinstance(start, str) and start not in START_MODES:
-            raise LogError(f"start '{start}' is unknown; use one of {', '.join(START_MODES)} "
-                           "or offsets per partition")
+            raise LogError(
+                f"start '{start}' is unknown; use one of {', '.join(START_MODES)} or offsets per partition"
+            )
         if isinstance(stop, str) and stop != "latest":
             raise LogError(f"stop '{stop}' is unknown; use 'latest' or offsets per partition")
         if start == "committed" and group is None:
@@ -65,8 +71,9 @@ class LogReader:
         latest = self._start == "latest" and not self.cursors  # later partitions are all new
         given = self._given_offsets() if new else {}
         for partition in new:
-            cursor = PartitionCursor(partition_dir(self.topic_dir, partition),
-                                     given.get(partition, 0), self._stop_of(partition))
+            cursor = PartitionCursor(
+                partition_dir(self.topic_dir, partition), given.get(partition, 0), self._stop_of(partition)
+            )
             if latest:
                 cursor.seek(cursor.end_offset())
             self.cursors[partition] = cursor
@@ -110,7 +117,7 @@ class LogReader:
         if not items:
             return []
         self._turn = (self._turn + 1) % len(items)
-        return items[self._turn:] + items[:self._turn]
+        return items[self._turn :] + items[: self._turn]
 
     def finished(self) -> bool:
         """True once a reader with a `stop` has read everything up to it."""
@@ -171,6 +178,11 @@ def _table(chunks: dict[int, list[Chunk]]) -> pa.Table:
             values.append(array)
     if not values:
         return SCHEMA.empty_table()
-    return pa.Table.from_arrays([pa.array(np.concatenate(parts)),
-                                 pa.array(np.concatenate(offsets)),
-                                 pa.chunked_array(values, pa.binary())], schema=SCHEMA)
+    return pa.Table.from_arrays(
+        [
+            pa.array(np.concatenate(parts)),
+            pa.array(np.concatenate(offsets)),
+            pa.chunked_array(values, pa.binary()),
+        ],
+        schema=SCHEMA,
+    )

@@ -40,9 +40,16 @@ class TopicLog:
     (see `WriterOptions`); `default_partitions` is used for topics created on first use.
     """
 
-    def __init__(self, root: str | Path, *, sync: str = "flush", segment_bytes: int = 64 << 20,
-                 retention_ms: int | None = None, retention_bytes: int | None = None,
-                 default_partitions: int = 1) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        sync: str = "flush",
+        segment_bytes: int = 64 << 20,
+        retention_ms: int | None = None,
+        retention_bytes: int | None = None,
+        default_partitions: int = 1,
+    ) -> None:
         self.root = Path(root)
         self.options = WriterOptions(sync, segment_bytes, retention_ms, retention_bytes)
         self.default_partitions = default_partitions
@@ -73,8 +80,13 @@ class TopicLog:
 
     # --- appending ----------------------------------------------------------------------------
 
-    def append(self, topic: str, values: Sequence[bytes],
-               keys: Sequence[bytes | None] | None = None, partition: int | None = None) -> None:
+    def append(
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None] | None = None,
+        partition: int | None = None,
+    ) -> None:
         """Append records to `topic` (created on first use).
 
         Each record goes to `partition` if given, else to the partition of its key, else (no
@@ -119,9 +131,13 @@ class TopicLog:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def open_reader(self, topic: str, group: str | None = None,
-                    start: str | Mapping[int, int] = "earliest",
-                    stop: str | Mapping[int, int] | None = None) -> LogReader:
+    def open_reader(
+        self,
+        topic: str,
+        group: str | None = None,
+        start: str | Mapping[int, int] = "earliest",
+        stop: str | Mapping[int, int] | None = None,
+    ) -> LogReader:
         """A reader of `topic` (created if missing, so a reader may start before any writer).
 
         `start`: 'earliest', 'latest', 'committed' (the group's offsets; partitions without
@@ -147,8 +163,9 @@ class TopicLog:
         self.close()
 
 
-def _by_partition(values: Sequence[bytes], keys: Sequence[bytes | None], count: int,
-                  sticky: int) -> dict[int, list[bytes]]:
+def _by_partition(
+    values: Sequence[bytes], keys: Sequence[bytes | None], count: int, sticky: int
+) -> dict[int, list[bytes]]:
     buckets: dict[int, list[bytes]] = {}
     for value, key in zip(values, keys, strict=True):
         target = sticky if key is None else zlib.crc32(key) % count

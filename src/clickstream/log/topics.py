@@ -19,8 +19,9 @@ _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 def check_topic_name(topic: str) -> str:
     if not _TOPIC_NAME.match(topic) or topic in (".", ".."):
-        raise LogError(f"'{topic}' is not a valid topic name: use letters, digits, '.', '_' and "
-                       "'-' (at most 200)")
+        raise LogError(
+            f"'{topic}' is not a valid topic name: use letters, digits, '.', '_' and '-' (at most 200)"
+        )
     return topic
 
 

@@ -143,7 +143,7 @@ class PartitionWriter:
             if written < size:  # rare (a signal, a huge write): finish with plain writes
                 rest = memoryview(b"".join(parts))[written:]
                 while rest:
-                    rest = rest[os.write(self._fd, rest):]
+                    rest = rest[os.write(self._fd, rest) :]
             if self.options.sync == "fsync":
                 os.fdatasync(self._fd)
         except OSError:

@@ -12,8 +12,9 @@ def load(name: str, **paths: str) -> str:
 
 
 def names() -> list[str]:
-    return sorted(p.name.removesuffix(".sql") for p in resources.files(__package__).iterdir()
-                  if p.name.endswith(".sql"))
+    return sorted(
+        p.name.removesuffix(".sql") for p in resources.files(__package__).iterdir() if p.name.endswith(".sql")
+    )
 
 
 __all__ = ["load", "names"]

@@ -35,5 +35,4 @@ def stamp(table: pa.Table, first_seq: int, watermark: int) -> pa.Table:
     """An operator's output rows numbered from `first_seq` (their order downstream) and
     carrying the operator's current watermark."""
     seq = pa.array(np.arange(first_seq, first_seq + table.num_rows, dtype=np.int64))
-    return table.append_column(SEQ, seq).append_column(
-        WM, constant(watermark, table.num_rows, pa.int64()))
+    return table.append_column(SEQ, seq).append_column(WM, constant(watermark, table.num_rows, pa.int64()))

@@ -113,8 +113,9 @@ class Job:
             self._pipeline_of[id(operator)] = len(self.pipelines)
         return pipeline
 
-    def _build_node(self, node: PlanNode, operators: list[BaseOperator],
-                    readers: list[SourceReader]) -> BaseOperator | SourceReader:
+    def _build_node(
+        self, node: PlanNode, operators: list[BaseOperator], readers: list[SourceReader]
+    ) -> BaseOperator | SourceReader:
         """The operator producing `node`'s output, wired to the operators of its inputs."""
         if isinstance(node, ScanNode):
             reader = self._reader(node)
@@ -134,8 +135,11 @@ class Job:
         self._watermarks[id(operator)] = MIN_WATERMARK
         for port, child in enumerate(inputs):
             upstream = self._build_node(child, operators, readers)
-            targets = (self._consumers.setdefault(id(upstream), [])
-                       if isinstance(upstream, SourceReader) else self._downstream[id(upstream)])
+            targets = (
+                self._consumers.setdefault(id(upstream), [])
+                if isinstance(upstream, SourceReader)
+                else self._downstream[id(upstream)]
+            )
             targets.append((operator, port))
         operators.append(operator)
         return operator
@@ -151,14 +155,14 @@ class Job:
         if self._pool is None or len(groups) < 2:
             self._feed_pipeline(targets, batch, watermark)
             return
-        futures = [self._pool.submit(self._feed_pipeline, group, batch, watermark)
-                   for group in groups.values()]
+        futures = [
+            self._pool.submit(self._feed_pipeline, group, batch, watermark) for group in groups.values()
+        ]
         wait(futures)  # all of them, even if one failed: nothing may still run when the job closes
         for future in futures:
             future.result()
 
-    def _feed_pipeline(self, targets: list[Target], batch: pa.Table | None,
-                       watermark: int | None) -> None:
+    def _feed_pipeline(self, targets: list[Target], batch: pa.Table | None, watermark: int | None) -> None:
         if batch is not None:
             self._push(targets, batch)
         if watermark is not None:
@@ -166,8 +170,7 @@ class Job:
 
     def _push(self, targets: list[Target], batch: pa.Table) -> None:
         for operator, port in targets:
-            outputs = (operator.process(batch) if operator.arity == 1
-                       else operator.process(batch, port))
+            outputs = operator.process(batch) if operator.arity == 1 else operator.process(batch, port)
             for out in outputs:
                 self._push(self._downstream[id(operator)], out)
 
@@ -193,8 +196,7 @@ class Job:
     def _operator(self, node: PlanNode) -> BaseOperator:
         state = self._building.state
         if isinstance(node, LookupJoinNode):
-            return LookupJoinOperator(node, registry.create_lookup(node.table, self.settings),
-                                      state)
+            return LookupJoinOperator(node, registry.create_lookup(node.table, self.settings), state)
         if isinstance(node, WindowAggregateNode) and node.window.kind == "SESSION":
             return SessionWindowOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, WindowAggregateNode):
@@ -234,8 +236,11 @@ class Job:
                     progressed = True
                     self.status.batches += 1
                     self.status.records_in += batch.num_rows
-                    self._feed(self._consumers.get(id(reader), []), batch,
-                               reader.watermark if reader.has_watermark else None)
+                    self._feed(
+                        self._consumers.get(id(reader), []),
+                        batch,
+                        reader.watermark if reader.has_watermark else None,
+                    )
                     if on_batch:
                         on_batch(self)
                 if all(r.exhausted() for r in self.readers.values()):

@@ -30,8 +30,7 @@ _END = object()  # the read-ahead thread's last item: the source is exhausted
 
 
 class SourceReader:
-    def __init__(self, scan: ScanNode, source: BaseSource, state: JobState,
-                 settings: Settings) -> None:
+    def __init__(self, scan: ScanNode, source: BaseSource, state: JobState, settings: Settings) -> None:
         self.scan, self.source, self.state = scan, source, state
         self.max_rows = settings.mini_batch_size
         idle = parse_duration_ms(settings.get("table.exec.source.idle-timeout"))
@@ -40,14 +39,22 @@ class SourceReader:
         # Derived columns: PROCTIME() and a `ts - INTERVAL ...` watermark are computed here, the
         # others by one query over the batch (the physical columns are kept as they are). A
         # PROCTIME() column that another computed column reads stays in the query.
-        self._proctime = [name for name in scan.proctime_columns
-                          if not any(quote(name) in sql for _, sql in scan.computed_sql)]
-        computed = [f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql
-                    if name not in self._proctime]
-        watermark = ([f"epoch_ms({scan.watermark_sql}) AS __wmv"]
-                     if scan.watermark_sql and not scan.watermark_delay else [])
-        self._sql = f"SELECT {', '.join(computed + watermark)} FROM batch" if (
-            computed or watermark) else None
+        self._proctime = [
+            name
+            for name in scan.proctime_columns
+            if not any(quote(name) in sql for _, sql in scan.computed_sql)
+        ]
+        computed = [
+            f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql if name not in self._proctime
+        ]
+        watermark = (
+            [f"epoch_ms({scan.watermark_sql}) AS __wmv"]
+            if scan.watermark_sql and not scan.watermark_delay
+            else []
+        )
+        self._sql = (
+            f"SELECT {', '.join(computed + watermark)} FROM batch" if (computed or watermark) else None
+        )
         self._ahead: _ReadAhead | None = None
         self._ended = False
         self._watermark = MIN_WATERMARK  # after the last batch handed out, with read-ahead
@@ -95,8 +102,7 @@ class SourceReader:
         now = pa.scalar(time.time_ns() // 1000, pa.timestamp("us", tz=state.time_zone))
         batch = raw
         for name, _ in self.scan.computed_sql:
-            column = (pa.repeat(now, raw.num_rows) if name in self._proctime
-                      else derived.column(name))
+            column = pa.repeat(now, raw.num_rows) if name in self._proctime else derived.column(name)
             batch = batch.append_column(name, column)
         if derived is not None and "__wmv" in derived.column_names:
             batch = batch.append_column("__wmv", derived.column("__wmv"))
@@ -145,8 +151,9 @@ class _ReadAhead:
     """Runs `read` on a thread, one item ahead; `next()` hands the items out in order, then None
     once the source is exhausted. An error on the thread is raised by `next()`."""
 
-    def __init__(self, read: Callable[[JobState], object | None], exhausted: Callable[[], bool],
-                 state: JobState) -> None:
+    def __init__(
+        self, read: Callable[[JobState], object | None], exhausted: Callable[[], bool], state: JobState
+    ) -> None:
         self._read, self._exhausted, self._state = read, exhausted, state.cursor()
         self._items: queue.Queue = queue.Queue(maxsize=1)
         self._stopping = threading.Event()

@@ -16,8 +16,9 @@ import pyarrow as pa
 class JobState:
     """The job's DuckDB connection: operators run their batch SQL and keep their tables here."""
 
-    def __init__(self, time_zone: str = "UTC", path: str = ":memory:",
-                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+    def __init__(
+        self, time_zone: str = "UTC", path: str = ":memory:", con: duckdb.DuckDBPyConnection | None = None
+    ) -> None:
         self.con = con or duckdb.connect(path)
         self.time_zone = time_zone
         self.con.execute(f"SET TimeZone = '{time_zone}'")
@@ -78,7 +79,10 @@ _CHUNK_ROWS = 32_768
 def _parallel_chunks(table: pa.Table) -> pa.Table:
     """DuckDB scans an Arrow table one record batch per task: a batch of one big chunk would run
     on one core. Cut it into slices (zero-copy) so every core gets work."""
-    if table.num_rows <= 2 * _CHUNK_ROWS or table.num_columns == 0 or (
-            table.column(0).num_chunks > table.num_rows // _CHUNK_ROWS):
+    if (
+        table.num_rows <= 2 * _CHUNK_ROWS
+        or table.num_columns == 0
+        or (table.column(0).num_chunks > table.num_rows // _CHUNK_ROWS)
+    ):
         return table
     return pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK_ROWS), table.schema)

@@ -33,8 +33,7 @@ class WatermarkTracker:
         if not self.idle_timeout_ms:
             return list(self.partitions)
         now = time.monotonic()
-        active = [p for p in self.partitions
-                  if (now - self.last_seen[p]) * 1000 < self.idle_timeout_ms]
+        active = [p for p in self.partitions if (now - self.last_seen[p]) * 1000 < self.idle_timeout_ms]
         # all idle: the most advanced partition decides, so time still moves on
         return active or [max(self.partitions, key=self.partitions.get)]
 

@@ -46,8 +46,12 @@ class ServeContext:
 
     def snapshot(self) -> dict[str, Any]:
         """The `/api/status` body."""
-        out: dict[str, Any] = {"attached": self.status is not None, "now": time.time(),
-                               "queries": {}, "sources": {}}
+        out: dict[str, Any] = {
+            "attached": self.status is not None,
+            "now": time.time(),
+            "queries": {},
+            "sources": {},
+        }
         if self.status is not None:
             try:
                 out.update(_with_rates(self.status(), self.rates))
@@ -67,8 +71,12 @@ def _with_rates(status: JobStatusDict, rates: RateTracker) -> dict[str, Any]:
         for name, q in status["queries"].items()
     }
     started = float(status["started"])
-    return {"started": started, "uptime_s": max(0.0, time.time() - started),
-            "queries": queries, "sources": dict(status.get("sources", {}))}
+    return {
+        "started": started,
+        "uptime_s": max(0.0, time.time() - started),
+        "queries": queries,
+        "sources": dict(status.get("sources", {})),
+    }
 
 
 def _utc(watermark_ms: int) -> str | None:
@@ -111,7 +119,8 @@ def make_router(ctx: ServeContext) -> APIRouter:
         # stream is open, so every later write is reported and none is missed in between.
         await asyncio.to_thread(watcher.poll)
         return StreamingResponse(
-            _event_stream(ctx, watcher), media_type="text/event-stream",
+            _event_stream(ctx, watcher),
+            media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 

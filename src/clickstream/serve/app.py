@@ -98,8 +98,9 @@ def _server(app: FastAPI, host: str, port: int, log_level: str) -> _Server:
     ctx: ServeContext | None = getattr(app.state, "serve_context", None)
     if ctx is not None:
         ctx.stopping.clear()
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S
+    )
     return _Server(config, ctx.stopping if ctx else None)
 
 
@@ -135,8 +136,12 @@ class ServerHandle:
 
 
 def start_in_thread(
-    app: FastAPI, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
-    log_level: str = "warning", startup_timeout_s: float = 10.0,
+    app: FastAPI,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    log_level: str = "warning",
+    startup_timeout_s: float = 10.0,
 ) -> ServerHandle:
     """Serve in a daemon thread (uvicorn installs no signal handlers off the main thread, so Ctrl-C
     still reaches the engine). `port=0` picks a free port; the handle tells which."""

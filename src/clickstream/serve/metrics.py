@@ -60,9 +60,11 @@ class ClickstreamCollector(Collector):
             if "state_rows" in q:
                 state.add_metric([query], float(q["state_rows"]))
         yield state
-        lag = GaugeMetricFamily("clickstream_source_lag_records",
-                                "Records appended to the query's log sources, not read yet.",
-                                labels=["query"])
+        lag = GaugeMetricFamily(
+            "clickstream_source_lag_records",
+            "Records appended to the query's log sources, not read yet.",
+            labels=["query"],
+        )
         for query, q in queries.items():
             if "lag" in q:
                 lag.add_metric([query], float(q["lag"]))

@@ -199,8 +199,11 @@ class ChangeWatcher:
             # baseline yet, "no tables" stands in, so the first good read reports every table.
             self._primed = True
             return []
-        changed = sorted(n for n in current.keys() | self._fingerprints.keys()
-                         if current.get(n) != self._fingerprints.get(n))
+        changed = sorted(
+            n
+            for n in current.keys() | self._fingerprints.keys()
+            if current.get(n) != self._fingerprints.get(n)
+        )
         first, self._primed = not self._primed, True
         self._version, self._fingerprints = version, current
         return [] if first else changed

@@ -73,8 +73,10 @@ def job_status(job: _HasMetrics, started: float | None = None) -> StatusFn:
         queries: dict[str, QueryStatus] = {}
         for name, m in job.metrics().items():
             query = QueryStatus(
-                records_in=int(m.get("records_in", 0)), records_out=int(m.get("records_out", 0)),
-                late_dropped=int(m.get("late_dropped", 0)), malformed=int(m.get("malformed", 0)),
+                records_in=int(m.get("records_in", 0)),
+                records_out=int(m.get("records_out", 0)),
+                late_dropped=int(m.get("late_dropped", 0)),
+                malformed=int(m.get("malformed", 0)),
                 watermark=int(m.get("watermark", NO_WATERMARK)),
             )
             if "state_rows" in m:

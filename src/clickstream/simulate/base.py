@@ -27,8 +27,34 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BAD_TIME = "not-a-timestamp"
 
 # Relative traffic per UTC hour of an online shop: quiet before dawn, a lunch bump, an evening peak.
-HOUR_WEIGHTS = np.array([0.55, 0.35, 0.22, 0.15, 0.12, 0.14, 0.25, 0.45, 0.65, 0.80, 0.90, 0.95,
-                         1.00, 0.95, 0.90, 0.88, 0.90, 0.95, 1.05, 1.25, 1.45, 1.50, 1.30, 0.90])
+HOUR_WEIGHTS = np.array(
+    [
+        0.55,
+        0.35,
+        0.22,
+        0.15,
+        0.12,
+        0.14,
+        0.25,
+        0.45,
+        0.65,
+        0.80,
+        0.90,
+        0.95,
+        1.00,
+        0.95,
+        0.90,
+        0.88,
+        0.90,
+        0.95,
+        1.05,
+        1.25,
+        1.45,
+        1.50,
+        1.30,
+        0.90,
+    ]
+)
 
 Payload = dict[str, Any] | str  # a str is a raw line, written as is (a malformed record)
 
@@ -64,8 +90,7 @@ class Generator(Protocol):
         """`n` event records (table snapshots first, not counted), or endless if `n` is None."""
         ...
 
-    def dimensions(self) -> list[Table]:
-        ...
+    def dimensions(self) -> list[Table]: ...
 
 
 @dataclass(frozen=True)
@@ -98,6 +123,7 @@ class Event:
 
 # -- time formats ---------------------------------------------------------------------------------
 
+
 def utc(ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=int(ms))
 
@@ -105,8 +131,10 @@ def utc(ms: int) -> datetime:
 def iso_ms(ms: int) -> str:
     """ISO-8601 UTC with milliseconds and 'Z': '2017-11-26T16:00:00.000Z'."""
     t = time.gmtime(ms // 1000)  # gmtime: a third of the cost of datetime arithmetic, per record
-    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
-            f"{t.tm_sec:02d}.{ms % 1000:03d}Z")
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
+        f"{t.tm_sec:02d}.{ms % 1000:03d}Z"
+    )
 
 
 def sql_seconds(ms: int) -> str:
@@ -120,6 +148,7 @@ def to_line(value: Payload) -> bytes:
 
 
 # -- randomness with shape ------------------------------------------------------------------------
+
 
 class Popularity:
     """A heavy-tailed (Zipf-like) choice among `n` things, the favourites scattered over the ids."""
@@ -141,8 +170,13 @@ class Timeline:
     clock through the cumulative hourly weights, so busy hours get proportionally more arrivals.
     """
 
-    def __init__(self, start_ms: int, events_per_day: float, rng: np.random.Generator,
-                 weights: np.ndarray = HOUR_WEIGHTS) -> None:
+    def __init__(
+        self,
+        start_ms: int,
+        events_per_day: float,
+        rng: np.random.Generator,
+        weights: np.ndarray = HOUR_WEIGHTS,
+    ) -> None:
         self.start_ms, self.per_day, self.rng = start_ms, events_per_day, rng
         self.bounds = np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
         self.position = 0.0  # in days' worth of events
@@ -166,12 +200,58 @@ def fake_ipv4(rnd: random.Random) -> str:
     return f"{rnd.randint(11, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
 
 
-FIRST_NAMES = ("Olympia", "Leah", "Steven", "Karine", "Akiko", "Kassie", "Ferdinand", "Reeva",
-               "Antonio", "Arlyne", "Dimitri", "Oriana", "Abdel", "Roberto", "Alan", "Nathan",
-               "Andy", "Glen", "Luke", "Ben", "Mei", "Wei", "Priya", "Sofia", "Jonas", "Amara")
-LAST_NAMES = ("Koss", "Daniel", "Moore", "Boyle", "Hoppe", "Homenick", "Kable", "Greta", "Sims",
-              "Waters", "Steins", "Schenz", "Katz", "Robertz", "Zhang", "Li", "Patel", "Garcia",
-              "Novak", "Okafor", "Berg", "Rossi")
+FIRST_NAMES = (
+    "Olympia",
+    "Leah",
+    "Steven",
+    "Karine",
+    "Akiko",
+    "Kassie",
+    "Ferdinand",
+    "Reeva",
+    "Antonio",
+    "Arlyne",
+    "Dimitri",
+    "Oriana",
+    "Abdel",
+    "Roberto",
+    "Alan",
+    "Nathan",
+    "Andy",
+    "Glen",
+    "Luke",
+    "Ben",
+    "Mei",
+    "Wei",
+    "Priya",
+    "Sofia",
+    "Jonas",
+    "Amara",
+)
+LAST_NAMES = (
+    "Koss",
+    "Daniel",
+    "Moore",
+    "Boyle",
+    "Hoppe",
+    "Homenick",
+    "Kable",
+    "Greta",
+    "Sims",
+    "Waters",
+    "Steins",
+    "Schenz",
+    "Katz",
+    "Robertz",
+    "Zhang",
+    "Li",
+    "Patel",
+    "Garcia",
+    "Novak",
+    "Okafor",
+    "Berg",
+    "Rossi",
+)
 USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0.0.0 Safari/537.36",
@@ -187,6 +267,7 @@ USER_AGENTS = (
 
 
 # -- the shared generator -------------------------------------------------------------------------
+
 
 @dataclass
 class GeneratorConfig:

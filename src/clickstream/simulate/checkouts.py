@@ -36,12 +36,38 @@ CLICKS, CHECKOUTS, USERS = "clicks", "checkouts", "users"
 CHECKOUT_SHARE = 0.06  # of arrival slots
 ATTRIBUTED_SHARE = 0.85  # of checkouts with a click of the same user and product in the hour
 MIN_LEAD_MS, MAX_LEAD_MS = 5_000, 55 * 60_000  # click -> checkout, inside the seed's hour
+_REFERRERS = ("home", "search", "ad", "mail")
 PAYMENT_METHODS = ("VISA 16 digit", "Mastercard", "American Express", "Discover", "JCB 16 digit")
-WORDS = ("lamp", "chair", "kettle", "backpack", "sneakers", "jacket", "blender", "novel", "puzzle",
-         "candle", "mug", "scarf", "tent", "helmet", "guitar", "speaker", "wallet", "watch")
+WORDS = (
+    "lamp",
+    "chair",
+    "kettle",
+    "backpack",
+    "sneakers",
+    "jacket",
+    "blender",
+    "novel",
+    "puzzle",
+    "candle",
+    "mug",
+    "scarf",
+    "tent",
+    "helmet",
+    "guitar",
+    "speaker",
+    "wallet",
+    "watch",
+)
 STREETS = ("Main St", "Oak Ave", "Pine Rd", "Maple Dr", "Cedar Ln", "Elm St", "Lakeview Blvd")
-CITIES = (("Springfield", "IL"), ("Austin", "TX"), ("Portland", "OR"), ("Denver", "CO"),
-          ("Raleigh", "NC"), ("Madison", "WI"), ("Boise", "ID"))
+CITIES = (
+    ("Springfield", "IL"),
+    ("Austin", "TX"),
+    ("Portland", "OR"),
+    ("Denver", "CO"),
+    ("Raleigh", "NC"),
+    ("Madison", "WI"),
+    ("Boise", "ID"),
+)
 
 
 def _address(rnd: random.Random) -> str:
@@ -54,33 +80,47 @@ class CheckoutsGenerator(BaseGenerator):
     default_start_ms = int(datetime(2023, 6, 1, tzinfo=UTC).timestamp() * 1000)
     time_fields = {CLICKS: ("datetime_occured",), CHECKOUTS: ("datetime_occured",)}
 
-    def __init__(self, config: GeneratorConfig | None = None, users: int = 1_000,
-                 products: int = 300) -> None:
+    def __init__(
+        self, config: GeneratorConfig | None = None, users: int = 1_000, products: int = 300
+    ) -> None:
         super().__init__(config)
         catalogue = random.Random(self.config.seed * 31 + 4)
-        self.usernames = [f"{catalogue.choice(FIRST_NAMES).lower()}.{catalogue.choice(LAST_NAMES).lower()}"
-                          f"{catalogue.randint(1, 99)}" for _ in range(users)]
+        self.usernames = [
+            f"{catalogue.choice(FIRST_NAMES).lower()}.{catalogue.choice(LAST_NAMES).lower()}"
+            f"{catalogue.randint(1, 99)}"
+            for _ in range(users)
+        ]
         self.ips = [fake_ipv4(catalogue) for _ in range(users)]
         self.agents = [catalogue.choice(USER_AGENTS) for _ in range(users)]
         self.addresses = [_address(catalogue) for _ in range(users)]
-        self.products = [(fake_uuid(catalogue), f"{catalogue.choice(WORDS)}-{i}",
-                          round(min(catalogue.lognormvariate(3.3, 0.8), 320.0) + 0.99, 2))
-                         for i in range(products)]
+        self.products = [
+            (
+                fake_uuid(catalogue),
+                f"{catalogue.choice(WORDS)}-{i}",
+                round(min(catalogue.lognormvariate(3.3, 0.8), 320.0) + 0.99, 2),
+            )
+            for i in range(products)
+        ]
         shape = np.random.default_rng([self.config.seed, 4])
         self.user_pick = Popularity(users, 1.0, shape)
         self.product_pick = Popularity(products, 1.1, shape)
 
     def topics(self) -> dict[str, str]:
-        return {CLICKS: "product clicks", CHECKOUTS: "purchases, most after a click in the hour",
-                USERS: "users (id, username): a table, sent first"}
+        return {
+            CLICKS: "product clicks",
+            CHECKOUTS: "purchases, most after a click in the hour",
+            USERS: "users (id, username): a table, sent first",
+        }
 
     def dimensions(self) -> list[Table]:
         rows = [(user_id, name) for user_id, name in enumerate(self.usernames, start=1)]
         return [Table(USERS, (("id", "BIGINT"), ("username", "TEXT")), rows)]
 
     def prelude(self) -> list[Event]:
-        return [Event(USERS, self.start_ms, {"id": user_id, "username": name}, str(user_id), False)
-                for user_id, name in enumerate(self.usernames, start=1)]
+        return [
+            Event(USERS, self.start_ms, {"id": user_id, "username": name}, str(user_id), False)
+            for user_id, name in enumerate(self.usernames, start=1)
+        ]
 
     def _setup(self) -> None:
         super()._setup()
@@ -111,11 +151,20 @@ class CheckoutsGenerator(BaseGenerator):
         self.last_product[user] = product
         self._remember(ms, user, product)
         product_id, name, price = self.products[product]
-        return Event(CLICKS, ms, {
-            "click_id": fake_uuid(rnd), "user_id": user + 1, "product_id": product_id,
-            "product": name, "price": price,
-            "url": f"https://shop.example.com/p/{name}?ref={rnd.choice(('home', 'search', 'ad', 'mail'))}",
-            "user_agent": self.agents[user], "ip_address": self.ips[user]})
+        return Event(
+            CLICKS,
+            ms,
+            {
+                "click_id": fake_uuid(rnd),
+                "user_id": user + 1,
+                "product_id": product_id,
+                "product": name,
+                "price": price,
+                "url": f"https://shop.example.com/p/{name}?ref={rnd.choice(_REFERRERS)}",
+                "user_agent": self.agents[user],
+                "ip_address": self.ips[user],
+            },
+        )
 
     def _remember(self, ms: int, user: int, product: int) -> None:
         self.click_ms.append(ms)
@@ -132,12 +181,21 @@ class CheckoutsGenerator(BaseGenerator):
         product_id, _, price = self.products[product]
         quantity = min(rnd.choice((1, 1, 1, 1, 2, 3)), int(999.99 // price))
         shipping = self.addresses[user]
-        return Event(CHECKOUTS, ms, {
-            "checkout_id": fake_uuid(rnd), "user_id": user + 1, "product_id": product_id,
-            "payment_method": rnd.choice(PAYMENT_METHODS),
-            "total_amount": round(quantity * price, 2), "shipping_address": shipping,
-            "billing_address": shipping if rnd.random() < 0.8 else _address(rnd),
-            "user_agent": self.agents[user], "ip_address": self.ips[user]})
+        return Event(
+            CHECKOUTS,
+            ms,
+            {
+                "checkout_id": fake_uuid(rnd),
+                "user_id": user + 1,
+                "product_id": product_id,
+                "payment_method": rnd.choice(PAYMENT_METHODS),
+                "total_amount": round(quantity * price, 2),
+                "shipping_address": shipping,
+                "billing_address": shipping if rnd.random() < 0.8 else _address(rnd),
+                "user_agent": self.agents[user],
+                "ip_address": self.ips[user],
+            },
+        )
 
     def stamp(self, event: Event, ms: int) -> dict[str, Any]:
         if not event.timed:

@@ -51,29 +51,47 @@ class RunSummary:
 
     def __str__(self) -> str:
         rate = self.total / self.elapsed_s if self.elapsed_s > 0 else float("inf")
-        parts = [f"{topic}: {self.counts.get(topic, 0):,} -> {target}"
-                 for topic, target in self.targets.items()]
+        parts = [
+            f"{topic}: {self.counts.get(topic, 0):,} -> {target}" for topic, target in self.targets.items()
+        ]
         stopped = " (interrupted)" if self.interrupted else ""
-        return (f"wrote {self.total:,} records in {self.elapsed_s:.1f} s ({rate:,.0f}/s){stopped}; "
-                + "; ".join(parts))
+        return (
+            f"wrote {self.total:,} records in {self.elapsed_s:.1f} s ({rate:,.0f}/s){stopped}; "
+            + "; ".join(parts)
+        )
 
 
-def make_generator(kind: str, seed: int = 42, injection: Injection | None = None,
-                   days: float = 1.0) -> Generator:
+def make_generator(
+    kind: str, seed: int = 42, injection: Injection | None = None, days: float = 1.0
+) -> Generator:
     """The generator for `kind` (one of KINDS; '_' and '-' alike)."""
     injection = injection or Injection()
     name = kind.strip().lower().replace("_", "-")
     if name == "tianchi":
-        return TianchiGenerator(TianchiConfig(
-            seed=seed, days=days, disorder_ms=injection.disorder_ms, late_ratio=injection.late_ratio,
-            late_ms=injection.late_ms, malformed_ratio=injection.malformed_ratio, funnel=True))
+        return TianchiGenerator(
+            TianchiConfig(
+                seed=seed,
+                days=days,
+                disorder_ms=injection.disorder_ms,
+                late_ratio=injection.late_ratio,
+                late_ms=injection.late_ms,
+                malformed_ratio=injection.malformed_ratio,
+                funnel=True,
+            )
+        )
     if name not in _SEEDED:
         raise ValueError(f"unknown data kind '{kind}' (available: {', '.join(KINDS)})")
     return _SEEDED[name](GeneratorConfig(seed=seed, days=days, injection=injection))
 
 
-def _drain(records: Iterable[Record], out: str, topics: list[str], log_dir: str | None,
-           pace: Callable[[], None], deadline: float | None) -> RunSummary:
+def _drain(
+    records: Iterable[Record],
+    out: str,
+    topics: list[str],
+    log_dir: str | None,
+    pace: Callable[[], None],
+    deadline: float | None,
+) -> RunSummary:
     """Write `records` until they end, `deadline` (monotonic) passes, or Ctrl-C."""
     output = open_output(out, topics, log_dir)
     counts: Counter[str] = Counter()
@@ -95,23 +113,34 @@ def _drain(records: Iterable[Record], out: str, topics: list[str], log_dir: str 
     return RunSummary(dict(counts), time.monotonic() - started, output.targets, interrupted=interrupted)
 
 
-def generate(kind: str, out: str, events: int | None = 100_000, rate: float | None = None,
-             seed: int = 42, late_ratio: float = 0.0, malformed_ratio: float = 0.0,
-             disorder_ms: int = 3_000, duration_s: float | None = None, dimension: str | None = None,
-             log_dir: str | None = None, *, days: float = 1.0) -> RunSummary:
+def generate(
+    kind: str,
+    out: str,
+    events: int | None = 100_000,
+    rate: float | None = None,
+    seed: int = 42,
+    late_ratio: float = 0.0,
+    malformed_ratio: float = 0.0,
+    disorder_ms: int = 3_000,
+    duration_s: float | None = None,
+    dimension: str | None = None,
+    log_dir: str | None = None,
+    *,
+    days: float = 1.0,
+) -> RunSummary:
     """Write `events` records of `kind` (None: endless, until `duration_s` or Ctrl-C) to `out`.
 
     `rate`: records per second (None: as fast as possible). Table snapshots (users, status
     codes) come first and are not counted in `events`. `dimension`: also write the kind's
     dimension tables there (sqlite:path or a path, postgresql://..., mysql://...).
     """
-    injection = Injection(disorder_ms=disorder_ms, late_ratio=late_ratio,
-                          malformed_ratio=malformed_ratio)
+    injection = Injection(disorder_ms=disorder_ms, late_ratio=late_ratio, malformed_ratio=malformed_ratio)
     generator = make_generator(kind, seed, injection, days)
     tables = write_dimensions(dimension, generator.dimensions()) if dimension else []
     deadline = time.monotonic() + duration_s if duration_s is not None else None
-    summary = _drain(generator.records(events), out, list(generator.topics()), log_dir,
-                     RateLimiter(rate).acquire, deadline)
+    summary = _drain(
+        generator.records(events), out, list(generator.topics()), log_dir, RateLimiter(rate).acquire, deadline
+    )
     summary.dimension_tables = tables
     return summary
 
@@ -120,13 +149,18 @@ def _progress_bar(enabled: bool) -> Progress:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("[bold]replay[/bold]"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[event_time]}"), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=not enabled)
+    return Progress(
+        TextColumn("[bold]replay[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[event_time]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
 
 
-def _with_progress(records: Iterator[tuple[int, Record]], total: int,
-                   enabled: bool) -> Iterator[Record]:
+def _with_progress(records: Iterator[tuple[int, Record]], total: int, enabled: bool) -> Iterator[Record]:
     """The records, advancing a progress bar that shows the event time being played."""
     with _progress_bar(enabled) as bar:
         task = bar.add_task("replay", total=total, event_time="")
@@ -139,10 +173,20 @@ def _with_progress(records: Iterator[tuple[int, Record]], total: int,
                 shown = time.monotonic()
 
 
-def replay(path: str | Path, out: str, speedup: float | None = 3_600.0, *, rate: float | None = None,
-           limit: int | None = None, start_s: int | None = None, end_s: int | None = None,
-           max_idle_s: float | None = 60.0, log_dir: str | None = None, duration_s: float | None = None,
-           progress: bool = True) -> RunSummary:
+def replay(
+    path: str | Path,
+    out: str,
+    speedup: float | None = 3_600.0,
+    *,
+    rate: float | None = None,
+    limit: int | None = None,
+    start_s: int | None = None,
+    end_s: int | None = None,
+    max_idle_s: float | None = 60.0,
+    log_dir: str | None = None,
+    duration_s: float | None = None,
+    progress: bool = True,
+) -> RunSummary:
     """Play a `UserBehavior.csv` to `out` in event-time order as the seed's JSON.
 
     `speedup`: event seconds per wall second (3600: an hour a second; None or 0: no waiting).
@@ -151,5 +195,11 @@ def replay(path: str | Path, out: str, speedup: float | None = 3_600.0, *, rate:
     table = read_user_behavior(path, limit=limit, start_s=start_s, end_s=end_s)
     records = paced(seed_records(table), EventClock(speedup, max_idle_s=max_idle_s))
     deadline = time.monotonic() + duration_s if duration_s is not None else None
-    return _drain(_with_progress(records, table.num_rows, progress), out,
-                  list(TianchiGenerator().topics()), log_dir, RateLimiter(rate).acquire, deadline)
+    return _drain(
+        _with_progress(records, table.num_rows, progress),
+        out,
+        list(TianchiGenerator().topics()),
+        log_dir,
+        RateLimiter(rate).acquire,
+        deadline,
+    )

@@ -31,8 +31,10 @@ def _kind(target: str) -> tuple[str, str]:
     if scheme in ("mysql", "mariadb"):
         return "mysql", bare
     if scheme:
-        raise ValueError(f"unsupported dimension target scheme '{scheme}': "
-                         "use sqlite:<path>, postgresql://... or mysql://...")
+        raise ValueError(
+            f"unsupported dimension target scheme '{scheme}': "
+            "use sqlite:<path>, postgresql://... or mysql://..."
+        )
     return "sqlite", bare.removeprefix("sqlite:")
 
 
@@ -42,10 +44,13 @@ def _connect_mysql(url: str) -> Any:
     parts = urlsplit(url)
     params = dict(parse_qsl(parts.query))
     return pymysql.connect(
-        host=parts.hostname or "localhost", port=parts.port or 3306,
+        host=parts.hostname or "localhost",
+        port=parts.port or 3306,
         user=unquote(parts.username) if parts.username else params.get("user", "root"),
         password=unquote(parts.password) if parts.password else params.get("password", ""),
-        database=unquote(parts.path.lstrip("/")) or None, charset="utf8mb4")
+        database=unquote(parts.path.lstrip("/")) or None,
+        charset="utf8mb4",
+    )
 
 
 def _connect(kind: str, target: str) -> Any:
@@ -65,8 +70,9 @@ def _quote(kind: str, name: str) -> str:
 
 def _write_table(kind: str, cursor: Any, table: Table) -> None:
     name = _quote(kind, table.name)
-    columns = ", ".join(f"{_quote(kind, column)} {TYPES[kind][sql_type]}"
-                        for column, sql_type in table.columns)
+    columns = ", ".join(
+        f"{_quote(kind, column)} {TYPES[kind][sql_type]}" for column, sql_type in table.columns
+    )
     marks = ", ".join(["?" if kind == "sqlite" else "%s"] * len(table.columns))
     cursor.execute(f"DROP TABLE IF EXISTS {name}")
     cursor.execute(f"CREATE TABLE {name} ({columns})")

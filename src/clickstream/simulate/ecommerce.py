@@ -34,11 +34,26 @@ SESSION_GAP_MS = 30 * 60_000  # a user idle this long starts over at the home pa
 LOW_STOCK = 10
 
 PRODUCTS: tuple[tuple[str, float], ...] = (
-    ("laptop", 1299.0), ("smartphone", 799.0), ("tablet", 449.0), ("headphones", 199.0),
-    ("smartwatch", 249.0), ("monitor", 329.0), ("keyboard", 89.0), ("mouse", 39.0),
-    ("webcam", 69.0), ("speaker", 129.0), ("charger", 25.0), ("usb_cable", 9.99),
-    ("power_bank", 45.0), ("router", 119.0), ("ssd", 109.0), ("camera", 649.0),
-    ("drone", 899.0), ("e_reader", 139.0), ("game_console", 499.0), ("microphone", 99.0),
+    ("laptop", 1299.0),
+    ("smartphone", 799.0),
+    ("tablet", 449.0),
+    ("headphones", 199.0),
+    ("smartwatch", 249.0),
+    ("monitor", 329.0),
+    ("keyboard", 89.0),
+    ("mouse", 39.0),
+    ("webcam", 69.0),
+    ("speaker", 129.0),
+    ("charger", 25.0),
+    ("usb_cable", 9.99),
+    ("power_bank", 45.0),
+    ("router", 119.0),
+    ("ssd", 109.0),
+    ("camera", 649.0),
+    ("drone", 899.0),
+    ("e_reader", 139.0),
+    ("game_console", 499.0),
+    ("microphone", 99.0),
 )
 # the chance to move one step down the funnel, else the user browses another product
 STEP = {"viewed": 0.45, "clicked": 0.30, "carted": 0.55}
@@ -64,13 +79,14 @@ class EcommerceGenerator(BaseGenerator):
         self.product_pick = Popularity(len(PRODUCTS), 1.2, shape)
 
     def topics(self) -> dict[str, str]:
-        return {EVENTS: "user actions (page_view, product_click, add_to_cart) and purchases",
-                INVENTORY: "stock changes: sales (negative) and restocks (positive), with the level"}
+        return {
+            EVENTS: "user actions (page_view, product_click, add_to_cart) and purchases",
+            INVENTORY: "stock changes: sales (negative) and restocks (positive), with the level",
+        }
 
     def dimensions(self) -> list[Table]:
         rows = [(name, f"The description of {name}", price) for name, price in PRODUCTS]
-        return [Table("products", (("product", "TEXT"), ("description", "TEXT"),
-                                   ("price", "DOUBLE")), rows)]
+        return [Table("products", (("product", "TEXT"), ("description", "TEXT"), ("price", "DOUBLE")), rows)]
 
     def _setup(self) -> None:
         super()._setup()
@@ -92,8 +108,7 @@ class EcommerceGenerator(BaseGenerator):
         session = self.sessions.get(user)
         if session is None or ms - session.last_ms > SESSION_GAP_MS:
             self.sessions[user] = _Session("viewed", product, ms)
-            return [self._action(ms, user, "page_view", self.rnd.choice(("home", "category")),
-                                 product)]
+            return [self._action(ms, user, "page_view", self.rnd.choice(("home", "category")), product)]
         session.last_ms = ms
         if self.rnd.random() >= STEP[session.stage]:
             session.stage, session.product = "viewed", product
@@ -108,32 +123,65 @@ class EcommerceGenerator(BaseGenerator):
         return self._purchase(ms, user, session.product)
 
     def _action(self, ms: int, user: int, action: str, page: str, product: int) -> Event:
-        return Event(EVENTS, ms, {"event_type": "user_action", "user_id": f"user{user}",
-                                  "action": action, "page": page, "product": PRODUCTS[product][0]})
+        return Event(
+            EVENTS,
+            ms,
+            {
+                "event_type": "user_action",
+                "user_id": f"user{user}",
+                "action": action,
+                "page": page,
+                "product": PRODUCTS[product][0],
+            },
+        )
 
     def _purchase(self, ms: int, user: int, product: int) -> list[Event]:
         name, price = PRODUCTS[product]
         quantity = min(self.stock[product], self.rnd.choice((1, 1, 1, 1, 2, 2, 3, 5)))
         if quantity == 0:  # sold out: the cart is abandoned
             return [self._action(ms, user, "page_view", "home", product)]
-        events = [Event(EVENTS, ms, {"event_type": "purchase", "user_id": f"user{user}",
-                                     "product": name, "quantity": quantity, "price": price,
-                                     "amount": round(quantity * price, 2)})]
+        events = [
+            Event(
+                EVENTS,
+                ms,
+                {
+                    "event_type": "purchase",
+                    "user_id": f"user{user}",
+                    "product": name,
+                    "quantity": quantity,
+                    "price": price,
+                    "amount": round(quantity * price, 2),
+                },
+            )
+        ]
         events.append(self._inventory(ms, product, -quantity))
         pending = any(restocked == product for _, restocked, _ in self.restocks)
         if self.stock[product] < LOW_STOCK and not pending:  # the warehouse reacts, with a delay
-            heapq.heappush(self.restocks, (ms + self.rnd.randint(5 * 60_000, 3 * 3_600_000), product,
-                                           self.rnd.randint(50, 200)))
+            heapq.heappush(
+                self.restocks,
+                (ms + self.rnd.randint(5 * 60_000, 3 * 3_600_000), product, self.rnd.randint(50, 200)),
+            )
         return events
 
     def _inventory(self, ms: int, product: int, change: int) -> Event:
         self.stock[product] += change
         name = PRODUCTS[product][0]
-        return Event(INVENTORY, ms, {"event_type": "inventory_update", "product": name,
-                                     "description": f"The description of {name}",
-                                     "quantity": change, "stock": self.stock[product]})
+        return Event(
+            INVENTORY,
+            ms,
+            {
+                "event_type": "inventory_update",
+                "product": name,
+                "description": f"The description of {name}",
+                "quantity": change,
+                "stock": self.stock[product],
+            },
+        )
 
     def stamp(self, event: Event, ms: int) -> dict[str, Any]:
-        head = {"event_type": event.fields["event_type"], "timestamp": iso_ms(ms),
-                "timestamp_str": sql_seconds(ms)}
+        head = {
+            "event_type": event.fields["event_type"],
+            "timestamp": iso_ms(ms),
+            "timestamp_str": sql_seconds(ms),
+        }
         return head | event.fields

@@ -34,19 +34,34 @@ from clickstream.simulate.base import (
 
 CLICKS, CODES, USERS = "clickstream", "clickstream_codes", "clickstream_users"
 STATUS_CODES: tuple[tuple[int, str], ...] = (
-    (200, "Successful"), (302, "Redirect"), (404, "Page not found"), (405, "Method not allowed"),
-    (406, "Not acceptable"), (407, "Proxy authentication required"), (500, "Internal server error"),
+    (200, "Successful"),
+    (302, "Redirect"),
+    (404, "Page not found"),
+    (405, "Method not allowed"),
+    (406, "Not acceptable"),
+    (407, "Proxy authentication required"),
+    (500, "Internal server error"),
 )
 ERRORS = (404, 404, 404, 405, 406, 407, 500)
 CITIES = ("Frankfurt", "San Francisco", "New York", "Raleigh", "London", "Palo Alto")
 LEVELS = ("Silver", "Silver", "Silver", "Gold", "Gold", "Platinum")
-REFERRERS = ("-", "-", "-", "https://www.google.com/", "https://www.bing.com/",
-             "https://t.co/", "https://news.ycombinator.com/")
+REFERRERS = (
+    "-",
+    "-",
+    "-",
+    "https://www.google.com/",
+    "https://www.bing.com/",
+    "https://t.co/",
+    "https://news.ycombinator.com/",
+)
 # request -> typical response size in bytes; product pages are appended by popularity
 STATIC_REQUESTS: tuple[tuple[str, int], ...] = (
-    ("GET /index.html HTTP/1.1", 14_096), ("GET /site/login.html HTTP/1.1", 4_196),
-    ("GET /site/user_status.html HTTP/1.1", 4_006), ("GET /images/track.png HTTP/1.1", 278),
-    ("GET /images/logo-small.png HTTP/1.1", 1_289), ("POST /cart HTTP/1.1", 2_048),
+    ("GET /index.html HTTP/1.1", 14_096),
+    ("GET /site/login.html HTTP/1.1", 4_196),
+    ("GET /site/user_status.html HTTP/1.1", 4_006),
+    ("GET /images/track.png HTTP/1.1", 278),
+    ("GET /images/logo-small.png HTTP/1.1", 1_289),
+    ("POST /cart HTTP/1.1", 2_048),
     ("POST /checkout HTTP/1.1", 4_096),
 )
 PRODUCT_PAGES = 500
@@ -59,9 +74,17 @@ def _user_rows(rnd: random.Random, users: int, start_ms: int) -> list[dict[str, 
     for user_id in range(1, users + 1):
         first, last = rnd.choice(FIRST_NAMES), rnd.choice(LAST_NAMES)
         registered = start_ms - rnd.randint(1, 3 * 365) * 86_400_000 - rnd.randint(0, 86_399_999)
-        rows.append({"user_id": user_id, "username": f"{first}{last}_{rnd.randint(1, 999)}",
-                     "registered_at": registered, "first_name": first, "last_name": last,
-                     "city": rnd.choice(CITIES), "level": rnd.choice(LEVELS)})
+        rows.append(
+            {
+                "user_id": user_id,
+                "username": f"{first}{last}_{rnd.randint(1, 999)}",
+                "registered_at": registered,
+                "first_name": first,
+                "last_name": last,
+                "city": rnd.choice(CITIES),
+                "level": rnd.choice(LEVELS),
+            }
+        )
     return rows
 
 
@@ -91,20 +114,32 @@ class KsqlClickstreamGenerator(BaseGenerator):
         self.error_rate = [0.35 if catalogue.random() < 0.05 else 0.03 for _ in everyone]
 
     def topics(self) -> dict[str, str]:
-        return {CLICKS: "web-server clicks (access-log fields)",
-                CODES: "HTTP status code -> definition (a table, sent first)",
-                USERS: "registered users (a table, sent first)"}
+        return {
+            CLICKS: "web-server clicks (access-log fields)",
+            CODES: "HTTP status code -> definition (a table, sent first)",
+            USERS: "registered users (a table, sent first)",
+        }
 
     def dimensions(self) -> list[Table]:
-        user_columns = (("user_id", "BIGINT"), ("username", "TEXT"), ("registered_at", "BIGINT"),
-                        ("first_name", "TEXT"), ("last_name", "TEXT"), ("city", "TEXT"),
-                        ("level", "TEXT"))
-        return [Table(CODES, (("code", "BIGINT"), ("definition", "TEXT")), list(STATUS_CODES)),
-                Table(USERS, user_columns, [tuple(row.values()) for row in self.user_rows])]
+        user_columns = (
+            ("user_id", "BIGINT"),
+            ("username", "TEXT"),
+            ("registered_at", "BIGINT"),
+            ("first_name", "TEXT"),
+            ("last_name", "TEXT"),
+            ("city", "TEXT"),
+            ("level", "TEXT"),
+        )
+        return [
+            Table(CODES, (("code", "BIGINT"), ("definition", "TEXT")), list(STATUS_CODES)),
+            Table(USERS, user_columns, [tuple(row.values()) for row in self.user_rows]),
+        ]
 
     def prelude(self) -> list[Event]:
-        codes = [Event(CODES, self.start_ms, {"code": code, "definition": text}, str(code), False)
-                 for code, text in STATUS_CODES]
+        codes = [
+            Event(CODES, self.start_ms, {"code": code, "definition": text}, str(code), False)
+            for code, text in STATUS_CODES
+        ]
         users = [Event(USERS, self.start_ms, row, str(row["user_id"]), False) for row in self.user_rows]
         return codes + users
 
@@ -116,8 +151,9 @@ class KsqlClickstreamGenerator(BaseGenerator):
         users = self.user_pick.sample(self.rng, len(times))
         pages = self.page_pick.sample(self.rng, len(times))
         sizes = self.rng.lognormal(0.0, 0.3, len(times))
-        for ms, user, page, size in zip(times.tolist(), users.tolist(), pages.tolist(), sizes.tolist(),
-                                        strict=True):
+        for ms, user, page, size in zip(
+            times.tolist(), users.tolist(), pages.tolist(), sizes.tolist(), strict=True
+        ):
             yield Event(CLICKS, ms, self._click(self._who(user + 1), page, size))
 
     def _who(self, popular: int) -> int:
@@ -138,14 +174,31 @@ class KsqlClickstreamGenerator(BaseGenerator):
             status = self.rnd.choice(ERRORS)
         elif "login" in request and self.rnd.random() < 0.4:
             status = 302
-        return {"ip": self.ips[user], "userid": user, "remote_user": "-", "request": request,
-                "status": status, "bytes": int(typical * size) if status == 200 else 278,
-                "referrer": self.rnd.choice(REFERRERS), "agent": self.agents[user]}
+        return {
+            "ip": self.ips[user],
+            "userid": user,
+            "remote_user": "-",
+            "request": request,
+            "status": status,
+            "bytes": int(typical * size) if status == 200 else 278,
+            "referrer": self.rnd.choice(REFERRERS),
+            "agent": self.agents[user],
+        }
 
     def stamp(self, event: Event, ms: int) -> dict[str, Any]:
         if event.topic != CLICKS:
             return event.fields
         f = event.fields
-        return {"ip": f["ip"], "userid": f["userid"], "remote_user": "-", "time": access_log_time(ms),
-                "_time": ms, "request": f["request"], "status": f["status"], "bytes": f["bytes"],
-                "referrer": f["referrer"], "agent": f["agent"], "event_time": iso_ms(ms)}
+        return {
+            "ip": f["ip"],
+            "userid": f["userid"],
+            "remote_user": "-",
+            "time": access_log_time(ms),
+            "_time": ms,
+            "request": f["request"],
+            "status": f["status"],
+            "bytes": f["bytes"],
+            "referrer": f["referrer"],
+            "agent": f["agent"],
+            "event_time": iso_ms(ms),
+        }

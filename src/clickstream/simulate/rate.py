@@ -19,8 +19,7 @@ MAX_LAG_S = 1.0  # further behind than this (a slow sink): stop catching up, pac
 class RateLimiter:
     """Let `rate` events per second through, on average; `rate=None` or 0: as fast as possible."""
 
-    def __init__(self, rate: float | None, clock: Clock = time.monotonic,
-                 sleep: Sleep = time.sleep) -> None:
+    def __init__(self, rate: float | None, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
         if rate is not None and rate < 0:
             raise ValueError(f"rate must be positive, got {rate}")
         self.rate = rate or None
@@ -52,8 +51,13 @@ class EventClock:
     from there. `speedup=None` or 0: never wait.
     """
 
-    def __init__(self, speedup: float | None, max_idle_s: float | None = None,
-                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+    def __init__(
+        self,
+        speedup: float | None,
+        max_idle_s: float | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
         if speedup is not None and speedup < 0:
             raise ValueError(f"speedup must be positive, got {speedup}")
         self.speedup = speedup or None

@@ -82,12 +82,12 @@ def generate_columns(config: TianchiConfig) -> dict[str, np.ndarray]:
     if config.funnel:
         users, items = _funnel(config, users, items, behavior, ts)
         categories = item_categories(config)[items - 1]
-    return {"user_id": users, "item_id": items, "category_id": categories,
-            "behavior": behavior, "ts": ts}
+    return {"user_id": users, "item_id": items, "category_id": categories, "behavior": behavior, "ts": ts}
 
 
-def _funnel(config: TianchiConfig, users: np.ndarray, items: np.ndarray, behavior: np.ndarray,
-            ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _funnel(
+    config: TianchiConfig, users: np.ndarray, items: np.ndarray, behavior: np.ndarray, ts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Give buys the user and item of a pv/cart a little earlier in event time.
 
     A buy takes over the (user, item) of one of the `funnel_lookback` pv/cart events that precede it
@@ -111,21 +111,28 @@ def _funnel(config: TianchiConfig, users: np.ndarray, items: np.ndarray, behavio
 
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
-        f".{ms % 1000:03d}Z" if ms % 1000 else "Z")
+        f".{ms % 1000:03d}Z" if ms % 1000 else "Z"
+    )
 
 
 def values(config: TianchiConfig) -> Iterator[Payload]:
     """The seed's records: dicts with ids as strings and ISO-8601 time; a str is a broken line."""
     columns = generate_columns(config)
     bad = _rng(config, 2).random(config.events) < config.malformed_ratio
-    users, items, categories, behaviors = (columns[name].tolist() for name in
-                                           ("user_id", "item_id", "category_id", "behavior"))
+    users, items, categories, behaviors = (
+        columns[name].tolist() for name in ("user_id", "item_id", "category_id", "behavior")
+    )
     for i, ts in enumerate(columns["ts"].tolist()):
         if bad[i]:
             yield '{"user_id":"' + str(users[i]) + '","behavior":'  # truncated
             continue
-        yield {"user_id": str(users[i]), "item_id": str(items[i]), "category_id": str(categories[i]),
-               "behavior": behaviors[i], "ts": iso(ts)}
+        yield {
+            "user_id": str(users[i]),
+            "item_id": str(items[i]),
+            "category_id": str(categories[i]),
+            "behavior": behaviors[i],
+            "ts": iso(ts),
+        }
 
 
 def json_lines(config: TianchiConfig) -> Iterator[str]:
@@ -142,10 +149,19 @@ def write_jsonl(path: str, config: TianchiConfig) -> None:
 
 def category_rows(config: TianchiConfig) -> list[tuple[int, str]]:
     """The dimension table: sub-category id -> parent category name (some ids unknown)."""
-    parents = ["Clothing", "Shoes", "Electronics", "Home", "Beauty", "Sports", "Books", "Toys",
-               "Food", "Garden"]
-    return [(c, parents[(c * 7) % len(parents)]) for c in range(1, config.categories + 1)
-            if c % 50 != 0]
+    parents = [
+        "Clothing",
+        "Shoes",
+        "Electronics",
+        "Home",
+        "Beauty",
+        "Sports",
+        "Books",
+        "Toys",
+        "Food",
+        "Garden",
+    ]
+    return [(c, parents[(c * 7) % len(parents)]) for c in range(1, config.categories + 1) if c % 50 != 0]
 
 
 class TianchiGenerator:
@@ -160,8 +176,13 @@ class TianchiGenerator:
         return {TOPIC: "user behaviour: user_id, item_id, category_id, behavior (pv/cart/fav/buy), ts"}
 
     def dimensions(self) -> list[Table]:
-        return [Table("category", (("sub_category_id", "BIGINT"), ("parent_category_name", "TEXT")),
-                      category_rows(self.config))]
+        return [
+            Table(
+                "category",
+                (("sub_category_id", "BIGINT"), ("parent_category_name", "TEXT")),
+                category_rows(self.config),
+            )
+        ]
 
     def records(self, n: int | None = None) -> Iterator[Record]:
         """`n` events over `config.days`; endless: `config.events` per `days` span, span after span."""

@@ -35,17 +35,23 @@ ACTIONS = ("products", "product_detail", "selection", "search", "cart", "checkou
 ACTION_SHARES = (0.32, 0.28, 0.18, 0.12, 0.06, 0.04)
 DEVICES = ("computer", "mobile", "tablet")
 AGENTS = {
-    "computer": ("Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                 "Chrome/56.0.2924.87 Safari/537.36 OPR/43.0.2442.991",
-                 "Mozilla/5.0 (Windows NT 10.0; WOW64; rv:50.0) Gecko/20100101 Firefox/50.0",
-                 "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_1) AppleWebKit/605.1.15 "
-                 "(KHTML, like Gecko) Version/12.0.1 Safari/605.1.15"),
-    "mobile": ("Mozilla/5.0 (iPhone; CPU iPhone OS 12_0_1 like Mac OS X) AppleWebKit/605.1.15 "
-               "(KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1",
-               "Mozilla/5.0 (Linux; Android 9; SM-G960F) AppleWebKit/537.36 (KHTML, like Gecko) "
-               "Chrome/74.0.3729.157 Mobile Safari/537.36"),
-    "tablet": ("Mozilla/5.0 (iPad; CPU OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-               "Version/12.0 Mobile/15E148 Safari/604.1",),
+    "computer": (
+        "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/56.0.2924.87 Safari/537.36 OPR/43.0.2442.991",
+        "Mozilla/5.0 (Windows NT 10.0; WOW64; rv:50.0) Gecko/20100101 Firefox/50.0",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_1) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/12.0.1 Safari/605.1.15",
+    ),
+    "mobile": (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 12_0_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Linux; Android 9; SM-G960F) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/74.0.3729.157 Mobile Safari/537.36",
+    ),
+    "tablet": (
+        "Mozilla/5.0 (iPad; CPU OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/12.0 Mobile/15E148 Safari/604.1",
+    ),
 }
 LEVEL_CHANGE_SHARE = 0.01  # of arrival slots that carry a user's level change instead of a click
 
@@ -81,18 +87,26 @@ class UsersClicksGenerator(BaseGenerator):
         return f"{title}{rnd.choice(FIRST_NAMES)} {rnd.choice(LAST_NAMES)}"
 
     def topics(self) -> dict[str, str]:
-        return {USERS: "user_id -> name, level: an upsert stream keyed by user_id",
-                CLICKS: "click events: user_id, page, action, device, agent, event_time"}
+        return {
+            USERS: "user_id -> name, level: an upsert stream keyed by user_id",
+            CLICKS: "click events: user_id, page, action, device, agent, event_time",
+        }
 
     def dimensions(self) -> list[Table]:
         rows = list(zip(self.user_ids, self.names, self.first_levels, strict=True))
         return [Table(USERS, (("user_id", "TEXT"), ("name", "TEXT"), ("level", "TEXT")), rows)]
 
     def prelude(self) -> list[Event]:
-        return [Event(USERS, self.start_ms - 86_400_000,
-                      {"user_id": user_id, "name": name, "level": level}, user_id, False)
-                for user_id, name, level in zip(self.user_ids, self.names, self.first_levels,
-                                                strict=True)]
+        return [
+            Event(
+                USERS,
+                self.start_ms - 86_400_000,
+                {"user_id": user_id, "name": name, "level": level},
+                user_id,
+                False,
+            )
+            for user_id, name, level in zip(self.user_ids, self.names, self.first_levels, strict=True)
+        ]
 
     def _setup(self) -> None:
         super()._setup()
@@ -119,16 +133,25 @@ class UsersClicksGenerator(BaseGenerator):
         up = rank < 2 and (rank == 0 or self.rnd.random() < 0.8)
         self.levels[user] = LEVELS[rank + 1 if up else rank - 1]
         user_id = self.user_ids[user]
-        return Event(USERS, ms, {"user_id": user_id, "name": self.names[user],
-                                 "level": self.levels[user]}, user_id)
+        return Event(
+            USERS, ms, {"user_id": user_id, "name": self.names[user], "level": self.levels[user]}, user_id
+        )
 
     def _click(self, ms: int, user: int, page: int) -> Event:
         rnd = self.rnd
         user_id = rnd.choice(self.strangers) if rnd.random() < 0.01 else self.user_ids[user]
         device = self.devices[user] if rnd.random() < 0.85 else rnd.choice(DEVICES)
-        return Event(CLICKS, ms, {"user_id": user_id, "page": page,
-                                  "action": rnd.choices(ACTIONS, ACTION_SHARES)[0],
-                                  "device": device, "agent": rnd.choice(AGENTS[device])})
+        return Event(
+            CLICKS,
+            ms,
+            {
+                "user_id": user_id,
+                "page": page,
+                "action": rnd.choices(ACTIONS, ACTION_SHARES)[0],
+                "device": device,
+                "agent": rnd.choice(AGENTS[device]),
+            },
+        )
 
     def stamp(self, event: Event, ms: int) -> dict[str, Any]:
         field = "updated_at" if event.topic == USERS else "event_time"

@@ -41,8 +41,14 @@ class AggregatePlanner:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
 
-    def plan(self, query: exp.Select, node: PlanNode, scope: Scope, condition: str | None,
-             tvf: WindowTvfRelation | None) -> tuple[PlanNode, Scope]:
+    def plan(
+        self,
+        query: exp.Select,
+        node: PlanNode,
+        scope: Scope,
+        condition: str | None,
+        tvf: WindowTvfRelation | None,
+    ) -> tuple[PlanNode, Scope]:
         group = query.args.get("group")
         items = list(group.expressions) if group else []
         window, window_time_column, keys = self._split_group(items, node, scope, tvf, query)
@@ -56,8 +62,9 @@ class AggregatePlanner:
             sql = self.planner.sql(key, scope)
             if sql in key_lookup:
                 continue
-            name = unique_name(key.name if isinstance(key, exp.Column) else f"$k{index}",
-                               {n.lower() for n in names})
+            name = unique_name(
+                key.name if isinstance(key, exp.Column) else f"$k{index}", {n.lower() for n in names}
+            )
             key_lookup[sql] = name
             projections.append(sql)
             names.append(name)
@@ -76,11 +83,18 @@ class AggregatePlanner:
             projections.append(_quote(window_time_column.name))
             names.append(window.time_column)
         types = self.planner.infer_types(node, projections, condition)
-        pre_columns = [Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
-                       for n, t in zip(names, types, strict=True)]
-        pre = CalcNode(columns=pre_columns, input=node, projections=projections,
-                       condition=condition, keeps_rowtime=window.time_column if window else None,
-                       key_map={})
+        pre_columns = [
+            Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
+            for n, t in zip(names, types, strict=True)
+        ]
+        pre = CalcNode(
+            columns=pre_columns,
+            input=node,
+            projections=projections,
+            condition=condition,
+            keeps_rowtime=window.time_column if window else None,
+            key_map={},
+        )
 
         # 2. the aggregate
         agg_calls: dict[str, AggCall] = {}
@@ -97,23 +111,34 @@ class AggregatePlanner:
         if window is not None:
             window_cols = WindowTvfRelation(window, window_time_column).window_columns()
             aggregate: PlanNode = WindowAggregateNode(
-                columns=key_columns + agg_columns + window_cols, input=pre, window=window,
-                keys=key_names, aggregates=list(agg_calls.values()),
-                window_columns=list(WINDOW_COLUMNS), time_is_ltz=window_time_column.is_ltz)
+                columns=key_columns + agg_columns + window_cols,
+                input=pre,
+                window=window,
+                keys=key_names,
+                aggregates=list(agg_calls.values()),
+                window_columns=list(WINDOW_COLUMNS),
+                time_is_ltz=window_time_column.is_ltz,
+            )
         else:
-            aggregate = GroupAggregateNode(columns=key_columns + agg_columns, input=pre,
-                                           keys=key_names, aggregates=list(agg_calls.values()))
+            aggregate = GroupAggregateNode(
+                columns=key_columns + agg_columns,
+                input=pre,
+                keys=key_names,
+                aggregates=list(agg_calls.values()),
+            )
 
         # 3. the Calc after it: SELECT list and HAVING over keys, results and window bounds
         lookup = dict(key_lookup)
         lookup.update({f'"{c}"': c for c in WINDOW_COLUMNS})
-        rewrite = _Rewriter(self.planner, scope, lookup, {s: a.output.name for s, a in
-                                                          agg_calls.items()}, window)
+        rewrite = _Rewriter(
+            self.planner, scope, lookup, {s: a.output.name for s, a in agg_calls.items()}, window
+        )
         post_scope = Scope([ScopeEntry(_MARK, c.name, c.name, c) for c in aggregate.columns])
         return self._post_calc(query, aggregate, scope, post_scope, rewrite)
 
-    def _post_calc(self, query: exp.Select, aggregate: PlanNode, scope: Scope, post_scope: Scope,
-                   rewrite: _Rewriter) -> tuple[PlanNode, Scope]:
+    def _post_calc(
+        self, query: exp.Select, aggregate: PlanNode, scope: Scope, post_scope: Scope, rewrite: _Rewriter
+    ) -> tuple[PlanNode, Scope]:
         items = self.planner.expand_star(query.expressions, scope)
         projections, names = [], []
         key_map: dict[str, str] = {}
@@ -134,10 +159,18 @@ class AggregatePlanner:
         if having is not None:
             condition = self.planner.sql(rewrite(having.this), _GroupedScope(post_scope))
         types = self.planner.infer_types(aggregate, projections, condition)
-        columns = [Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
-                   for n, t in zip(names, types, strict=True)]
-        calc = CalcNode(columns=columns, input=aggregate, projections=projections,
-                        condition=condition, keeps_rowtime=rowtime, key_map=key_map)
+        columns = [
+            Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
+            for n, t in zip(names, types, strict=True)
+        ]
+        calc = CalcNode(
+            columns=columns,
+            input=aggregate,
+            projections=projections,
+            condition=condition,
+            keeps_rowtime=rowtime,
+            key_map=key_map,
+        )
         return calc, Scope([ScopeEntry(None, c.name, c.name, c) for c in columns])
 
     def _split_group(self, items, node, scope, tvf, query):
@@ -149,11 +182,11 @@ class AggregatePlanner:
         for item in items:
             if isinstance(item, exp.Anonymous) and item.name.upper() in LEGACY_WINDOWS:
                 if window is not None:
-                    raise SqlValidationError("only one group window per query",
-                                             *position_of(item))
+                    raise SqlValidationError("only one group window per query", *position_of(item))
                 if tvf is not None:
-                    raise SqlValidationError("a group window cannot be used on a window TVF",
-                                             *position_of(item))
+                    raise SqlValidationError(
+                        "a group window cannot be used on a window TVF", *position_of(item)
+                    )
                 window, time_column = legacy_window(item, node, scope)
                 continue
             if tvf is not None and isinstance(item, exp.Column):
@@ -162,15 +195,17 @@ class AggregatePlanner:
                     bounds.add(internal)
                     continue
                 if internal == WINDOW_TIME:
-                    raise UnsupportedFeatureError("GROUP BY window_time is not supported; group "
-                                                  "by window_start, window_end",
-                                                  *position_of(item))
+                    raise UnsupportedFeatureError(
+                        "GROUP BY window_time is not supported; group by window_start, window_end",
+                        *position_of(item),
+                    )
             keys.append(item)
         if tvf is not None:
             if bounds != {WINDOW_START, WINDOW_END}:
                 raise SqlValidationError(
-                    "a window aggregation over a window TVF must GROUP BY both window_start and "
-                    "window_end", *position_of(query.args.get("group") or query))
+                    "a window aggregation over a window TVF must GROUP BY both window_start and window_end",
+                    *position_of(query.args.get("group") or query),
+                )
             window, time_column = tvf.spec, tvf.time_column
         return window, time_column, keys
 
@@ -186,8 +221,7 @@ class AggregatePlanner:
                     _function(node)  # refuses unsupported aggregates by name
                     for inner in node.this.walk() if node.this else []:
                         if inner is not node and isinstance(inner, exp.AggFunc):
-                            raise SqlValidationError("aggregates cannot be nested",
-                                                     *position_of(inner))
+                            raise SqlValidationError("aggregates cannot be nested", *position_of(inner))
                     calls.setdefault(node.sql(), node)
         return calls
 
@@ -195,8 +229,14 @@ class AggregatePlanner:
 class _Rewriter:
     """Replaces, in a SELECT item, what the aggregate computed by a reference to its column."""
 
-    def __init__(self, planner: Planner, scope: Scope, keys: dict[str, str],
-                 aggregates: dict[str, str], window: WindowSpec | None) -> None:
+    def __init__(
+        self,
+        planner: Planner,
+        scope: Scope,
+        keys: dict[str, str],
+        aggregates: dict[str, str],
+        window: WindowSpec | None,
+    ) -> None:
         self.planner, self.scope = planner, scope
         self.keys, self.aggregates, self.window = keys, aggregates, window
 
@@ -211,7 +251,8 @@ class _Rewriter:
             if auxiliary:
                 return _mark(auxiliary)
         if isinstance(node, exp.Literal | exp.Identifier | exp.Star) or (
-                isinstance(node, exp.Column) and node.table == _MARK):
+            isinstance(node, exp.Column) and node.table == _MARK
+        ):
             return node
         try:
             sql = self.planner.sql(node, self.scope)
@@ -227,8 +268,9 @@ class _Rewriter:
             for suffix, column in LEGACY_AUXILIARY.items():
                 if name == kind + suffix:
                     if self.window is None or self.window.kind != kind:
-                        raise SqlValidationError(f"{name} needs a matching {kind}(...) in GROUP "
-                                                 "BY", *position_of(node))
+                        raise SqlValidationError(
+                            f"{name} needs a matching {kind}(...) in GROUP BY", *position_of(node)
+                        )
                     return column
         return None
 
@@ -243,14 +285,15 @@ class _GroupedScope(Scope):
         if node.table == _MARK:
             return exp.column(node.name, quoted=True)
         shown = f"{node.table}.{node.name}" if node.table else node.name
-        raise SqlValidationError(f"Expression '{shown}' is not being grouped",
-                                 *position_of(node),
-                                 hint="Add it to GROUP BY or use it inside an aggregate.")
+        raise SqlValidationError(
+            f"Expression '{shown}' is not being grouped",
+            *position_of(node),
+            hint="Add it to GROUP BY or use it inside an aggregate.",
+        )
 
 
 def _mark(name: str) -> exp.Column:
-    return exp.Column(this=exp.Identifier(this=name, quoted=True),
-                      table=exp.Identifier(this=_MARK))
+    return exp.Column(this=exp.Identifier(this=name, quoted=True), table=exp.Identifier(this=_MARK))
 
 
 def _function(call: exp.AggFunc) -> str:
@@ -259,12 +302,10 @@ def _function(call: exp.AggFunc) -> str:
     for cls, name in ((exp.Sum, "SUM"), (exp.Min, "MIN"), (exp.Max, "MAX"), (exp.Avg, "AVG")):
         if isinstance(call, cls):
             if _is_distinct(call) and name != "COUNT":
-                raise UnsupportedFeatureError(f"{name}(DISTINCT ...) is not supported",
-                                              *position_of(call))
+                raise UnsupportedFeatureError(f"{name}(DISTINCT ...) is not supported", *position_of(call))
             return name
     label = call.sql_names()[0] if call.sql_names() else type(call).__name__
-    raise UnsupportedFeatureError(f"aggregate function {label.upper()} is not supported",
-                                  *position_of(call))
+    raise UnsupportedFeatureError(f"aggregate function {label.upper()} is not supported", *position_of(call))
 
 
 def _is_distinct(call: exp.AggFunc) -> bool:
@@ -275,8 +316,7 @@ def _argument(call: exp.AggFunc) -> exp.Expression | None:
     argument = call.this
     if isinstance(argument, exp.Distinct):
         if len(argument.expressions) != 1:
-            raise UnsupportedFeatureError("COUNT(DISTINCT a, b) is not supported",
-                                          *position_of(call))
+            raise UnsupportedFeatureError("COUNT(DISTINCT a, b) is not supported", *position_of(call))
         argument = argument.expressions[0]
     if argument is None or isinstance(argument, exp.Star):
         return None
@@ -293,7 +333,7 @@ def _result_type(function: str, argument: str | None) -> str:
     if argument in _INTEGRAL:
         return argument
     if argument.startswith("DECIMAL"):
-        scale = argument[argument.index(",") + 1:-1].strip()
+        scale = argument[argument.index(",") + 1 : -1].strip()
         return f"DECIMAL(38, {max(int(scale), 6) if function == 'AVG' else scale})"
     return "DOUBLE"
 

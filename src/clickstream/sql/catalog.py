@@ -19,9 +19,7 @@ class ComputedColumn:
 
     @property
     def is_proctime(self) -> bool:
-        return isinstance(self.expression, exp.Anonymous) and self.expression.name.upper() == (
-            "PROCTIME"
-        )
+        return isinstance(self.expression, exp.Anonymous) and self.expression.name.upper() == ("PROCTIME")
 
 
 @dataclass

@@ -26,8 +26,11 @@ def _parse_window_function(name: str):
         table = TableArg(this=self._parse_table_parts())
         if self._match(TokenType.PARTITION_BY):
             # SESSION(TABLE t PARTITION BY k, ...) or PARTITION BY (k1, k2): sessions per key
-            keys = (self._parse_wrapped_csv(self._parse_column)
-                    if self._match(TokenType.L_PAREN, advance=False) else [self._parse_column()])
+            keys = (
+                self._parse_wrapped_csv(self._parse_column)
+                if self._match(TokenType.L_PAREN, advance=False)
+                else [self._parse_column()]
+            )
             table.set("partition_by", keys)
         args: list[exp.Expression] = [table]
         while self._match(TokenType.COMMA):

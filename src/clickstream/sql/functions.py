@@ -22,11 +22,33 @@ Resolver = Callable[[exp.Column], exp.Expression]
 
 # Java DateTimeFormatter / SimpleDateFormat letters -> strftime.
 _JAVA_PATTERN = [
-    ("yyyy", "%Y"), ("yy", "%y"), ("MMMM", "%B"), ("MMM", "%b"), ("MM", "%m"), ("M", "%-m"),
-    ("dd", "%d"), ("d", "%-d"), ("HH", "%H"), ("H", "%-H"), ("hh", "%I"), ("h", "%-I"),
-    ("mm", "%M"), ("m", "%-M"), ("ss", "%S"), ("s", "%-S"), ("SSSSSS", "%f"), ("SSS", "%g"),
-    ("a", "%p"), ("EEEE", "%A"), ("EEE", "%a"), ("E", "%a"), ("DDD", "%j"), ("Z", "%z"),
-    ("XXX", "%z"), ("X", "%z"), ("z", "%Z"),
+    ("yyyy", "%Y"),
+    ("yy", "%y"),
+    ("MMMM", "%B"),
+    ("MMM", "%b"),
+    ("MM", "%m"),
+    ("M", "%-m"),
+    ("dd", "%d"),
+    ("d", "%-d"),
+    ("HH", "%H"),
+    ("H", "%-H"),
+    ("hh", "%I"),
+    ("h", "%-I"),
+    ("mm", "%M"),
+    ("m", "%-M"),
+    ("ss", "%S"),
+    ("s", "%-S"),
+    ("SSSSSS", "%f"),
+    ("SSS", "%g"),
+    ("a", "%p"),
+    ("EEEE", "%A"),
+    ("EEE", "%a"),
+    ("E", "%a"),
+    ("DDD", "%j"),
+    ("Z", "%z"),
+    ("XXX", "%z"),
+    ("X", "%z"),
+    ("z", "%Z"),
 ]
 _JAVA_TOKEN = re.compile("|".join(re.escape(j) for j, _ in _JAVA_PATTERN) + r"|'[^']*'|.", re.S)
 
@@ -107,11 +129,11 @@ def _to_timestamp_ltz(args: list[exp.Expression]) -> exp.Expression:
         raise SqlValidationError(f"wrong number of arguments ({len(args)})")
     precision = args[1] if len(args) == 2 else exp.Literal.number(3)
     if not (isinstance(precision, exp.Literal) and precision.this in ("0", "3")):
-        raise SqlValidationError("TO_TIMESTAMP_LTZ's precision must be 0 (epoch seconds) or 3 "
-                                 "(epoch milliseconds)")
+        raise SqlValidationError(
+            "TO_TIMESTAMP_LTZ's precision must be 0 (epoch seconds) or 3 (epoch milliseconds)"
+        )
     micros_per_unit = 1_000_000 if precision.this == "0" else 1000
-    return _sql(f"make_timestamptz(CAST(__a0 AS BIGINT) * {micros_per_unit})").transform(
-        _bind(args[0]))
+    return _sql(f"make_timestamptz(CAST(__a0 AS BIGINT) * {micros_per_unit})").transform(_bind(args[0]))
 
 
 def _floor_ceil(name: str):
@@ -132,8 +154,9 @@ FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "CURRENT_TIMESTAMP": _template("CAST(now() AS TIMESTAMPTZ)", (0,)),
     "LOCALTIMESTAMP": _template("CAST(now() AS TIMESTAMP)", (0,)),
     "UNIX_TIMESTAMP": _template("CAST(epoch(now()) AS BIGINT)", (0,)),
-    "FROM_UNIXTIME": _template("strftime(make_timestamp(CAST(__a0 AS BIGINT) * 1000000), "
-                               "'%Y-%m-%d %H:%M:%S')", (1,)),
+    "FROM_UNIXTIME": _template(
+        "strftime(make_timestamp(CAST(__a0 AS BIGINT) * 1000000), '%Y-%m-%d %H:%M:%S')", (1,)
+    ),
     "HOUR": _template("hour(__a0)", (1,)),
     "MINUTE": _template("minute(__a0)", (1,)),
     "SECOND": _template("second(__a0)", (1,)),
@@ -164,24 +187,110 @@ FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
 
 # sqlglot nodes whose DuckDB rendering already has Flink's meaning.
 PASS_THROUGH: tuple[type[exp.Expression], ...] = (
-    exp.Literal, exp.Boolean, exp.Null, exp.Star, exp.Paren, exp.Neg, exp.Not, exp.And, exp.Or,
-    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between, exp.Like,
-    exp.ILike, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Case, exp.If, exp.Coalesce,
-    exp.Lower, exp.Upper, exp.Trim, exp.Abs, exp.Round, exp.Sqrt, exp.Ln, exp.Exp, exp.Pow,
-    exp.Interval, exp.Var, exp.DataType, exp.Substring, exp.Hour, exp.Length, exp.Replace,
-    exp.RegexpReplace, exp.RegexpLike, exp.Concat, exp.Greatest, exp.Least, exp.Ceil, exp.Floor,
-    exp.Tuple, exp.Identifier, exp.DPipe, exp.Nullif, exp.Pad, exp.StrPosition, exp.Sign,
-    exp.CurrentTimestamp, exp.CurrentDate, exp.Year, exp.Month, exp.Day, exp.Week, exp.Quarter,
-    exp.Order, exp.Ordered, exp.Distinct, exp.Bracket, exp.DayOfWeek, exp.DayOfYear,
-    exp.DayOfMonth, exp.Initcap, exp.MD5, exp.Log, exp.Rand, exp.Uuid, exp.Split, exp.Left,
-    exp.Right, exp.Reverse, exp.Repeat, exp.Levenshtein, exp.RegexpExtract, exp.UnixToStr,
-    exp.Pad, exp.ConcatWs,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Star,
+    exp.Paren,
+    exp.Neg,
+    exp.Not,
+    exp.And,
+    exp.Or,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Mod,
+    exp.Case,
+    exp.If,
+    exp.Coalesce,
+    exp.Lower,
+    exp.Upper,
+    exp.Trim,
+    exp.Abs,
+    exp.Round,
+    exp.Sqrt,
+    exp.Ln,
+    exp.Exp,
+    exp.Pow,
+    exp.Interval,
+    exp.Var,
+    exp.DataType,
+    exp.Substring,
+    exp.Hour,
+    exp.Length,
+    exp.Replace,
+    exp.RegexpReplace,
+    exp.RegexpLike,
+    exp.Concat,
+    exp.Greatest,
+    exp.Least,
+    exp.Ceil,
+    exp.Floor,
+    exp.Tuple,
+    exp.Identifier,
+    exp.DPipe,
+    exp.Nullif,
+    exp.Pad,
+    exp.StrPosition,
+    exp.Sign,
+    exp.CurrentTimestamp,
+    exp.CurrentDate,
+    exp.Year,
+    exp.Month,
+    exp.Day,
+    exp.Week,
+    exp.Quarter,
+    exp.Order,
+    exp.Ordered,
+    exp.Distinct,
+    exp.Bracket,
+    exp.DayOfWeek,
+    exp.DayOfYear,
+    exp.DayOfMonth,
+    exp.Initcap,
+    exp.MD5,
+    exp.Log,
+    exp.Rand,
+    exp.Uuid,
+    exp.Split,
+    exp.Left,
+    exp.Right,
+    exp.Reverse,
+    exp.Repeat,
+    exp.Levenshtein,
+    exp.RegexpExtract,
+    exp.UnixToStr,
+    exp.Pad,
+    exp.ConcatWs,
 )
 
 
 # Functions that read the wall-clock fields of their first argument.
-WALL_CLOCK = ("DATE_FORMAT", "HOUR", "MINUTE", "SECOND", "YEAR", "MONTH", "DAYOFMONTH",
-              "DAYOFYEAR", "DAYOFWEEK", "WEEK", "QUARTER")
+WALL_CLOCK = (
+    "DATE_FORMAT",
+    "HOUR",
+    "MINUTE",
+    "SECOND",
+    "YEAR",
+    "MONTH",
+    "DAYOFMONTH",
+    "DAYOFYEAR",
+    "DAYOFWEEK",
+    "WEEK",
+    "QUARTER",
+)
 
 
 def translate(node: exp.Expression, resolve: Resolver, time_zone: str = "UTC") -> exp.Expression:
@@ -210,27 +319,33 @@ class _Translator:
                 # In UTC the wall clock is the epoch itself: skip DuckDB's ICU time zone
                 # conversion, by far the slowest part of DATE_FORMAT / HOUR on an instant.
                 args[0] = _sql("make_timestamp(epoch_us(TRY_CAST(__a0 AS TIMESTAMPTZ)))").transform(
-                    _bind(args[0]))
+                    _bind(args[0])
+                )
             try:
                 return FUNCTIONS[name](args)
             except SqlValidationError as error:
                 raise _positioned(SqlValidationError, f"{name}: {error.message}", node) from None
         if isinstance(node, (TableArg, Descriptor, WindowTvf)):
-            raise _positioned(UnsupportedFeatureError,
-                              "a window table function can only be used in FROM", node)
+            raise _positioned(
+                UnsupportedFeatureError, "a window table function can only be used in FROM", node
+            )
         if isinstance(node, exp.AggFunc):
-            raise _positioned(SqlValidationError,
-                              f"aggregate {node.sql(dialect='duckdb')} is not allowed here", node)
+            raise _positioned(
+                SqlValidationError, f"aggregate {node.sql(dialect='duckdb')} is not allowed here", node
+            )
         if not isinstance(node, PASS_THROUGH):
             label = name or type(node).__name__.upper()
-            raise _positioned(SqlValidationError, f"No match found for function '{label}'", node,
-                              hint="See the README for the supported functions.")
+            raise _positioned(
+                SqlValidationError,
+                f"No match found for function '{label}'",
+                node,
+                hint="See the README for the supported functions.",
+            )
         for key, value in list(node.args.items()):
             if isinstance(value, exp.Expression):
                 node.set(key, self.visit(value))
             elif isinstance(value, list):
-                node.set(key, [self.visit(v) if isinstance(v, exp.Expression) else v
-                               for v in value])
+                node.set(key, [self.visit(v) if isinstance(v, exp.Expression) else v for v in value])
         return node
 
     def _cast(self, node: exp.Cast) -> exp.Expression:

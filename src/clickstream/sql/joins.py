@@ -28,12 +28,12 @@ class JoinCondition:
 
     @property
     def is_interval(self) -> bool:
-        return self.left_time is not None and (self.lower_ms > NO_BOUND_LOW
-                                               and self.upper_ms < NO_BOUND_HIGH)
+        return self.left_time is not None and (self.lower_ms > NO_BOUND_LOW and self.upper_ms < NO_BOUND_HIGH)
 
 
-def analyze(on: exp.Expression, left: Scope, right: Scope, left_rowtime: str | None,
-            right_rowtime: str | None) -> JoinCondition:
+def analyze(
+    on: exp.Expression, left: Scope, right: Scope, left_rowtime: str | None, right_rowtime: str | None
+) -> JoinCondition:
     condition = JoinCondition()
     conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
     for conjunct in conjuncts:
@@ -41,10 +41,12 @@ def analyze(on: exp.Expression, left: Scope, right: Scope, left_rowtime: str | N
             low = exp.GTE(this=conjunct.this.copy(), expression=conjunct.args["low"].copy())
             high = exp.LTE(this=conjunct.this.copy(), expression=conjunct.args["high"].copy())
             if _time_bound(low, condition, left, right, left_rowtime, right_rowtime) and (
-                    _time_bound(high, condition, left, right, left_rowtime, right_rowtime)):
+                _time_bound(high, condition, left, right, left_rowtime, right_rowtime)
+            ):
                 continue
         elif _equality(conjunct, condition, left, right) or _time_bound(
-                conjunct, condition, left, right, left_rowtime, right_rowtime):
+            conjunct, condition, left, right, left_rowtime, right_rowtime
+        ):
             continue
         condition.rest.append(conjunct)
     return condition
@@ -85,8 +87,14 @@ def _time_term(node: exp.Expression, left: Scope, right: Scope) -> tuple[str, st
     return None if side is None else (side[0], side[1], offset)
 
 
-def _time_bound(node: exp.Expression, condition: JoinCondition, left: Scope, right: Scope,
-                left_rowtime: str | None, right_rowtime: str | None) -> bool:
+def _time_bound(
+    node: exp.Expression,
+    condition: JoinCondition,
+    left: Scope,
+    right: Scope,
+    left_rowtime: str | None,
+    right_rowtime: str | None,
+) -> bool:
     if not isinstance(node, exp.GT | exp.GTE | exp.LT | exp.LTE):
         return False
     a = _time_term(node.this, left, right)

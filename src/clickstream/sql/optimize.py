@@ -45,13 +45,20 @@ def _push_below_lookup(calc: CalcNode) -> None:
     left = {c.name for c in node.input.columns}
     if not set(mapping.values()) <= left:
         return
-    renamed = condition.transform(lambda n: exp.column(mapping[n.name], quoted=True)
-                                  if isinstance(n, exp.Column) and n.name in mapping else n)
+    renamed = condition.transform(
+        lambda n: (
+            exp.column(mapping[n.name], quoted=True) if isinstance(n, exp.Column) and n.name in mapping else n
+        )
+    )
     below = node.input
-    node.input = CalcNode(columns=list(below.columns), input=below,
-                          projections=[f'"{c.name}"' for c in below.columns],
-                          condition=renamed.sql(dialect="duckdb"), keeps_rowtime=below.rowtime,
-                          key_map={c.name: c.name for c in below.columns})
+    node.input = CalcNode(
+        columns=list(below.columns),
+        input=below,
+        projections=[f'"{c.name}"' for c in below.columns],
+        condition=renamed.sql(dialect="duckdb"),
+        keeps_rowtime=below.rowtime,
+        key_map={c.name: c.name for c in below.columns},
+    )
 
 
 def _through(calc: CalcNode, mapping: dict[str, str]) -> dict[str, str] | None:

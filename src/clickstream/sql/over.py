@@ -24,28 +24,37 @@ _FUNCTIONS = {exp.Count: "COUNT", exp.Sum: "SUM", exp.Min: "MIN", exp.Max: "MAX"
 
 def over_windows(select: exp.Select) -> list[exp.Window]:
     """The aggregate OVER windows of a SELECT list (ROW_NUMBER is ranking, not this)."""
-    return [node for item in select.expressions for node in item.walk()
-            if isinstance(node, exp.Window) and not isinstance(node.this, exp.RowNumber)]
+    return [
+        node
+        for item in select.expressions
+        for node in item.walk()
+        if isinstance(node, exp.Window) and not isinstance(node.this, exp.RowNumber)
+    ]
 
 
-def plan_over(planner: Planner, query: exp.Select, node: PlanNode, scope: Scope,
-              condition: str | None) -> tuple[PlanNode, Scope]:
+def plan_over(
+    planner: Planner, query: exp.Select, node: PlanNode, scope: Scope, condition: str | None
+) -> tuple[PlanNode, Scope]:
     windows = over_windows(query)
     named = {w.this.name: w for w in query.args.get("windows") or []}
     specs = [_resolve_named(w, named) for w in windows]
     first = specs[0]
     for spec in specs[1:]:
         if _frame_key(spec) != _frame_key(first):
-            raise UnsupportedFeatureError("all OVER windows of a query must use the same "
-                                          "PARTITION BY, ORDER BY and frame", *position_of(spec))
+            raise UnsupportedFeatureError(
+                "all OVER windows of a query must use the same PARTITION BY, ORDER BY and frame",
+                *position_of(spec),
+            )
     order = first.args.get("order")
     if order is None or len(order.expressions) != 1 or order.expressions[0].args.get("desc"):
-        raise SqlValidationError("OVER windows must be ORDER BY the event-time attribute ASC",
-                                 *position_of(first))
+        raise SqlValidationError(
+            "OVER windows must be ORDER BY the event-time attribute ASC", *position_of(first)
+        )
     time_entry = scope.resolve_entry(order.expressions[0].this)
     if time_entry.internal != node.rowtime:
-        raise UnsupportedFeatureError("OVER windows are supported on the event-time attribute "
-                                      "only", *position_of(order))
+        raise UnsupportedFeatureError(
+            "OVER windows are supported on the event-time attribute only", *position_of(order)
+        )
     kind, preceding = _frame(first)
 
     # Calc before: every input column, the partition keys and the arguments
@@ -59,12 +68,14 @@ def plan_over(planner: Planner, query: exp.Select, node: PlanNode, scope: Scope,
     for i, window in enumerate(windows):
         function = _FUNCTIONS.get(type(window.this))
         if function is None:
-            raise UnsupportedFeatureError(f"{window.this.sql()} OVER (...) is not supported",
-                                          *position_of(window))
+            raise UnsupportedFeatureError(
+                f"{window.this.sql()} OVER (...) is not supported", *position_of(window)
+            )
         argument = window.this.this
         if isinstance(argument, exp.Distinct):
-            raise UnsupportedFeatureError("DISTINCT aggregates OVER (...) are not supported",
-                                          *position_of(window))
+            raise UnsupportedFeatureError(
+                "DISTINCT aggregates OVER (...) are not supported", *position_of(window)
+            )
         arg_name = None
         if argument is not None and not isinstance(argument, exp.Star):
             arg_name = f"$a{i}"
@@ -72,29 +83,42 @@ def plan_over(planner: Planner, query: exp.Select, node: PlanNode, scope: Scope,
             names.append(arg_name)
         calls.append((function, arg_name))
     types = planner.infer_types(node, projections, condition)
-    columns = [Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
-               if n.startswith("$") else node.column(n) for n, t in zip(names, types, strict=True)]
-    pre = CalcNode(columns=columns, input=node, projections=projections, condition=condition,
-                   keeps_rowtime=node.rowtime, key_map={c.name: c.name for c in node.columns})
+    columns = [
+        Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t)) if n.startswith("$") else node.column(n)
+        for n, t in zip(names, types, strict=True)
+    ]
+    pre = CalcNode(
+        columns=columns,
+        input=node,
+        projections=projections,
+        condition=condition,
+        keeps_rowtime=node.rowtime,
+        key_map={c.name: c.name for c in node.columns},
+    )
     over_calls = []
     for i, (function, arg_name) in enumerate(calls):
         arg_type = pre.column(arg_name).duck_type if arg_name else None
-        out_type = "BIGINT" if function == "COUNT" else (
-            arg_type if function in ("MIN", "MAX") or arg_type in ("BIGINT", "INTEGER")
-            else "DOUBLE")
-        over_calls.append(OverCall(function, arg_name, Column(f"$over{i}",
-                                                              flink_type_of_duckdb(out_type),
-                                                              out_type)))
-    over = OverAggregateNode(columns=columns + [c.output for c in over_calls], input=pre,
-                             partition=[f"$p{i}" for i in range(len(partition))],
-                             time_column=node.rowtime, frame=kind, preceding=preceding,
-                             calls=over_calls)
+        out_type = (
+            "BIGINT"
+            if function == "COUNT"
+            else (arg_type if function in ("MIN", "MAX") or arg_type in ("BIGINT", "INTEGER") else "DOUBLE")
+        )
+        over_calls.append(
+            OverCall(function, arg_name, Column(f"$over{i}", flink_type_of_duckdb(out_type), out_type))
+        )
+    over = OverAggregateNode(
+        columns=columns + [c.output for c in over_calls],
+        input=pre,
+        partition=[f"$p{i}" for i in range(len(partition))],
+        time_column=node.rowtime,
+        frame=kind,
+        preceding=preceding,
+        calls=over_calls,
+    )
     # the SELECT list, with each OVER expression replaced by its column
     replaced = {id(w): f"$over{i}" for i, w in enumerate(windows)}
-    post_entries = [ScopeEntry(e.qualifier, e.name, e.internal, e.column, e.hidden)
-                    for e in scope.entries]
-    post_entries += [ScopeEntry("__over__", c.output.name, c.output.name, c.output)
-                     for c in over_calls]
+    post_entries = [ScopeEntry(e.qualifier, e.name, e.internal, e.column, e.hidden) for e in scope.entries]
+    post_entries += [ScopeEntry("__over__", c.output.name, c.output.name, c.output) for c in over_calls]
 
     def swap(n: exp.Expression) -> exp.Expression:
         if isinstance(n, exp.Window) and id(n) in replaced:
@@ -114,8 +138,12 @@ def _resolve_named(window: exp.Window, named: dict[str, exp.Window]) -> exp.Wind
 
 def _frame_key(window: exp.Window) -> str:
     parts = [window.args.get(k) for k in ("partition_by", "order", "spec")]
-    return repr([p.sql() if isinstance(p, exp.Expression) else
-                 [x.sql() for x in p] if isinstance(p, list) else p for p in parts])
+    return repr(
+        [
+            p.sql() if isinstance(p, exp.Expression) else [x.sql() for x in p] if isinstance(p, list) else p
+            for p in parts
+        ]
+    )
 
 
 def _frame(window: exp.Window) -> tuple[str, int | None]:

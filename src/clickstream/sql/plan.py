@@ -117,11 +117,9 @@ class LookupJoinNode(PlanNode):
         return self.input.rowtime
 
     def describe(self) -> str:
-        on = " AND ".join(f"{lk}={rk}" for lk, rk in zip(self.left_keys, self.right_keys,
-                                                         strict=True))
+        on = " AND ".join(f"{lk}={rk}" for lk, rk in zip(self.left_keys, self.right_keys, strict=True))
         extra = f", where=[{self.condition}]" if self.condition else ""
-        return (f"LookupJoin(table=[{self.table.name}], joinType=[{self.join_type}Join], "
-                f"lookup=[{on}]{extra})")
+        return f"LookupJoin(table=[{self.table.name}], joinType=[{self.join_type}Join], lookup=[{on}]{extra})"
 
 
 @dataclass
@@ -154,8 +152,10 @@ class WindowSpec:
         if self.kind == "SESSION":
             return f"SESSION(time_col=[{self.time_column}], gap=[{self.size_ms} ms])"
         label = "slide" if self.kind == "HOP" else "step"
-        return (f"{self.kind}(time_col=[{self.time_column}], size=[{self.size_ms} ms], "
-                f"{label}=[{self.slide_ms} ms])")
+        return (
+            f"{self.kind}(time_col=[{self.time_column}], size=[{self.size_ms} ms], "
+            f"{label}=[{self.slide_ms} ms])"
+        )
 
 
 @dataclass(eq=False)
@@ -183,8 +183,10 @@ class WindowAggregateNode(PlanNode):
 
     def describe(self) -> str:
         aggs = ", ".join(a.describe() for a in self.aggregates)
-        return (f"WindowAggregate(groupBy=[{', '.join(self.keys)}], window=[{self.window.describe()}]"
-                f", select=[{aggs}])")
+        return (
+            f"WindowAggregate(groupBy=[{', '.join(self.keys)}], window=[{self.window.describe()}]"
+            f", select=[{aggs}])"
+        )
 
 
 @dataclass(eq=False)
@@ -234,8 +236,7 @@ class BinaryJoinNode(PlanNode):
         return [self.left, self.right]
 
     def keys_text(self) -> str:
-        return " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys,
-                                                      strict=True))
+        return " AND ".join(f"{a}={b}" for a, b in zip(self.left_keys, self.right_keys, strict=True))
 
 
 @dataclass(eq=False)
@@ -257,9 +258,11 @@ class IntervalJoinNode(BinaryJoinNode):
     def describe(self) -> str:
         keys = self.keys_text()
         rest = f" AND {self.condition}" if self.condition else ""
-        return (f"IntervalJoin(joinType=[{self.join_type}Join], where=[{keys or 'TRUE'}{rest}], "
-                f"windowBounds=[{self.lower_ms} ms <= {self.left_time} - {self.right_time} <= "
-                f"{self.upper_ms} ms])")
+        return (
+            f"IntervalJoin(joinType=[{self.join_type}Join], where=[{keys or 'TRUE'}{rest}], "
+            f"windowBounds=[{self.lower_ms} ms <= {self.left_time} - {self.right_time} <= "
+            f"{self.upper_ms} ms])"
+        )
 
 
 @dataclass(eq=False)
@@ -295,8 +298,10 @@ class TemporalJoinNode(BinaryJoinNode):
 
     def describe(self) -> str:
         keys = self.keys_text()
-        return (f"TemporalJoin(joinType=[{self.join_type}Join], where=[{keys}], "
-                f"asOf=[{self.left.rowtime}], version=[{self.right.rowtime}])")
+        return (
+            f"TemporalJoin(joinType=[{self.join_type}Join], where=[{keys}], "
+            f"asOf=[{self.left.rowtime}], version=[{self.right.rowtime}])"
+        )
 
 
 @dataclass
@@ -330,12 +335,17 @@ class OverAggregateNode(PlanNode):
         return self.time_column
 
     def describe(self) -> str:
-        bound = "UNBOUNDED" if self.preceding is None else (
-            f"{self.preceding} ms" if self.frame == "RANGE" else str(self.preceding))
+        bound = (
+            "UNBOUNDED"
+            if self.preceding is None
+            else (f"{self.preceding} ms" if self.frame == "RANGE" else str(self.preceding))
+        )
         calls = ", ".join(c.describe() for c in self.calls)
-        return (f"OverAggregate(partitionBy=[{', '.join(self.partition)}], orderBy=["
-                f"{self.time_column} ASC], window=[{self.frame} BETWEEN {bound} PRECEDING AND "
-                f"CURRENT ROW], select=[{calls}])")
+        return (
+            f"OverAggregate(partitionBy=[{', '.join(self.partition)}], orderBy=["
+            f"{self.time_column} ASC], window=[{self.frame} BETWEEN {bound} PRECEDING AND "
+            f"CURRENT ROW], select=[{calls}])"
+        )
 
 
 @dataclass(eq=False)
@@ -367,8 +377,10 @@ class RankNode(PlanNode):
     def describe(self) -> str:
         order = ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in self.order)
         kind = "Deduplicate" if self.limit == 1 else "Rank"
-        return (f"{kind}(partitionBy=[{', '.join(self.partition)}], orderBy=[{order}], "
-                f"rankRange=[1..{self.limit}], rankNumber=[{self.rank_column}])")
+        return (
+            f"{kind}(partitionBy=[{', '.join(self.partition)}], orderBy=[{order}], "
+            f"rankRange=[1..{self.limit}], rankNumber=[{self.rank_column}])"
+        )
 
 
 @dataclass(eq=False)

@@ -53,8 +53,9 @@ NON_UPSERT_SINKS = ("print", "blackhole", "filesystem")
 class Planner:
     """Plans the queries of one job; scans of the same table are shared between queries."""
 
-    def __init__(self, catalog: Catalog, settings: Settings,
-                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, settings: Settings, con: duckdb.DuckDBPyConnection | None = None
+    ) -> None:
         self.catalog = catalog
         self.settings = settings
         self.scans: dict[str, ScanNode] = {}
@@ -88,8 +89,8 @@ class Planner:
         if not registry.can_be(target, "sink"):
             line, col = position_of(statement.target_node)
             raise PlanningError(
-                f"Table '{target.name}' (connector '{target.connector}') cannot be written to",
-                line, col)
+                f"Table '{target.name}' (connector '{target.connector}') cannot be written to", line, col
+            )
         node, scope = self._query(statement.query)
         outputs = scope.visible()
         sink_columns = self._sink_columns(target, statement)
@@ -98,7 +99,8 @@ class Planner:
                 f"Column types of query result and sink for '{target.name}' do not match. "
                 f"Cause: Different number of columns. Query has {len(outputs)}, "
                 f"sink has {len(sink_columns)}: {', '.join(c.name for c in sink_columns)}",
-                *position_of(statement.query))
+                *position_of(statement.query),
+            )
         self._check_sink_types(statement, outputs, sink_columns, target)
         self._check_changelog(node, target)
         by_sink_name = {c.name: e for c, e in zip(sink_columns, outputs, strict=True)}
@@ -111,10 +113,8 @@ class Planner:
                 projections.append(_quote(entry.internal))
             else:
                 projections.append(f"TRY_CAST({_quote(entry.internal)} AS {column.duck_type})")
-        key_map = {by_sink_name[c.name].internal: c.name for c in target.physical
-                   if c.name in by_sink_name}
-        calc = CalcNode(columns=list(target.physical), input=node, projections=projections,
-                        key_map=key_map)
+        key_map = {by_sink_name[c.name].internal: c.name for c in target.physical if c.name in by_sink_name}
+        calc = CalcNode(columns=list(target.physical), input=node, projections=projections, key_map=key_map)
         self._choose_update_folding(calc, target)
         return SinkNode(columns=list(target.physical), input=push_filters(calc), table=target)
 
@@ -125,13 +125,19 @@ class Planner:
         for name in statement.columns:
             column = next((c for c in target.physical if c.name.lower() == name.lower()), None)
             if column is None:
-                raise SqlValidationError(f"Unknown target column '{name}' in '{target.name}'",
-                                         *position_of(statement.target_node))
+                raise SqlValidationError(
+                    f"Unknown target column '{name}' in '{target.name}'", *position_of(statement.target_node)
+                )
             columns.append(column)
         return columns
 
-    def _check_sink_types(self, statement: InsertStatement, outputs: list[ScopeEntry],
-                          sink_columns: list[Column], target: TableDef) -> None:
+    def _check_sink_types(
+        self,
+        statement: InsertStatement,
+        outputs: list[ScopeEntry],
+        sink_columns: list[Column],
+        target: TableDef,
+    ) -> None:
         for entry, column in zip(outputs, sink_columns, strict=True):
             source_family = _family(entry.column.duck_type)
             sink_family = _family(column.duck_type)
@@ -139,8 +145,10 @@ class Planner:
                 raise SqlValidationError(
                     f"Incompatible types for sink column '{column.name}' of '{target.name}': "
                     f"query gives {entry.column.flink_type} ({entry.name}), sink wants "
-                    f"{column.flink_type}", *position_of(statement.query),
-                    hint="Add a CAST in the SELECT list.")
+                    f"{column.flink_type}",
+                    *position_of(statement.query),
+                    hint="Add a CAST in the SELECT list.",
+                )
 
     def _check_changelog(self, node: PlanNode, target: TableDef) -> None:
         if not node.updating or target.primary_key:
@@ -152,16 +160,15 @@ class Planner:
             f"Table sink '{target.name}' doesn't support consuming update changes which is "
             f"produced by node {producer.describe()}",
             hint="Declare a PRIMARY KEY (...) NOT ENFORCED on the sink so it can upsert, or use "
-                 "a windowed aggregation, which only appends.")
+            "a windowed aggregation, which only appends.",
+        )
 
     def _choose_update_folding(self, calc: CalcNode, target: TableDef) -> None:
         """Per-record updates when the sink's key is not the query's upsert key (see plan.py)."""
         if not calc.input.updating or not target.primary_key or target.connector in NON_UPSERT_SINKS:
             return
         upsert = calc.upsert_keys
-        if upsert is not None and {k.lower() for k in upsert} == {
-            k.lower() for k in target.primary_key
-        }:
+        if upsert is not None and {k.lower() for k in upsert} == {k.lower() for k in target.primary_key}:
             return
         aggregate = _first_updating(calc)
         if isinstance(aggregate, GroupAggregateNode):
@@ -173,19 +180,23 @@ class Planner:
         if isinstance(query, exp.Subquery):
             return self._query(query.this)
         if isinstance(query, exp.Union | exp.Intersect | exp.Except):
-            raise UnsupportedFeatureError(f"{type(query).__name__.upper()} is not supported yet",
-                                          *position_of(query))
+            raise UnsupportedFeatureError(
+                f"{type(query).__name__.upper()} is not supported yet", *position_of(query)
+            )
         if not isinstance(query, exp.Select):
-            raise UnsupportedFeatureError(f"{type(query).__name__} queries are not supported",
-                                          *position_of(query))
+            raise UnsupportedFeatureError(
+                f"{type(query).__name__} queries are not supported", *position_of(query)
+            )
         for clause in ("order", "limit", "offset", "with_"):
             if query.args.get(clause):
                 name = {"with_": "WITH"}.get(clause, clause.upper())
-                raise UnsupportedFeatureError(f"{name} is not supported in a streaming query",
-                                              *position_of(query.args[clause]))
+                raise UnsupportedFeatureError(
+                    f"{name} is not supported in a streaming query", *position_of(query.args[clause])
+                )
         if query.args.get("distinct"):
-            raise UnsupportedFeatureError("SELECT DISTINCT is not supported yet; use GROUP BY",
-                                          *position_of(query))
+            raise UnsupportedFeatureError(
+                "SELECT DISTINCT is not supported yet; use GROUP BY", *position_of(query)
+            )
         window_item = rank_window(query)
         if window_item is not None:
             rank = self._rank_filters.pop(id(query), None)
@@ -198,8 +209,10 @@ class Planner:
         condition = self.sql(where.this, scope) if where else None
         if over.over_windows(query):
             if query.args.get("group") or window is not None:
-                raise UnsupportedFeatureError("OVER windows together with GROUP BY or a window "
-                                              "TVF are not supported", *position_of(query))
+                raise UnsupportedFeatureError(
+                    "OVER windows together with GROUP BY or a window TVF are not supported",
+                    *position_of(query),
+                )
             return over.plan_over(self, query, node, scope, condition)
         if query.args.get("group") or _has_aggregate(query):
             return AggregatePlanner(self).plan(query, node, scope, condition, window)
@@ -207,8 +220,7 @@ class Planner:
             node, scope = window.as_columns(self, node, scope)
         return self._select(query, node, scope, condition)
 
-    def select_over(self, query: exp.Select, node: PlanNode,
-                    scope: Scope) -> tuple[PlanNode, Scope]:
+    def select_over(self, query: exp.Select, node: PlanNode, scope: Scope) -> tuple[PlanNode, Scope]:
         """The SELECT list over an OverAggregate's output (its columns qualified `__over__`)."""
         return self._select(query, node, scope, None)
 
@@ -226,8 +238,7 @@ class Planner:
         self._rank_filters[id(inner)] = rank
         return query
 
-    def _rank(self, query: exp.Select, window_item: exp.Alias,
-              rank: RankFilter) -> tuple[PlanNode, Scope]:
+    def _rank(self, query: exp.Select, window_item: exp.Alias, rank: RankFilter) -> tuple[PlanNode, Scope]:
         """Plan the subquery without its ROW_NUMBER(), computing the partition and order keys as
         hidden columns, then rank its rows."""
         window = window_item.this
@@ -236,30 +247,42 @@ class Planner:
         if not order:
             raise SqlValidationError("ROW_NUMBER() needs an ORDER BY", *position_of(window))
         inner = query.copy()
-        inner.set("expressions", [e.copy() for e in query.expressions if e is not window_item]
-                  + [exp.alias_(p.copy(), f"$p{i}") for i, p in enumerate(partition)]
-                  + [exp.alias_(o.this.copy(), f"$o{i}") for i, o in enumerate(order)])
+        inner.set(
+            "expressions",
+            [e.copy() for e in query.expressions if e is not window_item]
+            + [exp.alias_(p.copy(), f"$p{i}") for i, p in enumerate(partition)]
+            + [exp.alias_(o.this.copy(), f"$o{i}") for i, o in enumerate(order)],
+        )
         node, scope = self._query(inner)
         if node.updating and not node.upsert_keys:
             raise UnsupportedFeatureError(
                 "ROW_NUMBER() over an updating input needs the input's key in the SELECT list "
-                "(e.g. the GROUP BY columns), so changes can replace rows", *position_of(window))
+                "(e.g. the GROUP BY columns), so changes can replace rows",
+                *position_of(window),
+            )
         hidden = {f"$p{i}" for i in range(len(partition))} | {f"$o{i}" for i in range(len(order))}
-        rank_column = Column(unique_name(rank.rank_name, {c.name.lower() for c in node.columns}),
-                             "BIGINT", "BIGINT")
+        rank_column = Column(
+            unique_name(rank.rank_name, {c.name.lower() for c in node.columns}), "BIGINT", "BIGINT"
+        )
         rank_node = RankNode(
-            columns=list(node.columns) + [rank_column], input=node,
+            columns=list(node.columns) + [rank_column],
+            input=node,
             partition=[_visible_twin(node, f"$p{i}") for i in range(len(partition))],
             order=[(f"$o{i}", bool(o.args.get("desc"))) for i, o in enumerate(order)],
-            limit=rank.limit, rank_column=rank_column.name, row_key=node.upsert_keys,
-            drop_late=rank.limit == 1 and _orders_by_rowtime(node))
-        entries = [ScopeEntry(None, e.name, e.internal, e.column, e.internal in hidden)
-                   for e in scope.entries]
+            limit=rank.limit,
+            rank_column=rank_column.name,
+            row_key=node.upsert_keys,
+            drop_late=rank.limit == 1 and _orders_by_rowtime(node),
+        )
+        entries = [
+            ScopeEntry(None, e.name, e.internal, e.column, e.internal in hidden) for e in scope.entries
+        ]
         entries.append(ScopeEntry(None, rank.rank_name, rank_column.name, rank_column))
         return rank_node, Scope(entries)
 
-    def _select(self, query: exp.Select, node: PlanNode, scope: Scope,
-                condition: str | None) -> tuple[PlanNode, Scope]:
+    def _select(
+        self, query: exp.Select, node: PlanNode, scope: Scope, condition: str | None
+    ) -> tuple[PlanNode, Scope]:
         items = self.expand_star(query.expressions, scope)
         names: set[str] = set()
         columns, projections, entries = [], [], []
@@ -280,15 +303,22 @@ class Planner:
         types = self.infer_types(node, projections, condition)
         for name, duck in zip(entries, types, strict=True):
             columns.append(Column(name, flink_type_of_duckdb(duck), normalize_duckdb_type(duck)))
-        calc = CalcNode(columns=columns, input=node, projections=projections, condition=condition,
-                        keeps_rowtime=rowtime, key_map=key_map)
+        calc = CalcNode(
+            columns=columns,
+            input=node,
+            projections=projections,
+            condition=condition,
+            keeps_rowtime=rowtime,
+            key_map=key_map,
+        )
         return calc, Scope([ScopeEntry(None, c.name, c.name, c) for c in columns])
 
     def expand_star(self, items: list[exp.Expression], scope: Scope) -> list[exp.Expression]:
         expanded: list[exp.Expression] = []
         for item in items:
-            if isinstance(item, exp.Star) or (isinstance(item, exp.Column)
-                                              and isinstance(item.this, exp.Star)):
+            if isinstance(item, exp.Star) or (
+                isinstance(item, exp.Column) and isinstance(item.this, exp.Star)
+            ):
                 qualifier = item.table if isinstance(item, exp.Column) else None
                 for entry in scope.visible(qualifier or None):
                     expanded.append(exp.column(entry.name, table=entry.qualifier, quoted=True))
@@ -301,8 +331,7 @@ class Planner:
     def _from(self, query: exp.Select) -> tuple[PlanNode, Scope, WindowTvfRelation | None]:
         source = query.args.get("from_") or query.args.get("from")
         if source is None:
-            raise UnsupportedFeatureError("a SELECT without FROM is not supported",
-                                          *position_of(query))
+            raise UnsupportedFeatureError("a SELECT without FROM is not supported", *position_of(query))
         node, scope, window = self._relation(source.this)
         for join in query.args.get("joins") or []:
             node, scope = self._join(node, scope, join)
@@ -313,21 +342,27 @@ class Planner:
         if isinstance(relation, exp.Subquery):
             node, scope = self._query(relation.this)
             return node, scope.requalified(alias) if alias else scope, None
-        if isinstance(relation, exp.Table) and isinstance(relation.this, exp.Anonymous) and (
-                relation.this.name.upper() == "TABLE"):
+        if (
+            isinstance(relation, exp.Table)
+            and isinstance(relation.this, exp.Anonymous)
+            and (relation.this.name.upper() == "TABLE")
+        ):
             tvf = relation.this.expressions[0] if relation.this.expressions else None
             if not isinstance(tvf, WindowTvf):
-                raise UnsupportedFeatureError("TABLE(...) needs a window function (TUMBLE, HOP, "
-                                              "CUMULATE)", *position_of(relation))
+                raise UnsupportedFeatureError(
+                    "TABLE(...) needs a window function (TUMBLE, HOP, CUMULATE)", *position_of(relation)
+                )
             return self._window_tvf(tvf, alias)
         if isinstance(relation, exp.Table):
             if relation.args.get("version") is not None:
                 raise UnsupportedFeatureError(
                     "FOR SYSTEM_TIME AS OF is only supported on the right side of a JOIN",
-                    *position_of(relation))
+                    *position_of(relation),
+                )
             return (*self._named_relation(relation, alias), None)
-        raise UnsupportedFeatureError(f"{type(relation).__name__} in FROM is not supported",
-                                      *position_of(relation))
+        raise UnsupportedFeatureError(
+            f"{type(relation).__name__} in FROM is not supported", *position_of(relation)
+        )
 
     def _named_relation(self, relation: exp.Table, alias: str | None) -> tuple[PlanNode, Scope]:
         obj = self.catalog.get(relation.name)
@@ -337,15 +372,16 @@ class Planner:
                 self.catalog.table(relation.name)
             except CatalogError as error:
                 error.line, error.col = line, col
-                raise CatalogError(f"Object '{relation.name}' not found", line, col,
-                                   error.hint) from None
+                raise CatalogError(f"Object '{relation.name}' not found", line, col, error.hint) from None
         qualifier = alias or obj.name
         if isinstance(obj, ViewDef):
             node, scope = self._query(obj.query.copy())
             return node, scope.requalified(qualifier)
         if not registry.can_be(obj, "source"):
-            raise PlanningError(f"Table '{obj.name}' (connector '{obj.connector}') cannot be read "
-                                "as a stream", *position_of(relation))
+            raise PlanningError(
+                f"Table '{obj.name}' (connector '{obj.connector}') cannot be read as a stream",
+                *position_of(relation),
+            )
         scan = self.scan(obj)
         return scan, Scope([ScopeEntry(qualifier, c.name, c.name, c) for c in scan.columns])
 
@@ -377,13 +413,18 @@ class Planner:
             if column is None or not column.is_timestamp:
                 raise SqlValidationError(
                     f"The rowtime attribute '{table.watermark.column}' of '{table.name}' must be "
-                    "of type TIMESTAMP(3) or TIMESTAMP_LTZ(3)")
+                    "of type TIMESTAMP(3) or TIMESTAMP_LTZ(3)"
+                )
             watermark_sql = self.sql(table.watermark.expression, scope)
             self.infer_types(physical, [watermark_sql])
-        return ScanNode(columns=list(table.columns), table=table, computed_sql=computed_sql,
-                        watermark_sql=watermark_sql,
-                        proctime_columns=[c.name for c in table.computed if c.is_proctime],
-                        watermark_delay=_watermark_delay(table))
+        return ScanNode(
+            columns=list(table.columns),
+            table=table,
+            computed_sql=computed_sql,
+            watermark_sql=watermark_sql,
+            proctime_columns=[c.name for c in table.computed if c.is_proctime],
+            watermark_delay=_watermark_delay(table),
+        )
 
     def _window_tvf(self, tvf: WindowTvf, alias: str | None):
         relation = tvf.expressions[0].this
@@ -402,25 +443,31 @@ class Planner:
         if version is None:
             return self._stream_join(left, scope, join, side or "INNER")
         if side not in ("", "LEFT"):
-            raise UnsupportedFeatureError(f"{side} lookup join is not supported; use "
-                                          "INNER or LEFT", *position_of(join))
-        time_entry = scope.resolve_entry(version.expression) if isinstance(
-            version.expression, exp.Column) else None
+            raise UnsupportedFeatureError(
+                f"{side} lookup join is not supported; use INNER or LEFT", *position_of(join)
+            )
+        time_entry = (
+            scope.resolve_entry(version.expression) if isinstance(version.expression, exp.Column) else None
+        )
         if time_entry is not None and time_entry.internal == left.rowtime:
             return self._temporal_join(left, scope, join, side or "INNER")
         if time_entry is None or "PROCTIME" not in time_entry.column.flink_type:
             raise UnsupportedFeatureError(
                 "FOR SYSTEM_TIME AS OF needs the left table's processing-time attribute (a "
                 "lookup join) or its event-time attribute (a temporal join)",
-                *position_of(version))
+                *position_of(version),
+            )
         table = self.catalog.table(right.name)
         if not registry.can_be(table, "lookup"):
-            raise PlanningError(f"Table '{table.name}' (connector '{table.connector}') cannot be "
-                                "used for a lookup join", *position_of(right))
+            raise PlanningError(
+                f"Table '{table.name}' (connector '{table.connector}') cannot be used for a lookup join",
+                *position_of(right),
+            )
         return LookupJoinPlanner(self).plan(left, scope, join, table, side or "INNER")
 
-    def _temporal_join(self, left: PlanNode, scope: Scope, join: exp.Join,
-                       join_type: str) -> tuple[PlanNode, Scope]:
+    def _temporal_join(
+        self, left: PlanNode, scope: Scope, join: exp.Join, join_type: str
+    ) -> tuple[PlanNode, Scope]:
         """`JOIN versioned FOR SYSTEM_TIME AS OF l.rowtime ON l.k = v.pk`: each left row with the
         version of the right row that was current at the left row's event time."""
         table = join.this.copy()
@@ -430,16 +477,25 @@ class Planner:
             raise UnsupportedFeatureError(
                 "the versioned table of an event-time temporal join must be an append-only "
                 "stream with a WATERMARK (each row a new version of its key)",
-                *position_of(join.this))
+                *position_of(join.this),
+            )
         right_columns, entries, columns = self._rename_right(left, right, right_scope)
         condition = joins.analyze(join.args["on"], scope, right_scope, None, None)
         if not condition.left_keys or condition.rest:
-            raise UnsupportedFeatureError("a temporal join's ON must be equalities between the "
-                                          "left table and the versioned table's key",
-                                          *position_of(join))
-        node = TemporalJoinNode(columns=columns, left=left, right=right, join_type=join_type,
-                                left_keys=condition.left_keys,
-                                right_keys=condition.right_keys, right_columns=right_columns)
+            raise UnsupportedFeatureError(
+                "a temporal join's ON must be equalities between the "
+                "left table and the versioned table's key",
+                *position_of(join),
+            )
+        node = TemporalJoinNode(
+            columns=columns,
+            left=left,
+            right=right,
+            join_type=join_type,
+            left_keys=condition.left_keys,
+            right_keys=condition.right_keys,
+            right_columns=right_columns,
+        )
         return node, Scope(scope.entries + entries)
 
     def _rename_right(self, left: PlanNode, right: PlanNode, right_scope: Scope):
@@ -450,47 +506,78 @@ class Planner:
         for column in right.columns:
             mapping[column.name] = unique_name(column.name, taken)
             taken.add(mapping[column.name].lower())
-        entries = [ScopeEntry(e.qualifier, e.name, mapping[e.internal],
-                              Column(mapping[e.internal], e.column.flink_type, e.column.duck_type),
-                              e.hidden)
-                   for e in right_scope.entries if e.internal in mapping]
-        columns = list(left.columns) + [Column(mapping[c.name], c.flink_type, c.duck_type)
-                                        for c in right.columns]
+        entries = [
+            ScopeEntry(
+                e.qualifier,
+                e.name,
+                mapping[e.internal],
+                Column(mapping[e.internal], e.column.flink_type, e.column.duck_type),
+                e.hidden,
+            )
+            for e in right_scope.entries
+            if e.internal in mapping
+        ]
+        columns = list(left.columns) + [
+            Column(mapping[c.name], c.flink_type, c.duck_type) for c in right.columns
+        ]
         return list(mapping.items()), entries, columns
 
-    def _regular_join(self, left: PlanNode, scope: Scope, right: PlanNode, right_scope: Scope,
-                      join: exp.Join, join_type: str, on: exp.Expression):
+    def _regular_join(
+        self,
+        left: PlanNode,
+        scope: Scope,
+        right: PlanNode,
+        right_scope: Scope,
+        join: exp.Join,
+        join_type: str,
+        on: exp.Expression,
+    ):
         """Two changelog streams joined on equal keys, with no time bound."""
         if join_type not in ("INNER", "LEFT"):
-            raise UnsupportedFeatureError(f"{join_type} regular joins are not supported yet "
-                                          "(INNER and LEFT are)", *position_of(join))
+            raise UnsupportedFeatureError(
+                f"{join_type} regular joins are not supported yet (INNER and LEFT are)", *position_of(join)
+            )
         condition = joins.analyze(on, scope, right_scope, None, None)
         if not condition.left_keys:
             raise UnsupportedFeatureError(
                 "a regular join needs an equality between the two sides in ON (or, for an "
                 "interval join, bounds like l.ts BETWEEN r.ts - INTERVAL '1' HOUR AND r.ts)",
-                *position_of(join))
+                *position_of(join),
+            )
         for side in (left, right):
             if side.updating and not side.upsert_keys:
-                raise UnsupportedFeatureError("a join input that updates needs a unique key",
-                                              *position_of(join))
+                raise UnsupportedFeatureError(
+                    "a join input that updates needs a unique key", *position_of(join)
+                )
         right_columns, entries, columns = self._rename_right(left, right, right_scope)
         joined = Scope(scope.entries + entries)
         rest = None
         for conjunct in condition.rest:
             rest = conjunct if rest is None else exp.and_(rest, conjunct)
-        window_ends = next(((a, b) for a, b in zip(condition.left_keys, condition.right_keys,
-                                                   strict=True)
-                            if _is_window_end(left, a) and _is_window_end(right, b)), None)
-        node = JoinNode(columns=columns, left=left, right=right, join_type=join_type,
-                        left_keys=condition.left_keys, right_keys=condition.right_keys,
-                        right_columns=right_columns,
-                        condition=self.sql(rest, joined) if rest is not None else None,
-                        window_ends=window_ends)
+        window_ends = next(
+            (
+                (a, b)
+                for a, b in zip(condition.left_keys, condition.right_keys, strict=True)
+                if _is_window_end(left, a) and _is_window_end(right, b)
+            ),
+            None,
+        )
+        node = JoinNode(
+            columns=columns,
+            left=left,
+            right=right,
+            join_type=join_type,
+            left_keys=condition.left_keys,
+            right_keys=condition.right_keys,
+            right_columns=right_columns,
+            condition=self.sql(rest, joined) if rest is not None else None,
+            window_ends=window_ends,
+        )
         return node, joined
 
-    def _stream_join(self, left: PlanNode, scope: Scope, join: exp.Join,
-                     join_type: str) -> tuple[PlanNode, Scope]:
+    def _stream_join(
+        self, left: PlanNode, scope: Scope, join: exp.Join, join_type: str
+    ) -> tuple[PlanNode, Scope]:
         """A join of two streams: an interval join when ON bounds the time difference."""
         right, right_scope, window = self._relation(join.this)
         if window is not None:
@@ -507,12 +594,19 @@ class Planner:
         for conjunct in condition.rest:
             rest = conjunct if rest is None else exp.and_(rest, conjunct)
         node = IntervalJoinNode(
-            columns=columns, left=left, right=right, join_type=join_type,
-            left_keys=condition.left_keys, right_keys=condition.right_keys,
-            left_time=condition.left_time, right_time=condition.right_time,
-            lower_ms=condition.lower_ms, upper_ms=condition.upper_ms,
+            columns=columns,
+            left=left,
+            right=right,
+            join_type=join_type,
+            left_keys=condition.left_keys,
+            right_keys=condition.right_keys,
+            left_time=condition.left_time,
+            right_time=condition.right_time,
+            lower_ms=condition.lower_ms,
+            upper_ms=condition.upper_ms,
             right_columns=right_columns,
-            condition=self.sql(rest, joined) if rest is not None else None)
+            condition=self.sql(rest, joined) if rest is not None else None,
+        )
         return node, joined
 
     # --- expressions and types ----------------------------------------------------------------
@@ -520,8 +614,7 @@ class Planner:
     def sql(self, node: exp.Expression, scope: Scope) -> str:
         return to_duckdb_sql(translate(node, scope.resolve, self.settings.local_time_zone))
 
-    def infer_types(self, node: PlanNode, projections: list[str],
-                    condition: str | None = None) -> list[str]:
+    def infer_types(self, node: PlanNode, projections: list[str], condition: str | None = None) -> list[str]:
         """DuckDB's result types of `projections` over `node`'s columns; checks them too."""
         if not projections:
             projections = ["1"]
@@ -529,13 +622,16 @@ class Planner:
                 return []
             self.infer_types(node, projections, condition)
             return []
-        inputs = ", ".join(f"CAST(NULL AS {c.duck_type}) AS {_quote(c.name)}"
-                           for c in node.columns) or "1 AS __none"
+        inputs = (
+            ", ".join(f"CAST(NULL AS {c.duck_type}) AS {_quote(c.name)}" for c in node.columns)
+            or "1 AS __none"
+        )
         select = ", ".join(f"{p} AS __c{i}" for i, p in enumerate(projections))
         where = f" WHERE {condition}" if condition else ""
         try:
             rows = self._con.execute(
-                f"DESCRIBE SELECT {select} FROM (SELECT {inputs}) AS __input{where}").fetchall()
+                f"DESCRIBE SELECT {select} FROM (SELECT {inputs}) AS __input{where}"
+            ).fetchall()
         except duckdb.Error as error:
             message = str(error).split("\n")[0]
             for prefix in ("Binder Error: ", "Parser Error: ", "Conversion Error: "):
@@ -550,8 +646,9 @@ class LookupJoinPlanner:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
 
-    def plan(self, left: PlanNode, scope: Scope, join: exp.Join, table: TableDef,
-             join_type: str) -> tuple[PlanNode, Scope]:
+    def plan(
+        self, left: PlanNode, scope: Scope, join: exp.Join, table: TableDef, join_type: str
+    ) -> tuple[PlanNode, Scope]:
         qualifier = join.this.alias or table.name
         taken = {c.name.lower() for c in left.columns}
         right_entries: list[ScopeEntry] = []
@@ -560,17 +657,26 @@ class LookupJoinPlanner:
             internal = unique_name(column.name, taken)
             taken.add(internal.lower())
             right_columns.append((column.name, internal))
-            right_entries.append(ScopeEntry(qualifier, column.name, internal,
-                                            Column(internal, column.flink_type, column.duck_type)))
+            right_entries.append(
+                ScopeEntry(
+                    qualifier, column.name, internal, Column(internal, column.flink_type, column.duck_type)
+                )
+            )
         joined = Scope(scope.entries + right_entries)
         right_scope = Scope(right_entries)
-        left_keys, right_keys, rest = self._equalities(join.args.get("on"), scope, right_scope,
-                                                       join)
+        left_keys, right_keys, rest = self._equalities(join.args.get("on"), scope, right_scope, join)
         condition = self.planner.sql(rest, joined) if rest is not None else None
         columns = list(left.columns) + [e.column for e in right_entries]
-        node = LookupJoinNode(columns=columns, input=left, table=table, join_type=join_type,
-                              left_keys=left_keys, right_keys=right_keys,
-                              right_columns=right_columns, condition=condition)
+        node = LookupJoinNode(
+            columns=columns,
+            input=left,
+            table=table,
+            join_type=join_type,
+            left_keys=left_keys,
+            right_keys=right_keys,
+            right_columns=right_columns,
+            condition=condition,
+        )
         return node, joined
 
     def _equalities(self, on: exp.Expression | None, left: Scope, right: Scope, join: exp.Join):
@@ -589,7 +695,9 @@ class LookupJoinPlanner:
         if not left_keys:
             raise SqlValidationError(
                 "the ON condition of a lookup join needs an equality between a column of the "
-                "left table and a column of the lookup table", *position_of(on))
+                "left table and a column of the lookup table",
+                *position_of(on),
+            )
         remaining = None
         for conjunct in rest:
             remaining = conjunct if remaining is None else exp.and_(remaining, conjunct)
@@ -666,8 +774,11 @@ def _output_name(item: exp.Expression, index: int) -> str:
 
 
 def _has_aggregate(query: exp.Select) -> bool:
-    return any(isinstance(n, exp.AggFunc) and not isinstance(n.parent, exp.Window)
-               for item in query.expressions for n in item.walk())
+    return any(
+        isinstance(n, exp.AggFunc) and not isinstance(n.parent, exp.Window)
+        for item in query.expressions
+        for n in item.walk()
+    )
 
 
 def _first_updating(node: PlanNode) -> PlanNode:
@@ -678,9 +789,19 @@ def _first_updating(node: PlanNode) -> PlanNode:
 
 def _family(duck_type: str) -> str:
     duck_type = normalize_duckdb_type(duck_type)
-    if duck_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
-                     "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT") or duck_type.startswith(
-                         "DECIMAL"):
+    if duck_type in (
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "FLOAT",
+        "DOUBLE",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+    ) or duck_type.startswith("DECIMAL"):
         return "number"
     if duck_type in ("TIMESTAMP", "TIMESTAMPTZ", "DATE"):
         return "time"
@@ -703,7 +824,10 @@ def _watermark_delay(table: TableDef) -> tuple[str, int] | None:
         expression = expression.this
     if isinstance(expression, exp.Paren):
         expression = expression.this
-    if isinstance(expression, exp.Column) and not expression.table and (
-            expression.name.lower() == column.lower()):
+    if (
+        isinstance(expression, exp.Column)
+        and not expression.table
+        and (expression.name.lower() == column.lower())
+    ):
         return table.column(column).name, delay
     return None

@@ -27,12 +27,14 @@ def rank_window(select: exp.Select) -> exp.Alias | None:
         inner = item.this if isinstance(item, exp.Alias) else item
         if isinstance(inner, exp.Window) and isinstance(inner.this, exp.RowNumber):
             if not isinstance(item, exp.Alias):
-                raise UnsupportedFeatureError("ROW_NUMBER() needs an alias (AS rn) so the "
-                                              "enclosing query can filter on it",
-                                              *position_of(inner))
+                raise UnsupportedFeatureError(
+                    "ROW_NUMBER() needs an alias (AS rn) so the enclosing query can filter on it",
+                    *position_of(inner),
+                )
             if found is not None:
-                raise UnsupportedFeatureError("only one ROW_NUMBER() per query is supported",
-                                              *position_of(inner))
+                raise UnsupportedFeatureError(
+                    "only one ROW_NUMBER() per query is supported", *position_of(inner)
+                )
             found = item
     return found
 
@@ -40,8 +42,11 @@ def rank_window(select: exp.Select) -> exp.Alias | None:
 def split_rank_filter(outer: exp.Select, rank_name: str) -> tuple[RankFilter, exp.Select]:
     """Take the `rn <= N` conjuncts out of the outer WHERE; the rest stays a filter."""
     where = outer.args.get("where")
-    conjuncts = list(where.this.flatten()) if where and isinstance(where.this, exp.And) else (
-        [where.this] if where else [])
+    conjuncts = (
+        list(where.this.flatten())
+        if where and isinstance(where.this, exp.And)
+        else ([where.this] if where else [])
+    )
     limit, rest = None, []
     for conjunct in conjuncts:
         bound = _rank_bound(conjunct, rank_name)
@@ -52,7 +57,9 @@ def split_rank_filter(outer: exp.Select, rank_name: str) -> tuple[RankFilter, ex
     if limit is None:
         raise UnsupportedFeatureError(
             f"ROW_NUMBER() is only supported for Top-N and deduplication: the enclosing query "
-            f"must filter on it (WHERE {rank_name} <= N or {rank_name} = 1)", *position_of(outer))
+            f"must filter on it (WHERE {rank_name} <= N or {rank_name} = 1)",
+            *position_of(outer),
+        )
     outer = outer.copy()
     remaining = None
     for conjunct in rest:
@@ -72,8 +79,9 @@ def _rank_bound(node: exp.Expression, rank_name: str) -> int | None:
     if not (isinstance(left, exp.Column) and left.name.lower() == rank_name.lower()):
         return None
     if not (isinstance(right, exp.Literal) and not right.is_string):
-        raise UnsupportedFeatureError(f"the bound on {rank_name} must be an integer literal",
-                                      *position_of(node))
+        raise UnsupportedFeatureError(
+            f"the bound on {rank_name} must be an integer literal", *position_of(node)
+        )
     value = int(right.this)
     kind = type(node)
     if flipped:
@@ -84,5 +92,7 @@ def _rank_bound(node: exp.Expression, rank_name: str) -> int | None:
         return value - 1
     if kind is exp.EQ and value == 1:
         return 1
-    raise UnsupportedFeatureError(f"filter on {rank_name} must be {rank_name} <= N, "
-                                  f"{rank_name} < N or {rank_name} = 1", *position_of(node))
+    raise UnsupportedFeatureError(
+        f"filter on {rank_name} must be {rank_name} <= N, {rank_name} < N or {rank_name} = 1",
+        *position_of(node),
+    )

@@ -29,7 +29,8 @@ class Scope:
         name = node.name.lower()
         qualifier = node.table.lower() if node.table else None
         matches = [
-            e for e in self.entries
+            e
+            for e in self.entries
             if e.name.lower() == name and (qualifier is None or (e.qualifier or "").lower() == qualifier)
         ]
         if len(matches) == 1:
@@ -37,29 +38,34 @@ class Scope:
         line, col = position_of(node)
         shown = f"{node.table}.{node.name}" if node.table else node.name
         if not matches:
-            raise SqlValidationError(f"Column '{shown}' not found in any table", line, col,
-                                     hint=self._hint(node.name))
-        raise SqlValidationError(f"Column '{shown}' is ambiguous", line, col,
-                                 hint="Qualify it with a table name or alias.")
+            raise SqlValidationError(
+                f"Column '{shown}' not found in any table", line, col, hint=self._hint(node.name)
+            )
+        raise SqlValidationError(
+            f"Column '{shown}' is ambiguous", line, col, hint="Qualify it with a table name or alias."
+        )
 
     def resolve(self, node: exp.Column) -> exp.Expression:
         return exp.column(self.resolve_entry(node).internal, quoted=True)
 
     def _hint(self, name: str) -> str:
-        names = [e.name if e.qualifier is None else f"{e.qualifier}.{e.name}"
-                 for e in self.entries if not e.hidden]
+        names = [
+            e.name if e.qualifier is None else f"{e.qualifier}.{e.name}" for e in self.entries if not e.hidden
+        ]
         close = difflib.get_close_matches(name, [e.name for e in self.entries], n=1)
         if close:
             return f"Did you mean '{close[0]}'? Available columns: {', '.join(names)}"
         return f"Available columns: {', '.join(names)}"
 
     def visible(self, qualifier: str | None = None) -> list[ScopeEntry]:
-        return [e for e in self.entries if not e.hidden and
-                (qualifier is None or (e.qualifier or "").lower() == qualifier.lower())]
+        return [
+            e
+            for e in self.entries
+            if not e.hidden and (qualifier is None or (e.qualifier or "").lower() == qualifier.lower())
+        ]
 
     def requalified(self, qualifier: str) -> Scope:
-        return Scope([ScopeEntry(qualifier, e.name, e.internal, e.column, e.hidden)
-                      for e in self.entries])
+        return Scope([ScopeEntry(qualifier, e.name, e.internal, e.column, e.hidden) for e in self.entries])
 
 
 def unique_name(wanted: str, taken: set[str]) -> str:

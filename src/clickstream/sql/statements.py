@@ -26,8 +26,13 @@ class Statement:
     line: int  # 1-based position of the statement's first character in the script
     col: int
 
-    def error(self, error_cls: type[SqlError], message: str, node: exp.Expression | None = None,
-              hint: str | None = None) -> SqlError:
+    def error(
+        self,
+        error_cls: type[SqlError],
+        message: str,
+        node: exp.Expression | None = None,
+        hint: str | None = None,
+    ) -> SqlError:
         """An error positioned at `node` (or the statement start), in script coordinates."""
         line, col = position_of(node) if node is not None else (None, None)
         if line is None:
@@ -180,7 +185,7 @@ def _group_statement_sets(pieces: list[_Piece]):
             i += 1
             continue
         members: list[_Piece] = []
-        first = text[match.end():]
+        first = text[match.end() :]
         if first.strip():
             offset = match.end() + (len(first) - len(first.lstrip()))
             fl, fc = _offset_to_line_col(text, offset)
@@ -223,10 +228,11 @@ def _parse_piece(text, line: int, col: int) -> Statement:
     if match := _DESCRIBE.match(text):
         return DescribeStatement(text, line, col, name=match.group(1))
     if match := _EXPLAIN.match(text):
-        inner_text = text[match.end():]
+        inner_text = text[match.end() :]
         inner_line, inner_col = _offset_to_line_col(text, match.end())
-        inner = _parse_piece(inner_text, line + inner_line - 1,
-                             inner_col + (col - 1 if inner_line == 1 else 0))
+        inner = _parse_piece(
+            inner_text, line + inner_line - 1, inner_col + (col - 1 if inner_line == 1 else 0)
+        )
         return ExplainStatement(text, line, col, inner=inner)
     statement = Statement(text, line, col)
     tree = _sqlglot_parse(statement)
@@ -265,19 +271,28 @@ def _typed(statement: Statement, tree: exp.Expression) -> Statement:
     if isinstance(tree, exp.Create):
         kind = (tree.args.get("kind") or "").upper()
         if kind == "TABLE":
-            return CreateTable(*base, table=_table_def(statement, tree),
-                               if_not_exists=bool(tree.args.get("exists")))
+            return CreateTable(
+                *base, table=_table_def(statement, tree), if_not_exists=bool(tree.args.get("exists"))
+            )
         if kind == "VIEW":
-            return CreateView(*base, name=tree.this.name, query=tree.expression,
-                              if_not_exists=bool(tree.args.get("exists")),
-                              replace=bool(tree.args.get("replace")))
+            return CreateView(
+                *base,
+                name=tree.this.name,
+                query=tree.expression,
+                if_not_exists=bool(tree.args.get("exists")),
+                replace=bool(tree.args.get("replace")),
+            )
         raise statement.error(UnsupportedFeatureError, f"CREATE {kind} is not supported")
     if isinstance(tree, exp.Drop):
         kind = (tree.args.get("kind") or "").upper()
         if kind not in ("TABLE", "VIEW"):
             raise statement.error(UnsupportedFeatureError, f"DROP {kind} is not supported")
-        return DropStatement(*base, kind=kind, name=tree.this.name if tree.this else
-                             tree.args["tables"][0].name, if_exists=bool(tree.args.get("exists")))
+        return DropStatement(
+            *base,
+            kind=kind,
+            name=tree.this.name if tree.this else tree.args["tables"][0].name,
+            if_exists=bool(tree.args.get("exists")),
+        )
     if isinstance(tree, exp.Insert):
         target = tree.this
         columns: list[str] = []
@@ -286,19 +301,24 @@ def _typed(statement: Statement, tree: exp.Expression) -> Statement:
             target = target.this
         if tree.args.get("overwrite"):
             raise statement.error(UnsupportedFeatureError, "INSERT OVERWRITE is not supported")
-        return InsertStatement(*base, target=target.name, target_node=target, columns=columns,
-                               query=tree.expression)
+        return InsertStatement(
+            *base, target=target.name, target_node=target, columns=columns, query=tree.expression
+        )
     if isinstance(tree, exp.Query):
         return QueryStatement(*base, query=tree)
-    raise statement.error(UnsupportedFeatureError,
-                          f"statement '{statement.text.split()[0].upper()}' is not supported")
+    raise statement.error(
+        UnsupportedFeatureError, f"statement '{statement.text.split()[0].upper()}' is not supported"
+    )
 
 
 def _table_def(statement: Statement, tree: exp.Create) -> TableDef:
     schema = tree.this
     if not isinstance(schema, exp.Schema):
-        raise statement.error(UnsupportedFeatureError, "CREATE TABLE needs a column list "
-                              "(CREATE TABLE ... AS / LIKE are not supported)", tree)
+        raise statement.error(
+            UnsupportedFeatureError,
+            "CREATE TABLE needs a column list (CREATE TABLE ... AS / LIKE are not supported)",
+            tree,
+        )
     table = TableDef(name=schema.this.name, physical=[])
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
@@ -308,8 +328,9 @@ def _table_def(statement: Statement, tree: exp.Create) -> TableDef:
         elif isinstance(item, exp.PrimaryKey):
             table.primary_key = [e.name for e in item.expressions]
         else:
-            raise statement.error(UnsupportedFeatureError,
-                                  f"table element '{item.sql(dialect=Flink)}' is not supported", item)
+            raise statement.error(
+                UnsupportedFeatureError, f"table element '{item.sql(dialect=Flink)}' is not supported", item
+            )
     properties = tree.args.get("properties")
     for prop in properties.expressions if properties else []:
         if isinstance(prop, exp.Property):
@@ -345,7 +366,9 @@ def _check_table(statement: Statement, table: TableDef, schema: exp.Schema) -> N
     for name in table.primary_key + ([table.watermark.column] if table.watermark else []):
         if name.lower() not in names:
             raise statement.error(
-                SqlParseError, f"column '{name}' is not defined in table '{table.name}'", schema,
+                SqlParseError,
+                f"column '{name}' is not defined in table '{table.name}'",
+                schema,
                 hint="Defined columns: " + ", ".join(c.name for c in table.physical),
             )
     duplicates = {n for n in names if names.count(n) > 1}

@@ -18,7 +18,11 @@ WINDOW_START, WINDOW_END, WINDOW_TIME = "$window_start", "$window_end", "$window
 WINDOW_COLUMNS = (WINDOW_START, WINDOW_END, WINDOW_TIME)
 
 _UNIT_MS = {
-    "MILLISECOND": 1, "SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000,
+    "MILLISECOND": 1,
+    "SECOND": 1000,
+    "MINUTE": 60_000,
+    "HOUR": 3_600_000,
+    "DAY": 86_400_000,
 }
 
 LEGACY_WINDOWS = ("TUMBLE", "HOP", "SESSION")
@@ -36,8 +40,9 @@ def interval_ms(node: exp.Expression) -> int:
                 amount = -1
             if amount > 0:
                 return int(amount * _UNIT_MS[unit])
-    raise SqlValidationError(f"'{node.sql()}' is not a positive literal interval "
-                             "(e.g. INTERVAL '10' MINUTE)", *position_of(node))
+    raise SqlValidationError(
+        f"'{node.sql()}' is not a positive literal interval (e.g. INTERVAL '10' MINUTE)", *position_of(node)
+    )
 
 
 def window_time_sql(column: Column, time_zone: str) -> str:
@@ -54,13 +59,16 @@ def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) ->
         raise SqlValidationError("a window needs a time attribute column", *position_of(column_node))
     entry = scope.resolve_entry(column_node)
     if "PROCTIME" in entry.column.flink_type:
-        raise UnsupportedFeatureError("processing-time windows are not supported; use the event-"
-                                      "time attribute", *position_of(column_node))
+        raise UnsupportedFeatureError(
+            "processing-time windows are not supported; use the event-time attribute",
+            *position_of(column_node),
+        )
     if entry.internal != node.rowtime:
         raise SqlValidationError(
             f"Window can only be defined on a time attribute column, but '{column_node.name}' is "
             "not the event-time attribute (declare it with WATERMARK FOR)",
-            *position_of(column_node))
+            *position_of(column_node),
+        )
     return node.column(entry.internal)
 
 
@@ -72,16 +80,20 @@ class WindowTvfRelation:
     time_column: Column
 
     def window_columns(self) -> list[Column]:
-        time_type = ("TIMESTAMP_LTZ(3)", "TIMESTAMPTZ") if self.time_column.is_ltz else (
-            "TIMESTAMP(3)", "TIMESTAMP")
-        return [Column(WINDOW_START, "TIMESTAMP(3)", "TIMESTAMP"),
-                Column(WINDOW_END, "TIMESTAMP(3)", "TIMESTAMP"),
-                Column(WINDOW_TIME, *time_type)]
+        time_type = (
+            ("TIMESTAMP_LTZ(3)", "TIMESTAMPTZ") if self.time_column.is_ltz else ("TIMESTAMP(3)", "TIMESTAMP")
+        )
+        return [
+            Column(WINDOW_START, "TIMESTAMP(3)", "TIMESTAMP"),
+            Column(WINDOW_END, "TIMESTAMP(3)", "TIMESTAMP"),
+            Column(WINDOW_TIME, *time_type),
+        ]
 
     def extend_scope(self, scope: Scope, alias: str | None) -> Scope:
         entries = [ScopeEntry(alias, e.name, e.internal, e.column, e.hidden) for e in scope.entries]
-        for column, name in zip(self.window_columns(), ("window_start", "window_end",
-                                                         "window_time"), strict=True):
+        for column, name in zip(
+            self.window_columns(), ("window_start", "window_end", "window_time"), strict=True
+        ):
             entries.append(ScopeEntry(alias, name, column.name, column))
         return Scope(entries)
 
@@ -89,7 +101,8 @@ class WindowTvfRelation:
         """Without GROUP BY, a TUMBLE window becomes three computed columns on each row."""
         if self.spec.kind != "TUMBLE":
             raise UnsupportedFeatureError(
-                f"{self.spec.kind} without GROUP BY window_start, window_end is not supported yet")
+                f"{self.spec.kind} without GROUP BY window_start, window_end is not supported yet"
+            )
         wall = window_time_sql(self.time_column, planner.settings.local_time_zone)
         size = self.spec.size_ms
         start = f"make_timestamp((({wall}) // {size}) * {size} * 1000)"
@@ -97,9 +110,13 @@ class WindowTvfRelation:
         time = f"{_quote(self.time_column.name)}"
         projections = [_quote(c.name) for c in node.columns] + [start, end, time]
         columns = list(node.columns) + self.window_columns()
-        calc = CalcNode(columns=columns, input=node, projections=projections,
-                        keeps_rowtime=node.rowtime,
-                        key_map={c.name: c.name for c in node.columns})
+        calc = CalcNode(
+            columns=columns,
+            input=node,
+            projections=projections,
+            keeps_rowtime=node.rowtime,
+            key_map={c.name: c.name for c in node.columns},
+        )
         entries = [e for e in scope.entries]
         return calc, Scope(entries)
 
@@ -109,14 +126,16 @@ def parse_window_tvf(tvf: WindowTvf, node: PlanNode, scope: Scope) -> WindowTvfR
     kind = tvf.kind
     descriptor = args[0] if args else None
     if not isinstance(descriptor, Descriptor) or len(descriptor.expressions) != 1:
-        raise SqlValidationError(f"{kind} needs DESCRIPTOR(time_column) as second argument",
-                                 *position_of(tvf))
+        raise SqlValidationError(
+            f"{kind} needs DESCRIPTOR(time_column) as second argument", *position_of(tvf)
+        )
     time_column = rowtime_column(node, scope, descriptor.expressions[0])
     sizes = [interval_ms(_named_value(a)) for a in args[1:]]
     expected = 1 if kind in ("TUMBLE", "SESSION") else 2
     if len(sizes) != expected:
-        raise SqlValidationError(f"{kind} takes {expected} interval argument(s), got {len(sizes)}",
-                                 *position_of(tvf))
+        raise SqlValidationError(
+            f"{kind} takes {expected} interval argument(s), got {len(sizes)}", *position_of(tvf)
+        )
     return WindowTvfRelation(_spec(kind, time_column.name, sizes, tvf), time_column)
 
 
@@ -128,8 +147,9 @@ def legacy_window(call: exp.Anonymous, node: PlanNode, scope: Scope) -> tuple[Wi
     sizes = [interval_ms(a) for a in args[1:]]
     expected = 1 if kind in ("TUMBLE", "SESSION") else 2
     if len(sizes) != expected:
-        raise SqlValidationError(f"{kind} takes {expected} interval argument(s) after the time "
-                                 "column", *position_of(call))
+        raise SqlValidationError(
+            f"{kind} takes {expected} interval argument(s) after the time column", *position_of(call)
+        )
     if kind == "HOP":
         sizes = sizes  # legacy HOP(time, slide, size): same order as the TVF
     return _spec(kind, time_column.name, sizes, call), time_column
@@ -140,8 +160,7 @@ def _spec(kind: str, time_column: str, sizes: list[int], node: exp.Expression) -
         return WindowSpec(kind, time_column, sizes[0], sizes[0])
     step, size = sizes
     if kind == "CUMULATE" and size % step:
-        raise SqlValidationError("CUMULATE's max size must be a multiple of its step",
-                                 *position_of(node))
+        raise SqlValidationError("CUMULATE's max size must be a multiple of its step", *position_of(node))
     if kind == "HOP" and size % step and step % size:
         # Still correct (slices of gcd), but usually a typo; Flink accepts it, so do we.
         pass

@@ -27,8 +27,10 @@ def accumulators(index: int, call: AggCall) -> list[tuple[str, str, str]]:
         fn = call.function.lower()
         return [(name, f"{fn}({arg})", f"{fn}({name})")]
     if call.function == "AVG":
-        return [(f"{name}_s", f"sum({arg})", f"sum({name}_s)"),
-                (f"{name}_n", f"count({arg})", f"sum({name}_n)")]
+        return [
+            (f"{name}_s", f"sum({arg})", f"sum({name}_s)"),
+            (f"{name}_n", f"count({arg})", f"sum({name}_n)"),
+        ]
     raise AssertionError(call.function)
 
 
@@ -41,8 +43,7 @@ def combine(index: int, call: AggCall, old: str, new: str) -> list[tuple[str, st
             fn = "least" if call.function == "MIN" else "greatest"
             out.append((name, f"{fn}({a}, {b})"))
         else:
-            out.append((name, f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL THEN {a} "
-                              f"ELSE {a} + {b} END"))
+            out.append((name, f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL THEN {a} ELSE {a} + {b} END"))
     return out
 
 

@@ -25,8 +25,14 @@ from clickstream.sql.plan import CalcNode
 ArrowCalc = Callable[[pa.Table], pa.Table]
 _Value = Callable[[pa.Table], pa.ChunkedArray | pa.Scalar]
 
-_COMPARISONS = {exp.EQ: pc.equal, exp.NEQ: pc.not_equal, exp.LT: pc.less,
-                exp.LTE: pc.less_equal, exp.GT: pc.greater, exp.GTE: pc.greater_equal}
+_COMPARISONS = {
+    exp.EQ: pc.equal,
+    exp.NEQ: pc.not_equal,
+    exp.LT: pc.less,
+    exp.LTE: pc.less_equal,
+    exp.GT: pc.greater,
+    exp.GTE: pc.greater_equal,
+}
 
 
 class _Unsupported(Exception):
@@ -46,10 +52,11 @@ def _compile(nodes: list[CalcNode], schema: pa.Schema) -> ArrowCalc:
     conditions: list[_Value] = []
     for node in nodes:
         if node.condition:
-            conditions.append(_predicate(sqlglot.parse_one(node.condition, read="duckdb"),
-                                         names, schema))
-        names = {column.name: _source_column(projection, names)
-                 for projection, column in zip(node.projections, node.columns, strict=True)}
+            conditions.append(_predicate(sqlglot.parse_one(node.condition, read="duckdb"), names, schema))
+        names = {
+            column.name: _source_column(projection, names)
+            for projection, column in zip(node.projections, node.columns, strict=True)
+        }
     output = list(names)
     sources = [names[n] for n in output]
 
@@ -97,8 +104,12 @@ def _predicate(expression: exp.Expression, names: dict[str, str], schema: pa.Sch
     left, right = expression.left, expression.right
     if isinstance(left, (exp.Literal, exp.Neg)):  # 'buy' = behavior
         left, right = right, left
-        compare = {pc.less: pc.greater, pc.greater: pc.less, pc.less_equal: pc.greater_equal,
-                   pc.greater_equal: pc.less_equal}.get(compare, compare)
+        compare = {
+            pc.less: pc.greater,
+            pc.greater: pc.less,
+            pc.less_equal: pc.greater_equal,
+            pc.greater_equal: pc.less_equal,
+        }.get(compare, compare)
     column = _column(left, names, schema)
     literal = _literal(right, schema.field(column).type)
     return lambda batch: compare(batch.column(column), literal)
@@ -117,8 +128,7 @@ def _literal(expression: exp.Expression, column_type: pa.DataType) -> pa.Scalar:
         return pa.scalar(-int(expression.this.this), pa.int64())
     if not isinstance(expression, exp.Literal):
         raise _Unsupported(expression.sql())
-    if expression.is_string and (pa.types.is_string(column_type)
-                                 or pa.types.is_large_string(column_type)):
+    if expression.is_string and (pa.types.is_string(column_type) or pa.types.is_large_string(column_type)):
         return pa.scalar(expression.this, column_type)
     if not expression.is_string and pa.types.is_integer(column_type) and expression.is_int:
         return pa.scalar(int(expression.this), pa.int64())

@@ -38,8 +38,10 @@ class CalcOperator(BaseOperator):
         hidden = [quote(h) for h in hidden_columns(batch)]
         sql = "batch"
         for node in self.nodes:
-            columns = [f"{expr} AS {quote(column.name)}"
-                       for expr, column in zip(node.projections, node.columns, strict=True)]
+            columns = [
+                f"{expr} AS {quote(column.name)}"
+                for expr, column in zip(node.projections, node.columns, strict=True)
+            ]
             where = f" WHERE {node.condition}" if node.condition else ""
             sql = f"(SELECT {', '.join(columns + hidden)} FROM {sql}{where})"
         result = self.state.query(f"SELECT * FROM {sql}", batch=batch)

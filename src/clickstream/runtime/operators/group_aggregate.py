@@ -48,12 +48,14 @@ class GroupAggregateOperator(BaseOperator):
         partials += [f"CAST(0 AS BIGINT) AS dn{i}" for i, _ in self.distinct]
         columns = ", ".join(c for c in (group, ", ".join(partials)) if c)
         group_by = f" GROUP BY {group}" if group else ""
-        self.state.execute(f"CREATE TABLE {self.p}_acc AS SELECT {columns} FROM batch{group_by} "
-                           "LIMIT 0", batch=self._empty)
+        self.state.execute(
+            f"CREATE TABLE {self.p}_acc AS SELECT {columns} FROM batch{group_by} LIMIT 0", batch=self._empty
+        )
         for i, call in self.distinct:
             cols = ", ".join(self.keys + [f"{quote(call.argument)} AS v"])
-            self.state.execute(f"CREATE TABLE {self.p}_d{i} AS SELECT {cols} FROM batch LIMIT 0",
-                               batch=self._empty)
+            self.state.execute(
+                f"CREATE TABLE {self.p}_d{i} AS SELECT {cols} FROM batch LIMIT 0", batch=self._empty
+            )
         self._created = True
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
@@ -65,8 +67,7 @@ class GroupAggregateOperator(BaseOperator):
         out = self._per_record(rows) if self.node.per_record else self._per_batch(rows)
         for i, call in self.distinct:
             cols = ", ".join(self.keys + [quote(call.argument)])
-            self.state.execute(f"INSERT INTO {self.p}_d{i} SELECT {cols} FROM rows "
-                               f"WHERE __new{i}", rows=rows)
+            self.state.execute(f"INSERT INTO {self.p}_d{i} SELECT {cols} FROM rows WHERE __new{i}", rows=rows)
         self.emitted += out.num_rows
         return self._count(batch, [out] if out.num_rows else [])
 
@@ -76,15 +77,15 @@ class GroupAggregateOperator(BaseOperator):
         """Adds `__new<i>` per COUNT(DISTINCT): the row is the first in the batch with its
         (key, value) and the state has not seen that pair."""
         for i, call in self.distinct:
-            first = running.first_occurrences(batch, self.node.keys + [call.argument],
-                                              self._codes)
+            first = running.first_occurrences(batch, self.node.keys + [call.argument], self._codes)
             candidates = batch.select(self.node.keys + [call.argument]).take(pa.array(first))
             candidates = candidates.append_column("__row", pa.array(first, pa.int64()))
             v = quote(call.argument)
             new_rows = self.state.query(
                 f"SELECT c.__row FROM candidates c WHERE c.{v} IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {self.p}_d{i} d WHERE "
-                + self._on("d", "c", [f"d.v = c.{v}"]) + ")", candidates=candidates)
+                f"(SELECT 1 FROM {self.p}_d{i} d WHERE " + self._on("d", "c", [f"d.v = c.{v}"]) + ")",
+                candidates=candidates,
+            )
             flags = np.zeros(batch.num_rows, dtype=bool)
             flags[new_rows.column(0).to_numpy()] = True
             batch = batch.append_column(f"__new{i}", pa.array(flags))
@@ -104,12 +105,14 @@ class GroupAggregateOperator(BaseOperator):
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)} FROM "
             f"(SELECT {select}, row_number() OVER () AS __ord "
             f"FROM rows{group_by}) n LEFT JOIN (SELECT *, TRUE AS __present FROM {p}_acc) o "
-            f"ON {self._on('o', 'n')} ORDER BY n.__ord", rows=rows)
+            f"ON {self._on('o', 'n')} ORDER BY n.__ord",
+            rows=rows,
+        )
         # Old results come from the state rows (o), new ones from the merged rows (c).
         old, new = self._result_exprs("o"), self._result_exprs("c")
         differs = " OR ".join(f"({a}) IS DISTINCT FROM ({b})" for a, b in zip(old, new, strict=True))
         names = [quote(c.name) for c in self.node.columns]
-        key_names, value_names = names[:len(keys)], names[len(keys):]
+        key_names, value_names = names[: len(keys)], names[len(keys) :]
         pairs = [f"c.{k} AS {n}" for k, n in zip(keys, key_names, strict=True)]
         pairs += [f"{e} AS __o{j}" for j, e in enumerate(old)]
         pairs += [f"{e} AS __n{j}" for j, e in enumerate(new)]
@@ -124,7 +127,8 @@ class GroupAggregateOperator(BaseOperator):
             f"SELECT {olds}, CAST(1 AS TINYINT) AS {quote(OP)}, 2 * __i AS __k FROM x "
             f"WHERE __present UNION ALL "
             f"SELECT {news}, CAST(CASE WHEN __present THEN 2 ELSE 0 END AS TINYINT), "
-            f"2 * __i + 1 FROM x) ORDER BY __k")
+            f"2 * __i + 1 FROM x) ORDER BY __k"
+        )
         self._replace_state(f"{p}_chg")
         return self._with_seq(out)
 
@@ -137,12 +141,18 @@ class GroupAggregateOperator(BaseOperator):
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)}, n.{quote(SEQ)}, "
             f"n.{quote(WM)}, n.__last, CAST(CASE WHEN o.__present OR NOT n.__first THEN 2 ELSE 0 "
             f"END AS TINYINT) AS {quote(OP)} FROM running n LEFT JOIN (SELECT *, TRUE AS "
-            f"__present FROM {p}_acc) o ON {self._on('o', 'n')}", running=self._running(rows))
-        out = self.state.query(f"SELECT {self._results('c')}, {quote(OP)}, {quote(SEQ)}, "
-                               f"{quote(WM)} FROM {p}_chg c ORDER BY {quote(SEQ)}")
-        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_last AS SELECT * EXCLUDE "
-                           f"({quote(SEQ)}, {quote(WM)}, {quote(OP)}, __last) FROM {p}_chg "
-                           "WHERE __last")
+            f"__present FROM {p}_acc) o ON {self._on('o', 'n')}",
+            running=self._running(rows),
+        )
+        out = self.state.query(
+            f"SELECT {self._results('c')}, {quote(OP)}, {quote(SEQ)}, "
+            f"{quote(WM)} FROM {p}_chg c ORDER BY {quote(SEQ)}"
+        )
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_last AS SELECT * EXCLUDE "
+            f"({quote(SEQ)}, {quote(WM)}, {quote(OP)}, __last) FROM {p}_chg "
+            "WHERE __last"
+        )
         self._replace_state(f"{p}_last")
         return out
 
@@ -152,8 +162,8 @@ class GroupAggregateOperator(BaseOperator):
         calls = self.node.aggregates
         if running.supported(calls):
             table, keep = running.running_accumulators(
-                rows, self.node.keys, calls, {i: f"__new{i}" for i, _ in self.distinct},
-                self._codes)
+                rows, self.node.keys, calls, {i: f"__new{i}" for i, _ in self.distinct}, self._codes
+            )
             table = table.append_column(SEQ, rows.column(SEQ)).append_column(WM, rows.column(WM))
             return table.take(pa.array(keep))
         # Window functions for what numpy cannot add exactly (DECIMAL sums).
@@ -162,10 +172,11 @@ class GroupAggregateOperator(BaseOperator):
         columns = [f"{sql} {frame} AS {name}" for name, sql, _ in self.accs]
         # sum(CASE ...), not count(*) FILTER: DuckDB runs a FILTERed window aggregate in
         # quadratic time.
-        columns += [f"sum(CASE WHEN __new{i} THEN 1 ELSE 0 END) {frame} AS dn{i}"
-                    for i, _ in self.distinct]
-        columns += [f"row_number() {frame} = 1 AS __first",
-                    f"row_number() OVER ({partition}ORDER BY {quote(SEQ)} DESC) = 1 AS __last"]
+        columns += [f"sum(CASE WHEN __new{i} THEN 1 ELSE 0 END) {frame} AS dn{i}" for i, _ in self.distinct]
+        columns += [
+            f"row_number() {frame} = 1 AS __first",
+            f"row_number() OVER ({partition}ORDER BY {quote(SEQ)} DESC) = 1 AS __last",
+        ]
         select = ", ".join(self.keys + columns + [quote(SEQ), quote(WM)])
         return self.state.query(f"SELECT {select} FROM rows ORDER BY {quote(SEQ)}", rows=rows)
 
@@ -174,8 +185,11 @@ class GroupAggregateOperator(BaseOperator):
     def _merged(self) -> list[str]:
         """Accumulators of the state row (o) combined with the batch's (n), per key."""
         merged = [f"n.{k}" for k in self.keys]
-        merged += [f"{sql} AS {name}" for i, call in enumerate(self.node.aggregates)
-                   for name, sql in combine(i, call, "o", "n")]
+        merged += [
+            f"{sql} AS {name}"
+            for i, call in enumerate(self.node.aggregates)
+            for name, sql in combine(i, call, "o", "n")
+        ]
         merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
         return merged
 
@@ -195,8 +209,9 @@ class GroupAggregateOperator(BaseOperator):
         state_columns = [k for k in self.keys] + [name for name, _, _ in self.accs]
         state_columns += [f"dn{i}" for i, _ in self.distinct]
         if self.keys:
-            deleted = self.state.scalar(f"DELETE FROM {p}_acc o USING {changes} c WHERE "
-                                        + self._on("o", "c"))
+            deleted = self.state.scalar(
+                f"DELETE FROM {p}_acc o USING {changes} c WHERE " + self._on("o", "c")
+            )
         else:
             deleted = self.state.scalar(f"DELETE FROM {p}_acc")
         cols = ", ".join(state_columns)

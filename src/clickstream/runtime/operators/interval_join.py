@@ -49,13 +49,16 @@ class IntervalJoinOperator(BaseOperator):
         else:
             cols = [f"{quote(r)} AS {quote(o)}" for r, o in self.right_map]
             time = quote(self.node.right_time)
-        return (f"SELECT {', '.join(cols)}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s, "
-                f"FALSE AS __matched FROM batch WHERE {time} IS NOT NULL")
+        return (
+            f"SELECT {', '.join(cols)}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s, "
+            f"FALSE AS __matched FROM batch WHERE {time} IS NOT NULL"
+        )
 
     def _ensure_state(self, batch: pa.Table, port: int) -> None:
         if not self._created[port]:
-            self.state.execute(f"CREATE TABLE {self._table(port)} AS {self._rows(batch, port)} "
-                               "LIMIT 0", batch=batch)
+            self.state.execute(
+                f"CREATE TABLE {self._table(port)} AS {self._rows(batch, port)} LIMIT 0", batch=batch
+            )
             self._created[port] = True
 
     # --- input --------------------------------------------------------------------------------
@@ -64,8 +67,9 @@ class IntervalJoinOperator(BaseOperator):
         self._ensure_state(batch, port)
         other = RIGHT if port == LEFT else LEFT
         out: list[pa.Table] = []
-        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {self.p}_in AS "
-                           f"{self._rows(batch, port)}", batch=batch)
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.p}_in AS {self._rows(batch, port)}", batch=batch
+        )
         if self._created[other]:
             out = self._match(port, other)
         self.state.execute(f"INSERT INTO {self._table(port)} SELECT * FROM {self.p}_in")
@@ -74,22 +78,24 @@ class IntervalJoinOperator(BaseOperator):
     def _match(self, port: int, other: int) -> list[pa.Table]:
         p = self.p
         left, right = ("n", "o") if port == LEFT else ("o", "n")
-        on = [f"{left}.{quote(a)} = {right}.{quote(o)}" for a, o in
-              zip(self.node.left_keys, self._right_out(self.node.right_keys), strict=True)]
-        on.append(f"{left}.__t - {right}.__t BETWEEN {self.node.lower_ms} AND "
-                  f"{self.node.upper_ms}")
+        on = [
+            f"{left}.{quote(a)} = {right}.{quote(o)}"
+            for a, o in zip(self.node.left_keys, self._right_out(self.node.right_keys), strict=True)
+        ]
+        on.append(f"{left}.__t - {right}.__t BETWEEN {self.node.lower_ms} AND {self.node.upper_ms}")
         if self.node.condition:
             on.append(f"({self._qualified(self.node.condition, left, right)})")
         select = [f"{left}.{quote(c)}" for c in self.left_cols]
         select += [f"{right}.{quote(o)}" for _, o in self.right_map]
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_m AS SELECT {', '.join(select)}, n.__s AS __ns, "
-            f"o.__s AS __os FROM {p}_in n JOIN {self._table(other)} o ON {' AND '.join(on)}")
+            f"o.__s AS __os FROM {p}_in n JOIN {self._table(other)} o ON {' AND '.join(on)}"
+        )
         # remember which rows found a partner: an outer join pads only those that never did
-        self.state.execute(f"UPDATE {p}_in SET __matched = TRUE WHERE __s IN "
-                           f"(SELECT __ns FROM {p}_m)")
-        self.state.execute(f"UPDATE {self._table(other)} SET __matched = TRUE WHERE __s IN "
-                           f"(SELECT __os FROM {p}_m)")
+        self.state.execute(f"UPDATE {p}_in SET __matched = TRUE WHERE __s IN (SELECT __ns FROM {p}_m)")
+        self.state.execute(
+            f"UPDATE {self._table(other)} SET __matched = TRUE WHERE __s IN (SELECT __os FROM {p}_m)"
+        )
         names = [quote(c) for c in self.left_cols] + [quote(o) for _, o in self.right_map]
         matches = self.state.query(f"SELECT {', '.join(names)} FROM {p}_m ORDER BY __ns, __os")
         return [self._stamp(matches)] if matches.num_rows else []
@@ -112,8 +118,10 @@ class IntervalJoinOperator(BaseOperator):
     def on_watermark(self, watermark: int) -> list[pa.Table]:
         self.watermark = watermark
         out: list[pa.Table] = []
-        limits = {LEFT: f"__t - {self.node.lower_ms} < {watermark}",
-                  RIGHT: f"__t + {self.node.upper_ms} < {watermark}"}
+        limits = {
+            LEFT: f"__t - {self.node.lower_ms} < {watermark}",
+            RIGHT: f"__t + {self.node.upper_ms} < {watermark}",
+        }
         for port, pad in ((LEFT, self.pad_left), (RIGHT, self.pad_right)):
             if not self._created[port]:
                 continue
@@ -125,7 +133,9 @@ class IntervalJoinOperator(BaseOperator):
             self.state.execute(f"DELETE FROM {table} WHERE {limits[port]}")
         self.metrics.state_rows = sum(
             self.state.scalar(f"SELECT count(*) FROM {self._table(p)}") or 0
-            for p in (LEFT, RIGHT) if self._created[p])
+            for p in (LEFT, RIGHT)
+            if self._created[p]
+        )
         self.metrics.records_out += sum(t.num_rows for t in out)
         return out
 
@@ -138,8 +148,9 @@ class IntervalJoinOperator(BaseOperator):
         else:
             cols = [f"CAST(NULL AS {left_types[c]}) AS {quote(c)}" for c in self.left_cols]
             cols += [quote(o) for _, o in self.right_map]
-        return self.state.query(f"SELECT {', '.join(cols)} FROM {self._table(port)} {where} "
-                                "ORDER BY __t, __s")
+        return self.state.query(
+            f"SELECT {', '.join(cols)} FROM {self._table(port)} {where} ORDER BY __t, __s"
+        )
 
     def _stamp(self, table: pa.Table) -> pa.Table:
         out = stamp(table, self.emitted, self.watermark)

@@ -52,8 +52,10 @@ class JoinOperator(BaseOperator):
 
     def _on(self, left: str, right: str) -> str:
         out = dict(self.node.right_columns)
-        on = [f"{left}.{quote(a)} = {right}.{quote(out[b])}"
-              for a, b in zip(self.node.left_keys, self.node.right_keys, strict=True)]
+        on = [
+            f"{left}.{quote(a)} = {right}.{quote(out[b])}"
+            for a, b in zip(self.node.left_keys, self.node.right_keys, strict=True)
+        ]
         if self.node.condition:
             condition = self.node.condition
             for name in self.left_cols:
@@ -65,17 +67,18 @@ class JoinOperator(BaseOperator):
         return " AND ".join(on)
 
     def _same_row(self, a: str, b: str, port: int) -> str:
-        return " AND ".join(f"{a}.{quote(c)} IS NOT DISTINCT FROM {b}.{quote(c)}"
-                            for c in self._cols(port))
+        return " AND ".join(f"{a}.{quote(c)} IS NOT DISTINCT FROM {b}.{quote(c)}" for c in self._cols(port))
 
     def _pairs(self, left: str, right: str) -> str:
-        return ", ".join([f"{left}.{quote(c)}" for c in self.left_cols]
-                         + [f"{right}.{quote(c)}" for c in self.right_cols])
+        return ", ".join(
+            [f"{left}.{quote(c)}" for c in self.left_cols] + [f"{right}.{quote(c)}" for c in self.right_cols]
+        )
 
     def _padded(self, left: str) -> str:
-        return ", ".join([f"{left}.{quote(c)}" for c in self.left_cols]
-                         + [f"CAST(NULL AS {self.types[c]}) AS {quote(c)}"
-                            for c in self.right_cols])
+        return ", ".join(
+            [f"{left}.{quote(c)}" for c in self.left_cols]
+            + [f"CAST(NULL AS {self.types[c]}) AS {quote(c)}" for c in self.right_cols]
+        )
 
     # --- input --------------------------------------------------------------------------------
 
@@ -86,19 +89,21 @@ class JoinOperator(BaseOperator):
             select = ", ".join(quote(c) for c in cols)
         else:
             select = ", ".join(f"{quote(r)} AS {quote(o)}" for r, o in self.node.right_columns)
-        sign = (f"CASE WHEN {quote(OP)} IN (1, 3) THEN -1 ELSE 1 END"
-                if OP in batch.column_names else "1")
+        sign = f"CASE WHEN {quote(OP)} IN (1, 3) THEN -1 ELSE 1 END" if OP in batch.column_names else "1"
         names = ", ".join(quote(c) for c in cols)
         # net effect of the batch, one row per copy: inserted (n > 0) or retracted (n < 0)
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_net AS SELECT {names}, n FROM (SELECT {names}, "
             f"CAST(sum(s) AS BIGINT) AS n FROM (SELECT {select}, {sign} AS s FROM batch) GROUP BY ALL) "
-            "WHERE n <> 0", batch=batch)
+            "WHERE n <> 0",
+            batch=batch,
+        )
         self._ensure_state(port)
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_ins AS SELECT {names}, "
             f"{self.next_id} + row_number() OVER () AS __id FROM (SELECT {names}, "
-            f"unnest(range(n)) FROM {p}_net WHERE n > 0)")
+            f"unnest(range(n)) FROM {p}_net WHERE n > 0)"
+        )
         self.next_id += self.state.scalar(f"SELECT count(*) FROM {p}_ins") or 0
         self._take_retracted(port)
         out = self._changes(port)
@@ -109,18 +114,22 @@ class JoinOperator(BaseOperator):
         return [self._stamp(out)] if out.num_rows else []
 
     def _count_state(self) -> None:
-        self.metrics.state_rows = sum(self.state.scalar(f"SELECT count(*) FROM "
-                                                        f"{self._table(s)}") or 0
-                                      for s in (LEFT, RIGHT) if self._created[s])
+        self.metrics.state_rows = sum(
+            self.state.scalar(f"SELECT count(*) FROM {self._table(s)}") or 0
+            for s in (LEFT, RIGHT)
+            if self._created[s]
+        )
 
     def _ensure_state(self, port: int) -> None:
         if self._created[port]:
             return
         p, names = self.p, ", ".join(quote(c) for c in self._cols(port))
         extra = ", CAST(0 AS BIGINT) AS __m" if port == LEFT else ""
-        self.state.execute(f"CREATE TABLE {self._table(port)} AS SELECT {names}, "
-                           f"CAST(0 AS BIGINT) AS __id, CAST(0 AS BIGINT) AS __ins{extra} "
-                           f"FROM {p}_net LIMIT 0")
+        self.state.execute(
+            f"CREATE TABLE {self._table(port)} AS SELECT {names}, "
+            f"CAST(0 AS BIGINT) AS __id, CAST(0 AS BIGINT) AS __ins{extra} "
+            f"FROM {p}_net LIMIT 0"
+        )
         self._created[port] = True
 
     def _take_retracted(self, port: int) -> None:
@@ -131,15 +140,15 @@ class JoinOperator(BaseOperator):
             f"CREATE OR REPLACE TEMP TABLE {p}_del AS SELECT s.* FROM (SELECT *, row_number() "
             f"OVER (PARTITION BY {names} ORDER BY __id) AS __k FROM {table}) s JOIN (SELECT "
             f"{names}, unnest(range(-n)) AS __k0 FROM {p}_net WHERE n < 0) d ON "
-            f"{self._same_row('s', 'd', port)} AND s.__k = d.__k0 + 1")
+            f"{self._same_row('s', 'd', port)} AND s.__k = d.__k0 + 1"
+        )
         self.state.execute(f"DELETE FROM {table} WHERE __id IN (SELECT __id FROM {p}_del)")
 
     # --- output -------------------------------------------------------------------------------
 
     def _changes(self, port: int) -> pa.Table:
         parts = self._left_changes() if port == LEFT else self._right_changes()
-        union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{i}"
-                                   for i, sql in enumerate(parts))
+        union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{i}" for i, sql in enumerate(parts))
         now = int(time.time() * 1000)
         out = self.state.query(f"SELECT * EXCLUDE (__k) FROM ({union}) ORDER BY __k")
         # the inserted rows enter the state after the join, so they never meet themselves
@@ -150,37 +159,49 @@ class JoinOperator(BaseOperator):
         p, r_ready = self.p, self._created[RIGHT]
         parts = []
         if r_ready:
-            parts.append(f"SELECT {self._pairs('d', 'r')}, CAST({DELETE} AS TINYINT) AS "
-                         f"{quote(OP)}, "
-                         f"0 AS __k FROM {p}_del d JOIN {p}_r r ON {self._on('d', 'r')}")
-            parts.append(f"SELECT {self._pairs('i', 'r')}, CAST({INSERT} AS TINYINT) AS "
-                         f"{quote(OP)}, 1 AS __k FROM "
-                         f"{p}_ins i JOIN {p}_r r ON {self._on('i', 'r')}")
+            parts.append(
+                f"SELECT {self._pairs('d', 'r')}, CAST({DELETE} AS TINYINT) AS "
+                f"{quote(OP)}, "
+                f"0 AS __k FROM {p}_del d JOIN {p}_r r ON {self._on('d', 'r')}"
+            )
+            parts.append(
+                f"SELECT {self._pairs('i', 'r')}, CAST({INSERT} AS TINYINT) AS "
+                f"{quote(OP)}, 1 AS __k FROM "
+                f"{p}_ins i JOIN {p}_r r ON {self._on('i', 'r')}"
+            )
         if self.outer:
-            parts.append(f"SELECT {self._padded('d')}, CAST({DELETE} AS TINYINT) AS {quote(OP)}, "
-                         f"0 AS __k FROM "
-                         f"{p}_del d WHERE d.__m = 0")
-            no_match = (f"NOT EXISTS (SELECT 1 FROM {p}_r r WHERE {self._on('i', 'r')})"
-                        if r_ready else "TRUE")
-            parts.append(f"SELECT {self._padded('i')}, CAST({INSERT} AS TINYINT) AS {quote(OP)}, "
-                         f"1 AS __k FROM "
-                         f"{p}_ins i WHERE {no_match}")
+            parts.append(
+                f"SELECT {self._padded('d')}, CAST({DELETE} AS TINYINT) AS {quote(OP)}, "
+                f"0 AS __k FROM "
+                f"{p}_del d WHERE d.__m = 0"
+            )
+            no_match = f"NOT EXISTS (SELECT 1 FROM {p}_r r WHERE {self._on('i', 'r')})" if r_ready else "TRUE"
+            parts.append(
+                f"SELECT {self._padded('i')}, CAST({INSERT} AS TINYINT) AS {quote(OP)}, "
+                f"1 AS __k FROM "
+                f"{p}_ins i WHERE {no_match}"
+            )
         if not parts:
-            parts.append(f"SELECT {self._padded('i')}, CAST({INSERT} AS TINYINT) AS "
-                         f"{quote(OP)}, 1 AS __k FROM {p}_ins i WHERE FALSE")
+            parts.append(
+                f"SELECT {self._padded('i')}, CAST({INSERT} AS TINYINT) AS "
+                f"{quote(OP)}, 1 AS __k FROM {p}_ins i WHERE FALSE"
+            )
         return parts
 
     def _right_changes(self) -> list[str]:
         p = self.p
         if not self._created[LEFT]:
-            return [f"SELECT {self._padded_empty()}, CAST({INSERT} AS TINYINT) AS {quote(OP)}, "
-                    "1 AS __k WHERE FALSE"]
+            return [
+                f"SELECT {self._padded_empty()}, CAST({INSERT} AS TINYINT) AS {quote(OP)}, "
+                "1 AS __k WHERE FALSE"
+            ]
         # matches each left row gains (+) and loses (-) from this batch
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_cnt AS SELECT l.__id, "
             f"count(*) FILTER (WHERE x.s > 0) AS gained, count(*) FILTER (WHERE x.s < 0) AS lost "
             f"FROM {p}_l l JOIN (SELECT *, 1 AS s FROM {p}_ins UNION ALL SELECT * EXCLUDE "
-            f"(__ins, __k), -1 FROM {p}_del) x ON {self._on('l', 'x')} GROUP BY l.__id")
+            f"(__ins, __k), -1 FROM {p}_del) x ON {self._on('l', 'x')} GROUP BY l.__id"
+        )
         parts = [
             f"SELECT {self._pairs('l', 'd')}, CAST({DELETE} AS TINYINT) AS {quote(OP)}, 1 AS __k "
             f"FROM {p}_l l JOIN {p}_del d ON {self._on('l', 'd')}",
@@ -188,28 +209,35 @@ class JoinOperator(BaseOperator):
             f"{p}_ins i ON {self._on('l', 'i')}",
         ]
         if self.outer:
-            parts.append(f"SELECT {self._padded('l')}, CAST({DELETE} AS TINYINT), 0 FROM {p}_l l "
-                         f"JOIN {p}_cnt c USING (__id) WHERE l.__m = 0 AND c.gained > 0")
-            parts.append(f"SELECT {self._padded('l')}, CAST({INSERT} AS TINYINT), 3 FROM {p}_l l "
-                         f"JOIN {p}_cnt c USING (__id) WHERE l.__m > 0 AND "
-                         "l.__m - c.lost + c.gained = 0")
+            parts.append(
+                f"SELECT {self._padded('l')}, CAST({DELETE} AS TINYINT), 0 FROM {p}_l l "
+                f"JOIN {p}_cnt c USING (__id) WHERE l.__m = 0 AND c.gained > 0"
+            )
+            parts.append(
+                f"SELECT {self._padded('l')}, CAST({INSERT} AS TINYINT), 3 FROM {p}_l l "
+                f"JOIN {p}_cnt c USING (__id) WHERE l.__m > 0 AND "
+                "l.__m - c.lost + c.gained = 0"
+            )
         return parts
 
     def _padded_empty(self) -> str:
-        return ", ".join(f"CAST(NULL AS {self.types[c]}) AS {quote(c)}"
-                         for c in self.left_cols + self.right_cols)
+        return ", ".join(
+            f"CAST(NULL AS {self.types[c]}) AS {quote(c)}" for c in self.left_cols + self.right_cols
+        )
 
     def _store_inserted(self, port: int, now: int) -> None:
         p = self.p
         if port == LEFT:
-            matches = (f"(SELECT count(*) FROM {p}_r r WHERE {self._on('i', 'r')})"
-                       if self._created[RIGHT] else "0")
+            matches = (
+                f"(SELECT count(*) FROM {p}_r r WHERE {self._on('i', 'r')})" if self._created[RIGHT] else "0"
+            )
             self.state.execute(f"INSERT INTO {p}_l SELECT i.*, {now}, {matches} FROM {p}_ins i")
             return
         self.state.execute(f"INSERT INTO {p}_r SELECT i.*, {now} FROM {p}_ins i")
         if self._created[LEFT]:
-            self.state.execute(f"UPDATE {p}_l SET __m = __m + c.gained - c.lost FROM {p}_cnt c "
-                               f"WHERE {p}_l.__id = c.__id")
+            self.state.execute(
+                f"UPDATE {p}_l SET __m = __m + c.gained - c.lost FROM {p}_cnt c WHERE {p}_l.__id = c.__id"
+            )
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
         """A window join: once both sides' watermark passed a window's end, both sides have
@@ -219,8 +247,9 @@ class JoinOperator(BaseOperator):
             return []
         for port, column in ((LEFT, ends[0]), (RIGHT, dict(self.node.right_columns)[ends[1]])):
             if self._created[port]:
-                self.state.execute(f"DELETE FROM {self._table(port)} WHERE "
-                                   f"epoch_ms({quote(column)}) - 1 <= {watermark}")
+                self.state.execute(
+                    f"DELETE FROM {self._table(port)} WHERE epoch_ms({quote(column)}) - 1 <= {watermark}"
+                )
         self._count_state()
         return []
 

@@ -24,8 +24,9 @@ class LookupJoinOperator(BaseOperator):
         self._key_types = [arrow_type(dim_columns[k]) for k in node.right_keys]
         left = ", ".join(f"l.{quote(c.name)}" for c in node.input.columns)
         right = ", ".join(f"r.{quote(dim)} AS {quote(out)}" for dim, out in node.right_columns)
-        on = " AND ".join(f"l.{quote(lk)} = r.{quote(rk)}"
-                          for lk, rk in zip(node.left_keys, node.right_keys, strict=True))
+        on = " AND ".join(
+            f"l.{quote(lk)} = r.{quote(rk)}" for lk, rk in zip(node.left_keys, node.right_keys, strict=True)
+        )
         if node.condition:
             # The extra condition is written over output names; evaluate it on the joined row.
             renamed = node.condition
@@ -70,8 +71,9 @@ class LookupJoinOperator(BaseOperator):
 
     def _distinct_keys(self, batch: pa.Table) -> pa.Table:
         columns = {}
-        for left, right, arrow in zip(self.node.left_keys, self.node.right_keys, self._key_types,
-                                      strict=True):
+        for left, right, arrow in zip(
+            self.node.left_keys, self.node.right_keys, self._key_types, strict=True
+        ):
             columns[right] = pc.cast(batch.column(left), arrow, safe=False)
         keys = pa.table(columns)
         mask = None

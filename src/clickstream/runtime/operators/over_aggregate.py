@@ -29,15 +29,17 @@ class OverAggregateOperator(BaseOperator):
     def process(self, batch: pa.Table) -> list[pa.Table]:
         p, time = self.p, quote(self.node.time_column)
         cols = ", ".join(quote(c) for c in self.columns)
-        rows = (f"SELECT {cols}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s FROM batch WHERE "
-                f"{time} IS NOT NULL")
+        rows = (
+            f"SELECT {cols}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s FROM batch WHERE {time} IS NOT NULL"
+        )
         if not self._created:
             self.state.execute(f"CREATE TABLE {p}_wait AS {rows} LIMIT 0", batch=batch)
             self.state.execute(f"CREATE TABLE {p}_done AS {rows} LIMIT 0", batch=batch)
             self._created = True
         late = f"{quote(WM)} <> {MIN_WATERMARK} AND epoch_ms({time}) <= {quote(WM)}"
-        self.metrics.late_dropped += self.state.scalar(
-            f"SELECT count(*) FROM batch WHERE {late}", batch=batch) or 0
+        self.metrics.late_dropped += (
+            self.state.scalar(f"SELECT count(*) FROM batch WHERE {late}", batch=batch) or 0
+        )
         self.state.execute(f"INSERT INTO {p}_wait {rows} AND NOT ({late})", batch=batch)
         self.metrics.records_in += batch.num_rows
         return []
@@ -53,8 +55,9 @@ class OverAggregateOperator(BaseOperator):
         self.state.execute(f"INSERT INTO {p}_done SELECT * FROM {p}_wait WHERE __t <= {watermark}")
         self.state.execute(f"DELETE FROM {p}_wait WHERE __t <= {watermark}")
         self._expire(watermark)
-        self.metrics.state_rows = sum(self.state.scalar(f"SELECT count(*) FROM {p}_{t}") or 0
-                                      for t in ("wait", "done"))
+        self.metrics.state_rows = sum(
+            self.state.scalar(f"SELECT count(*) FROM {p}_{t}") or 0 for t in ("wait", "done")
+        )
         out = stamp(out, self.emitted, watermark)
         self.emitted += out.num_rows
         self.metrics.records_out += out.num_rows
@@ -62,11 +65,9 @@ class OverAggregateOperator(BaseOperator):
 
     def _frame(self) -> str:
         node = self.node
-        partition = (f"PARTITION BY {', '.join(quote(k) for k in node.partition)} "
-                     if node.partition else "")
+        partition = f"PARTITION BY {', '.join(quote(k) for k in node.partition)} " if node.partition else ""
         if node.frame == "RANGE":
-            start = ("UNBOUNDED PRECEDING" if node.preceding is None
-                     else f"{node.preceding} PRECEDING")
+            start = "UNBOUNDED PRECEDING" if node.preceding is None else f"{node.preceding} PRECEDING"
             return f"OVER ({partition}ORDER BY __t RANGE BETWEEN {start} AND CURRENT ROW)"
         start = "UNBOUNDED PRECEDING" if node.preceding is None else f"{node.preceding} PRECEDING"
         return f"OVER ({partition}ORDER BY __t, __s ROWS BETWEEN {start} AND CURRENT ROW)"
@@ -77,12 +78,13 @@ class OverAggregateOperator(BaseOperator):
         for call in self.node.calls:
             arg = "*" if call.argument is None else quote(call.argument)
             value = f"{call.function.lower()}({arg}) {frame}"
-            aggregates.append(f"CAST({value} AS {call.output.duck_type}) AS "
-                              f"{quote(call.output.name)}")
+            aggregates.append(f"CAST({value} AS {call.output.duck_type}) AS {quote(call.output.name)}")
         cols = ", ".join(quote(c) for c in self.columns)
-        return (f"SELECT {cols}, {', '.join(aggregates)} FROM (SELECT *, FALSE AS __new FROM "
-                f"{p}_done UNION ALL SELECT *, TRUE FROM {p}_wait WHERE __t <= {watermark}) "
-                f"QUALIFY __new ORDER BY __t, __s")
+        return (
+            f"SELECT {cols}, {', '.join(aggregates)} FROM (SELECT *, FALSE AS __new FROM "
+            f"{p}_done UNION ALL SELECT *, TRUE FROM {p}_wait WHERE __t <= {watermark}) "
+            f"QUALIFY __new ORDER BY __t, __s"
+        )
 
     def _expire(self, watermark: int) -> None:
         """Keep only what a later row's frame can still reach (later rows have time > W)."""
@@ -97,4 +99,5 @@ class OverAggregateOperator(BaseOperator):
         self.state.execute(
             f"DELETE FROM {p}_done WHERE __s IN (SELECT __s FROM (SELECT __s, row_number() OVER "
             f"({by}ORDER BY __t DESC, __s DESC) AS __r FROM {p}_done) WHERE __r > "
-            f"{node.preceding})")
+            f"{node.preceding})"
+        )

@@ -30,8 +30,10 @@ class RankOperator(BaseOperator):
         self.part = [quote(c) for c in node.partition]
         last_desc = node.order[-1][1] if node.order else False
         # ties are broken by arrival, earlier first (later first under DESC, as for "keep last")
-        self.order = ", ".join([f"{quote(c)} {'DESC' if d else 'ASC'}" for c, d in node.order]
-                               + [f"{quote(SEQ)} {'DESC' if last_desc else 'ASC'}"])
+        self.order = ", ".join(
+            [f"{quote(c)} {'DESC' if d else 'ASC'}" for c, d in node.order]
+            + [f"{quote(SEQ)} {'DESC' if last_desc else 'ASC'}"]
+        )
         self.emitted = 0
         self._created = False
 
@@ -42,10 +44,11 @@ class RankOperator(BaseOperator):
         p = self.p
         cols = ", ".join(quote(c) for c in self.data + [SEQ])
         if not self._created:
-            self.state.execute(f"CREATE TABLE {p}_rows AS SELECT {cols} FROM batch LIMIT 0",
-                               batch=batch)
-            self.state.execute(f"CREATE TABLE {p}_top AS SELECT {cols}, CAST(0 AS BIGINT) AS "
-                               f"__rn FROM batch LIMIT 0", batch=batch)
+            self.state.execute(f"CREATE TABLE {p}_rows AS SELECT {cols} FROM batch LIMIT 0", batch=batch)
+            self.state.execute(
+                f"CREATE TABLE {p}_top AS SELECT {cols}, CAST(0 AS BIGINT) AS __rn FROM batch LIMIT 0",
+                batch=batch,
+            )
             self._created = True
         if self.node.drop_late:
             batch = self._drop_late(batch)
@@ -60,8 +63,10 @@ class RankOperator(BaseOperator):
         """Event-time deduplication ignores a row whose time is behind the watermark, as Flink's
         RowTimeDeduplicate does: the first row of its key was already decided."""
         time = quote(self.node.order[0][0])
-        kept = self.state.query(f"SELECT * FROM batch WHERE {quote(WM)} = {MIN_WATERMARK} OR "
-                                f"epoch_ms({time}) > {quote(WM)}", batch=batch)
+        kept = self.state.query(
+            f"SELECT * FROM batch WHERE {quote(WM)} = {MIN_WATERMARK} OR epoch_ms({time}) > {quote(WM)}",
+            batch=batch,
+        )
         self.metrics.late_dropped += batch.num_rows - kept.num_rows
         return kept
 
@@ -75,24 +80,27 @@ class RankOperator(BaseOperator):
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT * FROM batch WHERE {quote(OP)} <> 1 "
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY {quote(SEQ)} "
-            "DESC) = 1", batch=batch)
-        self.state.execute(f"DELETE FROM {p}_rows r USING {p}_chg c WHERE "
-                           + self._on("r", "c", key))
-        self.state.execute(f"INSERT INTO {p}_rows SELECT {cols} FROM {p}_chg WHERE "
-                           f"{quote(OP)} <> 3")
+            "DESC) = 1",
+            batch=batch,
+        )
+        self.state.execute(f"DELETE FROM {p}_rows r USING {p}_chg c WHERE " + self._on("r", "c", key))
+        self.state.execute(f"INSERT INTO {p}_rows SELECT {cols} FROM {p}_chg WHERE {quote(OP)} <> 3")
 
     def _rerank(self, batch: pa.Table, cols: str) -> pa.Table:
         p, part = self.p, self.part
-        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_touched AS SELECT DISTINCT "
-                           f"{', '.join(part) or '1 AS __all'} FROM batch", batch=batch)
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_touched AS SELECT DISTINCT "
+            f"{', '.join(part) or '1 AS __all'} FROM batch",
+            batch=batch,
+        )
         touched = f"EXISTS (SELECT 1 FROM {p}_touched t WHERE {self._on('x', 't', part)})"
         partition = f"PARTITION BY {', '.join(part)} " if part else ""
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_new AS SELECT {cols}, row_number() OVER "
             f"({partition}ORDER BY {self.order}) AS __rn FROM {p}_rows x WHERE {touched} "
-            f"QUALIFY __rn <= {self.node.limit}")
-        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_old AS SELECT * FROM {p}_top x "
-                           f"WHERE {touched}")
+            f"QUALIFY __rn <= {self.node.limit}"
+        )
+        self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_old AS SELECT * FROM {p}_top x WHERE {touched}")
         same = self._on("o", "n", part + ["__rn", quote(SEQ)])
         rank = quote(self.node.rank_column)
         data = ", ".join(quote(c) for c in self.data)
@@ -101,12 +109,15 @@ class RankOperator(BaseOperator):
             f"SELECT * EXCLUDE (__k) FROM (SELECT {data}, __rn AS {rank}, CAST(3 AS TINYINT) AS "
             f"{quote(OP)}, 0 AS __k FROM {p}_old o WHERE NOT EXISTS (SELECT 1 FROM {p}_new n "
             f"WHERE {same}) UNION ALL SELECT {data}, __rn, CAST(0 AS TINYINT), 1 FROM {p}_new n "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {p}_old o WHERE {same})) ORDER BY {order}")
+            f"WHERE NOT EXISTS (SELECT 1 FROM {p}_old o WHERE {same})) ORDER BY {order}"
+        )
         self.state.execute(f"DELETE FROM {p}_top x WHERE {touched}")
         self.state.execute(f"INSERT INTO {p}_top SELECT * FROM {p}_new")
         if OP not in batch.column_names:
             # append-only input: what left the top N can never come back
-            self.state.execute(f"DELETE FROM {p}_rows x WHERE {touched} AND NOT EXISTS (SELECT 1 "
-                               f"FROM {p}_new n WHERE n.{quote(SEQ)} = x.{quote(SEQ)})")
+            self.state.execute(
+                f"DELETE FROM {p}_rows x WHERE {touched} AND NOT EXISTS (SELECT 1 "
+                f"FROM {p}_new n WHERE n.{quote(SEQ)} = x.{quote(SEQ)})"
+            )
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {p}_rows") or 0
         return stamp(out, self.emitted, 0)

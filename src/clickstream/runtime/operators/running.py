@@ -20,8 +20,7 @@ _NUMPY_SUMMABLE = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE"
 
 
 def supported(calls: list[AggCall]) -> bool:
-    return all(c.function in ("COUNT", "MIN", "MAX") or c.argument_type in _NUMPY_SUMMABLE
-               for c in calls)
+    return all(c.function in ("COUNT", "MIN", "MAX") or c.argument_type in _NUMPY_SUMMABLE for c in calls)
 
 
 Codes = dict[str, tuple[np.ndarray, int]]  # column -> (code per row, number of codes)
@@ -54,8 +53,7 @@ def row_codes(batch: pa.Table, columns: list[str], cache: Codes | None = None) -
     return code
 
 
-def first_occurrences(batch: pa.Table, columns: list[str],
-                      cache: Codes | None = None) -> np.ndarray:
+def first_occurrences(batch: pa.Table, columns: list[str], cache: Codes | None = None) -> np.ndarray:
     """Indices of the rows that are the first of their value of `columns` in the batch."""
     codes = row_codes(batch, columns, cache)
     n = len(codes)
@@ -97,14 +95,12 @@ class GroupOrder:
         before = np.r_[0, totals[self.starts[1:] - 1]] if self.groups else np.zeros(0)
         return self._unsort(totals - np.repeat(before, self.sizes).astype(totals.dtype))
 
-    def cumulative_extreme(self, values: pa.Array, largest: bool) -> tuple[pa.Array, np.ndarray,
-                                                                           int]:
+    def cumulative_extreme(self, values: pa.Array, largest: bool) -> tuple[pa.Array, np.ndarray, int]:
         """Running MAX (or MIN) per group; NULLs are ignored, NULL until a value is seen. Also
         the running value's rank per row (a code for it) and the number of ranks."""
         values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
         valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
-        ranks = pc.rank(values, sort_keys="ascending",
-                        tiebreaker="dense").to_numpy().astype(np.int64)
+        ranks = pc.rank(values, sort_keys="ascending", tiebreaker="dense").to_numpy().astype(np.int64)
         top = int(ranks.max()) + 1 if len(ranks) else 1
         # NULL ranks lowest for MAX, highest for MIN; groups are offset so one accumulate serves all
         ranks = np.where(valid, ranks, 0 if largest else top)
@@ -125,9 +121,13 @@ class GroupOrder:
         return result, np.where(seen, running, 0), top + 1
 
 
-def running_accumulators(batch: pa.Table, keys: list[str], calls: list[AggCall],
-                         distinct_flags: dict[int, str],
-                         cache: Codes | None = None) -> tuple[pa.Table, np.ndarray]:
+def running_accumulators(
+    batch: pa.Table,
+    keys: list[str],
+    calls: list[AggCall],
+    distinct_flags: dict[int, str],
+    cache: Codes | None = None,
+) -> tuple[pa.Table, np.ndarray]:
     """Per row: the batch-local accumulator columns (named as the operator's state columns), and
     `__first` / `__last`: whether the row is its group's first / last in the batch; with the
     indices of the rows worth emitting."""
@@ -141,8 +141,11 @@ def running_accumulators(batch: pa.Table, keys: list[str], calls: list[AggCall],
             flags = batch.column(distinct_flags[index]).to_numpy(zero_copy_only=False)
             columns[f"dn{index}"] = pa.array(groups.cumsum(flags.astype(np.int64)))
         elif call.function == "COUNT":
-            ones = (np.ones(batch.num_rows, dtype=np.int64) if arg is None else
-                    pc.is_valid(arg).to_numpy(zero_copy_only=False).astype(np.int64))
+            ones = (
+                np.ones(batch.num_rows, dtype=np.int64)
+                if arg is None
+                else pc.is_valid(arg).to_numpy(zero_copy_only=False).astype(np.int64)
+            )
             columns[names[0]] = pa.array(groups.cumsum(ones))
         elif call.function in ("MIN", "MAX"):
             values, ranks, width = groups.cumulative_extreme(arg, call.function == "MAX")

@@ -56,32 +56,39 @@ class SessionWindowOperator(BaseOperator):
         rows = self.state.query(
             f"SELECT {cols}, {window_time_sql(time_column, self.time_zone)} AS __t, "
             f"{quote(WM)} AS __w FROM batch WHERE {quote(time_column.name)} IS NOT NULL "
-            f"ORDER BY {quote(SEQ)}", batch=batch)
+            f"ORDER BY {quote(SEQ)}",
+            batch=batch,
+        )
         self.metrics.records_in += batch.num_rows
         if not rows.num_rows:
             return []
         labels, relabel = self._assign(rows)
         keep = labels >= 0
         self.metrics.late_dropped += int((~keep).sum())
-        labelled = rows.drop_columns(["__w"]).append_column("__sid", pa.array(labels)).filter(
-            pa.array(keep))
+        labelled = rows.drop_columns(["__w"]).append_column("__sid", pa.array(labels)).filter(pa.array(keep))
         if not self._created:
-            self.state.execute(f"CREATE TABLE {p}_rows AS SELECT * FROM labelled LIMIT 0",
-                               labelled=labelled)
+            self.state.execute(f"CREATE TABLE {p}_rows AS SELECT * FROM labelled LIMIT 0", labelled=labelled)
             self._created = True
         if relabel:
             moves = pa.table({"old": list(relabel), "new": list(relabel.values())})
-            self.state.execute(f"UPDATE {p}_rows SET __sid = m.new FROM moves m WHERE "
-                               f"{p}_rows.__sid = m.old", moves=moves)
+            self.state.execute(
+                f"UPDATE {p}_rows SET __sid = m.new FROM moves m WHERE {p}_rows.__sid = m.old", moves=moves
+            )
         self.state.execute(f"INSERT INTO {p}_rows SELECT * FROM labelled", labelled=labelled)
         return []
 
     def _assign(self, rows: pa.Table) -> tuple[np.ndarray, dict[int, int]]:
         """Session id per row (-1: late), and the ids of stored sessions merged into others."""
-        codes = row_codes(rows, [k.strip('"') for k in self.node.keys]) if self.keys else (
-            np.zeros(rows.num_rows, dtype=np.int64))
-        key_values = [tuple(r.values()) for r in rows.select(
-            [k.strip('"') for k in self.node.keys]).to_pylist()] if self.keys else None
+        codes = (
+            row_codes(rows, [k.strip('"') for k in self.node.keys])
+            if self.keys
+            else (np.zeros(rows.num_rows, dtype=np.int64))
+        )
+        key_values = (
+            [tuple(r.values()) for r in rows.select([k.strip('"') for k in self.node.keys]).to_pylist()]
+            if self.keys
+            else None
+        )
         times = rows.column("__t").to_numpy(zero_copy_only=False)
         marks = rows.column("__w").to_numpy(zero_copy_only=False)
         labels = np.full(rows.num_rows, -1, dtype=np.int64)
@@ -100,8 +107,7 @@ class SessionWindowOperator(BaseOperator):
 
     def _place(self, key: tuple, t: int, watermark: int, merged_into: dict[int, int]) -> int:
         sessions = self.sessions.setdefault(key, {})
-        open_ = {sid: s for sid, s in sessions.items()
-                 if watermark == MIN_WATERMARK or s.end - 1 > watermark}
+        open_ = {sid: s for sid, s in sessions.items() if watermark == MIN_WATERMARK or s.end - 1 > watermark}
         touching = [sid for sid, s in open_.items() if t < s.end and t + self.gap > s.start]
         if not touching:
             if watermark != MIN_WATERMARK and t + self.gap - 1 <= watermark:
@@ -122,18 +128,20 @@ class SessionWindowOperator(BaseOperator):
     # --- firing --------------------------------------------------------------------------------
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
-        done = [sid for sessions in self.sessions.values() for sid, s in sessions.items()
-                if s.end - 1 <= watermark]
+        done = [
+            sid
+            for sessions in self.sessions.values()
+            for sid, s in sessions.items()
+            if s.end - 1 <= watermark
+        ]
         if not done or not self._created:
             return []
         fired = pa.table({"sid": pa.array(done, pa.int64())})
         out = self.state.query(self._fire_sql(), fired=fired)
-        self.state.execute(f"DELETE FROM {self.p}_rows WHERE __sid IN (SELECT sid FROM fired)",
-                           fired=fired)
+        self.state.execute(f"DELETE FROM {self.p}_rows WHERE __sid IN (SELECT sid FROM fired)", fired=fired)
         finished = set(done)
         for key in list(self.sessions):
-            self.sessions[key] = {s: v for s, v in self.sessions[key].items()
-                                  if s not in finished}
+            self.sessions[key] = {s: v for s, v in self.sessions[key].items() if s not in finished}
             if not self.sessions[key]:
                 del self.sessions[key]
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {self.p}_rows") or 0
@@ -151,11 +159,15 @@ class SessionWindowOperator(BaseOperator):
                 value = f"trunc({value})"
             values.append(f"CAST({value} AS {call.output.duck_type}) AS {quote(call.output.name)}")
         start, end, time = (quote(c) for c in self.node.window_columns)
-        values += [f"make_timestamp(min(__t) * 1000) AS {start}",
-                   f"make_timestamp((max(__t) + {self.gap}) * 1000) AS {end}",
-                   f"{self._window_time(f'max(__t) + {self.gap}')} AS {time}"]
-        return (f"SELECT {', '.join(values)} FROM {self.p}_rows WHERE __sid IN (SELECT sid FROM "
-                f"fired) GROUP BY __sid ORDER BY max(__t), __sid")
+        values += [
+            f"make_timestamp(min(__t) * 1000) AS {start}",
+            f"make_timestamp((max(__t) + {self.gap}) * 1000) AS {end}",
+            f"{self._window_time(f'max(__t) + {self.gap}')} AS {time}",
+        ]
+        return (
+            f"SELECT {', '.join(values)} FROM {self.p}_rows WHERE __sid IN (SELECT sid FROM "
+            f"fired) GROUP BY __sid ORDER BY max(__t), __sid"
+        )
 
     def _window_time(self, end: str) -> str:
         wall = f"make_timestamp(({end} - 1) * 1000)"

@@ -33,7 +33,8 @@ class SinkOperator(BaseOperator):
             batch = self.state.query(
                 f"SELECT * FROM batch WHERE {quote(OP)} <> 1 QUALIFY row_number() OVER "
                 f"(PARTITION BY {keys} ORDER BY {quote(SEQ)} DESC) = 1 ORDER BY {quote(SEQ)}",
-                batch=batch)
+                batch=batch,
+            )
         out = batch.select(self.names + [OP])
         if out.num_rows:
             self.sink.write(out)

@@ -37,14 +37,15 @@ class TemporalJoinOperator(BaseOperator):
         else:
             cols = [f"{quote(r)} AS {quote(o)}" for r, o in self.node.right_columns]
             time = quote(self.node.right.rowtime)
-        return (f"SELECT {', '.join(cols)}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s "
-                f"FROM batch WHERE {time} IS NOT NULL")
+        return (
+            f"SELECT {', '.join(cols)}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s "
+            f"FROM batch WHERE {time} IS NOT NULL"
+        )
 
     def process(self, batch: pa.Table, port: int) -> list[pa.Table]:
         table = f"{self.p}_{'l' if port == LEFT else 'r'}"
         if not self._created[port]:
-            self.state.execute(f"CREATE TABLE {table} AS {self._select(port)} LIMIT 0",
-                               batch=batch)
+            self.state.execute(f"CREATE TABLE {table} AS {self._select(port)} LIMIT 0", batch=batch)
             self._created[port] = True
         self.state.execute(f"INSERT INTO {table} {self._select(port)}", batch=batch)
         self.metrics.records_in += batch.num_rows
@@ -62,8 +63,11 @@ class TemporalJoinOperator(BaseOperator):
         stamped = stamp(out, self.emitted, watermark)
         self.emitted += out.num_rows
         self.metrics.records_out += out.num_rows
-        self.metrics.state_rows = sum(self.state.scalar(f"SELECT count(*) FROM {p}_{s}") or 0
-                                      for s in "lr" if self._created["lr".index(s)])
+        self.metrics.state_rows = sum(
+            self.state.scalar(f"SELECT count(*) FROM {p}_{s}") or 0
+            for s in "lr"
+            if self._created["lr".index(s)]
+        )
         if not out.num_rows:
             return []
         return [stamped]
@@ -78,14 +82,20 @@ class TemporalJoinOperator(BaseOperator):
                 return f"SELECT {', '.join(left_cols)} FROM {p}_l l WHERE FALSE"
             types = {c.name: c.duck_type for c in node.columns}
             right_cols = [f"CAST(NULL AS {types[o]}) AS {quote(o)}" for _, o in node.right_columns]
-            return (f"SELECT {', '.join(left_cols + right_cols)} FROM {p}_l l WHERE __t <= "
-                    f"{watermark} ORDER BY l.__t, l.__s")
-        on = [f"l.{quote(a)} = r.{quote(right_out[b])}"
-              for a, b in zip(node.left_keys, node.right_keys, strict=True)]
+            return (
+                f"SELECT {', '.join(left_cols + right_cols)} FROM {p}_l l WHERE __t <= "
+                f"{watermark} ORDER BY l.__t, l.__s"
+            )
+        on = [
+            f"l.{quote(a)} = r.{quote(right_out[b])}"
+            for a, b in zip(node.left_keys, node.right_keys, strict=True)
+        ]
         join = "ASOF LEFT JOIN" if node.join_type == "LEFT" else "ASOF JOIN"
-        return (f"SELECT {', '.join(left_cols + right_cols)} FROM (SELECT * FROM {p}_l WHERE "
-                f"__t <= {watermark}) l {join} {p}_r r ON {' AND '.join(on)} AND l.__t >= r.__t "
-                "ORDER BY l.__t, l.__s")
+        return (
+            f"SELECT {', '.join(left_cols + right_cols)} FROM (SELECT * FROM {p}_l WHERE "
+            f"__t <= {watermark}) l {join} {p}_r r ON {' AND '.join(on)} AND l.__t >= r.__t "
+            "ORDER BY l.__t, l.__s"
+        )
 
     def _expire_versions(self, watermark: int) -> None:
         if not self._created[RIGHT]:
@@ -95,4 +105,5 @@ class TemporalJoinOperator(BaseOperator):
         same = " AND ".join(f"v.{k} IS NOT DISTINCT FROM r.{k}" for k in keys)
         self.state.execute(
             f"DELETE FROM {self.p}_r r WHERE r.__t < (SELECT max(v.__t) FROM {self.p}_r v WHERE "
-            f"{same} AND v.__t <= {watermark})")
+            f"{same} AND v.__t <= {watermark})"
+        )

@@ -75,17 +75,21 @@ class WindowAggregateOperator(BaseOperator):
         step = self.slide
         # The first window end the row may still count in: windows that fired before the row
         # arrived (end - 1 <= its watermark) never see it, whatever the batch boundaries.
-        min_end = (f"CASE WHEN __w = {MIN_WATERMARK} OR __e0 - 1 > __w THEN __e0 ELSE __e0 + "
-                   f"((__w + 2 - __e0 + {step - 1}) // {step}) * {step} END")
+        min_end = (
+            f"CASE WHEN __w = {MIN_WATERMARK} OR __e0 - 1 > __w THEN __e0 ELSE __e0 + "
+            f"((__w + 2 - __e0 + {step - 1}) // {step}) * {step} END"
+        )
         p = self.prefix
-        columns = ", ".join(self.keys + [quote(c.name) for c in self.node.input.columns
-                                         if c.name not in self.node.keys])
+        columns = ", ".join(
+            self.keys + [quote(c.name) for c in self.node.input.columns if c.name not in self.node.keys]
+        )
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_rows AS SELECT *, __min_end > __last AS __late "
             f"FROM (SELECT *, {min_end} AS __min_end FROM (SELECT *, {first_end} AS __e0 FROM "
             f"(SELECT *, {slice_end} AS __slice, {last_end} AS __last FROM (SELECT {columns}, "
             f"{t} AS __t, {wm} AS __w FROM batch WHERE {quote(time_column.name)} IS NOT NULL))))",
-            batch=batch)
+            batch=batch,
+        )
         late = self.state.scalar(f"SELECT count(*) FILTER (WHERE __late) FROM {p}_rows") or 0
         self.metrics.late_dropped += late
         self._append_partials()
@@ -100,14 +104,17 @@ class WindowAggregateOperator(BaseOperator):
         if not self._created:
             self.state.execute(f"CREATE TABLE {p}_acc AS {select} LIMIT 0")
             for i, call in self.distinct:
-                self.state.execute(f"CREATE TABLE {p}_d{i} AS SELECT {group}, "
-                                   f"{quote(call.argument)} AS v FROM {p}_rows LIMIT 0")
+                self.state.execute(
+                    f"CREATE TABLE {p}_d{i} AS SELECT {group}, "
+                    f"{quote(call.argument)} AS v FROM {p}_rows LIMIT 0"
+                )
             self._created = True
         self._rows_since_compaction += self.state.scalar(f"INSERT INTO {p}_acc {select}") or 0
         for i, call in self.distinct:
             self.state.execute(
                 f"INSERT INTO {p}_d{i} SELECT DISTINCT {group}, {quote(call.argument)} FROM "
-                f"{p}_rows WHERE NOT __late AND {quote(call.argument)} IS NOT NULL")
+                f"{p}_rows WHERE NOT __late AND {quote(call.argument)} IS NOT NULL"
+            )
         slices = self.state.query(f"SELECT DISTINCT __slice FROM {p}_rows WHERE NOT __late")
         self.open_slices.update(slices.column(0).to_pylist())
 
@@ -118,8 +125,9 @@ class WindowAggregateOperator(BaseOperator):
         if wall <= self.fired_upto or not self._created:
             self.fired_upto = max(self.fired_upto, wall)
             return []
-        windows = sorted({w for s in self.open_slices for w in self._windows_of(s)
-                          if self.fired_upto < w[1] - 1 <= wall})
+        windows = sorted(
+            {w for s in self.open_slices for w in self._windows_of(s) if self.fired_upto < w[1] - 1 <= wall}
+        )
         self.fired_upto = wall
         out = [self._fire(windows, watermark)] if windows else []
         self._purge(wall)
@@ -159,29 +167,37 @@ class WindowAggregateOperator(BaseOperator):
         win = pa.table({"w_start": [w[0] for w in windows], "w_end": [w[1] for w in windows]})
         group = ", ".join(["w.w_start", "w.w_end"] + [f"a.{k}" for k in self.keys])
         merges = "".join(f", {merge} AS {name}" for name, _, merge in self.accs)
-        sql = (f"SELECT {group}{merges} FROM win w JOIN {p}_acc a "
-               f"ON a.__slice > w.w_start AND a.__slice <= w.w_end AND a.__min_end <= w.w_end "
-               f"GROUP BY {group}")
+        sql = (
+            f"SELECT {group}{merges} FROM win w JOIN {p}_acc a "
+            f"ON a.__slice > w.w_start AND a.__slice <= w.w_end AND a.__min_end <= w.w_end "
+            f"GROUP BY {group}"
+        )
         joins, counts = "", {}
         for i, _ in self.distinct:
-            joins += (f" LEFT JOIN (SELECT {group}, count(DISTINCT a.v) AS n FROM win w JOIN "
-                      f"{p}_d{i} a ON a.__slice > w.w_start AND a.__slice <= w.w_end AND "
-                      f"a.__min_end <= w.w_end GROUP BY "
-                      f"{group}) d{i} ON d{i}.w_start = m.w_start AND d{i}.w_end = m.w_end"
-                      + "".join(f" AND d{i}.{k} IS NOT DISTINCT FROM m.{k}" for k in self.keys))
+            joins += (
+                f" LEFT JOIN (SELECT {group}, count(DISTINCT a.v) AS n FROM win w JOIN "
+                f"{p}_d{i} a ON a.__slice > w.w_start AND a.__slice <= w.w_end AND "
+                f"a.__min_end <= w.w_end GROUP BY "
+                f"{group}) d{i} ON d{i}.w_start = m.w_start AND d{i}.w_end = m.w_end"
+                + "".join(f" AND d{i}.{k} IS NOT DISTINCT FROM m.{k}" for k in self.keys)
+            )
             counts[i] = f"d{i}.n"
         values = [f"m.{k}" for k in self.keys]
         for i, call in enumerate(self.node.aggregates):
             values.append(f"{final(i, call, 'm', counts.get(i))} AS {quote(call.output.name)}")
         start, end, time = (quote(c) for c in self.node.window_columns)
-        values += [f"make_timestamp(m.w_start * 1000) AS {start}",
-                   f"make_timestamp(m.w_end * 1000) AS {end}",
-                   f"{self._window_time('m.w_end')} AS {time}"]
+        values += [
+            f"make_timestamp(m.w_start * 1000) AS {start}",
+            f"make_timestamp(m.w_end * 1000) AS {end}",
+            f"{self._window_time('m.w_end')} AS {time}",
+        ]
         order = ", ".join(["m.w_end", "m.w_start"] + [f"m.{k}" for k in self.keys])
         result = self.state.query(
             f"SELECT {', '.join(values)}, {self.emitted} + row_number() OVER (ORDER BY {order}) "
             f"AS {quote(SEQ)}, CAST({watermark} AS BIGINT) AS {quote(WM)} FROM ({sql}) m{joins} "
-            f"ORDER BY {order}", win=win)
+            f"ORDER BY {order}",
+            win=win,
+        )
         self.emitted += result.num_rows
         return result
 
@@ -199,8 +215,7 @@ class WindowAggregateOperator(BaseOperator):
         gone = pa.table({"s": pa.array(done, pa.int64())})
         self.state.execute(f"DELETE FROM {p}_acc WHERE __slice IN (SELECT s FROM gone)", gone=gone)
         for i, _ in self.distinct:
-            self.state.execute(f"DELETE FROM {p}_d{i} WHERE __slice IN (SELECT s FROM gone)",
-                               gone=gone)
+            self.state.execute(f"DELETE FROM {p}_d{i} WHERE __slice IN (SELECT s FROM gone)", gone=gone)
         self.open_slices.difference_update(done)
 
     def _compact(self) -> None:
@@ -210,9 +225,9 @@ class WindowAggregateOperator(BaseOperator):
         p = self.prefix
         group = ", ".join(["__slice", "__min_end"] + self.keys)
         merges = "".join(f", {merge} AS {name}" for name, _, merge in self.accs)
-        self.state.execute(f"CREATE OR REPLACE TABLE {p}_acc AS SELECT {group}{merges} "
-                           f"FROM {p}_acc GROUP BY {group}")
+        self.state.execute(
+            f"CREATE OR REPLACE TABLE {p}_acc AS SELECT {group}{merges} FROM {p}_acc GROUP BY {group}"
+        )
         for i, _ in self.distinct:
-            self.state.execute(f"CREATE OR REPLACE TABLE {p}_d{i} AS SELECT DISTINCT * "
-                               f"FROM {p}_d{i}")
+            self.state.execute(f"CREATE OR REPLACE TABLE {p}_d{i} AS SELECT DISTINCT * FROM {p}_d{i}")
         self._rows_since_compaction = 0
