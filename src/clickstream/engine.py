@@ -18,13 +18,15 @@ import duckdb
 import pyarrow as pa
 
 from clickstream.config import OPTIONS, Settings
+from clickstream.connectors import registry
 from clickstream.connectors.base import OP_COLUMN, OP_SHORT
 from clickstream.connectors.blackhole import BlackholeSink
 from clickstream.connectors.print import PrintSink, format_value
 from clickstream.errors import CatalogError, SqlError
 from clickstream.runtime.executor import Job, JobStatus
+from clickstream.schema import TableDef
 from clickstream.sql import statements as st
-from clickstream.sql.catalog import Catalog, TableDef, ViewDef
+from clickstream.sql.catalog import Catalog, ViewDef
 from clickstream.sql.plan import SinkNode, explain
 from clickstream.sql.planner import Planner
 
@@ -184,7 +186,7 @@ class Engine:
     def _planner(self) -> Planner:
         if self._types_con is None:
             self._types_con = duckdb.connect()
-        return Planner(self.catalog, self.settings, self._types_con)
+        return Planner(self.catalog, self.settings, registry.capabilities, self._types_con)
 
     def _plan_insert(self, statement: st.InsertStatement, planner: Planner | None = None):
         return (planner or self._planner()).plan_insert(statement)

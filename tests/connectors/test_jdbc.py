@@ -21,8 +21,7 @@ from clickstream.connectors.jdbc import JdbcLookupSource, JdbcSink
 from clickstream.connectors.jdbc_dialects import dialect_for, parse_jdbc_url, redact_url
 from clickstream.connectors.lookup_cache import LookupCache
 from clickstream.errors import ConnectorError
-from clickstream.sql.catalog import TableDef
-from clickstream.sql.types import Column
+from clickstream.schema import Column, TableDef
 
 OPS = {"+I": 0, "-U": 1, "+U": 2, "-D": 3}
 CATEGORY = [

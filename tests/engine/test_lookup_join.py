@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from clickstream.connectors.jdbc_dialects import dialect_for
+from clickstream.schema import TableDef
 from clickstream.simulate.tianchi import category_rows
-from clickstream.sql.catalog import TableDef
 from tests import oracle
 from tests.engine.conftest import SOURCE_DDL, run_script, sqlite_rows, sqlite_sink
 

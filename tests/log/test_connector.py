@@ -16,7 +16,7 @@ from clickstream.connectors.log import LogSink, LogSource
 from clickstream.engine import Engine
 from clickstream.errors import ConnectorError
 from clickstream.log import TopicLog
-from clickstream.sql.catalog import TableDef
+from clickstream.schema import TableDef
 from tests.engine.conftest import sqlite_rows, sqlite_sink
 
 COLUMNS = "user_id BIGINT, behavior STRING, ts TIMESTAMP_LTZ(3)"

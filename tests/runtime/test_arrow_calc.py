@@ -10,8 +10,8 @@ from clickstream.runtime.batch import SEQ
 from clickstream.runtime.operators.arrow_calc import compile_calc
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.state import JobState
+from clickstream.schema import Column
 from clickstream.sql.plan import CalcNode, ScanNode
-from clickstream.sql.types import Column
 
 SCHEMA = pa.schema(
     [("behavior", pa.string()), ("n", pa.int64()), ("ts", pa.timestamp("ms")), (SEQ, pa.int64())]

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from clickstream.config import Settings
-from clickstream.sql.catalog import TableDef
-from clickstream.sql.types import arrow_type
+from clickstream.schema import TableDef, arrow_type
 
 OP_COLUMN = "_op"
 PARTITION = "__partition"  # int32 column a partitioned source adds: watermarks per partition

@@ -15,7 +15,7 @@ import pyarrow as pa
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSource, physical_schema
 from clickstream.errors import ConnectorError
-from clickstream.sql.catalog import TableDef
+from clickstream.schema import TableDef
 
 _LETTERS = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 

@@ -20,7 +20,7 @@ from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSink, BaseSource
 from clickstream.connectors.formats import Decoder
 from clickstream.errors import ConnectorError
-from clickstream.sql.catalog import TableDef
+from clickstream.schema import TableDef
 
 _BLOCK_BYTES = 16 << 20
 

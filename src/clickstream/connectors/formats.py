@@ -15,10 +15,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clickstream.duck import DuckSession
 from clickstream.errors import ConnectorError
-from clickstream.runtime.state import JobState
-from clickstream.sql.catalog import TableDef
-from clickstream.sql.types import Column, arrow_type
+from clickstream.schema import Column, TableDef, arrow_type
 
 
 @dataclass
@@ -51,12 +50,12 @@ def _json_type(column: Column) -> str:
 class Decoder:
     """Turns raw records of one table into typed rows, in one DuckDB query per batch."""
 
-    def __init__(self, table: TableDef, state: JobState | None = None) -> None:
+    def __init__(self, table: TableDef) -> None:
         self.table = table
         self.format = table.options.get("format", table.options.get("value.format", "json"))
         if self.format not in ("json", "csv", "raw"):
             raise ConnectorError(f"Table '{table.name}': format '{self.format}' is not supported (json, csv)")
-        self.state = state or JobState()
+        self.state = DuckSession()  # its own connection: decoding runs on a reader thread
         self.schema = pa.schema([pa.field(c.name, arrow_type(c)) for c in table.physical])
         self._sql = self._json_sql() if self.format == "json" else self._csv_sql()
         self._skip_fast = 0  # batches left to decode with checks only

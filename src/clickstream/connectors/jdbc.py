@@ -31,8 +31,7 @@ from clickstream.connectors.base import (
 from clickstream.connectors.jdbc_dialects import BaseDialect, dialect_for, reader, redact_url
 from clickstream.connectors.lookup_cache import LookupCache, Rows
 from clickstream.errors import ClickstreamError, ConnectorError
-from clickstream.sql.catalog import TableDef
-from clickstream.sql.types import Column
+from clickstream.schema import Column, TableDef
 
 __all__ = ["JdbcDatabase", "JdbcLookupSource", "JdbcSink"]
 

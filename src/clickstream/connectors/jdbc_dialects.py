@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from clickstream.sql.types import Column
+from clickstream.schema import Column
 
 Convert = Callable[[Any], Any]
 

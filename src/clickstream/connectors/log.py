@@ -54,7 +54,7 @@ from clickstream.connectors.formats import Decoder
 from clickstream.errors import ConnectorError
 from clickstream.log import LogError, LogReader, TopicLog
 from clickstream.log.groups import GroupOffsets
-from clickstream.sql.catalog import TableDef
+from clickstream.schema import TableDef
 
 DEFAULT_DIR = "./clickstream-log"
 STARTUP_MODES = {

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from clickstream.config import Settings
 from clickstream.connectors.base import OP_COLUMN, OP_SHORT, BaseSink
-from clickstream.sql.catalog import TableDef
+from clickstream.schema import TableDef
 
 
 def format_value(value: object) -> str:

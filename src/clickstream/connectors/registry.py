@@ -7,7 +7,7 @@ import importlib
 from clickstream.config import Settings
 from clickstream.connectors.base import BaseLookupSource, BaseSink, BaseSource
 from clickstream.errors import ConnectorError
-from clickstream.sql.catalog import TableDef
+from clickstream.schema import ConnectorCapabilities, Role, SinkMode, TableDef
 
 # connector name -> (module, source class, sink class, lookup class); None where a role is missing.
 _CONNECTORS: dict[str, tuple[str, str | None, str | None, str | None]] = {
@@ -19,14 +19,17 @@ _CONNECTORS: dict[str, tuple[str, str | None, str | None, str | None]] = {
     "log": ("clickstream.connectors.log", "LogSource", "LogSink", None),
 }
 
-_ROLES = {"source": 1, "sink": 2, "lookup": 3}
+_ROLES: dict[Role, int] = {"source": 1, "sink": 2, "lookup": 3}
+
+# How each sink takes a changelog (see ConnectorCapabilities); the others upsert by primary key.
+_SINK_MODES: dict[str, SinkMode] = {"print": "changelog", "blackhole": "changelog", "filesystem": "append"}
 
 
 def connector_names() -> list[str]:
     return sorted(_CONNECTORS)
 
 
-def _load(table: TableDef, role: str):
+def _load(table: TableDef, role: Role):
     name = table.connector
     if not name:
         raise ConnectorError(f"Table '{table.name}' has no 'connector' option in its WITH clause")
@@ -42,9 +45,13 @@ def _load(table: TableDef, role: str):
     return getattr(importlib.import_module(entry[0]), class_name)
 
 
-def can_be(table: TableDef, role: str) -> bool:
+def capabilities(table: TableDef) -> ConnectorCapabilities:
+    """What the table's connector can do (no role at all for an unknown connector)."""
     entry = _CONNECTORS.get(table.connector)
-    return entry is not None and entry[_ROLES[role]] is not None
+    roles = frozenset(
+        role for role, index in _ROLES.items() if entry is not None and entry[index] is not None
+    )
+    return ConnectorCapabilities(roles, _SINK_MODES.get(table.connector, "upsert"))
 
 
 def create_source(table: TableDef, settings: Settings) -> BaseSource:

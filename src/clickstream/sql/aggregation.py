@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from clickstream.errors import SqlError, SqlValidationError, UnsupportedFeatureError
+from clickstream.schema import Column
 from clickstream.sql.plan import (
     AggCall,
     CalcNode,
@@ -18,7 +19,7 @@ from clickstream.sql.plan import (
 )
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.statements import position_of
-from clickstream.sql.types import Column, flink_type_of_duckdb, normalize_duckdb_type
+from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
 from clickstream.sql.windowing import (
     LEGACY_AUXILIARY,
     LEGACY_WINDOWS,

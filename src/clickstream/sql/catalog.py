@@ -2,64 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlglot import exp
 
 from clickstream.errors import CatalogError
-from clickstream.sql.types import Column
-
-SECRET_OPTIONS = ("password", "properties.sasl.jaas.config", "properties.ssl.key.password")
-
-
-@dataclass
-class ComputedColumn:
-    name: str
-    expression: exp.Expression  # Flink SQL over the physical columns
-
-    @property
-    def is_proctime(self) -> bool:
-        return isinstance(self.expression, exp.Anonymous) and self.expression.name.upper() == ("PROCTIME")
-
-
-@dataclass
-class Watermark:
-    column: str
-    expression: exp.Expression  # Flink SQL over the table's columns; value is the watermark
-
-
-@dataclass
-class TableDef:
-    """A `CREATE TABLE`: its physical columns, derived columns, time attributes and options."""
-
-    name: str
-    physical: list[Column]
-    computed: list[ComputedColumn] = field(default_factory=list)
-    computed_columns: list[Column] = field(default_factory=list)  # types, once planned
-    watermark: Watermark | None = None
-    primary_key: list[str] = field(default_factory=list)
-    options: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def connector(self) -> str:
-        return self.options.get("connector", "")
-
-    @property
-    def proctime_column(self) -> str | None:
-        return next((c.name for c in self.computed if c.is_proctime), None)
-
-    @property
-    def columns(self) -> list[Column]:
-        """All columns in declaration order: physical first, then computed (as Flink lists them)."""
-        return self.physical + self.computed_columns
-
-    def column(self, name: str) -> Column | None:
-        lowered = name.lower()
-        return next((c for c in self.columns if c.name.lower() == lowered), None)
-
-    def public_options(self) -> dict[str, str]:
-        """Options with secrets masked, for DESCRIBE, EXPLAIN, logs and the dashboard."""
-        return {k: ("******" if k in SECRET_OPTIONS else v) for k, v in self.options.items()}
+from clickstream.schema import TableDef
 
 
 @dataclass

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
+from clickstream.schema import Column
 from clickstream.sql.plan import CalcNode, OverAggregateNode, OverCall, PlanNode
 from clickstream.sql.scope import Scope, ScopeEntry
 from clickstream.sql.statements import position_of
-from clickstream.sql.types import Column, flink_type_of_duckdb, normalize_duckdb_type
+from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
 from clickstream.sql.windowing import interval_ms
 
 if TYPE_CHECKING:

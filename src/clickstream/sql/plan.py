@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clickstream.sql.catalog import TableDef
-from clickstream.sql.types import Column
+from clickstream.schema import Column, TableDef
 
 
 @dataclass(eq=False)

@@ -8,11 +8,12 @@ any data flows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 from sqlglot import exp
 
 from clickstream.config import Settings
-from clickstream.connectors import registry
 from clickstream.errors import (
     CatalogError,
     PlanningError,
@@ -20,9 +21,10 @@ from clickstream.errors import (
     SqlValidationError,
     UnsupportedFeatureError,
 )
+from clickstream.schema import Column, ConnectorCapabilities, TableDef
 from clickstream.sql import joins, over
 from clickstream.sql.aggregation import AggregatePlanner
-from clickstream.sql.catalog import Catalog, TableDef, ViewDef
+from clickstream.sql.catalog import Catalog, ViewDef
 from clickstream.sql.expressions import WindowTvf
 from clickstream.sql.functions import to_duckdb_sql, translate
 from clickstream.sql.optimize import push_filters
@@ -42,22 +44,26 @@ from clickstream.sql.plan import (
 from clickstream.sql.ranking import RankFilter, rank_window, split_rank_filter
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.statements import InsertStatement, Statement, position_of
-from clickstream.sql.types import Column, flink_type_of_duckdb, normalize_duckdb_type
+from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
 from clickstream.sql.windowing import WindowTvfRelation, interval_ms, parse_window_tvf
 
-UNBOUNDED_SINKS_ACCEPTING_UPDATES = ("print", "blackhole")
-# Sinks that write a changelog as it comes, whatever their declared primary key.
-NON_UPSERT_SINKS = ("print", "blackhole", "filesystem")
+# What a table's connector can do: given by the engine, which knows the connectors (the SQL layer does not).
+CapabilitiesOf = Callable[[TableDef], ConnectorCapabilities]
 
 
 class Planner:
     """Plans the queries of one job; scans of the same table are shared between queries."""
 
     def __init__(
-        self, catalog: Catalog, settings: Settings, con: duckdb.DuckDBPyConnection | None = None
+        self,
+        catalog: Catalog,
+        settings: Settings,
+        capabilities: CapabilitiesOf,
+        con: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
         self.catalog = catalog
         self.settings = settings
+        self.capabilities = capabilities
         self.scans: dict[str, ScanNode] = {}
         self._rank_filters: dict[int, RankFilter] = {}
         # type inference only: one connection can serve every planner of an engine
@@ -86,7 +92,7 @@ class Planner:
             line, col = position_of(statement.target_node)
             what = "a view" if isinstance(target, ViewDef) else "not found"
             raise CatalogError(f"Sink table '{statement.target}' is {what}", line, col)
-        if not registry.can_be(target, "sink"):
+        if not self.capabilities(target).can_be("sink"):
             line, col = position_of(statement.target_node)
             raise PlanningError(
                 f"Table '{target.name}' (connector '{target.connector}') cannot be written to", line, col
@@ -153,7 +159,7 @@ class Planner:
     def _check_changelog(self, node: PlanNode, target: TableDef) -> None:
         if not node.updating or target.primary_key:
             return
-        if target.connector in UNBOUNDED_SINKS_ACCEPTING_UPDATES:
+        if self.capabilities(target).sink_mode == "changelog":
             return
         producer = _first_updating(node)
         raise PlanningError(
@@ -165,7 +171,8 @@ class Planner:
 
     def _choose_update_folding(self, calc: CalcNode, target: TableDef) -> None:
         """Per-record updates when the sink's key is not the query's upsert key (see plan.py)."""
-        if not calc.input.updating or not target.primary_key or target.connector in NON_UPSERT_SINKS:
+        upserts = self.capabilities(target).sink_mode == "upsert"
+        if not calc.input.updating or not target.primary_key or not upserts:
             return
         upsert = calc.upsert_keys
         if upsert is not None and {k.lower() for k in upsert} == {k.lower() for k in target.primary_key}:
@@ -377,7 +384,7 @@ class Planner:
         if isinstance(obj, ViewDef):
             node, scope = self._query(obj.query.copy())
             return node, scope.requalified(qualifier)
-        if not registry.can_be(obj, "source"):
+        if not self.capabilities(obj).can_be("source"):
             raise PlanningError(
                 f"Table '{obj.name}' (connector '{obj.connector}') cannot be read as a stream",
                 *position_of(relation),
@@ -458,7 +465,7 @@ class Planner:
                 *position_of(version),
             )
         table = self.catalog.table(right.name)
-        if not registry.can_be(table, "lookup"):
+        if not self.capabilities(table).can_be("lookup"):
             raise PlanningError(
                 f"Table '{table.name}' (connector '{table.connector}') cannot be used for a lookup join",
                 *position_of(right),

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from clickstream.errors import SqlValidationError
+from clickstream.schema import Column
 from clickstream.sql.statements import position_of
-from clickstream.sql.types import Column
 
 
 @dataclass

@@ -15,7 +15,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from clickstream.errors import SqlError, SqlParseError, UnsupportedFeatureError
-from clickstream.sql.catalog import ComputedColumn, TableDef, Watermark
+from clickstream.schema import ComputedColumn, TableDef, Watermark
 from clickstream.sql.dialect import Flink
 from clickstream.sql.types import column_from_datatype
 

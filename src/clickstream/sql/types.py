@@ -7,11 +7,10 @@ zone (`table.local-time-zone`), which is exactly Flink's meaning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlglot import exp
 
 from clickstream.errors import UnsupportedFeatureError
+from clickstream.schema import Column
 
 _SIMPLE: dict[exp.DType, tuple[str, str]] = {
     exp.DType.BOOLEAN: ("BOOLEAN", "BOOLEAN"),
@@ -50,24 +49,6 @@ _FROM_DUCKDB = {
     "TIMESTAMPTZ": "TIMESTAMP_LTZ(3)",
     "INTERVAL": "INTERVAL",
 }
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a table or of an intermediate result."""
-
-    name: str
-    flink_type: str
-    duck_type: str
-    nullable: bool = True
-
-    @property
-    def is_timestamp(self) -> bool:
-        return self.duck_type in ("TIMESTAMP", "TIMESTAMPTZ")
-
-    @property
-    def is_ltz(self) -> bool:
-        return self.duck_type == "TIMESTAMPTZ"
 
 
 def column_from_datatype(name: str, datatype: exp.DataType, nullable: bool = True) -> Column:
@@ -112,31 +93,3 @@ def normalize_duckdb_type(duck_type: str) -> str:
     if duck_type.startswith("TIMESTAMP_") and duck_type != "TIMESTAMPTZ":
         return "TIMESTAMP"
     return duck_type
-
-
-def arrow_type(column: Column):
-    """The Arrow type a connector should produce for a column."""
-    import pyarrow as pa
-
-    duck = column.duck_type
-    simple = {
-        "BOOLEAN": pa.bool_(),
-        "TINYINT": pa.int8(),
-        "SMALLINT": pa.int16(),
-        "INTEGER": pa.int32(),
-        "BIGINT": pa.int64(),
-        "FLOAT": pa.float32(),
-        "DOUBLE": pa.float64(),
-        "DATE": pa.date32(),
-        "TIME": pa.time64("us"),
-        "VARCHAR": pa.string(),
-        "BLOB": pa.binary(),
-        "TIMESTAMP": pa.timestamp("us"),
-        "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-    }
-    if duck in simple:
-        return simple[duck]
-    if duck.startswith("DECIMAL"):
-        precision, scale = duck[duck.index("(") + 1 : -1].split(",")
-        return pa.decimal128(int(precision), int(scale))
-    raise UnsupportedFeatureError(f"data type {column.flink_type} has no Arrow mapping")

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
+from clickstream.schema import Column, window_time_sql
 from clickstream.sql.expressions import Descriptor, WindowTvf
 from clickstream.sql.plan import CalcNode, PlanNode, WindowSpec
 from clickstream.sql.scope import Scope, ScopeEntry
 from clickstream.sql.statements import position_of
-from clickstream.sql.types import Column
 
 WINDOW_START, WINDOW_END, WINDOW_TIME = "$window_start", "$window_end", "$window_time"
 WINDOW_COLUMNS = (WINDOW_START, WINDOW_END, WINDOW_TIME)
@@ -43,15 +43,6 @@ def interval_ms(node: exp.Expression) -> int:
     raise SqlValidationError(
         f"'{node.sql()}' is not a positive literal interval (e.g. INTERVAL '10' MINUTE)", *position_of(node)
     )
-
-
-def window_time_sql(column: Column, time_zone: str) -> str:
-    """Wall-clock epoch milliseconds of a rowtime value: windows align in the session time zone
-    for TIMESTAMP_LTZ (as in Flink) and on the value itself for TIMESTAMP."""
-    quoted = '"' + column.name.replace('"', '""') + '"'
-    if column.is_ltz and time_zone.upper() not in ("UTC", "Z", "GMT", "ETC/UTC"):
-        return f"epoch_ms(timezone('{time_zone}', {quoted}))"
-    return f"epoch_ms({quoted})"
 
 
 def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) -> Column:

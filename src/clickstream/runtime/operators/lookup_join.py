@@ -10,8 +10,8 @@ from clickstream.runtime.batch import SEQ, hidden_columns, quote
 from clickstream.runtime.operators import running
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
+from clickstream.schema import arrow_type
 from clickstream.sql.plan import LookupJoinNode
-from clickstream.sql.types import arrow_type
 
 
 class LookupJoinOperator(BaseOperator):

@@ -20,8 +20,8 @@ from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.running import row_codes
 from clickstream.runtime.state import JobState
+from clickstream.schema import window_time_sql
 from clickstream.sql.plan import WindowAggregateNode
-from clickstream.sql.windowing import window_time_sql
 
 _INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 

@@ -19,8 +19,8 @@ from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, SEQ, WM, quo
 from clickstream.runtime.operators.aggregates import accumulators, final
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
+from clickstream.schema import window_time_sql
 from clickstream.sql.plan import WindowAggregateNode
-from clickstream.sql.windowing import window_time_sql
 
 
 def _floor(value: str, unit: int) -> str:

@@ -1,0 +1,141 @@
+"""What every layer shares about a table: its columns, their types, its time attributes and options.
+
+Neutral ground between the layers of ARCHITECTURE.md: the SQL front end declares tables with these
+classes, connectors read and write rows shaped by them, and the runtime runs plans over them, so no
+layer has to import another to talk about a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlglot import exp
+
+from clickstream.errors import UnsupportedFeatureError
+
+SECRET_OPTIONS = ("password", "properties.sasl.jaas.config", "properties.ssl.key.password")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table or of an intermediate result."""
+
+    name: str
+    flink_type: str
+    duck_type: str
+    nullable: bool = True
+
+    @property
+    def is_timestamp(self) -> bool:
+        return self.duck_type in ("TIMESTAMP", "TIMESTAMPTZ")
+
+    @property
+    def is_ltz(self) -> bool:
+        return self.duck_type == "TIMESTAMPTZ"
+
+
+@dataclass
+class ComputedColumn:
+    name: str
+    expression: exp.Expression  # Flink SQL over the physical columns
+
+    @property
+    def is_proctime(self) -> bool:
+        return isinstance(self.expression, exp.Anonymous) and self.expression.name.upper() == ("PROCTIME")
+
+
+@dataclass
+class Watermark:
+    column: str
+    expression: exp.Expression  # Flink SQL over the table's columns; value is the watermark
+
+
+@dataclass
+class TableDef:
+    """A `CREATE TABLE`: its physical columns, derived columns, time attributes and options."""
+
+    name: str
+    physical: list[Column]
+    computed: list[ComputedColumn] = field(default_factory=list)
+    computed_columns: list[Column] = field(default_factory=list)  # types, once planned
+    watermark: Watermark | None = None
+    primary_key: list[str] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def connector(self) -> str:
+        return self.options.get("connector", "")
+
+    @property
+    def proctime_column(self) -> str | None:
+        return next((c.name for c in self.computed if c.is_proctime), None)
+
+    @property
+    def columns(self) -> list[Column]:
+        """All columns in declaration order: physical first, then computed (as Flink lists them)."""
+        return self.physical + self.computed_columns
+
+    def column(self, name: str) -> Column | None:
+        lowered = name.lower()
+        return next((c for c in self.columns if c.name.lower() == lowered), None)
+
+    def public_options(self) -> dict[str, str]:
+        """Options with secrets masked, for DESCRIBE, EXPLAIN, logs and the dashboard."""
+        return {k: ("******" if k in SECRET_OPTIONS else v) for k, v in self.options.items()}
+
+
+def arrow_type(column: Column):
+    """The Arrow type a connector should produce for a column."""
+    import pyarrow as pa
+
+    duck = column.duck_type
+    simple = {
+        "BOOLEAN": pa.bool_(),
+        "TINYINT": pa.int8(),
+        "SMALLINT": pa.int16(),
+        "INTEGER": pa.int32(),
+        "BIGINT": pa.int64(),
+        "FLOAT": pa.float32(),
+        "DOUBLE": pa.float64(),
+        "DATE": pa.date32(),
+        "TIME": pa.time64("us"),
+        "VARCHAR": pa.string(),
+        "BLOB": pa.binary(),
+        "TIMESTAMP": pa.timestamp("us"),
+        "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    }
+    if duck in simple:
+        return simple[duck]
+    if duck.startswith("DECIMAL"):
+        precision, scale = duck[duck.index("(") + 1 : -1].split(",")
+        return pa.decimal128(int(precision), int(scale))
+    raise UnsupportedFeatureError(f"data type {column.flink_type} has no Arrow mapping")
+
+
+def window_time_sql(column: Column, time_zone: str) -> str:
+    """DuckDB SQL for the wall-clock epoch milliseconds of a rowtime value: windows align in the
+    session time zone for TIMESTAMP_LTZ (as in Flink) and on the value itself for TIMESTAMP."""
+    quoted = '"' + column.name.replace('"', '""') + '"'
+    if column.is_ltz and time_zone.upper() not in ("UTC", "Z", "GMT", "ETC/UTC"):
+        return f"epoch_ms(timezone('{time_zone}', {quoted}))"
+    return f"epoch_ms({quoted})"
+
+
+Role = Literal["source", "sink", "lookup"]
+SinkMode = Literal["upsert", "changelog", "append"]
+
+
+@dataclass(frozen=True)
+class ConnectorCapabilities:
+    """What a connector declares once, and the planner reads: the roles it can play and how its sink
+    takes a changelog (Flink's `DynamicTableSink.getChangelogMode`)."""
+
+    roles: frozenset[Role]
+    # "upsert": applies changes by the table's primary key (appends when it has none);
+    # "changelog": writes every change as it comes (print, blackhole), so it takes updates with no key;
+    # "append": writes every change as a row, whatever its key: only for insert-only queries.
+    sink_mode: SinkMode = "upsert"
+
+    def can_be(self, role: Role) -> bool:
+        return role in self.roles
