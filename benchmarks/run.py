@@ -43,7 +43,7 @@ from benchmarks.workload import clickstream_script  # noqa: E402
 from clickstream.simulate.tianchi import TianchiConfig, category_rows, write_jsonl  # noqa: E402
 
 DEFAULT_WORK = Path(__file__).resolve().parent / ".work"
-FLINK_PYTHONS = (Path("/work/flinkvenv/bin/python"), REPO / ".ci/flink-venv/bin/python")
+FLINK_PYTHON = REPO / ".ci/flink-venv/bin/python"
 
 CLICKSTREAM = "clickstream"
 CLICKSTREAM_SQLITE = "clickstream → SQLite"
@@ -142,11 +142,11 @@ def prepare_join_data(events: int, work: Path) -> JoinDataset:
 
 
 def flink_python() -> Path | None:
-    """As tests/flink_oracle finds it: $CLICKSTREAM_PYFLINK_PYTHON, /work/flinkvenv, .ci/flink-venv."""
+    """As tests/flink_oracle finds it: $CLICKSTREAM_PYFLINK_PYTHON, else .ci/flink-venv."""
     env = os.environ.get("CLICKSTREAM_PYFLINK_PYTHON")
     if env:
         return Path(env)
-    return next((p for p in FLINK_PYTHONS if p.exists()), None)
+    return FLINK_PYTHON if FLINK_PYTHON.exists() else None
 
 
 @dataclass
