@@ -13,10 +13,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors import registry
+from clickstream.errors import ExecutionError
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
@@ -163,10 +165,17 @@ class Job:
             future.result()
 
     def _feed_pipeline(self, targets: list[Target], batch: pa.Table | None, watermark: int | None) -> None:
-        if batch is not None:
-            self._push(targets, batch)
-        if watermark is not None:
-            self._advance(targets, watermark)
+        try:
+            if batch is not None:
+                self._push(targets, batch)
+            if watermark is not None:
+                self._advance(targets, watermark)
+        except duckdb.Error as error:
+            # A row the query cannot compute (division by zero, a value out of range): Flink fails
+            # the job; so do we, naming the query and the reason, not DuckDB's exception class.
+            query = self.pipelines[self._pipeline_of[id(targets[0][0])]].name
+            reason = str(error).split(": ", 1)[-1] if " Error: " in str(error) else str(error)
+            raise ExecutionError(f"Query '{query}' failed: {reason}") from error
 
     def _push(self, targets: list[Target], batch: pa.Table) -> None:
         for operator, port in targets:

@@ -19,6 +19,11 @@ from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
 from clickstream.sql.types import datatype_names
 
 Resolver = Callable[[exp.Column], exp.Expression]
+# The DuckDB type of a column a query names (for the rules that depend on types, such as INT / INT).
+ColumnType = Callable[[exp.Column], str]
+
+_INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+_FRACTIONAL = ("FLOAT", "DOUBLE", "REAL")
 
 # Java DateTimeFormatter / SimpleDateFormat letters -> strftime.
 _JAVA_PATTERN = [
@@ -293,9 +298,40 @@ WALL_CLOCK = (
 )
 
 
-def translate(node: exp.Expression, resolve: Resolver, time_zone: str = "UTC") -> exp.Expression:
+def translate(
+    node: exp.Expression, resolve: Resolver, time_zone: str = "UTC", column_type: ColumnType | None = None
+) -> exp.Expression:
     """A DuckDB expression equal in meaning to the Flink expression `node`."""
-    return _Translator(resolve, time_zone).visit(node.copy())
+    return _Translator(resolve, time_zone, column_type).visit(node.copy())
+
+
+def numeric_kind(node: exp.Expression, column_type: ColumnType | None) -> str | None:
+    """'integral', 'decimal' or 'fractional' for a Flink numeric expression whose kind follows from
+    its parts (columns, literals, arithmetic, casts); None when it does not, or is not numeric."""
+    if isinstance(node, exp.Paren | exp.Neg):
+        return numeric_kind(node.this, column_type)
+    if isinstance(node, exp.Column):
+        duck = column_type(node) if column_type else ""
+        return _kind_of_type(duck)
+    if isinstance(node, exp.Literal) and not node.is_string:
+        text = node.this.lower()
+        return "fractional" if "e" in text else "decimal" if "." in text else "integral"
+    if isinstance(node, exp.Cast):
+        return _kind_of_type(datatype_names(node.to)[1])
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
+        kinds = {numeric_kind(node.this, column_type), numeric_kind(node.expression, column_type)}
+        if None in kinds:
+            return None
+        return next(k for k in ("fractional", "decimal", "integral") if k in kinds)
+    return None
+
+
+def _kind_of_type(duck: str) -> str | None:
+    if duck in _INTEGRAL:
+        return "integral"
+    if duck in _FRACTIONAL:
+        return "fractional"
+    return "decimal" if duck.startswith("DECIMAL") else None
 
 
 def to_duckdb_sql(node: exp.Expression) -> str:
@@ -303,8 +339,9 @@ def to_duckdb_sql(node: exp.Expression) -> str:
 
 
 class _Translator:
-    def __init__(self, resolve: Resolver, time_zone: str) -> None:
+    def __init__(self, resolve: Resolver, time_zone: str, column_type: ColumnType | None = None) -> None:
         self.resolve = resolve
+        self.column_type = column_type
         self.utc = time_zone.upper() in ("UTC", "Z", "GMT", "ETC/UTC")
 
     def visit(self, node: exp.Expression) -> exp.Expression:
@@ -312,6 +349,8 @@ class _Translator:
             return self.resolve(node)
         if isinstance(node, exp.Cast):
             return self._cast(node)
+        if isinstance(node, exp.Div) and self._integral(node.this) and self._integral(node.expression):
+            return self._integer_division(node)
         name = _function_name(node)
         if name is not None and name in FUNCTIONS:
             args = [self.visit(a) for a in _function_args(node)]
@@ -348,9 +387,23 @@ class _Translator:
                 node.set(key, [self.visit(v) if isinstance(v, exp.Expression) else v for v in value])
         return node
 
+    def _integral(self, node: exp.Expression) -> bool:
+        return numeric_kind(node, self.column_type) == "integral"
+
+    def _integer_division(self, node: exp.Div) -> exp.Expression:
+        """INT / INT is an INT in Flink, truncated toward zero (Java's `/`, as DuckDB's `//`), and a
+        division by zero fails the job."""
+        dividend, divisor = self.visit(node.this), self.visit(node.expression)
+        return _sql("(CASE WHEN __a1 = 0 THEN error('Division by zero') ELSE __a0 // __a1 END)").transform(
+            _bind(dividend, divisor)
+        )
+
     def _cast(self, node: exp.Cast) -> exp.Expression:
         _, duck = datatype_names(node.to)
         inner = self.visit(node.this)
+        if duck in _INTEGRAL and numeric_kind(node.this, self.column_type) in ("decimal", "fractional"):
+            # Flink truncates a fraction toward zero when casting to an integer; DuckDB rounds.
+            inner = exp.func("trunc", inner)
         # Flink's CAST of an unparsable value fails the job; we give NULL so one bad record
         # cannot stop a stream (what Flink's legacy cast behaviour did).
         return exp.TryCast(this=inner, to=exp.DataType.build(duck, dialect="duckdb"))

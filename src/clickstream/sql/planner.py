@@ -619,7 +619,8 @@ class Planner:
     # --- expressions and types ----------------------------------------------------------------
 
     def sql(self, node: exp.Expression, scope: Scope) -> str:
-        return to_duckdb_sql(translate(node, scope.resolve, self.settings.local_time_zone))
+        column_type = lambda column: scope.resolve_entry(column).column.duck_type  # noqa: E731
+        return to_duckdb_sql(translate(node, scope.resolve, self.settings.local_time_zone, column_type))
 
     def infer_types(self, node: PlanNode, projections: list[str], condition: str | None = None) -> list[str]:
         """DuckDB's result types of `projections` over `node`'s columns; checks them too."""
