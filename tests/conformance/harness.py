@@ -1,0 +1,212 @@
+"""Conformance cases: load them, set up their tables, and bring both engines' values to one form.
+
+A group file ``cases/<group>.json`` holds ``tables`` (shared by its cases) and ``cases``; see
+README.md for the format. Both the recorder (PyFlink) and the test (clickstream) write each
+table's rows to a JSON-lines file and declare it with the same ``CREATE TABLE`` text, so the two
+engines read the same bytes through the same DDL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import math
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CASES_DIR = Path(__file__).with_name("cases")
+FLOAT_REL_TOL = 1e-12
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: str  # the column list of CREATE TABLE, WATERMARK clause included
+    rows: tuple[str, ...]  # one JSON object per row, as written to the file
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Table:
+        return cls(data["name"], data["columns"], tuple(json.dumps(r) for r in data["rows"]))
+
+    @property
+    def has_event_time(self) -> bool:
+        return "WATERMARK" in self.columns.upper()
+
+    def ddl(self, directory: Path) -> str:
+        """Write the rows under ``directory`` and return the CREATE TABLE that reads them."""
+        path = directory / f"{self.name}.jsonl"
+        path.write_text("".join(row + "\n" for row in self.rows), encoding="utf-8")
+        return (
+            f"CREATE TABLE {self.name} ({self.columns}) WITH ('connector' = 'filesystem', "
+            f"'path' = '{path}', 'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601')"
+        )
+
+
+@dataclass
+class Case:
+    group: str
+    name: str
+    query: str
+    tables: list[Table]
+    settings: dict[str, str] = field(default_factory=dict)
+    expected: dict[str, Any] | None = None
+    divergence: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}::{self.name}"
+
+    @property
+    def has_event_time(self) -> bool:
+        return any(t.has_event_time for t in self.tables)
+
+    @property
+    def time_zone(self) -> str:
+        return self.settings.get("table.local-time-zone", "UTC")
+
+
+def group_path(group: str) -> Path:
+    return CASES_DIR / f"{group}.json"
+
+
+def groups() -> list[str]:
+    return sorted(p.stem for p in CASES_DIR.glob("*.json"))
+
+
+def load_group(group: str) -> list[Case]:
+    data = json.loads(group_path(group).read_text(encoding="utf-8"))
+    shared = {t["name"]: Table.from_json(t) for t in data.get("tables", [])}
+    cases = []
+    for raw in data["cases"]:
+        own = {t["name"]: Table.from_json(t) for t in raw.get("tables", [])}
+        tables = {**shared, **own}
+        cases.append(
+            Case(
+                group=group,
+                name=raw["name"],
+                query=raw["query"],
+                tables=[t for name, t in tables.items() if _mentions(raw["query"], name)],
+                settings=raw.get("settings", {}),
+                expected=raw.get("expected"),
+                divergence=raw.get("divergence"),
+            )
+        )
+    names = [c.name for c in cases]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"{group}: duplicate case names {sorted(duplicates)}")
+    return cases
+
+
+def _mentions(query: str, table: str) -> bool:
+    """Whether the query may read ``table`` (a loose word match: extra tables are harmless)."""
+    return re.search(rf"\b{re.escape(table)}\b", query, re.IGNORECASE) is not None
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+def normalize(value: Any, time_zone: str) -> Any:
+    """A clickstream value in the form the Flink oracle writes (see tests/flink_oracle/runner.py)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(zoneinfo.ZoneInfo(time_zone)).replace(tzinfo=None)
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [normalize(v, time_zone) for v in value]
+    return value
+
+
+def sort_key(row: list[Any]) -> str:
+    """Rows sort by their JSON text, floats rounded so near-equal ones sort alike."""
+    return json.dumps([_rounded(v) for v in row], default=str)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.9g}")
+    return value
+
+
+def sorted_rows(rows: list[list[Any]]) -> list[list[Any]]:
+    return sorted(rows, key=sort_key)
+
+
+def same_value(got: Any, want: Any) -> bool:
+    """Equal with the same JSON type (3 is not 3.0, True is not 1); floats within a tight tolerance."""
+    if isinstance(want, float) and isinstance(got, float):
+        if math.isnan(want) or math.isnan(got):
+            return math.isnan(want) and math.isnan(got)
+        return math.isclose(got, want, rel_tol=FLOAT_REL_TOL, abs_tol=1e-300)
+    if isinstance(want, list) and isinstance(got, list):
+        return len(got) == len(want) and all(same_value(g, w) for g, w in zip(got, want, strict=True))
+    return type(got) is type(want) and got == want
+
+
+def same_rows(got: list[list[Any]], want: list[list[Any]]) -> bool:
+    return len(got) == len(want) and all(same_value(g, w) for g, w in zip(got, want, strict=True))
+
+
+# --- writing a group file back -------------------------------------------------------------------
+
+
+def dump_group(data: dict[str, Any]) -> str:
+    """The group file as JSON laid out for reading and diffs: one key, one row per line."""
+    lines = ["{"]
+    sections = [(key, data[key]) for key in ("tables", "cases") if key in data]
+    for s, (key, items) in enumerate(sections):
+        lines.append(f'  "{key}": [')
+        for i, item in enumerate(items):
+            lines.extend(_dump_object(item, "    "))
+            if i < len(items) - 1:
+                lines[-1] += ","
+        lines.append("  ]" + ("," if s < len(sections) - 1 else ""))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dump_object(obj: dict[str, Any], indent: str) -> list[str]:
+    lines = [indent + "{"]
+    keys = list(obj)
+    for i, key in enumerate(keys):
+        comma = "," if i < len(keys) - 1 else ""
+        value = obj[key]
+        head = f"{indent}  {json.dumps(key)}: "
+        if key in ("rows",) and isinstance(value, list) and value:
+            lines.append(head + "[")
+            lines.extend(
+                f"{indent}    {_compact(v)}{',' if j < len(value) - 1 else ''}" for j, v in enumerate(value)
+            )
+            lines.append(f"{indent}  ]{comma}")
+        elif isinstance(value, dict) and key == "expected":
+            inner = _dump_object(value, indent + "  ")
+            inner[0] = head + "{"
+            lines.extend(inner)
+            lines[-1] += comma
+        elif key == "tables" and isinstance(value, list):
+            lines.append(head + "[")
+            for j, table in enumerate(value):
+                lines.extend(_dump_object(table, indent + "    "))
+                if j < len(value) - 1:
+                    lines[-1] += ","
+            lines.append(f"{indent}  ]{comma}")
+        else:
+            lines.append(head + _compact(value) + comma)
+    lines.append(indent + "}")
+    return lines
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

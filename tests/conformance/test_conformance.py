@@ -1,0 +1,62 @@
+"""Every conformance case gives on clickstream the final result PyFlink 2.3 gave (recorded in cases/).
+
+No PyFlink needed: the expected results are stored; ``python -m tests.conformance.record``
+re-records them. A case with a ``divergence`` is an xfail(strict=True): when clickstream is fixed
+the test fails and asks for the mark to be removed. Cases with event time also run with
+``table.exec.mini-batch.size`` = 1 (results must not depend on batch size).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from clickstream.config import Settings
+from clickstream.engine import Engine
+from clickstream.errors import ClickstreamError
+from tests.conformance.harness import Case, groups, load_group, normalize, same_rows, sorted_rows
+
+pytestmark = pytest.mark.conformance
+
+UNBOUNDED = "-1"
+
+
+def _params() -> list:
+    params = []
+    for group in groups():
+        for case in load_group(group):
+            marks = [pytest.mark.xfail(strict=True, reason=case.divergence)] if case.divergence else []
+            params.append(pytest.param(case, UNBOUNDED, id=case.id, marks=marks))
+            if case.has_event_time:
+                params.append(pytest.param(case, "1", id=f"{case.id}@batch1", marks=marks))
+    return params
+
+
+def run_on_clickstream(case: Case, directory: Path, batch_size: str) -> list[list]:
+    """The case's final materialized rows on clickstream, values in the oracle's form, sorted."""
+    engine = Engine(Settings({**case.settings, "table.exec.mini-batch.size": batch_size}), out=io.StringIO())
+    engine.execute_script(";\n".join(t.ddl(directory) for t in case.tables) + ";")
+    changelog = engine.collect(case.query)
+    table: Counter[str] = Counter()
+    for kind, row in changelog:
+        key = json.dumps([normalize(v, case.time_zone) for v in row])
+        table[key] += 1 if kind in ("+I", "+U") else -1
+    negative = [k for k, n in table.items() if n < 0]
+    assert not negative, f"changelog removes rows it never added: {negative}"
+    return sorted_rows([json.loads(k) for k, n in table.items() for _ in range(n)])
+
+
+@pytest.mark.parametrize(("case", "batch_size"), _params())
+def test_same_result_as_flink(case: Case, batch_size: str, tmp_path: Path) -> None:
+    assert case.expected is not None, f"{case.id} has no expected result: run tests.conformance.record"
+    if "error" in case.expected:
+        with pytest.raises(ClickstreamError):
+            run_on_clickstream(case, tmp_path, batch_size)
+        return
+    got = run_on_clickstream(case, tmp_path, batch_size)
+    want = case.expected["rows"]
+    assert same_rows(got, want), f"{case.query}\n  flink:       {want}\n  clickstream: {got}"
