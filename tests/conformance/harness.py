@@ -53,6 +53,7 @@ class Case:
     query: str
     tables: list[Table]
     settings: dict[str, str] = field(default_factory=dict)
+    views: list[str] = field(default_factory=list)  # CREATE VIEW statements, run after the tables
     expected: dict[str, Any] | None = None
     divergence: str | None = None
 
@@ -63,6 +64,10 @@ class Case:
     @property
     def has_event_time(self) -> bool:
         return any(t.has_event_time for t in self.tables)
+
+    def setup(self, directory: Path) -> list[str]:
+        """The statements that declare the case's tables (rows written under ``directory``) and views."""
+        return [t.ddl(directory) for t in self.tables] + self.views
 
     @property
     def time_zone(self) -> str:
@@ -84,13 +89,15 @@ def load_group(group: str) -> list[Case]:
     for raw in data["cases"]:
         own = {t["name"]: Table.from_json(t) for t in raw.get("tables", [])}
         tables = {**shared, **own}
+        text = " ".join([raw["query"], *raw.get("views", [])])
         cases.append(
             Case(
                 group=group,
                 name=raw["name"],
                 query=raw["query"],
-                tables=[t for name, t in tables.items() if _mentions(raw["query"], name)],
+                tables=[t for name, t in tables.items() if _mentions(text, name)],
                 settings=raw.get("settings", {}),
+                views=raw.get("views", []),
                 expected=raw.get("expected"),
                 divergence=raw.get("divergence"),
             )

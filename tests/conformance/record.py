@@ -54,6 +54,7 @@ def record_batch(cases: list[Case]) -> dict[str, dict[str, Any]]:
         tables = {t.name: t for case in cases for t in case.tables}
         setup = [f"SET '{k}' = '{v}'" for k, v in cases[0].settings.items()]
         setup += [t.ddl(Path(tmp)) for t in tables.values()]
+        setup += list(dict.fromkeys(v for case in cases for v in case.views))
         raw = run_flink_json(setup, {case.name: case.query for case in cases})
     expected = {}
     for case in cases:

@@ -39,7 +39,7 @@ def _params() -> list:
 def run_on_clickstream(case: Case, directory: Path, batch_size: str) -> list[list]:
     """The case's final materialized rows on clickstream, values in the oracle's form, sorted."""
     engine = Engine(Settings({**case.settings, "table.exec.mini-batch.size": batch_size}), out=io.StringIO())
-    engine.execute_script(";\n".join(t.ddl(directory) for t in case.tables) + ";")
+    engine.execute_script(";\n".join(case.setup(directory)) + ";")
     changelog = engine.collect(case.query)
     table: Counter[str] = Counter()
     for kind, row in changelog:
