@@ -61,7 +61,7 @@ def expected_sessions(events_file) -> Counter:
         for rows in [r for r in sessions if end_of(r) - 1 <= watermark]:
             sessions.remove(rows)
             emit(user, rows)
-        touching = [r for r in sessions if t < end_of(r) and t + GAP > min(x["ts"] for x in r)]
+        touching = [r for r in sessions if t <= end_of(r) and t + GAP >= min(x["ts"] for x in r)]
         if not touching:
             if t + GAP - 1 <= watermark:
                 continue

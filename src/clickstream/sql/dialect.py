@@ -41,6 +41,12 @@ def _parse_window_function(name: str):
 
 
 class FlinkParser(parser.Parser):
+    FUNCTIONS = {
+        **parser.Parser.FUNCTIONS,
+        # Flink's INITCAP takes one argument (sqlglot's own parser adds a delimiter list).
+        "INITCAP": lambda args: exp.Anonymous(this="INITCAP", expressions=args),
+    }
+
     CONSTRAINT_PARSERS = {
         **parser.Parser.CONSTRAINT_PARSERS,
         "WATERMARK": lambda self: self.expression(
@@ -54,7 +60,7 @@ class FlinkParser(parser.Parser):
     SCHEMA_UNNAMED_CONSTRAINTS = {*parser.Parser.SCHEMA_UNNAMED_CONSTRAINTS, "WATERMARK"}
 
     FUNCTION_PARSERS = {
-        **parser.Parser.FUNCTION_PARSERS,
+        **{k: v for k, v in parser.Parser.FUNCTION_PARSERS.items() if k != "INITCAP"},
         **{name: _parse_window_function(name) for name in WINDOW_TVFS},
         "DESCRIPTOR": lambda self: Descriptor(expressions=self._parse_csv(self._parse_column)),
     }

@@ -178,7 +178,12 @@ FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "IFNULL": _template("coalesce(__a0, __a1)", (2,)),
     "CHAR_LENGTH": _template("length(__a0)", (1,)),
     "CHARACTER_LENGTH": _template("length(__a0)", (1,)),
-    "INITCAP": _template("upper(substr(__a0, 1, 1)) || lower(substr(__a0, 2))", (1,)),
+    # Flink: each run of letters and digits starts upper case and goes on lower case.
+    "INITCAP": _template(
+        r"array_to_string(list_transform(regexp_extract_all(__a0, '[\p{L}\p{N}]+|[^\p{L}\p{N}]+'), "
+        "lambda t: upper(t[1]) || lower(t[2:])), '')",
+        (1,),
+    ),
     "SPLIT_INDEX": _template("split_part(__a0, __a1, __a2 + 1)", (3,)),
     "REGEXP_EXTRACT": _template("regexp_extract(__a0, __a1, __a2)", (3,)),
     "MD5": _template("md5(__a0)", (1,)),
@@ -264,7 +269,6 @@ PASS_THROUGH: tuple[type[exp.Expression], ...] = (
     exp.DayOfWeek,
     exp.DayOfYear,
     exp.DayOfMonth,
-    exp.Initcap,
     exp.MD5,
     exp.Log,
     exp.Rand,

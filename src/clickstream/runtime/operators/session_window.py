@@ -1,4 +1,4 @@
-"""Session windows: per key, rows whose gap windows `[t, t + gap)` overlap form one session.
+"""Session windows: per key, rows whose gap windows `[t, t + gap)` overlap or touch form one session.
 
 Sessions evolve record by record, as in Flink's merging windows: a session whose end the
 watermark has reached is closed (it fires at the end of the batch), so a later row can no longer
@@ -108,7 +108,8 @@ class SessionWindowOperator(BaseOperator):
     def _place(self, key: tuple, t: int, watermark: int, merged_into: dict[int, int]) -> int:
         sessions = self.sessions.setdefault(key, {})
         open_ = {sid: s for sid, s in sessions.items() if watermark == MIN_WATERMARK or s.end - 1 > watermark}
-        touching = [sid for sid, s in open_.items() if t < s.end and t + self.gap > s.start]
+        # Flink merges windows that overlap or touch: [0, 10) and [10, 20) are one session.
+        touching = [sid for sid, s in open_.items() if t <= s.end and t + self.gap >= s.start]
         if not touching:
             if watermark != MIN_WATERMARK and t + self.gap - 1 <= watermark:
                 return -1  # late: its own session has ended and no open one reaches it
