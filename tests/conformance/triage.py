@@ -35,7 +35,7 @@ def _ours(case: Case, batch_size: str) -> tuple[list[list[Any]] | None, str | No
         try:
             return run_on_clickstream(case, Path(tmp), batch_size), None
         except ClickstreamError as e:
-            return None, f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            return None, f"raises {type(e).__name__}: {str(e).splitlines()[0]}"
         except Exception as e:  # noqa: BLE001 - a crash is a divergence to report, not to hide
             return None, f"crashes with {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
@@ -53,7 +53,7 @@ def difference(case: Case) -> str | None:
                 got = f"returns {_short(rows)}" if error is None else error
                 notes.append(f"Flink fails ({case.expected['error']}); clickstream{where} {got}")
         elif error is not None:
-            notes.append(f"Flink gives {_short(case.expected['rows'])}; clickstream{where} raises {error}")
+            notes.append(f"Flink gives {_short(case.expected['rows'])}; clickstream{where} {error}")
         elif not same_rows(rows or [], case.expected["rows"]):
             want = case.expected["rows"]
             only_want = [r for r in want if not any(same_rows([r], [g]) for g in rows or [])]
