@@ -11,6 +11,10 @@ from clickstream.sql.plan import AggCall
 
 _INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 
+# COUNT(DISTINCT x) state: the distinct values per key, and their number when a window fires.
+# Quoted and `$`-prefixed so they never meet a user's column (`v`, `n`, ...).
+DISTINCT_VALUE, DISTINCT_COUNT = quote("$value"), quote("$count")
+
 
 def accumulators(index: int, call: AggCall) -> list[tuple[str, str, str]]:
     """(accumulator column, partial SQL over rows, merge SQL over partial rows)."""

@@ -16,7 +16,12 @@ import pyarrow as pa
 
 from clickstream.runtime.batch import OP, SEQ, WM, quote, stamp
 from clickstream.runtime.operators import running
-from clickstream.runtime.operators.aggregates import accumulators, combine, final
+from clickstream.runtime.operators.aggregates import (
+    DISTINCT_VALUE,
+    accumulators,
+    combine,
+    final,
+)
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import GroupAggregateNode
@@ -52,7 +57,7 @@ class GroupAggregateOperator(BaseOperator):
             f"CREATE TABLE {self.p}_acc AS SELECT {columns} FROM batch{group_by} LIMIT 0", batch=self._empty
         )
         for i, call in self.distinct:
-            cols = ", ".join(self.keys + [f"{quote(call.argument)} AS v"])
+            cols = ", ".join(self.keys + [f"{quote(call.argument)} AS {DISTINCT_VALUE}"])
             self.state.execute(
                 f"CREATE TABLE {self.p}_d{i} AS SELECT {cols} FROM batch LIMIT 0", batch=self._empty
             )
@@ -83,7 +88,9 @@ class GroupAggregateOperator(BaseOperator):
             v = quote(call.argument)
             new_rows = self.state.query(
                 f"SELECT c.__row FROM candidates c WHERE c.{v} IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {self.p}_d{i} d WHERE " + self._on("d", "c", [f"d.v = c.{v}"]) + ")",
+                f"(SELECT 1 FROM {self.p}_d{i} d WHERE "
+                + self._on("d", "c", [f"d.{DISTINCT_VALUE} = c.{v}"])
+                + ")",
                 candidates=candidates,
             )
             flags = np.zeros(batch.num_rows, dtype=bool)

@@ -24,6 +24,8 @@ from clickstream.sql.plan import JoinNode
 
 LEFT, RIGHT = 0, 1
 DELETE, INSERT = 3, 0
+# Internal columns, quoted and `$`-prefixed so they never meet a user's column (`s`, `n`, ...).
+SIGN, COPIES = quote("$sign"), quote("$copies")
 
 
 class JoinOperator(BaseOperator):
@@ -93,16 +95,16 @@ class JoinOperator(BaseOperator):
         names = ", ".join(quote(c) for c in cols)
         # net effect of the batch, one row per copy: inserted (n > 0) or retracted (n < 0)
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_net AS SELECT {names}, n FROM (SELECT {names}, "
-            f"CAST(sum(s) AS BIGINT) AS n FROM (SELECT {select}, {sign} AS s FROM batch) GROUP BY ALL) "
-            "WHERE n <> 0",
+            f"CREATE OR REPLACE TEMP TABLE {p}_net AS SELECT {names}, {COPIES} FROM (SELECT {names}, "
+            f"CAST(sum({SIGN}) AS BIGINT) AS {COPIES} FROM (SELECT {select}, {sign} AS {SIGN} FROM batch) "
+            f"GROUP BY ALL) WHERE {COPIES} <> 0",
             batch=batch,
         )
         self._ensure_state(port)
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_ins AS SELECT {names}, "
             f"{self.next_id} + row_number() OVER () AS __id FROM (SELECT {names}, "
-            f"unnest(range(n)) FROM {p}_net WHERE n > 0)"
+            f"unnest(range({COPIES})) FROM {p}_net WHERE {COPIES} > 0)"
         )
         self.next_id += self.state.scalar(f"SELECT count(*) FROM {p}_ins") or 0
         self._take_retracted(port)
@@ -139,7 +141,7 @@ class JoinOperator(BaseOperator):
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_del AS SELECT s.* FROM (SELECT *, row_number() "
             f"OVER (PARTITION BY {names} ORDER BY __id) AS __k FROM {table}) s JOIN (SELECT "
-            f"{names}, unnest(range(-n)) AS __k0 FROM {p}_net WHERE n < 0) d ON "
+            f"{names}, unnest(range(-{COPIES})) AS __k0 FROM {p}_net WHERE {COPIES} < 0) d ON "
             f"{self._same_row('s', 'd', port)} AND s.__k = d.__k0 + 1"
         )
         self.state.execute(f"DELETE FROM {table} WHERE __id IN (SELECT __id FROM {p}_del)")
@@ -198,8 +200,8 @@ class JoinOperator(BaseOperator):
         # matches each left row gains (+) and loses (-) from this batch
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_cnt AS SELECT l.__id, "
-            f"count(*) FILTER (WHERE x.s > 0) AS gained, count(*) FILTER (WHERE x.s < 0) AS lost "
-            f"FROM {p}_l l JOIN (SELECT *, 1 AS s FROM {p}_ins UNION ALL SELECT * EXCLUDE "
+            f"count(*) FILTER (WHERE x.{SIGN} > 0) AS gained, count(*) FILTER (WHERE x.{SIGN} < 0) AS lost "
+            f"FROM {p}_l l JOIN (SELECT *, 1 AS {SIGN} FROM {p}_ins UNION ALL SELECT * EXCLUDE "
             f"(__ins, __k), -1 FROM {p}_del) x ON {self._on('l', 'x')} GROUP BY l.__id"
         )
         parts = [

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, SEQ, WM, quote
-from clickstream.runtime.operators.aggregates import accumulators, final
+from clickstream.runtime.operators.aggregates import DISTINCT_COUNT, DISTINCT_VALUE, accumulators, final
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.schema import window_time_sql
@@ -106,7 +106,7 @@ class WindowAggregateOperator(BaseOperator):
             for i, call in self.distinct:
                 self.state.execute(
                     f"CREATE TABLE {p}_d{i} AS SELECT {group}, "
-                    f"{quote(call.argument)} AS v FROM {p}_rows LIMIT 0"
+                    f"{quote(call.argument)} AS {DISTINCT_VALUE} FROM {p}_rows LIMIT 0"
                 )
             self._created = True
         self._rows_since_compaction += self.state.scalar(f"INSERT INTO {p}_acc {select}") or 0
@@ -175,13 +175,14 @@ class WindowAggregateOperator(BaseOperator):
         joins, counts = "", {}
         for i, _ in self.distinct:
             joins += (
-                f" LEFT JOIN (SELECT {group}, count(DISTINCT a.v) AS n FROM win w JOIN "
+                f" LEFT JOIN (SELECT {group}, count(DISTINCT a.{DISTINCT_VALUE}) AS {DISTINCT_COUNT} "
+                f"FROM win w JOIN "
                 f"{p}_d{i} a ON a.__slice > w.w_start AND a.__slice <= w.w_end AND "
                 f"a.__min_end <= w.w_end GROUP BY "
                 f"{group}) d{i} ON d{i}.w_start = m.w_start AND d{i}.w_end = m.w_end"
                 + "".join(f" AND d{i}.{k} IS NOT DISTINCT FROM m.{k}" for k in self.keys)
             )
-            counts[i] = f"d{i}.n"
+            counts[i] = f"d{i}.{DISTINCT_COUNT}"
         values = [f"m.{k}" for k in self.keys]
         for i, call in enumerate(self.node.aggregates):
             values.append(f"{final(i, call, 'm', counts.get(i))} AS {quote(call.output.name)}")
