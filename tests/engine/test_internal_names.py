@@ -1,4 +1,4 @@
-"""User columns named like the operators' internal columns (`s`, `n`, `v`) change nothing.
+"""User columns named like internal ones (`s`, `n`, `v`) change nothing; Top-N ties as in Flink.
 
 Expected rows were recorded from PyFlink 2.3 on the same input (tests/flink_oracle, run_flink_json).
 Before the operators quoted and `$`-prefixed their own columns, the join repeated rows many times
@@ -63,3 +63,13 @@ def test_count_distinct_grouped_by_a_column_v(engine):
     t = lambda minute: datetime(2020, 1, 1, 0, minute)  # noqa: E731
     flink = [(0, t(0), 3), (0, t(5), 2), (0, t(10), 1), (1, t(0), 2), (1, t(5), 3), (1, t(10), 1)]
     assert windowed == Counter(flink)
+
+
+def test_top_n_ties_keep_the_earlier_row(engine):
+    # ORDER BY v DESC ties within each u: Flink's Top-N keeps the row that arrived first.
+    rows = _final(
+        engine,
+        "SELECT * FROM (SELECT u, item, v, ROW_NUMBER() OVER (PARTITION BY u ORDER BY v DESC) AS rn "
+        "FROM c) WHERE rn <= 1",
+    )
+    assert rows == Counter([(0, 3, 1, 1), (1, 1, 1, 1), (2, 1, 1, 1)])

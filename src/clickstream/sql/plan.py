@@ -359,6 +359,9 @@ class RankNode(PlanNode):
     rank_column: str = "rn"
     row_key: list[str] | None = None  # the input's unique key, for an updating input
     drop_late: bool = False  # deduplication on event time drops rows behind the watermark
+    # Deduplication (N = 1, ordered by a time attribute): Flink's Deduplicate keeps the later of two
+    # rows with the same time under DESC ("keep last"); every other Top-N keeps the earlier one.
+    deduplicate: bool = False
 
     @property
     def inputs(self) -> list[PlanNode]:

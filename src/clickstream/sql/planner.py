@@ -280,6 +280,7 @@ class Planner:
             rank_column=rank_column.name,
             row_key=node.upsert_keys,
             drop_late=rank.limit == 1 and _orders_by_rowtime(node),
+            deduplicate=rank.limit == 1 and len(order) == 1 and _orders_by_time_attribute(node),
         )
         entries = [
             ScopeEntry(None, e.name, e.internal, e.column, e.internal in hidden) for e in scope.entries
@@ -760,6 +761,12 @@ def _orders_by_rowtime(node: PlanNode) -> bool:
         return False
     names = [c.name for c in node.columns]
     return node.projections[names.index("$o0")] == node.projections[names.index(node.rowtime)]
+
+
+def _orders_by_time_attribute(node: PlanNode) -> bool:
+    """Is `$o0` the rowtime or a processing-time attribute (Flink's deduplication)?"""
+    order_column = next(c for c in node.columns if c.name == "$o0")
+    return "PROCTIME" in order_column.flink_type or _orders_by_rowtime(node)
 
 
 def _in_statement(error: SqlError, statement: Statement) -> SqlError:

@@ -28,11 +28,12 @@ class RankOperator(BaseOperator):
         self.p = state.new_prefix("rank")
         self.data = [c.name for c in node.input.columns]
         self.part = [quote(c) for c in node.partition]
-        last_desc = node.order[-1][1] if node.order else False
-        # ties are broken by arrival, earlier first (later first under DESC, as for "keep last")
+        keep_last = node.deduplicate and node.order[0][1]
+        # ties are broken by arrival: the earlier row first, as Flink's Top-N keeps it, except that
+        # deduplication ordered by time DESC keeps the later one ("keep last row")
         self.order = ", ".join(
             [f"{quote(c)} {'DESC' if d else 'ASC'}" for c, d in node.order]
-            + [f"{quote(SEQ)} {'DESC' if last_desc else 'ASC'}"]
+            + [f"{quote(SEQ)} {'DESC' if keep_last else 'ASC'}"]
         )
         self.emitted = 0
         self._created = False
