@@ -19,7 +19,7 @@ import pyarrow as pa
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors import registry
 from clickstream.errors import ExecutionError
-from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
+from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, WM, constant
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
@@ -189,11 +189,15 @@ class Job:
             inputs = self._input_watermarks[id(operator)]
             inputs[port] = max(inputs[port], watermark)
             combined = min(inputs)
-            if combined <= self._watermarks[id(operator)]:
+            previous = self._watermarks[id(operator)]
+            if combined <= previous:
                 continue
             self._watermarks[id(operator)] = combined
             for out in operator.on_watermark(combined):
-                self._push(self._downstream[id(operator)], out)
+                # Rows a watermark releases (window results, joined rows) reach the next operator
+                # before that watermark does, as in Flink: they carry the one in force before it,
+                # so an event-time operator downstream does not take them for late rows.
+                self._push(self._downstream[id(operator)], _with_watermark(out, previous))
             self._advance(self._downstream[id(operator)], combined)
 
     def _reader(self, scan: ScanNode) -> SourceReader:
@@ -292,3 +296,10 @@ class Job:
                 "lag": sum(r.source.lag() for r in readers if hasattr(r.source, "lag")),
             }
         return out
+
+
+def _with_watermark(batch: pa.Table, watermark: int) -> pa.Table:
+    if WM not in batch.column_names:
+        return batch
+    index = batch.column_names.index(WM)
+    return batch.set_column(index, WM, constant(watermark, batch.num_rows, pa.int64()))

@@ -196,10 +196,7 @@ class AggregatePlanner:
                     bounds.add(internal)
                     continue
                 if internal == WINDOW_TIME:
-                    raise UnsupportedFeatureError(
-                        "GROUP BY window_time is not supported; group by window_start, window_end",
-                        *position_of(item),
-                    )
+                    continue  # follows from window_end: Flink's form for cascading windows
             keys.append(item)
         if tvf is not None:
             if bounds != {WINDOW_START, WINDOW_END}:
