@@ -121,6 +121,14 @@ class AggregatePlanner:
                 time_is_ltz=window_time_column.is_ltz,
             )
         else:
+            if node.updating:
+                # Until retractions are aggregated, refuse here rather than fail at run time.
+                raise UnsupportedFeatureError(
+                    "GROUP BY over an updating input (the result of a GROUP BY, a join, a Top-N or "
+                    "a deduplication) is not supported yet",
+                    *position_of(group or query),
+                    hint="Aggregate the append-only source instead, or use a window aggregation below.",
+                )
             aggregate = GroupAggregateNode(
                 columns=key_columns + agg_columns,
                 input=pre,

@@ -362,6 +362,9 @@ class RankNode(PlanNode):
     # Deduplication (N = 1, ordered by a time attribute): Flink's Deduplicate keeps the later of two
     # rows with the same time under DESC ("keep last"); every other Top-N keeps the earlier one.
     deduplicate: bool = False
+    # Window Top-N (Flink's WindowRank): partitioned by the window bounds of an insert-only window
+    # aggregate, each window is ranked once, when it fires, so the result only appends.
+    per_window: bool = False
 
     @property
     def inputs(self) -> list[PlanNode]:
@@ -369,7 +372,7 @@ class RankNode(PlanNode):
 
     @property
     def updating(self) -> bool:
-        return True
+        return not self.per_window
 
     @property
     def upsert_keys(self) -> list[str] | None:

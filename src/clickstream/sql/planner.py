@@ -282,6 +282,7 @@ class Planner:
             drop_late=rank.limit == 1 and _orders_by_rowtime(node),
             deduplicate=rank.limit == 1 and len(order) == 1 and _orders_by_time_attribute(node),
         )
+        rank_node.per_window = not node.updating and len(_window_bounds(node) & set(rank_node.partition)) == 2
         entries = [
             ScopeEntry(None, e.name, e.internal, e.column, e.internal in hidden) for e in scope.entries
         ]
@@ -763,6 +764,16 @@ def _orders_by_rowtime(node: PlanNode) -> bool:
     return node.projections[names.index("$o0")] == node.projections[names.index(node.rowtime)]
 
 
+def _window_bounds(node: PlanNode) -> set[str]:
+    """Columns of `node` that are the window_start and window_end of a window aggregate below it."""
+    if isinstance(node, WindowAggregateNode):
+        return set(node.window_columns[:2])
+    if isinstance(node, CalcNode):
+        below = {_quote(name) for name in _window_bounds(node.input)}
+        return {c.name for c, p in zip(node.columns, node.projections, strict=True) if p in below}
+    return set()
+
+
 def _orders_by_time_attribute(node: PlanNode) -> bool:
     """Is `$o0` the rowtime or a processing-time attribute (Flink's deduplication)?"""
     order_column = next(c for c in node.columns if c.name == "$o0")
@@ -797,9 +808,13 @@ def _has_aggregate(query: exp.Select) -> bool:
 
 
 def _first_updating(node: PlanNode) -> PlanNode:
-    while node.inputs and not isinstance(node, GroupAggregateNode):
-        node = next(i for i in node.inputs if i.updating)
-    return node
+    """The node where updates start: an updating node whose inputs only append (a GROUP BY, a
+    deduplication keeping the last row, an outer join, ...)."""
+    while True:
+        updating = [i for i in node.inputs if i.updating]
+        if not updating:
+            return node
+        node = updating[0]
 
 
 def _family(duck_type: str) -> str:
