@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import PARTITION, BaseSource
+from clickstream.connectors.filesystem import DeadLetters
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, constant, quote
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
@@ -55,6 +57,8 @@ class SourceReader:
         self._sql = (
             f"SELECT {', '.join(computed + watermark)} FROM batch" if (computed or watermark) else None
         )
+        self.dead_letters = DeadLetters(scan.table, settings)
+        self.null_rowtimes = 0
         self._ahead: _ReadAhead | None = None
         self._ended = False
         self._watermark = MIN_WATERMARK  # after the last batch handed out, with read-ahead
@@ -94,7 +98,25 @@ class SourceReader:
         if PARTITION in raw.column_names:
             partitions = raw.column(PARTITION)
             raw = raw.drop_columns([PARTITION])
-        return self._stamp(self._derive(raw, state), partitions), self.watermarks.current
+        batch = self._derive(raw, state)
+        batch, partitions = self._without_null_rowtimes(batch, partitions)
+        return self._stamp(batch, partitions), self.watermarks.current
+
+    def _without_null_rowtimes(
+        self, batch: pa.Table, partitions: pa.Array | None
+    ) -> tuple[pa.Table, pa.Array | None]:
+        """A row without a rowtime cannot be placed in event time: Flink fails the job ("RowTime
+        field should not be null"); we send the row to the table's dead letters, count it with the
+        malformed records, and go on."""
+        rowtime = self.scan.rowtime
+        if rowtime is None or batch.column(rowtime).null_count == 0:
+            return batch, partitions
+        present = pc.is_valid(batch.column(rowtime))
+        dropped = batch.filter(pc.invert(present)).drop_columns(["__wmv"])
+        reason = f"the rowtime attribute '{rowtime}' is NULL"
+        self.dead_letters.write([(_as_json(row), reason) for row in dropped.to_pylist()], "rowtime")
+        self.null_rowtimes += dropped.num_rows
+        return batch.filter(present), partitions.filter(present) if partitions is not None else None
 
     def _derive(self, raw: pa.Table, state: JobState) -> pa.Table:
         """The batch with its computed columns (in declaration order) and `__wmv`."""
@@ -192,3 +214,7 @@ class _ReadAhead:
         self._stopping.set()
         self._thread.join()
         self._state.close()
+
+
+def _as_json(row: dict) -> str:
+    return orjson.dumps(row, default=str).decode()
