@@ -22,7 +22,7 @@ from clickstream.connectors import registry
 from clickstream.connectors.base import OP_COLUMN, OP_SHORT
 from clickstream.connectors.blackhole import BlackholeSink
 from clickstream.connectors.print import PrintSink, format_value
-from clickstream.errors import CatalogError, SqlError
+from clickstream.errors import CatalogError, ConnectorOptionError, SqlError
 from clickstream.runtime.executor import Job, JobStatus
 from clickstream.schema import TableDef
 from clickstream.sql import statements as st
@@ -138,6 +138,11 @@ class Engine:
             else:
                 self.settings.values.clear()
         elif isinstance(statement, st.CreateTable):
+            try:
+                if statement.table is not None:
+                    registry.check_options(statement.table)
+            except ConnectorOptionError as error:
+                raise error.in_statement(statement.text, statement.line, statement.col) from None
             self.catalog.add(statement.table, if_not_exists=statement.if_not_exists)
             self._print("[INFO] Execute statement succeeded.")
         elif isinstance(statement, st.CreateView):

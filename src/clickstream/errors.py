@@ -7,6 +7,8 @@ offending token so the message can point at it, DuckDB-style.
 
 from __future__ import annotations
 
+import re
+
 
 class ClickstreamError(Exception):
     """Base class of all errors a user may see."""
@@ -56,7 +58,10 @@ class SqlError(ClickstreamError):
             where = f" (line {self.line}, column {self.col})"
             if self.source:
                 where = f" ({self.source}, line {self.line}, column {self.col})"
-        text = f"{self.kind} Error: {self.message}{where}"
+        # The position closes the first line, so a message of several lines (Flink's lists of
+        # options) stays whole below it.
+        first, newline, rest = self.message.partition("\n")
+        text = f"{self.kind} Error: {first}{where}{newline}{rest}"
         if self.hint:
             text += f"\nHint: {self.hint}"
         if self.sql and self.line is not None:
@@ -92,5 +97,47 @@ class ConnectorError(ClickstreamError):
     """A connector is misconfigured or its external system failed."""
 
 
+class ConnectorOptionError(SqlValidationError, ConnectorError):
+    """A `WITH` option nothing declares, a value its option does not take, or a required option
+    missing (Flink's `ValidationException` from `FactoryUtil`). `key` is the option at fault."""
+
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        col: int | None = None,
+        hint: str | None = None,
+        sql: str | None = None,
+        source: str | None = None,
+        *,
+        key: str | None = None,
+        table: str | None = None,
+    ) -> None:
+        self.key = key
+        self.table = table
+        super().__init__(message, line, col, hint, sql, source)
+
+    def in_statement(self, text: str, line: int, col: int) -> ConnectorOptionError:
+        """Point at the option's key in a `CREATE TABLE` whose text starts at (`line`, `col`) of
+        the script (at the statement's start when the key is not found, or for a missing option)."""
+        self.line, self.col = 1, 1
+        if self.key is not None:
+            quoted = "'" + self.key.replace("'", "''") + "'"
+            match = re.search(re.escape(quoted) + r"\s*=", text)
+            if match:
+                before = text[: match.start()]
+                self.line = before.count("\n") + 1
+                self.col = match.start() - (before.rfind("\n") + 1) + 1
+        self.shifted(line - 1, col - 1)
+        return self
+
+
 class ExecutionError(ClickstreamError):
     """A running job failed."""
+
+
+def is_secret_option(key: str) -> bool:
+    """True for an option whose value must never be shown (passwords, JAAS configs, ...)."""
+    from clickstream.schema import SECRET_OPTIONS  # schema imports this module
+
+    return key.lower() in SECRET_OPTIONS

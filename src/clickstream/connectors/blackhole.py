@@ -5,6 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 from clickstream.connectors.base import BaseSink
+from clickstream.connectors.options import Option
+
+OPTIONS: tuple[Option, ...] = ()  # as Flink's blackhole: none
 
 
 class BlackholeSink(BaseSink):

@@ -14,8 +14,37 @@ import pyarrow as pa
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSource, physical_schema
+from clickstream.connectors.options import FIELD, Option
 from clickstream.errors import ConnectorError
 from clickstream.schema import TableDef
+
+OPTIONS = (
+    Option(
+        "number-of-rows",
+        "int",
+        minimum=0,
+        description="Rows to generate; the source is unbounded without it.",
+    ),
+    Option("rows-per-second", "number", "10000", description="The rate rows are generated at."),
+    Option("seed", "int", "0", description="Seed of the random values (0: a different run each time)."),
+    Option("scan.parallelism", "int", minimum=1, description="Accepted for Flink compatibility."),
+    Option(
+        f"fields.{FIELD}.kind",
+        "enum",
+        "random",
+        values=("random", "sequence"),
+        description="Random values, or a sequence from 'start' to 'end' (which bounds the source).",
+    ),
+    Option(f"fields.{FIELD}.min", "number", description="Smallest random number."),
+    Option(f"fields.{FIELD}.max", "number", description="Largest random number."),
+    Option(
+        f"fields.{FIELD}.max-past", "duration", "0", description="How far before now random timestamps go."
+    ),
+    Option(f"fields.{FIELD}.length", "int", "100", minimum=0, description="Length of random strings."),
+    Option(f"fields.{FIELD}.start", "int", description="First value of a sequence."),
+    Option(f"fields.{FIELD}.end", "int", description="Last value of a sequence."),
+    Option(f"fields.{FIELD}.null-rate", "number", "0", description="Share of NULL values, from 0 to 1."),
+)
 
 _LETTERS = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 

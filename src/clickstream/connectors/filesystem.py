@@ -18,11 +18,67 @@ import pyarrow as pa
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSink, BaseSource
-from clickstream.connectors.formats import Decoder
+from clickstream.connectors.formats import FORMATS, Decoder
+from clickstream.connectors.options import Option
 from clickstream.errors import ConnectorError
 from clickstream.schema import TableDef
 
 _BLOCK_BYTES = 16 << 20
+
+DEAD_LETTER_PATH = Option(
+    "dead-letter.path",
+    description="The JSON Lines file malformed records go to (default: '<dead-letter.dir>/<table>.jsonl').",
+)
+OPTIONS = (
+    Option("path", required=True, description="The file or directory to read, or to write into."),
+    Option(
+        "format",
+        "enum",
+        "json",
+        values=tuple(FORMATS),
+        format=True,
+        description="The record format: one JSON object or one CSV line per line.",
+    ),
+    Option(
+        "source.monitor-interval",
+        "duration",
+        description="Watch the directory for new files this often; the source then never ends.",
+    ),
+    DEAD_LETTER_PATH,
+    Option("sink.parallelism", "int", minimum=1, description="Accepted for Flink compatibility."),
+    Option(
+        "sink.rolling-policy.file-size",
+        description="Accepted for Flink compatibility; the sink appends to one file.",
+    ),
+    Option(
+        "sink.rolling-policy.rollover-interval",
+        "duration",
+        description="Accepted for Flink compatibility; the sink appends to one file.",
+    ),
+    Option(
+        "sink.rolling-policy.check-interval",
+        "duration",
+        description="Accepted for Flink compatibility; the sink appends to one file.",
+    ),
+    Option(
+        "sink.rolling-policy.inactivity-interval",
+        "duration",
+        description="Accepted for Flink compatibility; the sink appends to one file.",
+    ),
+    Option("auto-compaction", "bool", "false", description="Accepted for Flink compatibility."),
+    Option("compaction.file-size", description="Accepted for Flink compatibility."),
+    Option(
+        "partition.default-name",
+        default="__DEFAULT_PARTITION__",
+        description="Accepted for Flink compatibility (PARTITIONED BY is not supported).",
+    ),
+    Option(
+        "sink.shuffle-by-partition.enable",
+        "bool",
+        "false",
+        description="Accepted for Flink compatibility (PARTITIONED BY is not supported).",
+    ),
+)
 
 
 class LineReader:

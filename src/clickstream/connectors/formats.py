@@ -15,9 +15,94 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clickstream.connectors.options import Option
 from clickstream.duck import DuckSession
 from clickstream.errors import ConnectorError
 from clickstream.schema import Column, TableDef, arrow_type
+
+# Each format's options, without the prefix a connector puts before them ('json.' for 'format',
+# 'value.json.' for 'value.format'). Flink's keys; those this decoder ignores say so. Options that
+# would change what is read (csv.quote-character, csv.null-literal, ...) are not declared, so they
+# are refused instead of silently giving other rows than Flink.
+FORMATS: dict[str, tuple[Option, ...]] = {
+    "json": (
+        Option(
+            "timestamp-format.standard",
+            "enum",
+            "SQL",
+            values=("SQL", "ISO-8601"),
+            description="How timestamps are written; both forms are read whichever is set.",
+        ),
+        Option(
+            "fail-on-missing-field",
+            "bool",
+            "false",
+            description="Accepted for Flink compatibility; a missing field is always read as NULL.",
+        ),
+        Option(
+            "ignore-parse-errors",
+            "bool",
+            "false",
+            description="Accepted for Flink compatibility; a malformed record always goes to the "
+            "dead letters and the job goes on.",
+        ),
+        Option(
+            "map-null-key.mode",
+            "enum",
+            "FAIL",
+            values=("FAIL", "DROP", "LITERAL"),
+            description="Accepted for Flink compatibility (MAP columns are not supported).",
+        ),
+        Option(
+            "map-null-key.literal",
+            default="null",
+            description="Accepted for Flink compatibility (MAP columns are not supported).",
+        ),
+        Option(
+            "encode.decimal-as-plain-number",
+            "bool",
+            "false",
+            description="Accepted for Flink compatibility; decimals are written exactly, as strings.",
+        ),
+        Option(
+            "encode.ignore-null-fields",
+            "bool",
+            "false",
+            description="Accepted for Flink compatibility; NULL fields are written as null.",
+        ),
+        Option(
+            "decode.json-parser.enabled",
+            "bool",
+            "true",
+            description="Accepted for Flink compatibility; records are decoded in bulk by DuckDB.",
+        ),
+    ),
+    "csv": (
+        Option("field-delimiter", default=",", description="The character between fields."),
+        Option(
+            "ignore-parse-errors",
+            "bool",
+            "false",
+            description="Accepted for Flink compatibility; a malformed line always goes to the "
+            "dead letters and the job goes on.",
+        ),
+        Option(
+            "write-bigdecimal-in-scientific-notation",
+            "bool",
+            "true",
+            description="Accepted for Flink compatibility.",
+        ),
+    ),
+    "raw": (
+        Option(
+            "charset",
+            "enum",
+            "UTF-8",
+            values=("UTF-8",),
+            description="The text encoding of each record; only UTF-8 is read.",
+        ),
+    ),
+}
 
 
 @dataclass

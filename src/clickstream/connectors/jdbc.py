@@ -2,10 +2,10 @@
 
 Databases: SQLite, PostgreSQL and MySQL/MariaDB (see `jdbc_dialects`).
 
-Options keep Flink's keys: `url`, `table-name`, `username`, `password`, `lookup.cache.max-rows`,
-`lookup.cache.ttl`, `lookup.cache.caching-missing-key`, `lookup.max-retries` (and Flink 1.16's
-`lookup.cache` = 'PARTIAL' with `lookup.partial-cache.*`). Declared column names are the database's
-column names. Connections open on first use; a lost one is reopened and the statement retried.
+Options keep Flink's keys (`OPTIONS`): `url`, `table-name`, `username`, `password`,
+`lookup.cache.max-rows`, `lookup.cache.ttl`, `lookup.cache.caching-missing-key`, `lookup.max-retries`
+(and Flink 1.16's `lookup.cache` = 'PARTIAL' with `lookup.partial-cache.*`). Declared column names are
+the database's column names. Connections open on first use; a lost one is reopened and the statement retried.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from clickstream.connectors.base import (
 )
 from clickstream.connectors.jdbc_dialects import BaseDialect, dialect_for, reader, redact_url
 from clickstream.connectors.lookup_cache import LookupCache, Rows
+from clickstream.connectors.options import Option
 from clickstream.errors import ClickstreamError, ConnectorError
 from clickstream.schema import Column, TableDef
 
@@ -39,6 +40,92 @@ T = TypeVar("T")
 
 # Bound parameters per statement: below SQLite's historical limit of 999.
 _MAX_PARAMS = 900
+
+_COMPATIBILITY = "Accepted for Flink compatibility."
+OPTIONS = (
+    Option(
+        "url",
+        required=True,
+        description="jdbc:sqlite:<path>, jdbc:postgresql://host:port/db, jdbc:mysql://... or "
+        "jdbc:mariadb://...",
+    ),
+    Option("table-name", required=True, description="The database table to look up in or write to."),
+    Option("username", description="The database user (or 'user' in the URL)."),
+    Option("password", description="The database password (or 'password' in the URL); never shown."),
+    Option("driver", description="Accepted for Flink compatibility; the URL chooses the driver."),
+    Option("connection.max-retry-timeout", "duration", "60 s", description=_COMPATIBILITY),
+    Option(
+        "lookup.cache",
+        "enum",
+        "NONE",
+        values=("NONE", "PARTIAL", "FULL"),
+        description="PARTIAL caches looked-up rows (lookup.partial-cache.*); FULL is accepted "
+        "and works as NONE (every lookup queries the database).",
+    ),
+    Option("lookup.cache.max-rows", "int", minimum=1, description="Rows the lookup cache keeps (with ttl)."),
+    Option("lookup.cache.ttl", "duration", description="How long a cached row lives (with max-rows)."),
+    Option(
+        "lookup.cache.caching-missing-key",
+        "bool",
+        "true",
+        description="Also cache keys the table has no row for.",
+    ),
+    Option(
+        "lookup.partial-cache.max-rows",
+        "int",
+        minimum=1,
+        description="Rows the PARTIAL cache keeps (with expire-after-write).",
+    ),
+    Option(
+        "lookup.partial-cache.expire-after-write",
+        "duration",
+        description="How long a row lives in the PARTIAL cache.",
+    ),
+    Option(
+        "lookup.partial-cache.expire-after-access",
+        "duration",
+        description="Accepted for Flink compatibility; rows expire after write only.",
+    ),
+    Option(
+        "lookup.partial-cache.cache-missing-key",
+        "bool",
+        "true",
+        description="Also cache keys the table has no row for, in the PARTIAL cache.",
+    ),
+    Option(
+        "lookup.partial-cache.caching-missing-key",
+        "bool",
+        "true",
+        description="Older spelling of lookup.partial-cache.cache-missing-key, still read.",
+    ),
+    Option(
+        "lookup.max-retries",
+        "int",
+        "3",
+        minimum=0,
+        description="Retries of a lookup whose connection was lost.",
+    ),
+    Option("scan.partition.column", description=_COMPATIBILITY),
+    Option("scan.partition.num", "int", description=_COMPATIBILITY),
+    Option("scan.partition.lower-bound", "int", description=_COMPATIBILITY),
+    Option("scan.partition.upper-bound", "int", description=_COMPATIBILITY),
+    Option("scan.fetch-size", "int", "0", description=_COMPATIBILITY),
+    Option("scan.auto-commit", "bool", "true", description=_COMPATIBILITY),
+    Option(
+        "sink.buffer-flush.max-rows",
+        "int",
+        "100",
+        description="Accepted for Flink compatibility; each micro-batch is one transaction.",
+    ),
+    Option(
+        "sink.buffer-flush.interval",
+        "duration",
+        "1 s",
+        description="Accepted for Flink compatibility; each micro-batch is one transaction.",
+    ),
+    Option("sink.max-retries", "int", "3", minimum=0, description=_COMPATIBILITY),
+    Option("sink.parallelism", "int", minimum=1, description=_COMPATIBILITY),
+)
 
 
 class JdbcDatabase:
@@ -218,9 +305,14 @@ def _lookup_cache(table: TableDef, clock: Callable[[], int] | None) -> tuple[Loo
     options = table.options
     if options.get("lookup.cache", "").upper() == "PARTIAL":  # Flink 1.16+ option names
         prefix, ttl_key = "lookup.partial-cache.", "lookup.partial-cache.expire-after-write"
+        # Flink's key; the older 'caching-' spelling this connector read first still works.
+        missing_key = "lookup.partial-cache.cache-missing-key"
+        if missing_key not in options:
+            missing_key = "lookup.partial-cache.caching-missing-key"
     else:
         prefix, ttl_key = "lookup.cache.", "lookup.cache.ttl"
-    cache_missing = _option_bool(table, prefix + "caching-missing-key", True)
+        missing_key = "lookup.cache.caching-missing-key"
+    cache_missing = _option_bool(table, missing_key, True)
     max_rows_key = prefix + "max-rows"
     # As in Flink's legacy options, the cache is on only when both bounds are given.
     if max_rows_key not in options or ttl_key not in options:

@@ -49,8 +49,9 @@ from clickstream.connectors.base import (
     BaseSink,
     BaseSource,
 )
-from clickstream.connectors.filesystem import DeadLetters
-from clickstream.connectors.formats import Decoder
+from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
+from clickstream.connectors.formats import FORMATS, Decoder
+from clickstream.connectors.options import ANY, Option
 from clickstream.errors import ConnectorError
 from clickstream.log import LogError, LogReader, TopicLog
 from clickstream.log.groups import GroupOffsets
@@ -66,6 +67,106 @@ STARTUP_MODES = {
 BOUNDED_MODES = ("unbounded", "latest-offset", "group-offsets", "specific-offsets")
 PARTITIONERS = ("default", "fixed", "round-robin")
 _SPECIFIC = re.compile(r"^\s*partition\s*:\s*(\d+)\s*,\s*offset\s*:\s*(\d+)\s*$")
+
+_COMPATIBILITY = "Accepted for Flink compatibility (Kafka connector option)."
+OPTIONS = (
+    Option("topic", required=True, description="The topic to read or write; created on first use."),
+    Option(
+        "topic-pattern",
+        description="Refused when used: the log connector reads one topic, not a pattern.",
+    ),
+    Option(
+        "path",
+        description="The log's root directory (default: $CLICKSTREAM_LOG_DIR, else ./clickstream-log).",
+    ),
+    Option(
+        "format",
+        "enum",
+        "json",
+        values=tuple(FORMATS),
+        format=True,
+        description="The record format (the sink writes json only).",
+    ),
+    Option("value.format", "enum", values=tuple(FORMATS), format=True, description="Same as 'format'."),
+    Option(
+        "key.format",
+        "enum",
+        values=tuple(FORMATS),
+        format=True,
+        description="Accepted for Flink compatibility; keys are written as JSON.",
+    ),
+    Option(
+        "key.fields",
+        description="The columns a keyed row is partitioned by, 'a;b' (default: the primary key).",
+    ),
+    Option(
+        "scan.startup.mode",
+        "enum",
+        "earliest-offset",
+        values=tuple(STARTUP_MODES),
+        description="Where reading starts.",
+    ),
+    Option(
+        "scan.startup.specific-offsets",
+        description="Start offsets for 'specific-offsets': 'partition:0,offset:42;partition:1,offset:300'.",
+    ),
+    Option("scan.startup.timestamp-millis", "int", description=_COMPATIBILITY),
+    Option(
+        "scan.bounded.mode",
+        "enum",
+        "unbounded",
+        values=BOUNDED_MODES,
+        description="Where reading stops; 'latest-offset' stops at the end seen at start, so the "
+        "source is bounded.",
+    ),
+    Option(
+        "scan.bounded.specific-offsets",
+        description="Stop offsets for 'specific-offsets', as scan.startup.specific-offsets.",
+    ),
+    Option("scan.bounded.timestamp-millis", "int", description=_COMPATIBILITY),
+    Option("scan.topic-partition-discovery.interval", "duration", description=_COMPATIBILITY),
+    Option("properties.group.id", description="The consumer group whose committed offsets are used."),
+    Option(f"properties.{ANY}", description=_COMPATIBILITY),
+    Option(
+        "sink.partitioner",
+        "enum",
+        "default",
+        values=PARTITIONERS,
+        description="How rows are spread over partitions: by key, all to partition 0, or one by one.",
+    ),
+    Option(
+        "sink.delivery-guarantee",
+        "enum",
+        "at-least-once",
+        values=("none", "at-least-once"),
+        description="Accepted for Flink compatibility; 'exactly-once' (Kafka transactions) is not.",
+    ),
+    Option("sink.transactional-id-prefix", description=_COMPATIBILITY),
+    Option("sink.parallelism", "int", minimum=1, description=_COMPATIBILITY),
+    Option("log.partitions", "int", "1", minimum=1, description="Partitions of a topic this table creates."),
+    Option(
+        "log.sync",
+        "enum",
+        "flush",
+        values=("flush", "fsync"),
+        description="'fsync' makes each sink write wait for the disk.",
+    ),
+    Option(
+        "log.segment.bytes",
+        "int",
+        str(64 << 20),
+        minimum=1,
+        description="Size at which a new segment file is started.",
+    ),
+    Option("log.retention.ms", "duration", description="Sealed segments older than this are deleted."),
+    Option(
+        "log.retention.bytes",
+        "int",
+        minimum=0,
+        description="Sealed segments beyond this size are deleted, oldest first.",
+    ),
+    DEAD_LETTER_PATH,
+)
 
 
 # --- options ----------------------------------------------------------------------------------

@@ -10,7 +10,16 @@ import pyarrow as pa
 
 from clickstream.config import Settings
 from clickstream.connectors.base import OP_COLUMN, OP_SHORT, BaseSink
+from clickstream.connectors.options import Option
 from clickstream.schema import TableDef
+
+OPTIONS = (
+    Option("print-identifier", description="A prefix for each line, followed by '> '."),
+    Option(
+        "standard-error", "bool", "false", description="Print to standard error instead of standard output."
+    ),
+    Option("sink.parallelism", "int", minimum=1, description="Accepted for Flink compatibility."),
+)
 
 
 def format_value(value: object) -> str:
@@ -39,7 +48,9 @@ class PrintSink(BaseSink):
         super().__init__(table, settings)
         identifier = table.options.get("print-identifier")
         self.prefix = f"{identifier}> " if identifier else ""
-        self.stream = stream or (sys.stderr if table.options.get("standard-error") == "true" else sys.stdout)
+        self.stream = stream or (
+            sys.stderr if table.options.get("standard-error", "").lower() == "true" else sys.stdout
+        )
 
     @property
     def is_upsert(self) -> bool:

@@ -1,15 +1,18 @@
-"""`'connector' = '...'` to the classes that implement it."""
+"""`'connector' = '...'` to the classes that implement it, and the options each one declares."""
 
 from __future__ import annotations
 
 import importlib
 
 from clickstream.config import Settings
+from clickstream.connectors import options
 from clickstream.connectors.base import BaseLookupSource, BaseSink, BaseSource
+from clickstream.connectors.formats import FORMATS
 from clickstream.errors import ConnectorError
 from clickstream.schema import ConnectorCapabilities, Role, SinkMode, TableDef
 
 # connector name -> (module, source class, sink class, lookup class); None where a role is missing.
+# Each module declares its `WITH` options in `OPTIONS` (see `options.Option`).
 _CONNECTORS: dict[str, tuple[str, str | None, str | None, str | None]] = {
     "filesystem": ("clickstream.connectors.filesystem", "FileSystemSource", "FileSystemSink", None),
     "jdbc": ("clickstream.connectors.jdbc", None, "JdbcSink", "JdbcLookupSource"),
@@ -52,6 +55,28 @@ def capabilities(table: TableDef) -> ConnectorCapabilities:
         role for role, index in _ROLES.items() if entry is not None and entry[index] is not None
     )
     return ConnectorCapabilities(roles, _SINK_MODES.get(table.connector, "upsert"))
+
+
+def declared_options(connector: str) -> tuple[options.Option, ...]:
+    """The options a connector declares (not counting `connector` and its formats' options)."""
+    entry = _CONNECTORS[connector]
+    return tuple(importlib.import_module(entry[0]).OPTIONS)
+
+
+def check_options(table: TableDef) -> None:
+    """Refuse the table's `WITH` options its connector does not declare, values its options do not
+    take and required options it lacks (`ConnectorOptionError`), as Flink's `FactoryUtil` does.
+    A table whose connector is unknown is left alone: using it fails, naming the connectors."""
+    if table.connector not in _CONNECTORS:
+        return
+    options.check(
+        table.connector,
+        table.name,
+        declared_options(table.connector),
+        FORMATS,
+        table.options,
+        [c.name for c in table.physical],
+    )
 
 
 def create_source(table: TableDef, settings: Settings) -> BaseSource:
