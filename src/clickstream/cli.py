@@ -16,7 +16,7 @@ from rich.table import Table
 
 from clickstream.config import Settings
 from clickstream.engine import Engine
-from clickstream.errors import ClickstreamError
+from clickstream.errors import ClickstreamError, redact_secrets
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
 from clickstream.runtime.executor import Job
 
@@ -75,6 +75,7 @@ def run(
 ) -> None:
     """Run every statement of SCRIPT. With file sources it runs to the end and exits 0."""
     engine = Engine(_settings(set_))
+    text = script.read_text()
     live: Live | None = None
     last = [0.0]
 
@@ -93,7 +94,7 @@ def run(
 
     engine.on_job_start, engine.on_batch = on_job_start, on_batch
     try:
-        engine.execute_script(script.read_text(), str(script))
+        engine.execute_script(text, str(script))
     except ClickstreamError as error:
         if live is not None:
             live.stop()
@@ -104,8 +105,10 @@ def run(
             live.stop()
         if os.environ.get("CLICKSTREAM_DEBUG"):
             raise
+        # Not a message of ours: it may quote the script, so its secret values are masked too.
+        message = redact_secrets(f"{type(error).__name__}: {error}", text)
         err.print(
-            f"[red]Execution Error: {type(error).__name__}: {error}[/red]\n"
+            f"[red]Execution Error: {message}[/red]\n"
             "Set CLICKSTREAM_DEBUG=1 for the traceback.",
             highlight=False,
         )

@@ -64,12 +64,15 @@ class SqlError(ClickstreamError):
         text = f"{self.kind} Error: {first}{where}{newline}{rest}"
         if self.hint:
             text += f"\nHint: {self.hint}"
+        if self.sql:
+            text = redact_secrets(text, self.sql)
         if self.sql and self.line is not None:
-            lines = self.sql.splitlines()
-            if 0 < self.line <= len(lines):
-                text += f"\n\nLINE {self.line}: {lines[self.line - 1]}"
-                if self.col:
-                    text += "\n" + " " * (len(f"LINE {self.line}: ") + self.col - 1) + "^"
+            echoed = echo_line(self.sql, self.line, self.col)
+            if echoed is not None:
+                shown, col = echoed
+                text += f"\n\nLINE {self.line}: {shown}"
+                if col:
+                    text += "\n" + " " * (len(f"LINE {self.line}: ") + col - 1) + "^"
         return text
 
 
@@ -136,8 +139,105 @@ class ExecutionError(ClickstreamError):
     """A running job failed."""
 
 
+# --- secrets -----------------------------------------------------------------------------------
+
+# Flink's rule for sensitive keys (`GlobalConfiguration.isSensitive`), besides `schema.SECRET_OPTIONS`.
+_SENSITIVE = (
+    "password",
+    "secret",
+    "fs.azure.account.key",
+    "apikey",
+    "api-key",
+    "auth-params",
+    "service-key",
+    "token",
+    "basic-auth",
+    "jaas.config",
+    "http-headers",
+)
+MASK = "******"
+
+# String literals, quoted identifiers and comments, in order, so a quote inside one of them is not
+# taken for the start of another.
+_TOKENS = re.compile(r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|`(?:[^`]|``)*`?|--[^\n]*|/\*.*?(?:\*/|\Z)", re.S)
+_EQUALS = re.compile(r"\s*=\s*")
+_BARE_VALUE = re.compile(r"[^\s,;()']+")
+
+
 def is_secret_option(key: str) -> bool:
     """True for an option whose value must never be shown (passwords, JAAS configs, ...)."""
     from clickstream.schema import SECRET_OPTIONS  # schema imports this module
 
-    return key.lower() in SECRET_OPTIONS
+    lowered = key.lower()
+    return lowered in SECRET_OPTIONS or any(word in lowered for word in _SENSITIVE)
+
+
+def secret_spans(sql: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of every secret value in `sql`: the text inside the quotes of
+    `'password' = '...'` (or a bare word after `=`), in `WITH (...)` and `SET` alike."""
+    spans = []
+    for match in _TOKENS.finditer(sql):
+        token = match.group()
+        if not (token.startswith("'") and len(token) > 1 and token.endswith("'")):
+            continue
+        if not is_secret_option(token[1:-1].replace("''", "'")):
+            continue
+        equals = _EQUALS.match(sql, match.end())
+        if equals is None:
+            continue
+        start = equals.end()
+        if sql.startswith("'", start):
+            value = _TOKENS.match(sql, start)
+            assert value is not None  # a quote always starts a token
+            end = value.end() - 1 if value.group().endswith("'") and value.end() - start > 1 else value.end()
+            spans.append((start + 1, end))
+        elif bare := _BARE_VALUE.match(sql, start):
+            spans.append((start, bare.end()))
+    return spans
+
+
+def mask_secrets(sql: str) -> str:
+    """`sql` with the value of every secret option replaced by `******`."""
+    for start, end in reversed(secret_spans(sql)):
+        sql = sql[:start] + MASK + sql[end:]
+    return sql
+
+
+def redact_secrets(text: str, sql: str) -> str:
+    """`text` (a message about `sql`) without any secret value `sql` holds: whole words of three
+    characters or more (shorter ones would hide unrelated words)."""
+    raw = [sql[start:end] for start, end in secret_spans(sql)]
+    for value in sorted({*raw, *(v.replace("''", "'") for v in raw)}, key=len, reverse=True):
+        if len(value) >= 3:
+            text = re.sub(rf"(?<![\w]){re.escape(value)}(?![\w])", MASK, text)
+    return text
+
+
+def echo_line(sql: str, line: int, col: int | None) -> tuple[str, int | None] | None:
+    """Line `line` (1-based) of `sql` with its secret values masked, and where column `col` of the
+    original line is in it (a column inside a masked value points at the mask's start). None when
+    `sql` has no such line."""
+    lines = sql.splitlines(keepends=True)
+    if not 0 < line <= len(lines):
+        return None
+    start = sum(len(text) for text in lines[: line - 1])
+    text = lines[line - 1].rstrip("\r\n")
+    end = start + len(text)
+    parts = [
+        (max(a, start) - start, min(b, end) - start) for a, b in secret_spans(sql) if a < end and b > start
+    ]
+    shown, cursor = "", 0
+    for a, b in parts:
+        shown += text[cursor:a] + MASK
+        cursor = b
+    shown += text[cursor:]
+    if col is None:
+        return shown, None
+    index, shift = col - 1, 0
+    for a, b in parts:
+        if index < a:
+            break
+        if index < b:
+            return shown, a + shift + 1
+        shift += len(MASK) - (b - a)
+    return shown, index + shift + 1
