@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from clickstream.config import Settings
@@ -26,6 +27,13 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
+
+
+def _say(text: str, style: str | None = None) -> None:
+    """Print text that may hold user input (statements, names, paths) exactly: escaped, so rich
+    does not take `[a-z]` for markup, and not wrapped, so a caret stays under its column."""
+    markup = escape(text)
+    err.print(f"[{style}]{markup}[/{style}]" if style else markup, highlight=False, soft_wrap=True)
 
 
 def _settings(options: list[str]) -> Settings:
@@ -57,7 +65,7 @@ def _status_table(job: Job) -> Table:
         table.add_column(column, justify="left" if column in ("query", "watermark") else "right")
     for name, m in job.metrics().items():
         table.add_row(
-            name,
+            escape(name),
             f"{m['records_in']:,}",
             f"{m['records_out']:,}",
             f"{m['late_dropped']:,}",
@@ -98,7 +106,7 @@ def run(
     except ClickstreamError as error:
         if live is not None:
             live.stop()
-        err.print(f"[red]{error}[/red]", highlight=False)
+        _say(str(error), "red")
         raise typer.Exit(1) from None
     except Exception as error:  # a bug or an external failure, not a user mistake
         if live is not None:
@@ -107,11 +115,8 @@ def run(
             raise
         # Not a message of ours: it may quote the script, so its secret values are masked too.
         message = redact_secrets(f"{type(error).__name__}: {error}", text)
-        err.print(
-            f"[red]Execution Error: {message}[/red]\n"
-            "Set CLICKSTREAM_DEBUG=1 for the traceback.",
-            highlight=False,
-        )
+        _say(f"Execution Error: {message}", "red")
+        _say("Set CLICKSTREAM_DEBUG=1 for the traceback.")
         raise typer.Exit(2) from None
     if live is not None:
         live.stop()
@@ -129,7 +134,7 @@ def explain(
     try:
         sys.stdout.write(engine.explain(script.read_text()))
     except ClickstreamError as error:
-        err.print(f"[red]{error}[/red]", highlight=False)
+        _say(str(error), "red")
         raise typer.Exit(1) from None
 
 
@@ -177,7 +182,7 @@ def generate(
         log_dir=log_dir,
         days=days,
     )
-    err.print(str(summary))
+    _say(str(summary))
 
 
 @app.command()
@@ -198,7 +203,7 @@ def replay(
     from clickstream.simulate.cli import replay as run_replay
 
     summary = run_replay(path, out, speedup or None, limit=limit, log_dir=log_dir, duration_s=duration)
-    err.print(str(summary))
+    _say(str(summary))
 
 
 @app.command()
@@ -212,7 +217,7 @@ def dashboard(
     """Serve the live dashboard, REST API and /metrics over a results database."""
     from clickstream.serve import create_app, serve
 
-    err.print(f"Dashboard on http://{host}:{port} over {results} - Ctrl-C stops")
+    _say(f"Dashboard on http://{host}:{port} over {results} - Ctrl-C stops")
     serve(create_app(results), host=host, port=port)
 
 
@@ -241,7 +246,7 @@ def demo(
     try:
         Demo(options, err).run()
     except ClickstreamError as error:
-        err.print(f"[red]{error}[/red]", highlight=False)
+        _say(str(error), "red")
         raise typer.Exit(1) from None
     err.print("demo stopped")
 

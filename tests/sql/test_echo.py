@@ -5,6 +5,8 @@ under the token it points at."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import pytest
 
@@ -97,6 +99,56 @@ def test_an_unquoted_password_is_masked_too():
     )
     assert "pa55word" not in str(error)
     assert "LINE 2:   'table-name' = 'd', 'password' = ****** more);" in str(error)
+
+
+# --- through the CLI ------------------------------------------------------------------------------
+
+
+def run_cli(tmp_path, script: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "bad.sql"
+    path.write_text(script)
+    return subprocess.run(
+        [sys.executable, "-m", "clickstream.cli", "run", "--quiet", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_echoes_bracketed_text_exactly(tmp_path):
+    line = "INSERT INTO snk SELECT REGEXP_EXTRACT(s, '([a-z]+)'), '[bold]x[/bold]' FROM srcx;"
+    result = run_cli(
+        tmp_path,
+        "CREATE TABLE src (s STRING) WITH ('connector' = 'datagen', 'number-of-rows' = '3');\n"
+        "CREATE TABLE snk (a STRING, b STRING) WITH ('connector' = 'print');\n" + line + "\n",
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"LINE 3: {line}\n" in result.stderr
+    # the caret sits under the unknown table, even on a line wider than the console
+    lines = result.stderr.splitlines()
+    echo = next(i for i, text in enumerate(lines) if text.startswith("LINE 3: "))
+    assert lines[echo][lines[echo + 1].index("^") :].startswith("srcx;")
+
+
+def test_cli_never_prints_the_password(tmp_path):
+    result = run_cli(tmp_path, JDBC + "\n")
+    assert result.returncode == 1
+    assert "hunter2-long" not in result.stderr + result.stdout
+    assert "'password' = '******'" in result.stderr
+    assert "'lookup.cache.ttl' = 'soon' is not a duration" in result.stderr
+
+
+def test_cli_refuses_a_misspelled_option_before_running(tmp_path):
+    result = run_cli(
+        tmp_path,
+        f"CREATE TABLE e (a BIGINT) WITH ('connector' = 'log', 'path' = '{tmp_path / 'log'}',\n"
+        "  'topic' = 'e', 'scan.bounded.mod' = 'latest-offset');\n"
+        "CREATE TABLE p (a BIGINT) WITH ('connector' = 'print');\n"
+        "INSERT INTO p SELECT a FROM e;\n",
+    )
+    assert result.returncode == 1
+    assert "Unsupported options found for 'log'." in result.stderr
+    assert "Hint: Did you mean 'scan.bounded.mode'?" in result.stderr
 
 
 def test_explain_never_shows_the_password():
