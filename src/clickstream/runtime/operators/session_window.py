@@ -52,10 +52,10 @@ class SessionWindowOperator(BaseOperator):
     def process(self, batch: pa.Table) -> list[pa.Table]:
         p = self.p
         time_column = self.node.input.column(self.node.window.time_column)
-        cols = ", ".join(self.keys + [quote(a) for a in self.args])
+        columns = self.keys + [quote(a) for a in self.args]  # none for COUNT(*) over one session
+        columns += [f"{window_time_sql(time_column, self.time_zone)} AS __t", f"{quote(WM)} AS __w"]
         rows = self.state.query(
-            f"SELECT {cols}, {window_time_sql(time_column, self.time_zone)} AS __t, "
-            f"{quote(WM)} AS __w FROM batch WHERE {quote(time_column.name)} IS NOT NULL "
+            f"SELECT {', '.join(columns)} FROM batch WHERE {quote(time_column.name)} IS NOT NULL "
             f"ORDER BY {quote(SEQ)}",
             batch=batch,
         )
