@@ -54,6 +54,7 @@ class Case:
     tables: list[Table]
     settings: dict[str, str] = field(default_factory=dict)
     views: list[str] = field(default_factory=list)  # CREATE VIEW statements, run after the tables
+    upsert_key: list[str] | None = None  # result columns keying an upsert changelog (see README)
     expected: dict[str, Any] | None = None
     divergence: str | None = None
 
@@ -98,6 +99,7 @@ def load_group(group: str) -> list[Case]:
                 tables=[t for name, t in tables.items() if _mentions(text, name)],
                 settings=raw.get("settings", {}),
                 views=raw.get("views", []),
+                upsert_key=raw.get("upsert_key"),
                 expected=raw.get("expected"),
                 divergence=raw.get("divergence"),
             )
@@ -149,6 +151,38 @@ def _rounded(value: Any) -> Any:
 
 def sorted_rows(rows: list[list[Any]]) -> list[list[Any]]:
     return sorted(rows, key=sort_key)
+
+
+def materialize(changelog: list[tuple[str, list[Any]]], key: list[int] | None = None) -> list[list[Any]]:
+    """The final table of a changelog, sorted, duplicates repeated.
+
+    Without ``key`` it is a retract changelog: ``+I``/``+U`` add a row, ``-U``/``-D`` remove an
+    equal one. With ``key`` (column positions) it is an upsert changelog, as Flink's Top-N emits
+    when it outputs the rank number (``+U`` with no ``-U`` before it): ``+I``/``+U`` replace the
+    row with that key, ``-U``/``-D`` delete it.
+    """
+    if key is not None:
+        keyed: dict[str, list[Any]] = {}
+        for kind, row in changelog:
+            k = json.dumps([row[i] for i in key], default=str)
+            if kind in ("+I", "+U"):
+                keyed[k] = row
+            else:
+                keyed.pop(k, None)
+        return sorted_rows(list(keyed.values()))
+    table: dict[str, int] = {}
+    for kind, row in changelog:
+        k = json.dumps(row, default=str)
+        table[k] = table.get(k, 0) + (1 if kind in ("+I", "+U") else -1)
+        if table[k] < 0:
+            raise ValueError(f"{kind} of a row that is not in the table: {row!r}")
+    return sorted_rows([json.loads(k) for k, n in table.items() for _ in range(n)])
+
+
+def is_upsert_changelog(changelog: list[tuple[str, Any]]) -> bool:
+    """Whether some ``+U`` does not follow a ``-U``: updates keyed by an upsert key, not retractions."""
+    kinds = [kind for kind, _ in changelog]
+    return any(kind == "+U" and (i == 0 or kinds[i - 1] != "-U") for i, kind in enumerate(kinds))
 
 
 def same_value(got: Any, want: Any) -> bool:
@@ -217,3 +251,12 @@ def _dump_object(obj: dict[str, Any], indent: str) -> list[str]:
 
 def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def key_positions(case: Case) -> list[int] | None:
+    """The positions of the case's ``upsert_key`` columns in its result (names from ``expected``)."""
+    if case.upsert_key is None:
+        return None
+    assert case.expected is not None and "columns" in case.expected, f"{case.id}: record it first"
+    columns = case.expected["columns"]
+    return [columns.index(name) for name in case.upsert_key]

@@ -40,6 +40,18 @@ def _ours(case: Case, batch_size: str) -> tuple[list[list[Any]] | None, str | No
             return None, f"crashes with {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
+def _row_difference(want: list[list[Any]], got: list[list[Any]], where: str) -> str:
+    """Both results when they are short, else what is missing, what is extra, how many agree."""
+    if len(_short(want)) + len(_short(got)) < MAX_TEXT:
+        return f"Flink gives {_short(want)}, clickstream{where} {_short(got)}"
+    missing = [r for r in want if not any(same_rows([r], [g]) for g in got)]
+    extra = [g for g in got if not any(same_rows([g], [r]) for r in want)]
+    return (
+        f"clickstream{where} lacks Flink's rows {_short(missing)} and gives {_short(extra)} instead "
+        f"({len(want) - len(missing)} of Flink's {len(want)} rows agree)"
+    )
+
+
 def difference(case: Case) -> str | None:
     """None when clickstream agrees with Flink at every batch size the test uses, else a sentence."""
     assert case.expected is not None, f"{case.id}: not recorded"
@@ -55,13 +67,7 @@ def difference(case: Case) -> str | None:
         elif error is not None:
             notes.append(f"Flink gives {_short(case.expected['rows'])}; clickstream{where} {error}")
         elif not same_rows(rows or [], case.expected["rows"]):
-            want = case.expected["rows"]
-            only_want = [r for r in want if not any(same_rows([r], [g]) for g in rows or [])]
-            only_got = [g for g in rows or [] if not any(same_rows([g], [r]) for r in want)]
-            notes.append(
-                f"Flink gives {_short(only_want or want)}, clickstream{where} {_short(only_got or rows)}"
-                + (" (other rows agree)" if only_want and len(only_want) < len(want) else "")
-            )
+            notes.append(_row_difference(case.expected["rows"], rows or [], where))
     if len(notes) == 2 and notes[1].replace(" with mini-batch size 1", "") == notes[0]:
         notes = notes[:1]
     return "; ".join(notes) or None
