@@ -144,8 +144,13 @@ class WindowSpec:
     time_column: str  # input column (the rowtime attribute)
     size_ms: int
     slide_ms: int  # HOP slide, CUMULATE step, TUMBLE size
+    offset_ms: int = 0  # window starts are shifted by this much (the TVFs' optional OFFSET)
 
     def describe(self) -> str:
+        offset = f", offset=[{self.offset_ms} ms]" if self.offset_ms else ""
+        return self._describe()[:-1] + offset + ")"
+
+    def _describe(self) -> str:
         if self.kind == "TUMBLE":
             return f"TUMBLE(time_col=[{self.time_column}], size=[{self.size_ms} ms])"
         if self.kind == "SESSION":

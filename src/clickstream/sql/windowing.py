@@ -121,13 +121,34 @@ def parse_window_tvf(tvf: WindowTvf, node: PlanNode, scope: Scope) -> WindowTvfR
             f"{kind} needs DESCRIPTOR(time_column) as second argument", *position_of(tvf)
         )
     time_column = rowtime_column(node, scope, descriptor.expressions[0])
-    sizes = [interval_ms(_named_value(a)) for a in args[1:]]
+    intervals = [_named_value(a) for a in args[1:]]
     expected = 1 if kind in ("TUMBLE", "SESSION") else 2
-    if len(sizes) != expected:
+    offset = 0
+    if len(intervals) == expected + 1 and kind != "SESSION":
+        offset = _offset_ms(intervals.pop())
+    if len(intervals) != expected:
         raise SqlValidationError(
-            f"{kind} takes {expected} interval argument(s), got {len(sizes)}", *position_of(tvf)
+            f"{kind} takes {expected} interval argument(s)"
+            + (" and an optional offset" if kind != "SESSION" else "")
+            + f", got {len(args) - 1}",
+            *position_of(tvf),
         )
-    return WindowTvfRelation(_spec(kind, time_column.name, sizes, tvf), time_column)
+    spec = _spec(kind, time_column.name, [interval_ms(i) for i in intervals], tvf)
+    spec.offset_ms = offset
+    return WindowTvfRelation(spec, time_column)
+
+
+def _offset_ms(node: exp.Expression) -> int:
+    """A window OFFSET: a literal interval, negative ones too (`INTERVAL '-1' MINUTE`)."""
+    if isinstance(node, exp.Neg):
+        return -interval_ms(node.this)
+    if (
+        isinstance(node, exp.Interval)
+        and isinstance(node.this, exp.Literal)
+        and node.this.this.startswith("-")
+    ):
+        return -interval_ms(exp.Interval(this=exp.Literal.string(node.this.this[1:]), unit=node.unit))
+    return interval_ms(node)
 
 
 def legacy_window(call: exp.Anonymous, node: PlanNode, scope: Scope) -> tuple[WindowSpec, Column]:

@@ -41,6 +41,8 @@ class WindowAggregateOperator(BaseOperator):
         self.zone = ZoneInfo(time_zone) if node.time_is_ltz and time_zone != "UTC" else None
         spec = node.window
         self.kind, self.size, self.slide = spec.kind, spec.size_ms, spec.slide_ms
+        # Windows with an offset are windows without one on times shifted back by it.
+        self.offset = spec.offset_ms
         self.slice = self.size if self.kind == "TUMBLE" else math.gcd(self.size, self.slide)
         self.prefix = state.new_prefix("window")
         self.keys = [quote(k) for k in node.keys]
@@ -61,6 +63,10 @@ class WindowAggregateOperator(BaseOperator):
         if time_column.is_ltz and self.zone is not None:
             shift = f"({t} - epoch_ms({quote(time_column.name)}))"
             wm = f"CASE WHEN {quote(WM)} = {MIN_WATERMARK} THEN {MIN_WATERMARK} ELSE {wm} + {shift} END"
+        if self.offset:
+            t = f"({t} - {self.offset})"
+            shifted = f"({wm}) - {self.offset}"
+            wm = f"CASE WHEN {quote(WM)} = {MIN_WATERMARK} THEN {MIN_WATERMARK} ELSE {shifted} END"
         slice_end = f"{_floor('__t', self.slice)} + {self.slice}"
         last_end = {
             "TUMBLE": slice_end,
@@ -122,6 +128,8 @@ class WindowAggregateOperator(BaseOperator):
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
         wall = self._wall(watermark)
+        if wall not in (MIN_WATERMARK, MAX_WATERMARK):
+            wall -= self.offset
         if wall <= self.fired_upto or not self._created:
             self.fired_upto = max(self.fired_upto, wall)
             return []
@@ -188,9 +196,9 @@ class WindowAggregateOperator(BaseOperator):
             values.append(f"{final(i, call, 'm', counts.get(i))} AS {quote(call.output.name)}")
         start, end, time = (quote(c) for c in self.node.window_columns)
         values += [
-            f"make_timestamp(m.w_start * 1000) AS {start}",
-            f"make_timestamp(m.w_end * 1000) AS {end}",
-            f"{self._window_time('m.w_end')} AS {time}",
+            f"make_timestamp((m.w_start + {self.offset}) * 1000) AS {start}",
+            f"make_timestamp((m.w_end + {self.offset}) * 1000) AS {end}",
+            f"{self._window_time(f'm.w_end + {self.offset}')} AS {time}",
         ]
         order = ", ".join(["m.w_end", "m.w_start"] + [f"m.{k}" for k in self.keys])
         result = self.state.query(
