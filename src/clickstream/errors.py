@@ -162,6 +162,8 @@ MASK = "******"
 _TOKENS = re.compile(r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|`(?:[^`]|``)*`?|--[^\n]*|/\*.*?(?:\*/|\Z)", re.S)
 _EQUALS = re.compile(r"\s*=\s*")
 _BARE_VALUE = re.compile(r"[^\s,;()']+")
+# The password of a URL: `//user:password@host` or a `password=` parameter.
+_URL_PASSWORD = re.compile(r"//[^/@:'\s]*:([^@/'\s]*)@|[?&;]password=([^&;'\s]*)", re.I)
 
 
 def is_secret_option(key: str) -> bool:
@@ -174,15 +176,16 @@ def is_secret_option(key: str) -> bool:
 
 def secret_spans(sql: str) -> list[tuple[int, int]]:
     """(start, end) offsets of every secret value in `sql`: the text inside the quotes of
-    `'password' = '...'` (or a bare word after `=`), in `WITH (...)` and `SET` alike."""
+    `'password' = '...'` (or a bare word after `=`), in `WITH (...)` and `SET` alike, and the
+    password inside a URL option (`jdbc:mysql://user:pw@host`, `...?password=pw`)."""
     spans = []
     for match in _TOKENS.finditer(sql):
         token = match.group()
         if not (token.startswith("'") and len(token) > 1 and token.endswith("'")):
             continue
-        if not is_secret_option(token[1:-1].replace("''", "'")):
-            continue
-        equals = _EQUALS.match(sql, match.end())
+        key = token[1:-1].replace("''", "'")
+        secret, url = is_secret_option(key), "url" in key.lower()
+        equals = _EQUALS.match(sql, match.end()) if secret or url else None
         if equals is None:
             continue
         start = equals.end()
@@ -190,10 +193,16 @@ def secret_spans(sql: str) -> list[tuple[int, int]]:
             value = _TOKENS.match(sql, start)
             assert value is not None  # a quote always starts a token
             end = value.end() - 1 if value.group().endswith("'") and value.end() - start > 1 else value.end()
-            spans.append((start + 1, end))
-        elif bare := _BARE_VALUE.match(sql, start):
+            if secret:
+                spans.append((start + 1, end))
+            else:
+                for found in _URL_PASSWORD.finditer(sql, start + 1, end):
+                    group = 1 if found.group(1) is not None else 2
+                    if found.end(group) > found.start(group):
+                        spans.append(found.span(group))
+        elif secret and (bare := _BARE_VALUE.match(sql, start)):
             spans.append((start, bare.end()))
-    return spans
+    return sorted(spans)
 
 
 def mask_secrets(sql: str) -> str:

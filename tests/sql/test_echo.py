@@ -161,3 +161,18 @@ def test_explain_never_shows_the_password():
     )
     plan = Engine(out=io.StringIO()).explain(script)
     assert "LookupJoin" in plan and "hunter2-long" not in plan
+
+
+def test_a_password_inside_a_url_is_masked():
+    sql = (
+        "CREATE TABLE d (k BIGINT) WITH ('connector' = 'jdbc',\n"
+        "  'url' = 'jdbc:mysql://root:rootpw1@127.0.0.1:3306/test', 'table-name' = 'd',\n"
+        "  'url' = 'jdbc:postgresql://h/db?user=u&password=pgpass2&ssl=true', x);"
+    )
+    masked = mask_secrets(sql)
+    assert "rootpw1" not in masked and "pgpass2" not in masked
+    assert "'jdbc:mysql://root:******@127.0.0.1:3306/test'" in masked
+    assert "'jdbc:postgresql://h/db?user=u&password=******&ssl=true'" in masked
+    assert mask_secrets("SELECT 'http://a:b@c' FROM t") == "SELECT 'http://a:b@c' FROM t"  # not an option
+    error = error_of(sql)
+    assert "pgpass2" not in str(error) and "password=******" in str(error)
