@@ -65,4 +65,20 @@ def final(index: int, call: AggCall, source: str = "", distinct_count: str | Non
         if out_type in _INTEGRAL:
             return f"CAST(trunc({ratio}) AS {out_type})"
         return f"CAST({ratio} AS {out_type})"
+    if call.function == "SUM":
+        return wrapped_integer(name, out_type)
     return f"CAST({name} AS {out_type})"
+
+
+_BITS = {"TINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
+
+
+def wrapped_integer(value: str, duck_type: str) -> str:
+    """`value` (an exact sum, DuckDB's HUGEINT) cast to `duck_type`; an integer that does not fit
+    wraps around as Java's does (Flink's SUM of INT is an INT that overflows), instead of failing."""
+    bits = _BITS.get(duck_type)
+    if bits is None:
+        return f"CAST({value} AS {duck_type})"
+    half, full = 2 ** (bits - 1), 2**bits
+    wrapped = f"(((CAST({value} AS HUGEINT) + {half}) % {full} + {full}) % {full} - {half})"
+    return f"CAST({wrapped} AS {duck_type})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
+from clickstream.runtime.operators.aggregates import wrapped_integer
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import OverAggregateNode
@@ -78,7 +79,7 @@ class OverAggregateOperator(BaseOperator):
         for call in self.node.calls:
             arg = "*" if call.argument is None else quote(call.argument)
             value = f"{call.function.lower()}({arg}) {frame}"
-            aggregates.append(f"CAST({value} AS {call.output.duck_type}) AS {quote(call.output.name)}")
+            aggregates.append(f"{wrapped_integer(value, call.output.duck_type)} AS {quote(call.output.name)}")
         cols = ", ".join(quote(c) for c in self.columns)
         return (
             f"SELECT {cols}, {', '.join(aggregates)} FROM (SELECT *, FALSE AS __new FROM "

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
+from clickstream.runtime.operators.aggregates import wrapped_integer
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.running import row_codes
 from clickstream.runtime.state import JobState
@@ -158,7 +159,7 @@ class SessionWindowOperator(BaseOperator):
             value = f"{call.function.lower()}({'DISTINCT ' if call.distinct else ''}{arg})"
             if call.function == "AVG" and call.output.duck_type in _INTEGRAL:
                 value = f"trunc({value})"
-            values.append(f"CAST({value} AS {call.output.duck_type}) AS {quote(call.output.name)}")
+            values.append(f"{wrapped_integer(value, call.output.duck_type)} AS {quote(call.output.name)}")
         start, end, time = (quote(c) for c in self.node.window_columns)
         values += [
             f"make_timestamp(min(__t) * 1000) AS {start}",
