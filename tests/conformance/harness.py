@@ -57,6 +57,7 @@ class Case:
     upsert_key: list[str] | None = None  # result columns keying an upsert changelog (see README)
     expected: dict[str, Any] | None = None
     divergence: str | None = None
+    divergence_batch_size: str | None = None  # the divergence holds at this mini-batch size only
 
     @property
     def id(self) -> str:
@@ -102,6 +103,7 @@ def load_group(group: str) -> list[Case]:
                 upsert_key=raw.get("upsert_key"),
                 expected=raw.get("expected"),
                 divergence=raw.get("divergence"),
+                divergence_batch_size=raw.get("divergence_batch_size"),
             )
         )
     names = [c.name for c in cases]

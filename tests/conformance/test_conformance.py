@@ -35,10 +35,11 @@ def _params() -> list:
     params = []
     for group in groups():
         for case in load_group(group):
-            marks = [pytest.mark.xfail(strict=True, reason=case.divergence)] if case.divergence else []
-            params.append(pytest.param(case, UNBOUNDED, id=case.id, marks=marks))
-            if case.has_event_time:
-                params.append(pytest.param(case, "1", id=f"{case.id}@batch1", marks=marks))
+            sizes = [(UNBOUNDED, case.id)] + ([("1", f"{case.id}@batch1")] if case.has_event_time else [])
+            for size, test_id in sizes:
+                diverges = case.divergence and case.divergence_batch_size in (None, size)
+                marks = [pytest.mark.xfail(strict=True, reason=case.divergence)] if diverges else []
+                params.append(pytest.param(case, size, id=test_id, marks=marks))
     return params
 
 

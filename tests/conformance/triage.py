@@ -4,8 +4,9 @@
     .venv/bin/python -m tests.conformance.triage --group casts --mark
 
 ``--mark`` writes a ``divergence`` sentence (Flink's result vs ours, from the actual values) into
-each differing case that has none, and removes the mark from cases that now agree. Sentences you
-wrote by hand are kept while the case still differs. No PyFlink needed.
+each differing case that has none, with ``divergence_batch_size`` when it differs at one
+mini-batch size only, and removes the marks of cases that now agree. Sentences you wrote by hand
+are kept while the case still differs the same way. No PyFlink needed.
 """
 
 from __future__ import annotations
@@ -52,25 +53,32 @@ def _row_difference(want: list[list[Any]], got: list[list[Any]], where: str) -> 
     )
 
 
-def difference(case: Case) -> str | None:
-    """None when clickstream agrees with Flink at every batch size the test uses, else a sentence."""
+def difference(case: Case) -> tuple[str | None, str | None]:
+    """(None, None) when clickstream agrees with Flink at every batch size the test uses, else a
+    sentence and the one batch size it is limited to (None when it holds at all of them)."""
     assert case.expected is not None, f"{case.id}: not recorded"
     sizes = [UNBOUNDED, "1"] if case.has_event_time else [UNBOUNDED]
-    notes = []
+    notes: dict[str, str] = {}
     for size in sizes:
         rows, error = _ours(case, size)
         where = " with mini-batch size 1" if size == "1" else ""
         if "error" in case.expected:
             if error is None or error.startswith("crashes"):
                 got = f"returns {_short(rows)}" if error is None else error
-                notes.append(f"Flink fails ({case.expected['error']}); clickstream{where} {got}")
+                notes[size] = f"Flink fails ({case.expected['error']}); clickstream{where} {got}"
         elif error is not None:
-            notes.append(f"Flink gives {_short(case.expected['rows'])}; clickstream{where} {error}")
+            notes[size] = f"Flink gives {_short(case.expected['rows'])}; clickstream{where} {error}"
         elif not same_rows(rows or [], case.expected["rows"]):
-            notes.append(_row_difference(case.expected["rows"], rows or [], where))
-    if len(notes) == 2 and notes[1].replace(" with mini-batch size 1", "") == notes[0]:
-        notes = notes[:1]
-    return "; ".join(notes) or None
+            notes[size] = _row_difference(case.expected["rows"], rows or [], where)
+    if not notes:
+        return None, None
+    if len(notes) < len(sizes):
+        ((size, text),) = notes.items()
+        return text, size
+    texts = list(notes.values())
+    if len(texts) == 2 and texts[1].replace(" with mini-batch size 1", "") == texts[0]:
+        texts = texts[:1]
+    return "; ".join(texts), None
 
 
 def triage_group(group: str, mark: bool) -> tuple[int, int]:
@@ -78,19 +86,25 @@ def triage_group(group: str, mark: bool) -> tuple[int, int]:
     found = {}
     for case in cases:
         found[case.name] = difference(case)
-        if found[case.name]:
-            print(f"{case.id}: {found[case.name]}")
+        text, size = found[case.name]
+        if text:
+            only = f" [only at mini-batch size {size}]" if size else ""
+            print(f"{case.id}{only}: {text}")
     if mark:
         path = group_path(group)
         data = json.loads(path.read_text(encoding="utf-8"))
         for raw in data["cases"]:
-            diff = found.get(raw["name"])
-            if diff is None:
+            text, size = found.get(raw["name"], (None, None))
+            if text is None:
                 raw.pop("divergence", None)
-            elif "divergence" not in raw:
-                raw["divergence"] = diff
+                raw.pop("divergence_batch_size", None)
+            elif "divergence" not in raw or raw.get("divergence_batch_size") != size:
+                raw["divergence"] = text
+                raw.pop("divergence_batch_size", None)
+                if size is not None:
+                    raw["divergence_batch_size"] = size
         path.write_text(dump_group(data), encoding="utf-8")
-    return len(cases), sum(1 for d in found.values() if d)
+    return len(cases), sum(1 for text, _ in found.values() if text)
 
 
 def main(argv: list[str] | None = None) -> int:
