@@ -1,13 +1,23 @@
 """OverAggregate on event time: rows wait until the watermark passes them, then leave in time
 order with their aggregates over the frame that ends at them (RANGE: rows of the partition within
-the interval before, peers included; ROWS: the n rows before). Rows behind the watermark when they
-arrive are late: dropped and counted, as Flink does. Emitted rows stay in the state only as long as
-a future row's frame can reach them.
+the interval before, peers included; ROWS: the n rows before). Emitted rows stay in the state only
+as long as a future row's frame can reach them.
+
+Which rows are late follows Flink, whose two kinds of OVER functions differ here:
+- UNBOUNDED PRECEDING: a row behind the watermark when it arrives is late;
+- a bounded frame (`RowTime{Range,Rows}BoundedPrecedingFunction`): a row is late only if its
+  partition has already emitted a row at its time or later. A row behind the watermark whose
+  partition has not got that far still counts and leaves at the next watermark.
+Late rows are dropped and counted. For the bounded rule each row is judged by what its partition
+had emitted just before it arrived (under the watermark just before it), so results do not depend
+on how the input is cut into batches.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
 from clickstream.runtime.operators.aggregates import wrapped_integer
@@ -24,6 +34,8 @@ class OverAggregateOperator(BaseOperator):
         self.node, self.state = node, state
         self.p = state.new_prefix("over")
         self.columns = [c.name for c in node.input.columns]
+        self.partition_names = list(node.partition)
+        self.partition = [quote(k) for k in node.partition]
         self._created = False
         self.emitted = 0
 
@@ -36,14 +48,65 @@ class OverAggregateOperator(BaseOperator):
         if not self._created:
             self.state.execute(f"CREATE TABLE {p}_wait AS {rows} LIMIT 0", batch=batch)
             self.state.execute(f"CREATE TABLE {p}_done AS {rows} LIMIT 0", batch=batch)
+            keys = "".join(f"{k}, " for k in self.partition)
+            self.state.execute(f"CREATE TABLE {p}_last AS SELECT {keys}__t FROM {p}_wait LIMIT 0")
             self._created = True
-        late = f"{quote(WM)} <> {MIN_WATERMARK} AND epoch_ms({time}) <= {quote(WM)}"
-        self.metrics.late_dropped += (
-            self.state.scalar(f"SELECT count(*) FROM batch WHERE {late}", batch=batch) or 0
-        )
-        self.state.execute(f"INSERT INTO {p}_wait {rows} AND NOT ({late})", batch=batch)
         self.metrics.records_in += batch.num_rows
+        if self.node.preceding is None:
+            late = f"{quote(WM)} <> {MIN_WATERMARK} AND epoch_ms({time}) <= {quote(WM)}"
+            self.metrics.late_dropped += (
+                self.state.scalar(f"SELECT count(*) FROM batch WHERE {late}", batch=batch) or 0
+            )
+            self.state.execute(f"INSERT INTO {p}_wait {rows} AND NOT ({late})", batch=batch)
+            return []
+        arrived = self.state.query(f"{rows} ORDER BY __s", batch=batch)
+        marks = self.state.query(
+            f"SELECT {quote(WM)} AS w FROM batch WHERE {time} IS NOT NULL ORDER BY {quote(SEQ)}", batch=batch
+        )
+        kept = arrived.filter(pc.invert(self._late_in_partition(arrived, marks.column("w"))))
+        self.metrics.late_dropped += arrived.num_rows - kept.num_rows
+        self.state.execute(f"INSERT INTO {p}_wait SELECT * FROM kept", kept=kept)
         return []
+
+    def _late_in_partition(self, arrived: pa.Table, marks: pa.ChunkedArray) -> pa.Array:
+        """Per arrived row (in arrival order): has its partition emitted a row at its time or later
+        before it arrived? Emitted by then: the partition's rows emitted in earlier batches, and the
+        waiting or earlier rows of this batch that the watermark before it had passed."""
+        p, n = self.p, arrived.num_rows
+        # The watermark before row i is nondecreasing; a row at time t counts as emitted from the
+        # first row whose watermark has reached t on (never before the row after itself).
+        before = np.maximum.accumulate(marks.to_numpy(zero_copy_only=False).astype(np.int64))
+        times = arrived.column("__t").to_numpy(zero_copy_only=False).astype(np.int64)
+        reached = np.searchsorted(before, times, side="left")
+        own = np.maximum(reached, np.arange(1, n + 1))
+        waiting = self.state.query(f"SELECT {self._keys_and('__t')} FROM {p}_wait")
+        waiting_reached = np.searchsorted(before, waiting.column("__t").to_numpy(), side="left")
+        events = pa.table(
+            {
+                **{k: arrived.column(k) for k in self.partition_names},
+                "pos": pa.array(own, pa.int64()),
+                "t": arrived.column("__t"),
+                "i": pa.array(np.arange(n), pa.int64()),
+            }
+        )
+        waits = waiting.append_column("pos", pa.array(waiting_reached, pa.int64()))
+        keys = self._keys_and("")
+        late = self.state.query(
+            f"SELECT i, t <= max(e) OVER (PARTITION BY {keys or '1'} ORDER BY pos, kind "
+            f"ROWS UNBOUNDED PRECEDING) AS late FROM ("
+            f"SELECT {keys}-1 AS pos, 0 AS kind, __t AS e, NULL AS t, NULL AS i FROM {p}_last "
+            f"UNION ALL SELECT {keys}pos, 0, __t, NULL, NULL FROM waits "
+            f"UNION ALL SELECT {keys}pos, 0, t, NULL, NULL FROM events "
+            f"UNION ALL SELECT {keys}i, 1, NULL, t, i FROM events) "
+            "QUALIFY kind = 1 ORDER BY i",
+            events=events,
+            waits=waits,
+        )
+        return pc.fill_null(late.column("late"), False).combine_chunks()
+
+    def _keys_and(self, column: str) -> str:
+        """The partition keys, then `column`: a select list (`"k", __t`) or a prefix (`"k", `)."""
+        return ", ".join([*self.partition, column]) if column else "".join(f"{k}, " for k in self.partition)
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
         if not self._created:
@@ -53,9 +116,10 @@ class OverAggregateOperator(BaseOperator):
         if not ready:
             return []
         out = self.state.query(self._emit_sql(watermark))
+        self._note_last_emitted(watermark)
         self.state.execute(f"INSERT INTO {p}_done SELECT * FROM {p}_wait WHERE __t <= {watermark}")
         self.state.execute(f"DELETE FROM {p}_wait WHERE __t <= {watermark}")
-        self._expire(watermark)
+        self._expire()
         self.metrics.state_rows = sum(
             self.state.scalar(f"SELECT count(*) FROM {p}_{t}") or 0 for t in ("wait", "done")
         )
@@ -87,13 +151,29 @@ class OverAggregateOperator(BaseOperator):
             f"QUALIFY __new ORDER BY __t, __s"
         )
 
-    def _expire(self, watermark: int) -> None:
-        """Keep only what a later row's frame can still reach (later rows have time > W)."""
+    def _note_last_emitted(self, watermark: int) -> None:
+        """Per partition, the latest time emitted so far (the bounded frames' lateness)."""
+        p, keys = self.p, self._keys_and("")
+        group = f" GROUP BY {', '.join(self.partition)}" if self.partition else ""
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_emitted AS SELECT {keys}max(__t) AS __t FROM {p}_wait "
+            f"WHERE __t <= {watermark}{group}"
+        )
+        same = " AND ".join(f"l.{k} IS NOT DISTINCT FROM e.{k}" for k in self.partition) or "TRUE"
+        self.state.execute(f"DELETE FROM {p}_last l USING {p}_emitted e WHERE {same}")
+        self.state.execute(f"INSERT INTO {p}_last SELECT * FROM {p}_emitted WHERE __t IS NOT NULL")
+
+    def _expire(self) -> None:
+        """Keep only what a later row's frame can still reach: a later row of a partition has a
+        time after the partition's last emitted one."""
         node, p = self.node, self.p
         if node.preceding is None:
             return  # UNBOUNDED PRECEDING: every row stays in the frame
         if node.frame == "RANGE":
-            self.state.execute(f"DELETE FROM {p}_done WHERE __t < {watermark} - {node.preceding}")
+            same = " AND ".join(f"d.{k} IS NOT DISTINCT FROM l.{k}" for k in self.partition) or "TRUE"
+            self.state.execute(
+                f"DELETE FROM {p}_done d USING {p}_last l WHERE {same} AND d.__t < l.__t - {node.preceding}"
+            )
             return
         partition = ", ".join(quote(k) for k in node.partition)
         by = f"PARTITION BY {partition} " if partition else ""
