@@ -73,3 +73,21 @@ def test_top_n_ties_keep_the_earlier_row(engine):
         "FROM c) WHERE rn <= 1",
     )
     assert rows == Counter([(0, 3, 1, 1), (1, 1, 1, 1), (2, 1, 1, 1)])
+
+
+@pytest.mark.parametrize(("direction", "flink"), [("ASC", [None, 1, 3]), ("DESC", [3, 1, None])])
+def test_top_n_orders_null_as_the_lowest_value(tmp_path, direction, flink):
+    # PyFlink 2.3: NULL ranks first ascending and last descending.
+    path = tmp_path / "n.json"
+    path.write_text('{"k": "a", "v": 3}\n{"k": "a", "v": null}\n{"k": "a", "v": 1}\n')
+    engine = Engine(out=io.StringIO())
+    engine.execute_script(
+        f"CREATE TABLE n (k STRING, v INT) WITH ('connector' = 'filesystem', 'path' = '{path}', "
+        "'format' = 'json');"
+    )
+    rows = _final(
+        engine,
+        f"SELECT * FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {direction}) AS rn "
+        "FROM n) WHERE rn <= 3",
+    )
+    assert rows == Counter(("a", v, rank) for rank, v in enumerate(flink, start=1))

@@ -32,7 +32,8 @@ class RankOperator(BaseOperator):
         # ties are broken by arrival: the earlier row first, as Flink's Top-N keeps it, except that
         # deduplication ordered by time DESC keeps the later one ("keep last row")
         self.order = ", ".join(
-            [f"{quote(c)} {'DESC' if d else 'ASC'}" for c, d in node.order]
+            # NULL is the lowest value, as in Flink: first ascending, last descending
+            [f"{quote(c)} {'DESC NULLS LAST' if d else 'ASC NULLS FIRST'}" for c, d in node.order]
             + [f"{quote(SEQ)} {'DESC' if keep_last else 'ASC'}"]
         )
         self.emitted = 0
