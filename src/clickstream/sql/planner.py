@@ -22,23 +22,20 @@ from clickstream.errors import (
     UnsupportedFeatureError,
 )
 from clickstream.schema import Column, ConnectorCapabilities, TableDef
-from clickstream.sql import joins, over
+from clickstream.sql import over
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, ViewDef
 from clickstream.sql.expressions import WindowTvf
 from clickstream.sql.functions import to_duckdb_sql, translate
+from clickstream.sql.join_planner import JoinPlanner
 from clickstream.sql.optimize import push_filters
 from clickstream.sql.plan import (
     CalcNode,
     GroupAggregateNode,
-    IntervalJoinNode,
-    JoinNode,
-    LookupJoinNode,
     PlanNode,
     RankNode,
     ScanNode,
     SinkNode,
-    TemporalJoinNode,
     WindowAggregateNode,
 )
 from clickstream.sql.ranking import RankFilter, rank_window, split_rank_filter
@@ -341,12 +338,12 @@ class Planner:
         source = query.args.get("from_") or query.args.get("from")
         if source is None:
             raise UnsupportedFeatureError("a SELECT without FROM is not supported", *position_of(query))
-        node, scope, window = self._relation(source.this)
+        node, scope, window = self.relation(source.this)
         for join in query.args.get("joins") or []:
-            node, scope = self._join(node, scope, join)
+            node, scope = JoinPlanner(self).plan(node, scope, join)
         return node, scope, window
 
-    def _relation(self, relation: exp.Expression):
+    def relation(self, relation: exp.Expression):
         alias = relation.alias if relation.alias else None
         if isinstance(relation, exp.Subquery):
             node, scope = self._query(relation.this)
@@ -442,182 +439,6 @@ class Planner:
         scope = window.extend_scope(scope, alias)
         return node, scope, window
 
-    def _join(self, left: PlanNode, scope: Scope, join: exp.Join) -> tuple[PlanNode, Scope]:
-        right = join.this
-        version = right.args.get("version") if isinstance(right, exp.Table) else None
-        side = (join.side or "").upper()
-        kind = (join.kind or "").upper()
-        if kind not in ("", "INNER", "OUTER"):
-            raise UnsupportedFeatureError(f"{kind} JOIN is not supported", *position_of(join))
-        if version is None:
-            return self._stream_join(left, scope, join, side or "INNER")
-        if side not in ("", "LEFT"):
-            raise UnsupportedFeatureError(
-                f"{side} lookup join is not supported; use INNER or LEFT", *position_of(join)
-            )
-        time_entry = (
-            scope.resolve_entry(version.expression) if isinstance(version.expression, exp.Column) else None
-        )
-        if time_entry is not None and time_entry.internal == left.rowtime:
-            return self._temporal_join(left, scope, join, side or "INNER")
-        if time_entry is None or "PROCTIME" not in time_entry.column.flink_type:
-            raise UnsupportedFeatureError(
-                "FOR SYSTEM_TIME AS OF needs the left table's processing-time attribute (a "
-                "lookup join) or its event-time attribute (a temporal join)",
-                *position_of(version),
-            )
-        table = self.catalog.table(right.name)
-        if not self.capabilities(table).can_be("lookup"):
-            raise PlanningError(
-                f"Table '{table.name}' (connector '{table.connector}') cannot be used for a lookup join",
-                *position_of(right),
-            )
-        return LookupJoinPlanner(self).plan(left, scope, join, table, side or "INNER")
-
-    def _temporal_join(
-        self, left: PlanNode, scope: Scope, join: exp.Join, join_type: str
-    ) -> tuple[PlanNode, Scope]:
-        """`JOIN versioned FOR SYSTEM_TIME AS OF l.rowtime ON l.k = v.pk`: each left row with the
-        version of the right row that was current at the left row's event time."""
-        table = join.this.copy()
-        table.set("version", None)
-        right, right_scope, _ = self._relation(table)
-        if right.rowtime is None or right.updating:
-            raise UnsupportedFeatureError(
-                "the versioned table of an event-time temporal join must be an append-only "
-                "stream with a WATERMARK (each row a new version of its key)",
-                *position_of(join.this),
-            )
-        right_columns, entries, columns = self._rename_right(left, right, right_scope)
-        condition = joins.analyze(join.args["on"], scope, right_scope, None, None)
-        if not condition.left_keys or condition.rest:
-            raise UnsupportedFeatureError(
-                "a temporal join's ON must be equalities between the "
-                "left table and the versioned table's key",
-                *position_of(join),
-            )
-        node = TemporalJoinNode(
-            columns=columns,
-            left=left,
-            right=right,
-            join_type=join_type,
-            left_keys=condition.left_keys,
-            right_keys=condition.right_keys,
-            right_columns=right_columns,
-        )
-        return node, Scope(scope.entries + entries)
-
-    def _rename_right(self, left: PlanNode, right: PlanNode, right_scope: Scope):
-        """Right columns renamed apart from the left's: (right -> output pairs, scope entries,
-        all output columns)."""
-        taken = {c.name.lower() for c in left.columns}
-        mapping: dict[str, str] = {}
-        for column in right.columns:
-            mapping[column.name] = unique_name(column.name, taken)
-            taken.add(mapping[column.name].lower())
-        entries = [
-            ScopeEntry(
-                e.qualifier,
-                e.name,
-                mapping[e.internal],
-                Column(mapping[e.internal], e.column.flink_type, e.column.duck_type),
-                e.hidden,
-            )
-            for e in right_scope.entries
-            if e.internal in mapping
-        ]
-        columns = list(left.columns) + [
-            Column(mapping[c.name], c.flink_type, c.duck_type) for c in right.columns
-        ]
-        return list(mapping.items()), entries, columns
-
-    def _regular_join(
-        self,
-        left: PlanNode,
-        scope: Scope,
-        right: PlanNode,
-        right_scope: Scope,
-        join: exp.Join,
-        join_type: str,
-        on: exp.Expression,
-    ):
-        """Two changelog streams joined on equal keys, with no time bound."""
-        if join_type not in ("INNER", "LEFT"):
-            raise UnsupportedFeatureError(
-                f"{join_type} regular joins are not supported yet (INNER and LEFT are)", *position_of(join)
-            )
-        condition = joins.analyze(on, scope, right_scope, None, None)
-        if not condition.left_keys:
-            raise UnsupportedFeatureError(
-                "a regular join needs an equality between the two sides in ON (or, for an "
-                "interval join, bounds like l.ts BETWEEN r.ts - INTERVAL '1' HOUR AND r.ts)",
-                *position_of(join),
-            )
-        for side in (left, right):
-            if side.updating and not side.upsert_keys:
-                raise UnsupportedFeatureError(
-                    "a join input that updates needs a unique key", *position_of(join)
-                )
-        right_columns, entries, columns = self._rename_right(left, right, right_scope)
-        joined = Scope(scope.entries + entries)
-        rest = None
-        for conjunct in condition.rest:
-            rest = conjunct if rest is None else exp.and_(rest, conjunct)
-        window_ends = next(
-            (
-                (a, b)
-                for a, b in zip(condition.left_keys, condition.right_keys, strict=True)
-                if _is_window_end(left, a) and _is_window_end(right, b)
-            ),
-            None,
-        )
-        node = JoinNode(
-            columns=columns,
-            left=left,
-            right=right,
-            join_type=join_type,
-            left_keys=condition.left_keys,
-            right_keys=condition.right_keys,
-            right_columns=right_columns,
-            condition=self.sql(rest, joined) if rest is not None else None,
-            window_ends=window_ends,
-        )
-        return node, joined
-
-    def _stream_join(
-        self, left: PlanNode, scope: Scope, join: exp.Join, join_type: str
-    ) -> tuple[PlanNode, Scope]:
-        """A join of two streams: an interval join when ON bounds the time difference."""
-        right, right_scope, window = self._relation(join.this)
-        if window is not None:
-            raise UnsupportedFeatureError("window joins are not supported yet", *position_of(join))
-        on = join.args.get("on")
-        if on is None:
-            raise UnsupportedFeatureError("a join without ON is not supported", *position_of(join))
-        condition = joins.analyze(on, scope, right_scope, left.rowtime, right.rowtime)
-        if left.updating or right.updating or not condition.is_interval:
-            return self._regular_join(left, scope, right, right_scope, join, join_type, on)
-        right_columns, entries, columns = self._rename_right(left, right, right_scope)
-        joined = Scope(scope.entries + entries)
-        rest = None
-        for conjunct in condition.rest:
-            rest = conjunct if rest is None else exp.and_(rest, conjunct)
-        node = IntervalJoinNode(
-            columns=columns,
-            left=left,
-            right=right,
-            join_type=join_type,
-            left_keys=condition.left_keys,
-            right_keys=condition.right_keys,
-            left_time=condition.left_time,
-            right_time=condition.right_time,
-            lower_ms=condition.lower_ms,
-            upper_ms=condition.upper_ms,
-            right_columns=right_columns,
-            condition=self.sql(rest, joined) if rest is not None else None,
-        )
-        return node, joined
-
     # --- expressions and types ----------------------------------------------------------------
 
     def sql(self, node: exp.Expression, scope: Scope) -> str:
@@ -648,100 +469,6 @@ class Planner:
                 message = message.replace(prefix, "")
             raise SqlValidationError(f"Type error: {message}") from None
         return [row[1] for row in rows]
-
-
-class LookupJoinPlanner:
-    """`JOIN dim FOR SYSTEM_TIME AS OF l.proctime AS d ON l.a = d.x [AND ...]`."""
-
-    def __init__(self, planner: Planner) -> None:
-        self.planner = planner
-
-    def plan(
-        self, left: PlanNode, scope: Scope, join: exp.Join, table: TableDef, join_type: str
-    ) -> tuple[PlanNode, Scope]:
-        qualifier = join.this.alias or table.name
-        taken = {c.name.lower() for c in left.columns}
-        right_entries: list[ScopeEntry] = []
-        right_columns: list[tuple[str, str]] = []
-        for column in table.physical:
-            internal = unique_name(column.name, taken)
-            taken.add(internal.lower())
-            right_columns.append((column.name, internal))
-            right_entries.append(
-                ScopeEntry(
-                    qualifier, column.name, internal, Column(internal, column.flink_type, column.duck_type)
-                )
-            )
-        joined = Scope(scope.entries + right_entries)
-        right_scope = Scope(right_entries)
-        left_keys, right_keys, rest = self._equalities(join.args.get("on"), scope, right_scope, join)
-        condition = self.planner.sql(rest, joined) if rest is not None else None
-        columns = list(left.columns) + [e.column for e in right_entries]
-        node = LookupJoinNode(
-            columns=columns,
-            input=left,
-            table=table,
-            join_type=join_type,
-            left_keys=left_keys,
-            right_keys=right_keys,
-            right_columns=right_columns,
-            condition=condition,
-        )
-        return node, joined
-
-    def _equalities(self, on: exp.Expression | None, left: Scope, right: Scope, join: exp.Join):
-        """Split ON into `left.col = right.col` pairs (the lookup keys) and the rest."""
-        if on is None:
-            raise SqlValidationError("a lookup join needs an ON condition", *position_of(join))
-        conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
-        left_keys, right_keys, rest = [], [], []
-        for conjunct in conjuncts:
-            pair = self._key_pair(conjunct, left, right)
-            if pair is None:
-                rest.append(conjunct)
-            else:
-                left_keys.append(pair[0])
-                right_keys.append(pair[1])
-        if not left_keys:
-            raise SqlValidationError(
-                "the ON condition of a lookup join needs an equality between a column of the "
-                "left table and a column of the lookup table",
-                *position_of(on),
-            )
-        remaining = None
-        for conjunct in rest:
-            remaining = conjunct if remaining is None else exp.and_(remaining, conjunct)
-        return left_keys, right_keys, remaining
-
-    @staticmethod
-    def _key_pair(conjunct: exp.Expression, left: Scope, right: Scope):
-        if not isinstance(conjunct, exp.EQ):
-            return None
-        a, b = conjunct.this, conjunct.expression
-        if not (isinstance(a, exp.Column) and isinstance(b, exp.Column)):
-            return None
-        for l_col, r_col in ((a, b), (b, a)):
-            try:
-                l_entry = left.resolve_entry(l_col)
-                r_entry = right.resolve_entry(r_col)
-            except SqlValidationError:
-                continue
-            dim_name = next(e.name for e in right.entries if e.internal == r_entry.internal)
-            return l_entry.internal, dim_name
-        return None
-
-
-def _is_window_end(node: PlanNode, column: str) -> bool:
-    """Is `column` of `node` the window_end of a window aggregation, passed through as is?"""
-    while isinstance(node, CalcNode) and not isinstance(node.input, WindowAggregateNode):
-        names = [c.name for c in node.columns]
-        if column not in names or node.projections[names.index(column)] != _quote(column):
-            return False
-        node = node.input
-    if not isinstance(node, CalcNode) or column not in [c.name for c in node.columns]:
-        return False
-    projection = node.projections[[c.name for c in node.columns].index(column)]
-    return projection == _quote(node.input.window_columns[1])
 
 
 def _visible_twin(node: PlanNode, hidden: str) -> str:
