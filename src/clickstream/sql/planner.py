@@ -258,13 +258,19 @@ class Planner:
             + [exp.alias_(o.this.copy(), f"$o{i}") for i, o in enumerate(order)],
         )
         node, scope = self._query(inner)
+        keys = 0
+        if node.updating and not node.upsert_keys:
+            # The input's key (say the GROUP BY columns) is needed to apply its changes: carry it
+            # as hidden columns when the SELECT list leaves it out, as Flink does.
+            node, scope, keys = self._with_input_key(inner, node, scope)
         if node.updating and not node.upsert_keys:
             raise UnsupportedFeatureError(
-                "ROW_NUMBER() over an updating input needs the input's key in the SELECT list "
-                "(e.g. the GROUP BY columns), so changes can replace rows",
+                "ROW_NUMBER() over an updating input needs the input's key (e.g. the GROUP BY "
+                "columns), so changes can replace rows",
                 *position_of(window),
             )
         hidden = {f"$p{i}" for i in range(len(partition))} | {f"$o{i}" for i in range(len(order))}
+        hidden |= {f"$k{i}" for i in range(keys)}
         rank_column = Column(
             unique_name(rank.rank_name, {c.name.lower() for c in node.columns}), "BIGINT", "BIGINT"
         )
@@ -285,6 +291,23 @@ class Planner:
         ]
         entries.append(ScopeEntry(None, rank.rank_name, rank_column.name, rank_column))
         return rank_node, Scope(entries)
+
+    def _with_input_key(
+        self, inner: exp.Select, node: PlanNode, scope: Scope
+    ) -> tuple[PlanNode, Scope, int]:
+        """Plan `inner` again with its input's key columns added as `$k0, $k1, ...`."""
+        below = node.inputs[0] if isinstance(node, CalcNode) else None
+        keys = below.upsert_keys if below is not None else None
+        if not keys:
+            return node, scope, 0
+        widened = inner.copy()
+        extra = [exp.alias_(exp.column(k, quoted=True), f"$k{i}") for i, k in enumerate(keys)]
+        widened.set("expressions", list(widened.expressions) + extra)
+        try:
+            node, scope = self._query(widened)
+        except SqlError:
+            return node, scope, 0  # the key is not reachable by name: keep the first plan
+        return node, scope, len(keys)
 
     def _select(
         self, query: exp.Select, node: PlanNode, scope: Scope, condition: str | None

@@ -91,3 +91,19 @@ def test_top_n_orders_null_as_the_lowest_value(tmp_path, direction, flink):
         "FROM n) WHERE rn <= 3",
     )
     assert rows == Counter(("a", v, rank) for rank, v in enumerate(flink, start=1))
+
+
+def test_top_n_over_a_group_by_whose_key_is_not_selected(engine):
+    # The ranked subquery drops `item` (part of the GROUP BY key): it is carried hidden, as in Flink.
+    rows = _final(
+        engine,
+        "SELECT u, cnt, rn FROM (SELECT u, cnt, ROW_NUMBER() OVER (PARTITION BY u ORDER BY cnt DESC) AS rn "
+        "FROM (SELECT u, item, COUNT(*) AS cnt FROM c GROUP BY u, item)) WHERE rn <= 2",
+    )
+    # each (u, item) pair occurs once or twice in CLICKS: u = i % 3, item = i % 4 over i < 12
+    counts = Counter((r["u"], r["item"]) for r in CLICKS)
+    expected = Counter()
+    for u in range(3):
+        top = sorted((n for (uu, _), n in counts.items() if uu == u), reverse=True)[:2]
+        expected.update((u, n, rank) for rank, n in enumerate(top, start=1))
+    assert rows == expected
