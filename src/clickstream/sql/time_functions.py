@@ -1,0 +1,304 @@
+"""Flink's date and time functions as DuckDB expressions.
+
+Everything that reads local time reads the wall clock of the session time zone
+(`table.local-time-zone`): `Call.wall` gives it, without DuckDB's ICU conversion in UTC.
+
+Flink computes EXTRACT and the functions built on it (HOUR, DAYOFMONTH, ...) from the local epoch
+milliseconds with Java's truncating `/` and `%`, so before 1970 a time of day is negative and the
+date is the next day (HOUR of 1969-12-31 19:00 is -5, DAYOFMONTH 1). We compute the same way; from
+1970 on it is the ordinary calendar. FLOOR/CEIL to WEEK, MONTH, QUARTER or YEAR use that date too,
+and CEIL of those units ignores the time of day (CEIL(2023-01-01 06:00 TO MONTH) is 2023-01-01), as
+Flink's `DateTimeUtils.timestampCeil` does.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from clickstream.errors import SqlValidationError, UnsupportedFeatureError
+from clickstream.sql.base_functions import Builder, Call, literal_string, quote, sql, template
+from clickstream.sql.format_functions import (
+    JAVA_TIME,
+    SIMPLE,
+    format_expression,
+    prefix_regex,
+    strptime_format,
+)
+
+DEFAULT_FORMAT = "yyyy-MM-dd HH:mm:ss"
+_LONG_MIN = "-9223372036854775808"
+
+# Flink's EXTRACT over the local epoch milliseconds __a0 (Java's truncating / and %).
+_DATE_OF_MS = "(DATE '1970-01-01' + CAST(__a0 // 86400000 AS INTEGER))"
+_TIME_PARTS = {
+    "HOUR": "(__a0 % 86400000 // 3600000)",
+    "MINUTE": "(__a0 % 3600000 // 60000)",
+    "SECOND": "(__a0 % 60000 // 1000)",
+    "MILLISECOND": "(__a0 % 1000)",
+    "EPOCH": "(__a0 // 1000)",
+}
+_DATE_PARTS = {
+    "YEAR": "year(__a0)",
+    "QUARTER": "quarter(__a0)",
+    "MONTH": "month(__a0)",
+    "WEEK": "week(__a0)",
+    "DAY": "day(__a0)",
+    "DOW": "(dayofweek(__a0) + 1)",
+    "DOY": "dayofyear(__a0)",
+    "ISODOW": "isodow(__a0)",
+    "ISOYEAR": "isoyear(__a0)",
+    "DECADE": "(year(__a0) // 10)",
+    "CENTURY": "CASE WHEN year(__a0) > 0 THEN (year(__a0) + 99) // 100 ELSE (year(__a0) - 99) // 100 END",
+    "MILLENNIUM": (
+        "CASE WHEN year(__a0) > 0 THEN (year(__a0) + 999) // 1000 ELSE (year(__a0) - 999) // 1000 END"
+    ),
+}
+_UNIT_ALIASES = {
+    "DAYOFMONTH": "DAY",
+    "DAYOFWEEK": "DOW",
+    "DAYOFYEAR": "DOY",
+    "YEARS": "YEAR",
+    "MONTHS": "MONTH",
+    "DAYS": "DAY",
+    "HOURS": "HOUR",
+    "MINUTES": "MINUTE",
+    "SECONDS": "SECOND",
+    "SQL_TSI_YEAR": "YEAR",
+    "SQL_TSI_QUARTER": "QUARTER",
+    "SQL_TSI_MONTH": "MONTH",
+    "SQL_TSI_WEEK": "WEEK",
+    "SQL_TSI_DAY": "DAY",
+    "SQL_TSI_HOUR": "HOUR",
+    "SQL_TSI_MINUTE": "MINUTE",
+    "SQL_TSI_SECOND": "SECOND",
+}
+
+
+def unit_name(node: exp.Expression) -> str:
+    """HOUR of `EXTRACT(HOUR FROM ...)`, `FLOOR(... TO HOUR)`, `TIMESTAMPDIFF(HOUR, ...)`."""
+    name = node.name.upper() if isinstance(node, exp.Var | exp.Column | exp.Identifier) else node.sql()
+    return _UNIT_ALIASES.get(name.upper(), name.upper())
+
+
+def extract(unit: str, wall: exp.Expression) -> exp.Expression:
+    """EXTRACT(unit FROM wall) as Flink computes it (see the module docstring)."""
+    millis = sql("epoch_ms(__a0)", wall)
+    if unit in _TIME_PARTS:
+        return sql(_TIME_PARTS[unit], millis)
+    if unit == "MICROSECOND":
+        return sql("(epoch_us(__a0) % 1000000)", wall)
+    if unit in _DATE_PARTS:
+        return sql(_DATE_PARTS[unit], sql(_DATE_OF_MS, millis))
+    raise UnsupportedFeatureError(f"EXTRACT({unit} FROM ...) is not supported")
+
+
+def _part(unit: str) -> Builder:
+    def build(call: Call) -> exp.Expression:
+        call.arity(1)
+        return extract(unit, call.wall(0))
+
+    return build
+
+
+def build_extract(call: Call, unit: str) -> exp.Expression:
+    return extract(unit, call.wall(0))
+
+
+# --- FLOOR / CEIL (ts TO unit) ------------------------------------------------------------------
+
+_CALENDAR_FLOOR = {
+    "WEEK": "(__a0 - CAST(dayofweek(__a0) AS INTEGER))",  # weeks start on Sunday
+    "MONTH": "CAST(date_trunc('month', __a0) AS DATE)",
+    "QUARTER": "CAST(date_trunc('quarter', __a0) AS DATE)",
+    "YEAR": "CAST(date_trunc('year', __a0) AS DATE)",
+}
+_CALENDAR_STEP = {"WEEK": "INTERVAL 7 DAY", "MONTH": "INTERVAL 1 MONTH", "QUARTER": "INTERVAL 3 MONTH"}
+_CLOCK_UNITS = ("MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY")
+
+
+def floor_ceil(call: Call, unit: str, ceil: bool) -> exp.Expression:
+    """FLOOR/CEIL(x TO unit): rounded on the wall clock; an instant moves as its wall clock moved."""
+    wall = call.wall(0)
+    if unit in _CLOCK_UNITS:
+        floor = sql(f"date_trunc('{unit.lower()}', __a0)", wall)
+        rounded = (
+            sql(f"CASE WHEN __a1 = __a0 THEN __a0 ELSE __a1 + INTERVAL 1 {unit} END", wall, floor)
+            if ceil
+            else floor
+        )
+    elif unit in _CALENDAR_FLOOR:
+        day = sql(_DATE_OF_MS, sql("epoch_ms(__a0)", wall))
+        floor = sql(_CALENDAR_FLOOR[unit], day)
+        step = _CALENDAR_STEP.get(unit, "INTERVAL 1 YEAR")
+        text = f"CASE WHEN __a1 = __a0 THEN __a0 ELSE __a1 + {step} END" if ceil else "__a1"
+        rounded = sql(f"CAST({text} AS TIMESTAMP)", day, floor)
+    else:
+        raise UnsupportedFeatureError(f"{'CEIL' if ceil else 'FLOOR'}(... TO {unit}) is not supported")
+    if call.type(0) != "TIMESTAMPTZ":
+        return rounded
+    shifted = "make_timestamptz(epoch_us(__a0) + (epoch_us(__a1) - epoch_us(__a2)))"
+    return sql(shifted, call.args[0], rounded, wall)
+
+
+# --- TIMESTAMPDIFF ------------------------------------------------------------------------------
+
+_MILLIS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000, "WEEK": 604_800_000}
+# Calcite's month difference: whole months from a to b by date (day clamped to the month's end),
+# one less when b falls on that day at an earlier time.
+_MONTHS = """(CASE WHEN __a1 IS NULL OR __a0 IS NULL THEN NULL ELSE (
+  CASE WHEN CAST(__a1 AS DATE) >= CAST(__a0 AS DATE)
+    THEN __a2 - CAST(CAST(__a0 AS DATE) + to_months(CAST(__a2 AS INTEGER)) > CAST(__a1 AS DATE) AS INTEGER)
+    ELSE __a2 + CAST(CAST(__a1 AS DATE) + to_months(CAST(-__a2 AS INTEGER)) > CAST(__a0 AS DATE) AS INTEGER)
+  END) END)"""
+_MONTH_ESTIMATE = "(12 * (year(__a1) - year(__a0)) + month(__a1) - month(__a0))"
+_TIE = """(__a2 - CAST(CAST(__a0 AS DATE) + to_months(CAST(__a2 AS INTEGER)) = CAST(__a1 AS DATE)
+  AND CAST(__a1 AS TIME) < CAST(__a0 AS TIME) AS INTEGER))"""
+
+
+def timestampdiff(call: Call, unit: str) -> exp.Expression:
+    """TIMESTAMPDIFF(unit, a, b): whole units from a to b, truncated toward zero (an INT)."""
+    start, end = call.args
+    if unit in _MILLIS:
+        return sql(f"CAST((epoch_ms(__a1) - epoch_ms(__a0)) // {_MILLIS[unit]} AS INTEGER)", start, end)
+    if unit not in ("MONTH", "QUARTER", "YEAR"):
+        raise UnsupportedFeatureError(f"TIMESTAMPDIFF({unit}, ...) is not supported")
+    a, b = call.wall(0), call.wall(1)
+    months = sql(_MONTHS, a, b, sql(_MONTH_ESTIMATE, a, b))
+    months = sql(_TIE, a, b, months)
+    per = {"MONTH": 1, "QUARTER": 3, "YEAR": 12}[unit]
+    return sql(f"CAST(__a0 // {per} AS INTEGER)", months)
+
+
+# --- formatting and parsing -----------------------------------------------------------------------
+
+
+def _pattern(call: Call, i: int, default: str = DEFAULT_FORMAT) -> str:
+    return default if len(call.args) <= i else literal_string(call.args[i], "the format")
+
+
+def _date_format(call: Call) -> exp.Expression:
+    """DATE_FORMAT(ts, pattern) with DateTimeFormatter; DATE_FORMAT(string, pattern) reads the
+    string as 'yyyy-MM-dd HH:mm:ss' and formats with SimpleDateFormat, as Flink does."""
+    call.arity(1, 2)
+    pattern = _pattern(call, 1)
+    if call.type(0) == "VARCHAR":
+        return format_expression(_simple_parse(call.args[0], DEFAULT_FORMAT), pattern, SIMPLE)
+    return format_expression(call.wall(0), pattern, JAVA_TIME)
+
+
+def _epoch_seconds_wall(call: Call) -> exp.Expression:
+    seconds = sql("CAST(__a0 AS BIGINT)", call.args[0])
+    if call.utc:
+        return sql("make_timestamp(__a0 * 1000000)", seconds)
+    return sql("CAST(to_timestamp(__a0) AS TIMESTAMP)", seconds)
+
+
+def _from_unixtime(call: Call) -> exp.Expression:
+    """FROM_UNIXTIME(seconds[, pattern]): SimpleDateFormat in the session time zone."""
+    call.arity(1, 2)
+    return format_expression(_epoch_seconds_wall(call), _pattern(call, 1), SIMPLE)
+
+
+def _strptime(text: exp.Expression, pattern: str, flavor: str) -> exp.Expression:
+    """try_strptime of `text`; a pattern without a year reads year 1970 (Flink's default), not
+    DuckDB's 1900."""
+    fmt, has_year = strptime_format(pattern, flavor)
+    if has_year:
+        return sql(f"try_strptime(__a0, {quote(fmt)})", text)
+    return sql(f"try_strptime('1970 ' || __a0, {quote('%Y ' + fmt)})", text)
+
+
+def _simple_parse(text: exp.Expression, pattern: str) -> exp.Expression:
+    """SimpleDateFormat.parse: reads the prefix the pattern matches, ignores the rest; NULL if none."""
+    prefix = sql(f"regexp_extract(CAST(__a0 AS VARCHAR), {quote(prefix_regex(pattern))})", text)
+    return _strptime(prefix, pattern, SIMPLE)
+
+
+def _unix_timestamp(call: Call) -> exp.Expression:
+    """UNIX_TIMESTAMP(): now; UNIX_TIMESTAMP(string[, pattern]): the string read as local time of the
+    session zone, in epoch seconds. Unreadable text gives Long.MIN_VALUE, as in Flink."""
+    call.arity(0, 1, 2)
+    if not call.args:
+        return sql("CAST(epoch(now()) AS BIGINT)")
+    local = _simple_parse(call.args[0], _pattern(call, 1))
+    instant = local if call.utc else sql(f"timezone({quote(call.zone)}, __a0)", local)
+    return sql(
+        f"CASE WHEN __a0 IS NULL THEN NULL ELSE coalesce(epoch_ms(__a1) // 1000, {_LONG_MIN}) END",
+        call.args[0],
+        instant,
+    )
+
+
+# Timestamp.valueOf / Date.valueOf, Flink's fallback when the pattern does not match.
+_FALLBACK = "try_strptime(trim(__a0), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%n', '%Y-%m-%d'])"
+
+
+def _to_timestamp(call: Call) -> exp.Expression:
+    """TO_TIMESTAMP(string[, pattern]): DateTimeFormatter, else 'yyyy-[m]m-[d]d[ hh:mm:ss[.f]]';
+    milliseconds kept."""
+    call.arity(1, 2)
+    text = sql("CAST(__a0 AS VARCHAR)", call.args[0])
+    parsed = sql("coalesce(__a0, __a1)", _strptime(text, _pattern(call, 1), JAVA_TIME), sql(_FALLBACK, text))
+    return sql("date_trunc('millisecond', __a0)", parsed)
+
+
+def _to_date(call: Call) -> exp.Expression:
+    """TO_DATE(string[, pattern]); with a pattern, SimpleDateFormat. (Flink turns unreadable text
+    into a date from Long.MIN_VALUE; we give NULL.)"""
+    call.arity(1, 2)
+    if len(call.args) == 1:
+        return sql("TRY_CAST(__a0 AS DATE)", call.args[0])
+    return sql("CAST(__a0 AS DATE)", _simple_parse(call.args[0], _pattern(call, 1)))
+
+
+def _to_timestamp_ltz(call: Call) -> exp.Expression:
+    """TO_TIMESTAMP_LTZ(epoch[, precision]): precision 3 (the default) reads epoch milliseconds,
+    0 epoch seconds, as in Flink."""
+    call.arity(1, 2)
+    precision = call.args[1] if len(call.args) == 2 else exp.Literal.number(3)
+    if not (isinstance(precision, exp.Literal) and precision.this in ("0", "3")):
+        raise SqlValidationError(
+            "TO_TIMESTAMP_LTZ's precision must be 0 (epoch seconds) or 3 (epoch milliseconds)"
+        )
+    micros_per_unit = 1_000_000 if precision.this == "0" else 1000
+    return sql(f"make_timestamptz(CAST(__a0 AS BIGINT) * {micros_per_unit})", call.args[0])
+
+
+TIME_FUNCTIONS: dict[str, Builder] = {
+    "DATE_FORMAT": _date_format,
+    "TO_TIMESTAMP": _to_timestamp,
+    "TO_TIMESTAMP_LTZ": _to_timestamp_ltz,
+    "TO_DATE": _to_date,
+    "FROM_UNIXTIME": _from_unixtime,
+    "UNIX_TIMESTAMP": _unix_timestamp,
+    "PROCTIME": template("CAST(now() AS TIMESTAMPTZ)", (0,)),
+    "NOW": template("CAST(now() AS TIMESTAMPTZ)", (0,)),
+    "CURRENT_TIMESTAMP": template("CAST(now() AS TIMESTAMPTZ)", (0,)),
+    "LOCALTIMESTAMP": template("CAST(now() AS TIMESTAMP)", (0,)),
+    "HOUR": _part("HOUR"),
+    "MINUTE": _part("MINUTE"),
+    "SECOND": _part("SECOND"),
+    "YEAR": _part("YEAR"),
+    "MONTH": _part("MONTH"),
+    "DAYOFMONTH": _part("DAY"),
+    "DAYOFYEAR": _part("DOY"),
+    "DAYOFWEEK": _part("DOW"),
+    "WEEK": _part("WEEK"),
+    "QUARTER": _part("QUARTER"),
+}
+
+# Result types (DuckDB) of the functions above, for the casts and formats that depend on them.
+TIME_RESULT_TYPES = {
+    "DATE_FORMAT": "VARCHAR",
+    "FROM_UNIXTIME": "VARCHAR",
+    "TO_TIMESTAMP": "TIMESTAMP",
+    "LOCALTIMESTAMP": "TIMESTAMP",
+    "TO_TIMESTAMP_LTZ": "TIMESTAMPTZ",
+    "PROCTIME": "TIMESTAMPTZ",
+    "NOW": "TIMESTAMPTZ",
+    "CURRENT_TIMESTAMP": "TIMESTAMPTZ",
+    "TO_DATE": "DATE",
+    "UNIX_TIMESTAMP": "BIGINT",
+    **{name: "BIGINT" for name in ("HOUR", "MINUTE", "SECOND", "YEAR", "MONTH", "DAYOFMONTH")},
+    **{name: "BIGINT" for name in ("DAYOFYEAR", "DAYOFWEEK", "WEEK", "QUARTER")},
+}
