@@ -36,8 +36,8 @@ _JAVA_DOUBLE = """CASE
   ELSE __a2 END"""
 # d.dddE[-]n from a plain decimal __a1 = ltrim(text, '-') (DuckDB writes 1e7 <= |x| < 1e16 and
 # 1e-4 <= |x| < 1e-3 without an exponent); __a0 is the number, __a2 its significant digits.
-_SCIENTIFIC = """(CASE WHEN __a0 < 0 THEN '-' ELSE '' END || __a2[1] || '.'
-  || coalesce(nullif(__a2[2:], ''), '0') || 'E' || CAST(CASE
+_SCIENTIFIC = """(CASE WHEN __a0 < 0 THEN '-' ELSE '' END || left(__a2, 1) || '.'
+  || coalesce(nullif(substring(__a2, 2), ''), '0') || 'E' || CAST(CASE
     WHEN split_part(__a1, '.', 1) <> '0' THEN length(split_part(__a1, '.', 1)) - 1
     ELSE -(length(split_part(__a1, '.', 2)) - length(ltrim(split_part(__a1, '.', 2), '0')) + 1) END
   AS VARCHAR))"""

@@ -46,7 +46,10 @@ _MILLI_OF_DAY = "(epoch_ms(__a0) - epoch_ms(date_trunc('day', __a0)))"
 _NANO_OF_DAY = "((epoch_us(__a0) - epoch_us(date_trunc('day', __a0))) * 1000)"
 _NANO_OF_SECOND = "(microsecond(__a0) % 1000000 * 1000)"
 _MILLI_OF_SECOND = "(microsecond(__a0) % 1000000 // 1000)"
-_QUARTER_NAMES = "['1st quarter', '2nd quarter', '3rd quarter', '4th quarter'][quarter(__a0)]"
+_QUARTER_NAMES = (
+    "CASE quarter(__a0) WHEN 1 THEN '1st quarter' WHEN 2 THEN '2nd quarter' WHEN 3 THEN '3rd quarter' "
+    "ELSE '4th quarter' END"
+)
 _ZONE_LETTERS = "VvzOXxZ"
 
 

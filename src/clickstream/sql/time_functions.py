@@ -80,28 +80,50 @@ def unit_name(node: exp.Expression) -> str:
     return _UNIT_ALIASES.get(name.upper(), name.upper())
 
 
-def extract(unit: str, wall: exp.Expression) -> exp.Expression:
-    """EXTRACT(unit FROM wall) as Flink computes it (see the module docstring)."""
+# DuckDB's own part functions, equal to Flink's from 1970-01-02 on (any zone's local date is then
+# at least 1970-01-01); only earlier rows take Flink's arithmetic.
+_FAST_PARTS = {
+    "HOUR": "hour(__a0)",
+    "MINUTE": "minute(__a0)",
+    "SECOND": "second(__a0)",
+    "MILLISECOND": "(millisecond(__a0) % 1000)",
+    **{unit: text for unit, text in _DATE_PARTS.items() if unit not in ("DOW",)},
+    "DOW": "(dayofweek(__a0) + 1)",
+}
+
+
+def extract(unit: str, call: Call) -> exp.Expression:
+    """EXTRACT(unit FROM argument 0) as Flink computes it (see the module docstring)."""
+    wall = call.wall(0)
     millis = sql("epoch_ms(__a0)", wall)
     if unit in _TIME_PARTS:
-        return sql(_TIME_PARTS[unit], millis)
-    if unit == "MICROSECOND":
-        return sql("(epoch_us(__a0) % 1000000)", wall)
-    if unit in _DATE_PARTS:
-        return sql(_DATE_PARTS[unit], sql(_DATE_OF_MS, millis))
-    raise UnsupportedFeatureError(f"EXTRACT({unit} FROM ...) is not supported")
+        flink = sql(_TIME_PARTS[unit], millis)
+    elif unit == "MICROSECOND":
+        flink = sql("(epoch_us(__a0) % 1000000)", wall)
+    elif unit in _DATE_PARTS:
+        flink = sql(_DATE_PARTS[unit], sql(_DATE_OF_MS, millis))
+    else:
+        raise UnsupportedFeatureError(f"EXTRACT({unit} FROM ...) is not supported")
+    if unit not in _FAST_PARTS:
+        return flink
+    # On an instant outside UTC DuckDB's part functions read the session zone themselves (ICU).
+    instant = call.type(0) == "TIMESTAMPTZ" and not call.utc
+    base = call.args[0] if instant else wall
+    since = "TIMESTAMPTZ '1970-01-02 00:00:00+00'" if instant else "TIMESTAMP '1970-01-02 00:00:00'"
+    fast = sql(_FAST_PARTS[unit], base)
+    return sql(f"CASE WHEN __a0 >= {since} THEN __a1 ELSE __a2 END", base, fast, flink)
 
 
 def _part(unit: str) -> Builder:
     def build(call: Call) -> exp.Expression:
         call.arity(1)
-        return extract(unit, call.wall(0))
+        return extract(unit, call)
 
     return build
 
 
 def build_extract(call: Call, unit: str) -> exp.Expression:
-    return extract(unit, call.wall(0))
+    return extract(unit, call)
 
 
 # --- FLOOR / CEIL (ts TO unit) ------------------------------------------------------------------
