@@ -36,14 +36,54 @@ INSERT INTO cumulative_uv SELECT date_str, MAX(time_str), COUNT(DISTINCT user_id
     GROUP BY date_str;
 INSERT INTO per_behavior SELECT behavior, COUNT(*), COUNT(DISTINCT user_id) FROM user_behavior
     GROUP BY behavior;
+INSERT INTO window_of_windows SELECT CAST(window_start AS STRING), SUM(cnt), MAX(cnt)
+    FROM TABLE(TUMBLE(TABLE ten_minutes, DESCRIPTOR(rowtime), INTERVAL '1' HOUR))
+    GROUP BY window_start, window_end;
+INSERT INTO join_then_window SELECT CAST(window_start AS STRING), COUNT(*), COUNT(DISTINCT user_id)
+    FROM TABLE(TUMBLE(TABLE viewed_then_bought, DESCRIPTOR(ts), INTERVAL '30' MINUTES))
+    GROUP BY window_start, window_end;
+INSERT INTO top_categories SELECT CAST(ws AS STRING), category_id, n, rn FROM (
+    SELECT window_start AS ws, category_id, n, ROW_NUMBER() OVER (
+        PARTITION BY window_start, window_end ORDER BY n DESC, category_id) AS rn
+    FROM (SELECT window_start, window_end, category_id, COUNT(*) AS n
+          FROM TABLE(TUMBLE(TABLE user_behavior, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+          GROUP BY window_start, window_end, category_id))
+    WHERE rn <= 3;
+INSERT INTO recent_per_user SELECT user_id, item_id, n FROM (
+    SELECT user_id, item_id, COUNT(*) OVER (PARTITION BY user_id ORDER BY ts
+        ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS n FROM user_behavior);
 END;
 """
-TABLES = ("hourly", "hop", "cumulative", "cumulative_uv", "per_behavior")
+# Pipelines of several operators (window over window, join then window, window then Top-N).
+VIEWS = """
+CREATE VIEW ten_minutes AS SELECT window_start AS w_start, window_time AS rowtime, COUNT(*) AS cnt
+    FROM TABLE(TUMBLE(TABLE user_behavior, DESCRIPTOR(ts), INTERVAL '10' MINUTES))
+    GROUP BY window_start, window_end, window_time;
+CREATE VIEW viewed_then_bought AS SELECT b.user_id, b.ts FROM user_behavior b JOIN user_behavior v
+    ON b.user_id = v.user_id AND b.item_id = v.item_id AND v.behavior = 'pv' AND b.behavior = 'buy'
+    AND v.ts BETWEEN b.ts - INTERVAL '1' HOUR AND b.ts;
+CREATE TABLE window_of_windows (ws STRING, total BIGINT, busiest BIGINT) WITH ({window_of_windows});
+CREATE TABLE join_then_window (ws STRING, n BIGINT, users BIGINT) WITH ({join_then_window});
+CREATE TABLE top_categories (ws STRING, category_id BIGINT, n BIGINT, rn BIGINT) WITH ({top_categories});
+CREATE TABLE recent_per_user (user_id BIGINT, item_id BIGINT, n BIGINT) WITH ({recent_per_user});
+"""
+TABLES = (
+    "hourly",
+    "hop",
+    "cumulative",
+    "cumulative_uv",
+    "per_behavior",
+    "window_of_windows",
+    "join_then_window",
+    "top_categories",
+    "recent_per_user",
+)
 
 
 def results(tmp_path, events_file, batch_size: str) -> dict[str, list]:
     db = tmp_path / f"r{batch_size}.db"
-    script = SOURCE_DDL.format(path=events_file) + QUERIES.format(**{t: sqlite_sink(db, t) for t in TABLES})
+    sinks = {t: sqlite_sink(db, t) for t in TABLES}
+    script = SOURCE_DDL.format(path=events_file) + VIEWS.format(**sinks) + QUERIES.format(**sinks)
     run_script(script, **{"table.exec.mini-batch.size": batch_size})
     return {t: sorted(sqlite_rows(db, t), key=repr) for t in TABLES}
 

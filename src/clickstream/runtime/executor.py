@@ -193,12 +193,13 @@ class Job:
             if combined <= previous:
                 continue
             self._watermarks[id(operator)] = combined
+            delay = operator.output_delay_ms
             for out in operator.on_watermark(combined):
                 # Rows a watermark releases (window results, joined rows) reach the next operator
                 # before that watermark does, as in Flink: they carry the one in force before it,
                 # so an event-time operator downstream does not take them for late rows.
-                self._push(self._downstream[id(operator)], _with_watermark(out, previous))
-            self._advance(self._downstream[id(operator)], combined)
+                self._push(self._downstream[id(operator)], _with_watermark(out, _held_back(previous, delay)))
+            self._advance(self._downstream[id(operator)], _held_back(combined, delay))
 
     def _reader(self, scan: ScanNode) -> SourceReader:
         if id(scan) not in self.readers:
@@ -296,6 +297,12 @@ class Job:
                 "lag": sum(r.source.lag() for r in readers if hasattr(r.source, "lag")),
             }
         return out
+
+
+def _held_back(watermark: int, delay_ms: int) -> int:
+    if watermark in (MIN_WATERMARK, MAX_WATERMARK):
+        return watermark
+    return max(watermark - delay_ms, MIN_WATERMARK + 1)
 
 
 def _with_watermark(batch: pa.Table, watermark: int) -> pa.Table:

@@ -36,6 +36,7 @@ def over_windows(select: exp.Select) -> list[exp.Window]:
 def plan_over(
     planner: Planner, query: exp.Select, node: PlanNode, scope: Scope, condition: str | None
 ) -> tuple[PlanNode, Scope]:
+    query = query.copy()  # its OVER calls are replaced by columns below; the statement may be planned again
     windows = over_windows(query)
     named = {w.this.name: w for w in query.args.get("windows") or []}
     specs = [_resolve_named(w, named) for w in windows]

@@ -20,6 +20,9 @@ class BaseOperator:
 
     name = "Operator"
     arity = 1  # inputs; a two-input operator's process() also takes the input port
+    # How far the watermark this operator passes on lags its input's: an operator that emits rows
+    # older than its input watermark holds it back (Flink's interval join, by its interval).
+    output_delay_ms = 0
 
     def __init__(self) -> None:
         self.metrics = OperatorMetrics()

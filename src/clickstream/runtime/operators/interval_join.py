@@ -10,11 +10,12 @@ outer join an expiring row that never matched is emitted padded with NULLs.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from clickstream.runtime.batch import SEQ, quote, stamp
+from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
-from clickstream.sql.plan import IntervalJoinNode
+from clickstream.sql.plan import IntervalJoinNode, PlanNode, ScanNode
 
 LEFT, RIGHT = 0, 1
 
@@ -35,6 +36,12 @@ class IntervalJoinOperator(BaseOperator):
         outer = node.join_type
         self.pad_left = outer in ("LEFT", "FULL")  # unmatched left rows are emitted
         self.pad_right = outer in ("RIGHT", "FULL")
+        # As Flink's interval join: the output watermark lags the input's by the interval, since a
+        # joined row can be that much older than the row that completed it.
+        self.output_delay_ms = max(-node.lower_ms, node.upper_ms, 0)
+        # A self-join reads one source on both sides: of a matched pair, the row that arrived later
+        # has the later watermark, and the pair was complete only from then on.
+        self.one_source = _sources(node.left) == _sources(node.right)
 
     # --- state --------------------------------------------------------------------------------
 
@@ -51,7 +58,7 @@ class IntervalJoinOperator(BaseOperator):
             time = quote(self.node.right_time)
         return (
             f"SELECT {', '.join(cols)}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s, "
-            f"FALSE AS __matched FROM batch WHERE {time} IS NOT NULL"
+            f"{quote(WM)} AS __w, FALSE AS __matched FROM batch WHERE {time} IS NOT NULL"
         )
 
     def _ensure_state(self, batch: pa.Table, port: int) -> None:
@@ -87,9 +94,11 @@ class IntervalJoinOperator(BaseOperator):
             on.append(f"({self._qualified(self.node.condition, left, right)})")
         select = [f"{left}.{quote(c)}" for c in self.left_cols]
         select += [f"{right}.{quote(o)}" for _, o in self.right_map]
+        completed = "greatest(n.__w, o.__w)" if self.one_source else "n.__w"
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_m AS SELECT {', '.join(select)}, n.__s AS __ns, "
-            f"o.__s AS __os FROM {p}_in n JOIN {self._table(other)} o ON {' AND '.join(on)}"
+            f"o.__s AS __os, {completed} AS __nw FROM {p}_in n JOIN {self._table(other)} o "
+            f"ON {' AND '.join(on)}"
         )
         # remember which rows found a partner: an outer join pads only those that never did
         self.state.execute(f"UPDATE {p}_in SET __matched = TRUE WHERE __s IN (SELECT __ns FROM {p}_m)")
@@ -97,8 +106,18 @@ class IntervalJoinOperator(BaseOperator):
             f"UPDATE {self._table(other)} SET __matched = TRUE WHERE __s IN (SELECT __os FROM {p}_m)"
         )
         names = [quote(c) for c in self.left_cols] + [quote(o) for _, o in self.right_map]
-        matches = self.state.query(f"SELECT {', '.join(names)} FROM {p}_m ORDER BY __ns, __os")
-        return [self._stamp(matches)] if matches.num_rows else []
+        matches = self.state.query(f"SELECT {', '.join(names)}, __nw FROM {p}_m ORDER BY __ns, __os")
+        if not matches.num_rows:
+            return []
+        # Each match reaches the next operator under the watermark before the row that completed
+        # it (per record, so batch sizes do not matter), held back by the interval.
+        marks = matches.column("__nw")
+        held = pc.max_element_wise(pc.subtract(marks, self.output_delay_ms), MIN_WATERMARK + 1)
+        before = pc.if_else(pc.equal(marks, MIN_WATERMARK), marks, held)
+        out = stamp(matches.drop_columns(["__nw"]), self.emitted, MIN_WATERMARK)
+        out = out.set_column(out.column_names.index(WM), WM, before)
+        self.emitted += out.num_rows
+        return [out]
 
     def _right_out(self, names: list[str]) -> list[str]:
         mapping = dict(self.right_map)
@@ -156,3 +175,10 @@ class IntervalJoinOperator(BaseOperator):
         out = stamp(table, self.emitted, self.watermark)
         self.emitted += table.num_rows
         return out
+
+
+def _sources(node: PlanNode) -> set[int]:
+    """The scans (by identity: a table read by a job is one shared scan) `node` reads."""
+    if isinstance(node, ScanNode):
+        return {id(node)}
+    return set().union(*(_sources(i) for i in node.inputs)) if node.inputs else set()
