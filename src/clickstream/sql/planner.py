@@ -292,9 +292,7 @@ class Planner:
         entries.append(ScopeEntry(None, rank.rank_name, rank_column.name, rank_column))
         return rank_node, Scope(entries)
 
-    def _with_input_key(
-        self, inner: exp.Select, node: PlanNode, scope: Scope
-    ) -> tuple[PlanNode, Scope, int]:
+    def _with_input_key(self, inner: exp.Select, node: PlanNode, scope: Scope) -> tuple[PlanNode, Scope, int]:
         """Plan `inner` again with its input's key columns added as `$k0, $k1, ...`."""
         below = node.inputs[0] if isinstance(node, CalcNode) else None
         keys = below.upsert_keys if below is not None else None
