@@ -238,6 +238,10 @@ class _Translator:
             return self._cast(node)
         if isinstance(node, exp.Div) and self._integral(node.this) and self._integral(node.expression):
             return self._integer_division(node)
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Neg):
+            wrapped = self._wrapping_arithmetic(node)
+            if wrapped is not None:
+                return wrapped
         special = self._special(node)
         if special is not None:
             return special
@@ -349,6 +353,46 @@ class _Translator:
             "(CASE WHEN __a1 = 0 THEN error('Division by zero') ELSE __a0 // __a1 END)", dividend, divisor
         )
 
+    def _wrapping_arithmetic(self, node: exp.Expression) -> exp.Expression | None:
+        """`+`, `-`, `*` and unary minus on integers wrap around as Java's do in Flink (INT_MAX + 1 is
+        INT_MIN), instead of DuckDB's overflow error: computed one size wider, then wrapped into the
+        result type. None when an operand's integer type does not follow from the query."""
+        result = self.integer_type(node)
+        if result is None:
+            return None
+        wide = "HUGEINT" if result == "BIGINT" else "BIGINT"
+        operands = [node.this] if isinstance(node, exp.Neg) else [node.this, node.expression]
+        widened = [exp.Cast(this=self.visit(o), to=exp.DataType.build(wide)) for o in operands]
+        if isinstance(node, exp.Neg):
+            value: exp.Expression = exp.Neg(this=widened[0])
+        else:
+            value = type(node)(this=widened[0], expression=widened[1])
+        bits = _INTEGER_BITS[result]
+        half, full = 2 ** (bits - 1), 2**bits
+        return sql(
+            f"CAST((((__a0 + {half}) % {full} + {full}) % {full} - {half}) AS {result})",
+            exp.Paren(this=value),
+        )
+
+    def integer_type(self, node: exp.Expression) -> str | None:
+        """The integer type of an integer expression (Flink's: the wider operand's), or None."""
+        if isinstance(node, exp.Paren | exp.Neg):
+            return self.integer_type(node.this)
+        if isinstance(node, exp.Column):
+            duck = self.column_type(node) if self.column_type else None
+            return duck if duck in _INTEGER_BITS else None
+        if isinstance(node, exp.Literal) and not node.is_string and node.this.lstrip("-").isdigit():
+            return "INTEGER" if -(2**31) <= int(node.this) < 2**31 else "BIGINT"
+        if isinstance(node, exp.Cast):
+            duck = datatype_names(node.to)[1]
+            return duck if duck in _INTEGER_BITS else None
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
+            types = [self.integer_type(node.this), self.integer_type(node.expression)]
+            if None in types:
+                return None
+            return max(types, key=lambda t: _INTEGER_BITS[str(t)])
+        return None
+
     def _cast(self, node: exp.Cast) -> exp.Expression:
         """Flink's CAST (cast_functions); TRY_CAST is the same with NULL for what cannot be read,
         and so is CAST here (README, "Bad input")."""
@@ -357,6 +401,7 @@ class _Translator:
 
 
 _TYPE_OF_KIND = {"integral": "INTEGER", "decimal": None, "fractional": "DOUBLE", "None": None}
+_INTEGER_BITS = {"TINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
 
 
 def _function_name(node: exp.Expression) -> str | None:
