@@ -14,6 +14,10 @@ from sqlglot import exp
 
 from clickstream.errors import UnsupportedFeatureError
 
+# The hidden column every batch carries with the watermark just before each row (epoch ms): the
+# runtime stamps it, and CURRENT_WATERMARK(rowtime) in a query reads it.
+WATERMARK_COLUMN = "__wm"
+
 SECRET_OPTIONS = ("password", "properties.sasl.jaas.config", "properties.ssl.key.password")
 
 

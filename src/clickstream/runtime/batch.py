@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from clickstream.schema import WATERMARK_COLUMN
+
 SEQ = "__seq"  # arrival order of the source record (or emission order of an aggregate)
-WM = "__wm"  # the watermark just before this record, epoch ms; MIN_WATERMARK if none yet
+WM = WATERMARK_COLUMN  # the watermark just before this record, epoch ms; MIN_WATERMARK if none yet
 OP = "_op"  # Flink RowKind: 0 +I, 1 -U, 2 +U, 3 -D (only on updating streams)
 HIDDEN = (SEQ, WM, OP)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
+from clickstream.schema import WATERMARK_COLUMN
 from clickstream.sql.base_functions import Builder, Call, sql, template
 from clickstream.sql.cast_functions import cast
 from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
@@ -280,6 +281,8 @@ class _Translator:
 
     def _special(self, node: exp.Expression) -> exp.Expression | None:
         """EXTRACT(u FROM x), FLOOR/CEIL(x TO u), TIMESTAMPDIFF(u, a, b): a unit, not a value."""
+        if _function_name(node) == "CURRENT_WATERMARK":
+            return self._current_watermark(node)
         try:
             if isinstance(node, exp.Extract):
                 return build_extract(self._call([node.expression]), unit_name(node.this))
@@ -297,6 +300,20 @@ class _Translator:
         except SqlValidationError as error:
             raise _positioned(SqlValidationError, error.message, node) from None
         return None
+
+    def _current_watermark(self, node: exp.Expression) -> exp.Expression:
+        """CURRENT_WATERMARK(rowtime): the watermark just before the row (every row carries it),
+        in the rowtime's type; NULL while there is none yet, as in Flink."""
+        args = _function_args(node)
+        if len(args) != 1 or not isinstance(args[0], exp.Column):
+            raise _positioned(SqlValidationError, "CURRENT_WATERMARK takes the rowtime attribute", node)
+        duck = self.type_of(args[0])
+        if duck not in ("TIMESTAMP", "TIMESTAMPTZ"):
+            raise _positioned(SqlValidationError, "CURRENT_WATERMARK takes a rowtime attribute", node)
+        self.visit(args[0].copy())  # an unknown column is reported like any other
+        instant = "make_timestamp(__a0 * 1000)" if duck == "TIMESTAMP" else "to_timestamp(__a0 / 1000.0)"
+        mark = exp.column(WATERMARK_COLUMN, quoted=True)
+        return sql(f"(CASE WHEN __a0 = {-(2**63)} THEN NULL ELSE CAST({instant} AS {duck}) END)", mark)
 
     def type_of(self, node: exp.Expression) -> str | None:
         """The DuckDB type of a Flink expression, where it follows from the query; else None."""

@@ -8,6 +8,7 @@ any data flows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import duckdb
@@ -21,7 +22,7 @@ from clickstream.errors import (
     SqlValidationError,
     UnsupportedFeatureError,
 )
-from clickstream.schema import Column, ConnectorCapabilities, TableDef
+from clickstream.schema import WATERMARK_COLUMN, Column, ConnectorCapabilities, TableDef
 from clickstream.sql import over
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, ViewDef
@@ -463,8 +464,15 @@ class Planner:
     # --- expressions and types ----------------------------------------------------------------
 
     def sql(self, node: exp.Expression, scope: Scope) -> str:
-        column_type = lambda column: scope.resolve_entry(column).column.duck_type  # noqa: E731
-        return to_duckdb_sql(translate(node, scope.resolve, self.settings.local_time_zone, column_type))
+        def column_type(column: exp.Column) -> str:
+            return scope.resolve_entry(column).column.duck_type
+
+        def column_precision(column: exp.Column) -> int | None:
+            found = re.search(r"TIMESTAMP(?:_LTZ)?\((\d)\)", scope.resolve_entry(column).column.flink_type)
+            return int(found.group(1)) if found else None
+
+        zone = self.settings.local_time_zone
+        return to_duckdb_sql(translate(node, scope.resolve, zone, column_type, column_precision))
 
     def infer_types(self, node: PlanNode, projections: list[str], condition: str | None = None) -> list[str]:
         """DuckDB's result types of `projections` over `node`'s columns; checks them too."""
@@ -474,9 +482,9 @@ class Planner:
                 return []
             self.infer_types(node, projections, condition)
             return []
-        inputs = (
-            ", ".join(f"CAST(NULL AS {c.duck_type}) AS {_quote(c.name)}" for c in node.columns)
-            or "1 AS __none"
+        inputs = ", ".join(
+            [f"CAST(NULL AS {c.duck_type}) AS {_quote(c.name)}" for c in node.columns]
+            + [f"CAST(NULL AS BIGINT) AS {_quote(WATERMARK_COLUMN)}"]  # read by CURRENT_WATERMARK
         )
         select = ", ".join(f"{p} AS __c{i}" for i, p in enumerate(projections))
         where = f" WHERE {condition}" if condition else ""
