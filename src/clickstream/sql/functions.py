@@ -189,7 +189,7 @@ def translate(
 def numeric_kind(node: exp.Expression, column_type: ColumnType | None) -> str | None:
     """'integral', 'decimal' or 'fractional' for a Flink numeric expression whose kind follows from
     its parts (columns, literals, arithmetic, casts); None when it does not, or is not numeric."""
-    if isinstance(node, exp.Paren | exp.Neg):
+    if isinstance(node, exp.Paren | exp.Neg | exp.Abs):
         return numeric_kind(node.this, column_type)
     if isinstance(node, exp.Column):
         duck = column_type(node) if column_type else ""
@@ -393,7 +393,7 @@ class _Translator:
 
     def integer_type(self, node: exp.Expression) -> str | None:
         """The integer type of an integer expression (Flink's: the wider operand's), or None."""
-        if isinstance(node, exp.Paren | exp.Neg):
+        if isinstance(node, exp.Paren | exp.Neg | exp.Abs):
             return self.integer_type(node.this)
         if isinstance(node, exp.Column):
             duck = self.column_type(node) if self.column_type else None

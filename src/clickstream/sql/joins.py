@@ -81,7 +81,7 @@ def _time_term(node: exp.Expression, left: Scope, right: Scope) -> tuple[str, st
     """`t`, `t + INTERVAL ...`, `t - INTERVAL ...` -> (side, column, offset ms)."""
     offset = 0
     if isinstance(node, exp.Add | exp.Sub) and isinstance(node.expression, exp.Interval):
-        offset = interval_ms(node.expression) * (1 if isinstance(node, exp.Add) else -1)
+        offset = interval_ms(node.expression, allow_zero=True) * (1 if isinstance(node, exp.Add) else -1)
         node = node.this
     side = _side(node, left, right)
     return None if side is None else (side[0], side[1], offset)

@@ -161,7 +161,7 @@ def _frame(window: exp.Window) -> tuple[str, int | None]:
     if isinstance(start, str) and start.upper() == "UNBOUNDED":
         return kind, None
     if kind == "RANGE":
-        return kind, interval_ms(start)
+        return kind, interval_ms(start, allow_zero=True)
     if isinstance(start, exp.Literal) and not start.is_string:
         return kind, int(start.this)
     raise UnsupportedFeatureError(f"OVER frame start {start} is not supported", *position_of(spec))

@@ -283,7 +283,9 @@ class Planner:
             limit=rank.limit,
             rank_column=rank_column.name,
             row_key=node.upsert_keys,
-            drop_late=rank.limit == 1 and _orders_by_rowtime(node),
+            # Flink's keep-first-row on rowtime waits for the watermark and drops late rows; its
+            # keep-last-row (ORDER BY rowtime DESC) takes every row as it comes.
+            drop_late=rank.limit == 1 and _orders_by_rowtime(node) and not order[0].args.get("desc"),
             deduplicate=rank.limit == 1 and len(order) == 1 and _orders_by_time_attribute(node),
         )
         rank_node.per_window = not node.updating and len(_window_bounds(node) & set(rank_node.partition)) == 2
@@ -604,7 +606,7 @@ def _watermark_delay(table: TableDef) -> tuple[str, int] | None:
     delay = 0
     if isinstance(expression, exp.Sub) and isinstance(expression.expression, exp.Interval):
         try:
-            delay = interval_ms(expression.expression)
+            delay = interval_ms(expression.expression, allow_zero=True)
         except SqlValidationError:
             return None
         expression = expression.this

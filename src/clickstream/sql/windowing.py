@@ -29,8 +29,9 @@ LEGACY_WINDOWS = ("TUMBLE", "HOP", "SESSION")
 LEGACY_AUXILIARY = {"_START": WINDOW_START, "_END": WINDOW_END, "_ROWTIME": WINDOW_TIME}
 
 
-def interval_ms(node: exp.Expression) -> int:
-    """INTERVAL '10' MINUTES -> 600000. Only literal intervals define windows."""
+def interval_ms(node: exp.Expression, allow_zero: bool = False) -> int:
+    """INTERVAL '10' MINUTES -> 600000. Only literal intervals define windows (positive ones);
+    join bounds, OVER frames and watermark delays may also be zero."""
     if isinstance(node, exp.Interval) and isinstance(node.this, exp.Literal):
         unit = (node.unit.name if node.unit else "SECOND").upper().rstrip("S") or "SECOND"
         if unit == "MILLISECOND" or unit in _UNIT_MS:
@@ -38,11 +39,10 @@ def interval_ms(node: exp.Expression) -> int:
                 amount = float(node.this.this)
             except ValueError:
                 amount = -1
-            if amount > 0:
+            if amount > 0 or (allow_zero and amount == 0):
                 return int(amount * _UNIT_MS[unit])
-    raise SqlValidationError(
-        f"'{node.sql()}' is not a positive literal interval (e.g. INTERVAL '10' MINUTE)", *position_of(node)
-    )
+    what = "a literal interval of zero or more" if allow_zero else "a positive literal interval"
+    raise SqlValidationError(f"'{node.sql()}' is not {what} (e.g. INTERVAL '10' MINUTE)", *position_of(node))
 
 
 def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) -> Column:
@@ -148,7 +148,7 @@ def _offset_ms(node: exp.Expression) -> int:
         and node.this.this.startswith("-")
     ):
         return -interval_ms(exp.Interval(this=exp.Literal.string(node.this.this[1:]), unit=node.unit))
-    return interval_ms(node)
+    return interval_ms(node, allow_zero=True)
 
 
 def legacy_window(call: exp.Anonymous, node: PlanNode, scope: Scope) -> tuple[WindowSpec, Column]:
