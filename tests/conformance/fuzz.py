@@ -568,8 +568,11 @@ class Query:
         return [*names, "rn"] if self.opt("rn") else names
 
     def upsert_key(self) -> list[str] | None:
+        """Top-N showing rn is keyed by partition and rn; Top-1 without it by partition (Flink's +U)."""
         if self.kind == "topn" and self.opt("rn"):
             return [k.sql() for k in self.keys] + ["rn"]
+        if self.kind == "topn" and self.opt("n") == 1 and self.keys:
+            return [k.sql() for k in self.keys]
         return None
 
     def uses_b(self) -> bool:
@@ -656,7 +659,12 @@ def gen_query(rng: random.Random, a: TableData, b: TableData) -> Query:
         )
         shown = rng.sample([c for c in a.columns if c.kind != "TIMESTAMP"], rng.randint(1, 3))
         items = tuple((c.name, leaf(c.kind, c.name)) for c in shown)
-        opts = (("n", rng.choice([1, 1, 2, 3])), ("eq", rng.random() < 0.5), ("rn", rng.random() < 0.6))
+        # rn is shown without a partition: a global Top-1 is an upsert stream keyed by nothing else
+        opts = (
+            ("n", rng.choice([1, 1, 2, 3])),
+            ("eq", rng.random() < 0.5),
+            ("rn", rng.random() < 0.6 or not keys),
+        )
         return Query(kind, items, where=_where(g, 0.3), keys=keys, order=order, opts=opts)
     g = ExprGen(rng, _scope(a, "l.") + _scope(b, "r."))
     shared = [c.name for c in a.columns if c.kind != "TIMESTAMP" and any(c == d for d in b.columns)]
@@ -699,7 +707,7 @@ class Trial:
         names = names or (self.a.name, self.b.name)
         tables = [t.table(n) for t, n in zip(self.tables(), names, strict=False)]
         upsert = self.query.upsert_key()
-        expected = {"columns": self.query.output_columns()} if upsert else None
+        expected = {"columns": self.query.output_columns()} if upsert is not None else None
         return Case(GROUP, name, self.sql(names), tables, upsert_key=upsert, expected=expected)
 
     def size(self) -> int:
@@ -758,7 +766,7 @@ def flink_outcome(trial: Trial, out: dict[str, Any] | None) -> Outcome:
         return Outcome(error=error_summary(trace), internal=failed_job)
     changelog = [(kind, list(values)) for kind, values in out["changelog"]]
     upsert = trial.query.upsert_key()
-    key = [out["columns"].index(c) for c in upsert] if upsert else None
+    key = [out["columns"].index(c) for c in upsert] if upsert is not None else None
     return Outcome(rows=materialize(changelog, key))
 
 
@@ -855,7 +863,8 @@ def _query_reductions(q: Query) -> Iterator[Query]:
         if len(parts) > 1:
             for i in range(len(parts)):
                 yield dataclasses.replace(q, **{name: parts[:i] + parts[i + 1 :]})
-    for i in range(len(q.keys)):
+    keyed_top1 = q.kind == "topn" and q.opt("n") == 1 and not q.opt("rn")
+    for i in range(len(q.keys) if not keyed_top1 else 0):
         if q.kind != "group" or q.items:
             yield dataclasses.replace(q, keys=q.keys[:i] + q.keys[i + 1 :])
     if len(q.order) > 1:
@@ -1073,7 +1082,7 @@ def record(findings: list[Finding], seed: int, path: Path) -> list[str]:
         case.expected = None
         raw: dict[str, Any] = {"name": name, "query": case.query}
         raw["tables"] = [t.to_json(n) for t, n in zip(trial.tables(), names, strict=False)]
-        if case.upsert_key:
+        if case.upsert_key is not None:
             raw["upsert_key"] = case.upsert_key
         raw["fuzz"] = {"seed": seed, "query": f.index, "origins": list(f.origins)}
         by_shape[_shape(case.query)] = raw
