@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from clickstream.config import Settings
 from clickstream.engine import Engine
 from clickstream.simulate.tianchi import TianchiConfig, category_rows, write_jsonl
+from tests.flink_oracle import materialize
 
 SOURCE_DDL = """
 CREATE TABLE user_behavior (
@@ -63,3 +65,15 @@ def sqlite_rows(db: Path, table: str) -> list[tuple]:
 
 def sqlite_sink(db: Path, table: str) -> str:
     return f"'connector' = 'jdbc', 'url' = 'jdbc:sqlite:{db}', 'table-name' = '{table}'"
+
+
+def final_rows(engine: Engine, query: str, text: bool = False) -> Counter:
+    """The table a query's changelog ends in; with `text`, each value as `str` (as the rows
+    recorded from PyFlink are written in these tests)."""
+    rows = materialize(engine.collect(query))
+    if not text:
+        return rows
+    texts: Counter = Counter()
+    for row, count in rows.items():
+        texts[tuple(str(v) for v in row)] += count
+    return texts

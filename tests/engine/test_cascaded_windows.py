@@ -14,6 +14,7 @@ from collections import Counter
 import pytest
 
 from clickstream.engine import Engine
+from tests.engine.conftest import final_rows
 
 CLICKS = [{"u": i % 3, "ts": f"2020-01-01 00:{i:02d}:00"} for i in range(12)]
 INNER = (
@@ -36,28 +37,23 @@ def engine(tmp_path, request) -> Engine:
     return engine
 
 
-def _final(engine: Engine, query: str) -> Counter:
-    final: Counter = Counter()
-    for op, row in engine.collect(query):
-        final[tuple(str(v) for v in row)] += 1 if op in ("+I", "+U") else -1
-    return +final
-
-
 def test_legacy_window_over_a_legacy_window_rowtime(engine):
-    rows = _final(
+    rows = final_rows(
         engine,
         "SELECT TUMBLE_START(wt, INTERVAL '6' MINUTE), SUM(cnt) FROM (SELECT TUMBLE_ROWTIME(ts, "
         "INTERVAL '2' MINUTE) AS wt, COUNT(*) AS cnt FROM c GROUP BY TUMBLE(ts, INTERVAL '2' MINUTE)) "
         "GROUP BY TUMBLE(wt, INTERVAL '6' MINUTE)",
+        text=True,
     )
     assert rows == Counter({("2020-01-01 00:00:00", "6"): 1, ("2020-01-01 00:06:00", "6"): 1})
 
 
 def test_tumble_over_a_window_grouped_by_window_time(engine):
-    rows = _final(
+    rows = final_rows(
         engine,
         "SELECT window_start, window_end, SUM(partial) AS total FROM TABLE(TUMBLE(TABLE window1, "
         "DESCRIPTOR(rowtime), INTERVAL '6' MINUTES)) GROUP BY window_start, window_end",
+        text=True,
     )
     flink = [
         ("2020-01-01 00:00:00", "2020-01-01 00:06:00", "6"),
@@ -67,11 +63,12 @@ def test_tumble_over_a_window_grouped_by_window_time(engine):
 
 
 def test_hop_over_a_window_per_key(engine):
-    rows = _final(
+    rows = final_rows(
         engine,
         "SELECT u, window_start, COUNT(*) AS k, SUM(partial) FROM TABLE(HOP(TABLE window1, "
         "DESCRIPTOR(rowtime), INTERVAL '2' MINUTES, INTERVAL '4' MINUTES)) "
         "GROUP BY u, window_start, window_end",
+        text=True,
     )
     flink = {
         "0": ["23:58", "00:00 2", "00:02", "00:04", "00:06 2", "00:08"],

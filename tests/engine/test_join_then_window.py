@@ -14,6 +14,7 @@ from collections import Counter
 import pytest
 
 from clickstream.engine import Engine
+from tests.engine.conftest import final_rows
 
 ORDERS = [{"oid": i, "u": i % 3, "amount": i * 10, "ts": f"2020-01-01 00:{2 * i:02d}:00"} for i in range(15)]
 LEVELS = sorted(
@@ -55,18 +56,12 @@ def engine(tmp_path, request) -> Engine:
     return engine
 
 
-def _final(engine: Engine, query: str) -> Counter:
-    final: Counter = Counter()
-    for op, row in engine.collect(query):
-        final[tuple(str(v) for v in row)] += 1 if op in ("+I", "+U") else -1
-    return +final
-
-
 def test_tumble_after_a_temporal_join(engine):
-    rows = _final(
+    rows = final_rows(
         engine,
         "SELECT window_start, level, COUNT(*), SUM(amount) FROM TABLE(TUMBLE(TABLE enriched, "
         "DESCRIPTOR(ts), INTERVAL '10' MINUTES)) GROUP BY window_start, window_end, level",
+        text=True,
     )
     flink = [
         ("00:00", "L0a", 2, 30), ("00:00", "L1a", 2, 50), ("00:00", "L2a", 1, 20),
@@ -77,10 +72,11 @@ def test_tumble_after_a_temporal_join(engine):
 
 
 def test_tumble_after_an_interval_join(engine):
-    rows = _final(
+    rows = final_rows(
         engine,
         "SELECT window_start, COUNT(*), SUM(amount) FROM TABLE(TUMBLE(TABLE attributed, "
         "DESCRIPTOR(ts), INTERVAL '10' MINUTES)) GROUP BY window_start, window_end",
+        text=True,
     )
     flink = [("00:00", 2, 70), ("00:10", 5, 350), ("00:20", 5, 600)]
     assert rows == Counter((f"2020-01-01 {t}:00", str(n), str(s)) for t, n, s in flink)

@@ -15,6 +15,7 @@ from datetime import datetime
 import pytest
 
 from clickstream.engine import Engine
+from tests.engine.conftest import final_rows
 
 CLICKS = [
     {"u": i % 3, "item": i % 4, "s": i, "n": i * 10, "v": i % 2, "ts": f"2020-01-01 00:{i:02d}:00"}
@@ -39,23 +40,16 @@ def engine(tmp_path, request) -> Engine:
     return engine
 
 
-def _final(engine: Engine, query: str) -> Counter:
-    final: Counter = Counter()
-    for op, row in engine.collect(query):
-        final[row] += 1 if op in ("+I", "+U") else -1
-    return +final
-
-
 def test_regular_join_of_inputs_with_columns_s_and_n(engine):
-    rows = _final(engine, "SELECT c.u, c.s, c.n, d.s, d.n FROM c JOIN d ON c.u = d.u")
+    rows = final_rows(engine, "SELECT c.u, c.s, c.n, d.s, d.n FROM c JOIN d ON c.u = d.u")
     flink = [(0, 0, 0, 100, 7), (0, 3, 30, 100, 7), (0, 6, 60, 100, 7), (0, 9, 90, 100, 7)]
     flink += [(1, 1, 10, 101, 8), (1, 10, 100, 101, 8), (1, 4, 40, 101, 8), (1, 7, 70, 101, 8)]
     assert rows == Counter(flink)
 
 
 def test_count_distinct_grouped_by_a_column_v(engine):
-    assert _final(engine, "SELECT v, COUNT(DISTINCT u) FROM c GROUP BY v") == Counter([(0, 3), (1, 3)])
-    windowed = _final(
+    assert final_rows(engine, "SELECT v, COUNT(DISTINCT u) FROM c GROUP BY v") == Counter([(0, 3), (1, 3)])
+    windowed = final_rows(
         engine,
         "SELECT v, window_start, COUNT(DISTINCT u) FROM TABLE(TUMBLE(TABLE c, DESCRIPTOR(ts), "
         "INTERVAL '5' MINUTE)) GROUP BY v, window_start, window_end",
@@ -67,7 +61,7 @@ def test_count_distinct_grouped_by_a_column_v(engine):
 
 def test_top_n_ties_keep_the_earlier_row(engine):
     # ORDER BY v DESC ties within each u: Flink's Top-N keeps the row that arrived first.
-    rows = _final(
+    rows = final_rows(
         engine,
         "SELECT * FROM (SELECT u, item, v, ROW_NUMBER() OVER (PARTITION BY u ORDER BY v DESC) AS rn "
         "FROM c) WHERE rn <= 1",
@@ -85,7 +79,7 @@ def test_top_n_orders_null_as_the_lowest_value(tmp_path, direction, flink):
         f"CREATE TABLE n (k STRING, v INT) WITH ('connector' = 'filesystem', 'path' = '{path}', "
         "'format' = 'json');"
     )
-    rows = _final(
+    rows = final_rows(
         engine,
         f"SELECT * FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {direction}) AS rn "
         "FROM n) WHERE rn <= 3",
@@ -95,7 +89,7 @@ def test_top_n_orders_null_as_the_lowest_value(tmp_path, direction, flink):
 
 def test_top_n_over_a_group_by_whose_key_is_not_selected(engine):
     # The ranked subquery drops `item` (part of the GROUP BY key): it is carried hidden, as in Flink.
-    rows = _final(
+    rows = final_rows(
         engine,
         "SELECT u, cnt, rn FROM (SELECT u, cnt, ROW_NUMBER() OVER (PARTITION BY u ORDER BY cnt DESC) AS rn "
         "FROM (SELECT u, item, COUNT(*) AS cnt FROM c GROUP BY u, item)) WHERE rn <= 2",

@@ -86,26 +86,12 @@ _PREDICATES = (
 
 # sqlglot nodes whose DuckDB rendering already has Flink's meaning.
 PASS_THROUGH: tuple[type[exp.Expression], ...] = (
+    *_PREDICATES,
     exp.Literal,
-    exp.Boolean,
     exp.Null,
     exp.Star,
     exp.Paren,
     exp.Neg,
-    exp.Not,
-    exp.And,
-    exp.Or,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Is,
-    exp.In,
-    exp.Between,
-    exp.Like,
-    exp.ILike,
     exp.Add,
     exp.Sub,
     exp.Mul,
@@ -131,7 +117,6 @@ PASS_THROUGH: tuple[type[exp.Expression], ...] = (
     exp.Length,
     exp.Replace,
     exp.RegexpReplace,
-    exp.RegexpLike,
     exp.Concat,
     exp.Greatest,
     exp.Least,
@@ -170,7 +155,6 @@ PASS_THROUGH: tuple[type[exp.Expression], ...] = (
     exp.Levenshtein,
     exp.RegexpExtract,
     exp.UnixToStr,
-    exp.Pad,
     exp.ConcatWs,
 )
 
