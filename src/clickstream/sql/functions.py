@@ -223,6 +223,10 @@ class _Translator:
             return self._cast(node)
         if isinstance(node, exp.Div) and self._integral(node.this) and self._integral(node.expression):
             return self._integer_division(node)
+        if isinstance(node, exp.Div):
+            exact = self._decimal_division(node)
+            if exact is not None:
+                return exact
         if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Neg):
             wrapped = self._wrapping_arithmetic(node)
             if wrapped is not None:
@@ -375,6 +379,66 @@ class _Translator:
             exp.Paren(this=value),
         )
 
+    def _decimal_division(self, node: exp.Div) -> exp.Expression | None:
+        """DECIMAL / DECIMAL (or with an integer) is an exact DECIMAL in Flink, with the precision and
+        scale of its `LogicalTypeMerging.findDivisionDecimalType`, rounded half up; DuckDB would give
+        a DOUBLE. Computed on the unscaled integers (HUGEINT). None when an operand is not exact."""
+        left, right = self.decimal_type(node.this), self.decimal_type(node.expression)
+        if left is None or right is None or (left[1] == 0 and right[1] == 0):
+            return None  # not exact, or integers only (`_integer_division`)
+        (p1, s1), (p2, s2) = left, right
+        precision, scale = _adjusted(p1 - s1 + s2 + max(6, s1 + p2 + 1), max(6, s1 + p2 + 1))
+        shift = scale - s1 + s2  # the quotient of the unscaled values, scaled to `scale` digits
+        dividend = f"(CAST(__a0 * {10**s1} AS HUGEINT) * {10**shift})" if shift >= 0 else None
+        if dividend is None:
+            return None
+        divisor = f"CAST(__a1 * {10**s2} AS HUGEINT)"
+        halves = f"(abs({dividend}) * 2 + abs({divisor})) // (2 * abs({divisor}))"  # half up
+        rounded = f"sign({dividend}) * sign({divisor}) * {halves}"
+        unit = f"CAST('{10**-scale:.{scale}f}' AS DECIMAL({scale + 1}, {scale}))" if scale else "1"
+        value = f"CAST(CAST({rounded} AS DECIMAL(38, 0)) * {unit} AS DECIMAL({precision}, {scale}))"
+        return sql(
+            f"(CASE WHEN {divisor} = 0 THEN error('Division by zero') ELSE {value} END)",
+            self.visit(node.this),
+            self.visit(node.expression),
+        )
+
+    def decimal_type(self, node: exp.Expression) -> tuple[int, int] | None:
+        """(precision, scale) of an exact numeric expression as Flink types it (an integer is a
+        DECIMAL of its digits), or None when it is not exact or does not follow from the query."""
+        if isinstance(node, exp.Paren | exp.Neg | exp.Abs):
+            return self.decimal_type(node.this)
+        integer = self.integer_type(node)
+        if integer is not None:
+            return (_INTEGER_DIGITS[integer], 0)
+        duck = None
+        if isinstance(node, exp.Column) and self.column_type:
+            duck = self.column_type(node)
+        elif isinstance(node, exp.Cast):
+            duck = datatype_names(node.to)[1]
+        elif isinstance(node, exp.Literal) and not node.is_string and "e" not in node.this.lower():
+            digits = node.this.lstrip("-")
+            whole, _, fraction = digits.partition(".")
+            scale = len(fraction)
+            return (max(len(whole.lstrip("0")) + scale, scale, 1), scale)
+        if duck and duck.startswith("DECIMAL("):
+            precision, scale = duck[8:-1].split(",")
+            return (int(precision), int(scale))
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
+            left, right = self.decimal_type(node.this), self.decimal_type(node.expression)
+            if left is None or right is None:
+                return None
+            (p1, s1), (p2, s2) = left, right
+            if isinstance(node, exp.Mul):
+                return _adjusted(p1 + p2, s1 + s2)
+            if isinstance(node, exp.Add | exp.Sub):
+                scale = max(s1, s2)
+                return _adjusted(max(p1 - s1, p2 - s2) + scale + 1, scale)
+            if s1 == 0 and s2 == 0:
+                return (max(p1, p2), 0)
+            return _adjusted(p1 - s1 + s2 + max(6, s1 + p2 + 1), max(6, s1 + p2 + 1))
+        return None
+
     def integer_type(self, node: exp.Expression) -> str | None:
         """The integer type of an integer expression (Flink's: the wider operand's), or None."""
         if isinstance(node, exp.Paren | exp.Neg | exp.Abs):
@@ -403,6 +467,14 @@ class _Translator:
 
 _TYPE_OF_KIND = {"integral": "INTEGER", "decimal": None, "fractional": "DOUBLE", "None": None}
 _INTEGER_BITS = {"TINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
+_INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INTEGER": 10, "BIGINT": 19}
+
+
+def _adjusted(precision: int, scale: int) -> tuple[int, int]:
+    """Flink's `adjustPrecisionScale`: beyond 38 digits the scale gives way, down to 6."""
+    if precision <= 38:
+        return precision, scale
+    return 38, max(38 - (precision - scale), min(scale, 6))
 
 
 def _function_name(node: exp.Expression) -> str | None:
