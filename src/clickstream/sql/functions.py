@@ -417,13 +417,11 @@ class _Translator:
         elif isinstance(node, exp.Cast):
             duck = datatype_names(node.to)[1]
         elif isinstance(node, exp.Literal) and not node.is_string and "e" not in node.this.lower():
-            digits = node.this.lstrip("-")
-            whole, _, fraction = digits.partition(".")
-            scale = len(fraction)
-            return (max(len(whole.lstrip("0")) + scale, scale, 1), scale)
+            whole, _, fraction = node.this.lstrip("-").partition(".")
+            return (max(len(whole.lstrip("0")) + len(fraction), len(fraction), 1), len(fraction))
         if duck and duck.startswith("DECIMAL("):
-            precision, scale = duck[8:-1].split(",")
-            return (int(precision), int(scale))
+            digits, places = duck[8:-1].split(",")
+            return (int(digits), int(places))
         if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
             left, right = self.decimal_type(node.this), self.decimal_type(node.expression)
             if left is None or right is None:
