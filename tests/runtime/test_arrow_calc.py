@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import sqlglot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,9 +32,14 @@ def _node(projections: list[tuple[str, str]], condition: str | None, columns: li
     return CalcNode(
         columns=out,
         input=ScanNode(columns=columns),
-        projections=[f'"{source}"' for _, source in projections],
-        condition=condition,
+        projections=[_tree(f'"{source}"') for _, source in projections],
+        condition=_tree(condition) if condition else None,
     )
+
+
+def _tree(sql: str) -> sqlglot.exp.Expression:
+    """A bound expression as the planner would hold it, written here in DuckDB's SQL."""
+    return sqlglot.parse_one(sql, read="duckdb")
 
 
 def _duckdb(nodes: list[CalcNode], batch: pa.Table) -> pa.Table:
@@ -108,8 +114,8 @@ def test_anything_else_is_left_to_duckdb():
         return CalcNode(
             columns=[Column("x", "BIGINT", "BIGINT")],
             input=ScanNode(columns=COLUMNS),
-            projections=[projection],
-            condition=condition,
+            projections=[_tree(projection)],
+            condition=_tree(condition) if condition else None,
         )
 
     assert compile_calc([calc('"n" + 1')], SCHEMA) is None  # arithmetic

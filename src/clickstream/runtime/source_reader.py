@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import PARTITION, BaseSource
@@ -27,6 +28,7 @@ from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, constant, quote
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
 from clickstream.sql.plan import ScanNode
+from clickstream.sql.render import to_sql
 
 _END = object()  # the read-ahead thread's last item: the source is exhausted
 
@@ -41,17 +43,16 @@ class SourceReader:
         # Derived columns: PROCTIME() and a `ts - INTERVAL ...` watermark are computed here, the
         # others by one query over the batch (the physical columns are kept as they are). A
         # PROCTIME() column that another computed column reads stays in the query.
-        self._proctime = [
-            name
-            for name in scan.proctime_columns
-            if not any(quote(name) in sql for _, sql in scan.computed_sql)
-        ]
+        read = {c.name for _, e in scan.computed_expressions for c in e.find_all(exp.Column)}
+        self._proctime = [name for name in scan.proctime_columns if name not in read]
         computed = [
-            f"{sql} AS {quote(name)}" for name, sql in scan.computed_sql if name not in self._proctime
+            f"{to_sql(e)} AS {quote(name)}"
+            for name, e in scan.computed_expressions
+            if name not in self._proctime
         ]
         watermark = (
-            [f"epoch_ms({scan.watermark_sql}) AS __wmv"]
-            if scan.watermark_sql and not scan.watermark_delay
+            [f"epoch_ms({to_sql(scan.watermark_expression)}) AS __wmv"]
+            if scan.watermark_expression and not scan.watermark_delay
             else []
         )
         self._sql = (
@@ -72,7 +73,7 @@ class SourceReader:
 
     @property
     def has_watermark(self) -> bool:
-        return self.scan.watermark_sql is not None
+        return self.scan.watermark_expression is not None
 
     def poll(self) -> pa.Table | None:
         """The next batch (at most `table.exec.mini-batch.size` rows), None if there is none now."""
@@ -123,7 +124,7 @@ class SourceReader:
         derived = state.query(self._sql, batch=raw) if self._sql else None
         now = pa.scalar(time.time_ns() // 1000, pa.timestamp("us", tz=state.time_zone))
         batch = raw
-        for name, _ in self.scan.computed_sql:
+        for name, _ in self.scan.computed_expressions:
             column = pa.repeat(now, raw.num_rows) if name in self._proctime else derived.column(name)
             batch = batch.append_column(name, column)
         if derived is not None and "__wmv" in derived.column_names:

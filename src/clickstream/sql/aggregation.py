@@ -9,6 +9,7 @@ from sqlglot import exp
 
 from clickstream.errors import SqlError, SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import Column
+from clickstream.sql import render
 from clickstream.sql.plan import (
     AggCall,
     CalcNode,
@@ -47,7 +48,7 @@ class AggregatePlanner:
         query: exp.Select,
         node: PlanNode,
         scope: Scope,
-        condition: str | None,
+        condition: exp.Expression | None,
         tvf: WindowTvfRelation | None,
     ) -> tuple[PlanNode, Scope]:
         group = query.args.get("group")
@@ -56,32 +57,33 @@ class AggregatePlanner:
         calls = self._collect_calls(query)
 
         # 1. the Calc before the aggregate: one column per key, per argument, and the rowtime
-        projections: list[str] = []
+        projections: list[exp.Expression] = []
         names: list[str] = []
-        key_lookup: dict[str, str] = {}
+        # bound expressions (equal trees compute the same) -> the column that holds them
+        key_lookup: dict[exp.Expression, str] = {}
         for index, key in enumerate(keys):
-            sql = self.planner.sql(key, scope)
-            if sql in key_lookup:
+            bound = self.planner.bind(key, scope)
+            if bound in key_lookup:
                 continue
             name = unique_name(
                 key.name if isinstance(key, exp.Column) else f"$k{index}", {n.lower() for n in names}
             )
-            key_lookup[sql] = name
-            projections.append(sql)
+            key_lookup[bound] = name
+            projections.append(bound)
             names.append(name)
         key_names = list(names)
-        arg_names: dict[str, str] = {}
+        arg_names: dict[exp.Expression, str] = {}
         for call in calls.values():
             argument = _argument(call)
             if argument is None:
                 continue
-            sql = self.planner.sql(argument, scope)
-            if sql not in arg_names:
-                arg_names[sql] = f"$a{len(arg_names)}"
-                projections.append(sql)
-                names.append(arg_names[sql])
+            bound = self.planner.bind(argument, scope)
+            if bound not in arg_names:
+                arg_names[bound] = f"$a{len(arg_names)}"
+                projections.append(bound)
+                names.append(arg_names[bound])
         if window is not None:
-            projections.append(_quote(window_time_column.name))
+            projections.append(render.column(window_time_column.name))
             names.append(window.time_column)
         types = self.planner.infer_types(node, projections, condition)
         pre_columns = [
@@ -98,15 +100,15 @@ class AggregatePlanner:
         )
 
         # 2. the aggregate
-        agg_calls: dict[str, AggCall] = {}
-        for sql, call in calls.items():
+        agg_calls: dict[exp.Expr, AggCall] = {}
+        for key, call in calls.items():
             argument = _argument(call)
-            arg_name = arg_names[self.planner.sql(argument, scope)] if argument is not None else None
+            arg_name = arg_names[self.planner.bind(argument, scope)] if argument is not None else None
             arg_type = pre.column(arg_name).duck_type if arg_name else None
             function = _function(call)
             out_type = _result_type(function, arg_type)
             output = Column(f"$agg{len(agg_calls)}", flink_type_of_duckdb(out_type), out_type)
-            agg_calls[sql] = AggCall(function, arg_name, _is_distinct(call), output, arg_type)
+            agg_calls[key] = AggCall(function, arg_name, _is_distinct(call), output, arg_type)
         key_columns = [pre.column(n) for n in key_names]
         agg_columns = [a.output for a in agg_calls.values()]
         if window is not None:
@@ -138,7 +140,7 @@ class AggregatePlanner:
 
         # 3. the Calc after it: SELECT list and HAVING over keys, results and window bounds
         lookup = dict(key_lookup)
-        lookup.update({f'"{c}"': c for c in WINDOW_COLUMNS})
+        lookup.update({render.column(c): c for c in WINDOW_COLUMNS})
         rewrite = _Rewriter(
             self.planner, scope, lookup, {s: a.output.name for s, a in agg_calls.items()}, window
         )
@@ -149,15 +151,15 @@ class AggregatePlanner:
         self, query: exp.Select, aggregate: PlanNode, scope: Scope, post_scope: Scope, rewrite: _Rewriter
     ) -> tuple[PlanNode, Scope]:
         items = self.planner.expand_star(query.expressions, scope)
-        projections, names = [], []
+        projections: list[exp.Expression] = []
+        names: list[str] = []
         key_map: dict[str, str] = {}
         rowtime = None
         for index, item in enumerate(items):
             inner = item.this if isinstance(item, exp.Alias) else item
             rewritten = rewrite(inner)
-            sql = self.planner.sql(rewritten, _GroupedScope(post_scope))
             name = unique_name(_output_name(item, index), {n.lower() for n in names})
-            projections.append(sql)
+            projections.append(self.planner.bind(rewritten, _GroupedScope(post_scope)))
             names.append(name)
             if isinstance(rewritten, exp.Column) and rewritten.table == _MARK:
                 key_map.setdefault(rewritten.name, name)
@@ -166,7 +168,7 @@ class AggregatePlanner:
         having = query.args.get("having")
         condition = None
         if having is not None:
-            condition = self.planner.sql(rewrite(having.this), _GroupedScope(post_scope))
+            condition = self.planner.bind(rewrite(having.this), _GroupedScope(post_scope))
         types = self.planner.infer_types(aggregate, projections, condition)
         columns = [
             Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
@@ -215,9 +217,9 @@ class AggregatePlanner:
             window, time_column = tvf.spec, tvf.time_column
         return window, time_column, keys
 
-    def _collect_calls(self, query: exp.Select) -> dict[str, exp.AggFunc]:
-        """Each distinct aggregate call of SELECT and HAVING, keyed by its SQL text."""
-        calls: dict[str, exp.AggFunc] = {}
+    def _collect_calls(self, query: exp.Select) -> dict[exp.Expr, exp.AggFunc]:
+        """Each distinct aggregate call of SELECT and HAVING, keyed by itself (equal trees)."""
+        calls: dict[exp.Expr, exp.AggFunc] = {}
         roots = list(query.expressions)
         if query.args.get("having"):
             roots.append(query.args["having"].this)
@@ -228,7 +230,7 @@ class AggregatePlanner:
                     for inner in node.this.walk() if node.this else []:
                         if inner is not node and isinstance(inner, exp.AggFunc):
                             raise SqlValidationError("aggregates cannot be nested", *position_of(inner))
-                    calls.setdefault(node.sql(), node)
+                    calls.setdefault(node, node)
         return calls
 
 
@@ -239,8 +241,8 @@ class _Rewriter:
         self,
         planner: Planner,
         scope: Scope,
-        keys: dict[str, str],
-        aggregates: dict[str, str],
+        keys: dict[exp.Expression, str],
+        aggregates: dict[exp.Expr, str],
         window: WindowSpec | None,
     ) -> None:
         self.planner, self.scope = planner, scope
@@ -251,7 +253,7 @@ class _Rewriter:
 
     def _replace(self, node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.AggFunc):
-            return _mark(self.aggregates[node.sql()])
+            return _mark(self.aggregates[node])
         if isinstance(node, exp.Anonymous):
             auxiliary = self._auxiliary(node)
             if auxiliary:
@@ -261,11 +263,11 @@ class _Rewriter:
         ):
             return node
         try:
-            sql = self.planner.sql(node, self.scope)
+            bound = self.planner.bind(node, self.scope)
         except SqlError:
             return node
-        if sql in self.keys:
-            return _mark(self.keys[sql])
+        if bound in self.keys:
+            return _mark(self.keys[bound])
         return node
 
     def _auxiliary(self, node: exp.Anonymous) -> str | None:
@@ -350,7 +352,3 @@ def _output_name(item: exp.Expression, index: int) -> str:
     if isinstance(item, exp.Column):
         return item.name
     return f"EXPR${index}"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

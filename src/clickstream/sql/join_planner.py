@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from clickstream.errors import PlanningError, SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import Column, TableDef
-from clickstream.sql import joins
+from clickstream.sql import joins, render
 from clickstream.sql.plan import (
     CalcNode,
     IntervalJoinNode,
@@ -170,7 +170,7 @@ class JoinPlanner:
             left_keys=condition.left_keys,
             right_keys=condition.right_keys,
             right_columns=right_columns,
-            condition=self.planner.sql(rest, joined) if rest is not None else None,
+            condition=self.planner.bind(rest, joined) if rest is not None else None,
             window_ends=window_ends,
         )
         return node, joined
@@ -203,7 +203,7 @@ class JoinPlanner:
             lower_ms=condition.lower_ms,
             upper_ms=condition.upper_ms,
             right_columns=right_columns,
-            condition=self.planner.sql(rest, joined) if rest is not None else None,
+            condition=self.planner.bind(rest, joined) if rest is not None else None,
         )
         return node, joined
 
@@ -233,7 +233,7 @@ class LookupJoinPlanner:
         joined = Scope(scope.entries + right_entries)
         right_scope = Scope(right_entries)
         left_keys, right_keys, rest = self._equalities(join.args.get("on"), scope, right_scope, join)
-        condition = self.planner.sql(rest, joined) if rest is not None else None
+        condition = self.planner.bind(rest, joined) if rest is not None else None
         columns = list(left.columns) + [e.column for e in right_entries]
         node = LookupJoinNode(
             columns=columns,
@@ -290,7 +290,7 @@ def _is_window_end(node: PlanNode, column: str) -> bool:
     """Is `column` of `node` the window_end of a window aggregation, passed through as is?"""
     while isinstance(node, CalcNode) and not isinstance(node.input, WindowAggregateNode):
         names = [c.name for c in node.columns]
-        if column not in names or node.projections[names.index(column)] != _quote(column):
+        if column not in names or node.projections[names.index(column)] != render.column(column):
             return False
         node = node.input
     if not isinstance(node, CalcNode) or column not in [c.name for c in node.columns]:
@@ -298,11 +298,7 @@ def _is_window_end(node: PlanNode, column: str) -> bool:
     if not isinstance(node.input, WindowAggregateNode):
         return False
     projection = node.projections[[c.name for c in node.columns].index(column)]
-    return projection == _quote(node.input.window_columns[1])
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return projection == render.column(node.input.window_columns[1])
 
 
 def _conjunction(conjuncts: list[exp.Expression]) -> exp.Expression | None:

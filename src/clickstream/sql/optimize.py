@@ -9,11 +9,9 @@ twice changes nothing.
 
 from __future__ import annotations
 
-import re
-
-import sqlglot
 from sqlglot import exp
 
+from clickstream.sql import render
 from clickstream.sql.plan import CalcNode, LookupJoinNode, PlanNode
 
 
@@ -27,10 +25,8 @@ def push_filters(node: PlanNode) -> PlanNode:
 
 
 def _push_below_lookup(calc: CalcNode) -> None:
-    try:
-        condition = sqlglot.parse_one(calc.condition, read="duckdb")
-    except sqlglot.errors.ParseError:
-        return
+    condition = calc.condition
+    assert condition is not None
     names = {c.name for c in condition.find_all(exp.Column) if not c.table}
     if not names or any(isinstance(n, exp.Subquery) for n in condition.walk()):
         return
@@ -45,17 +41,13 @@ def _push_below_lookup(calc: CalcNode) -> None:
     left = {c.name for c in node.input.columns}
     if not set(mapping.values()) <= left:
         return
-    renamed = condition.transform(
-        lambda n: (
-            exp.column(mapping[n.name], quoted=True) if isinstance(n, exp.Column) and n.name in mapping else n
-        )
-    )
+    renamed = render.substituted(condition, {n: render.column(m) for n, m in mapping.items()})
     below = node.input
     node.input = CalcNode(
         columns=list(below.columns),
         input=below,
-        projections=[f'"{c.name}"' for c in below.columns],
-        condition=renamed.sql(dialect="duckdb"),
+        projections=[render.column(c.name) for c in below.columns],
+        condition=renamed,
         keeps_rowtime=below.rowtime,
         key_map={c.name: c.name for c in below.columns},
     )
@@ -68,8 +60,8 @@ def _through(calc: CalcNode, mapping: dict[str, str]) -> dict[str, str] | None:
     for original, current in mapping.items():
         if current not in names:
             return None
-        plain = re.fullmatch(r'"((?:[^"]|"")*)"', calc.projections[names.index(current)])
+        plain = render.column_name(calc.projections[names.index(current)])
         if plain is None:
             return None
-        out[original] = plain.group(1).replace('""', '"')
+        out[original] = plain
     return out

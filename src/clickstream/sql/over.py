@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import Column
+from clickstream.sql import render
 from clickstream.sql.plan import CalcNode, OverAggregateNode, OverCall, PlanNode
 from clickstream.sql.scope import Scope, ScopeEntry
 from clickstream.sql.statements import position_of
@@ -34,7 +35,7 @@ def over_windows(select: exp.Select) -> list[exp.Window]:
 
 
 def plan_over(
-    planner: Planner, query: exp.Select, node: PlanNode, scope: Scope, condition: str | None
+    planner: Planner, query: exp.Select, node: PlanNode, scope: Scope, condition: exp.Expression | None
 ) -> tuple[PlanNode, Scope]:
     query = query.copy()  # its OVER calls are replaced by columns below; the statement may be planned again
     windows = over_windows(query)
@@ -61,10 +62,10 @@ def plan_over(
 
     # Calc before: every input column, the partition keys and the arguments
     partition = list(first.args.get("partition_by") or [])
-    projections = [f'"{c.name}"' for c in node.columns]
+    projections: list[exp.Expression] = [render.column(c.name) for c in node.columns]
     names = [c.name for c in node.columns]
     for i, key in enumerate(partition):
-        projections.append(planner.sql(key, scope))
+        projections.append(planner.bind(key, scope))
         names.append(f"$p{i}")
     calls = []
     for i, window in enumerate(windows):
@@ -81,7 +82,7 @@ def plan_over(
         arg_name = None
         if argument is not None and not isinstance(argument, exp.Star):
             arg_name = f"$a{i}"
-            projections.append(planner.sql(argument, scope))
+            projections.append(planner.bind(argument, scope))
             names.append(arg_name)
         calls.append((function, arg_name))
     types = planner.infer_types(node, projections, condition)

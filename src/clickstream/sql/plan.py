@@ -2,14 +2,18 @@
 
 Every node lists its output columns (names unique within the node) and whether it produces an
 append-only stream or an updating changelog (with the columns that key the updates). Expressions
-are already DuckDB SQL over the input node's column names.
+are bound sqlglot trees in DuckDB's dialect whose columns are the input node's (quoted) column
+names; `sql.render` turns them into text where an operator builds its query.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
 from clickstream.schema import Column, TableDef
+from clickstream.sql.render import to_sql
 
 
 @dataclass(eq=False)
@@ -45,9 +49,9 @@ class ScanNode(PlanNode):
     """A source table, read once per job however many queries use it."""
 
     table: TableDef = None  # type: ignore[assignment]
-    # computed columns as DuckDB SQL over the physical columns, in declaration order
-    computed_sql: list[tuple[str, str]] = field(default_factory=list)
-    watermark_sql: str | None = None  # DuckDB SQL of the watermark expression
+    # computed columns over the physical columns, in declaration order
+    computed_expressions: list[tuple[str, exp.Expression]] = field(default_factory=list)
+    watermark_expression: exp.Expression | None = None
     proctime_columns: list[str] = field(default_factory=list)  # computed as PROCTIME()
     # the watermark as (rowtime column, delay ms) when it is `column [- INTERVAL ...]`
     watermark_delay: tuple[str, int] | None = None
@@ -66,8 +70,8 @@ class CalcNode(PlanNode):
     """Projection and filter, row by row."""
 
     input: PlanNode = None  # type: ignore[assignment]
-    projections: list[str] = field(default_factory=list)  # DuckDB SQL, one per output column
-    condition: str | None = None
+    projections: list[exp.Expression] = field(default_factory=list)  # one per output column
+    condition: exp.Expression | None = None
     keeps_rowtime: str | None = None  # output name of the input's rowtime, if passed through
     key_map: dict[str, str] = field(default_factory=dict)  # input column -> output column
 
@@ -88,10 +92,10 @@ class CalcNode(PlanNode):
 
     def describe(self) -> str:
         select = ", ".join(
-            p if p == f'"{c.name}"' else f"{p} AS {c.name}"
+            c.name if isinstance(p, exp.Column) and p.name == c.name else f"{to_sql(p)} AS {c.name}"
             for p, c in zip(self.projections, self.columns, strict=True)
         )
-        where = f", where=[{self.condition}]" if self.condition else ""
+        where = f", where=[{to_sql(self.condition)}]" if self.condition else ""
         return f"Calc(select=[{select}]{where})"
 
 
@@ -105,7 +109,7 @@ class LookupJoinNode(PlanNode):
     left_keys: list[str] = field(default_factory=list)  # input column names
     right_keys: list[str] = field(default_factory=list)  # dim table column names
     right_columns: list[tuple[str, str]] = field(default_factory=list)  # dim column -> output
-    condition: str | None = None  # extra ON condition over the output columns
+    condition: exp.Expression | None = None  # extra ON condition over the output columns
 
     @property
     def inputs(self) -> list[PlanNode]:
@@ -117,7 +121,7 @@ class LookupJoinNode(PlanNode):
 
     def describe(self) -> str:
         on = " AND ".join(f"{lk}={rk}" for lk, rk in zip(self.left_keys, self.right_keys, strict=True))
-        extra = f", where=[{self.condition}]" if self.condition else ""
+        extra = f", where=[{to_sql(self.condition)}]" if self.condition else ""
         return f"LookupJoin(table=[{self.table.name}], joinType=[{self.join_type}Join], lookup=[{on}]{extra})"
 
 
@@ -253,7 +257,7 @@ class IntervalJoinNode(BinaryJoinNode):
     right_time: str = ""
     lower_ms: int = 0
     upper_ms: int = 0
-    condition: str | None = None  # the rest of ON, over output names
+    condition: exp.Expression | None = None  # the rest of ON, over output names
 
     @property
     def rowtime(self) -> str | None:
@@ -261,7 +265,7 @@ class IntervalJoinNode(BinaryJoinNode):
 
     def describe(self) -> str:
         keys = self.keys_text()
-        rest = f" AND {self.condition}" if self.condition else ""
+        rest = f" AND {to_sql(self.condition)}" if self.condition else ""
         return (
             f"IntervalJoin(joinType=[{self.join_type}Join], where=[{keys or 'TRUE'}{rest}], "
             f"windowBounds=[{self.lower_ms} ms <= {self.left_time} - {self.right_time} <= "
@@ -275,7 +279,7 @@ class JoinNode(BinaryJoinNode):
     joined with the other side's current rows (INNER or LEFT). State is bounded only by
     `table.exec.state.ttl`. join_type: INNER or LEFT."""
 
-    condition: str | None = None  # the rest of ON, over output names
+    condition: exp.Expression | None = None  # the rest of ON, over output names
     # A window join (both sides window aggregates, equal on window_end): the (left, right)
     # window_end columns; rows of a window leave the state once the watermark passes its end.
     window_ends: tuple[str, str] | None = None
@@ -286,7 +290,7 @@ class JoinNode(BinaryJoinNode):
 
     def describe(self) -> str:
         keys = self.keys_text()
-        rest = f" AND {self.condition}" if self.condition else ""
+        rest = f" AND {to_sql(self.condition)}" if self.condition else ""
         return f"Join(joinType=[{self.join_type}Join], where=[{keys}{rest}])"
 
 

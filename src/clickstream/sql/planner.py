@@ -23,11 +23,11 @@ from clickstream.errors import (
     UnsupportedFeatureError,
 )
 from clickstream.schema import WATERMARK_COLUMN, Column, ConnectorCapabilities, TableDef
-from clickstream.sql import over
+from clickstream.sql import over, render
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, ViewDef
 from clickstream.sql.expressions import WindowTvf
-from clickstream.sql.functions import to_duckdb_sql, translate
+from clickstream.sql.functions import translate
 from clickstream.sql.join_planner import JoinPlanner
 from clickstream.sql.optimize import push_filters
 from clickstream.sql.plan import (
@@ -108,15 +108,15 @@ class Planner:
         self._check_sink_types(statement, outputs, sink_columns, target)
         self._check_changelog(node, target)
         by_sink_name = {c.name: e for c, e in zip(sink_columns, outputs, strict=True)}
-        projections = []
+        projections: list[exp.Expression] = []
         for column in target.physical:
             entry = by_sink_name.get(column.name)
             if entry is None:
-                projections.append(f"CAST(NULL AS {column.duck_type})")
+                projections.append(render.null_of(column.duck_type))
             elif normalize_duckdb_type(entry.column.duck_type) == column.duck_type:
-                projections.append(_quote(entry.internal))
+                projections.append(render.column(entry.internal))
             else:
-                projections.append(f"TRY_CAST({_quote(entry.internal)} AS {column.duck_type})")
+                projections.append(render.try_cast(render.column(entry.internal), column.duck_type))
         key_map = {by_sink_name[c.name].internal: c.name for c in target.physical if c.name in by_sink_name}
         calc = CalcNode(columns=list(target.physical), input=node, projections=projections, key_map=key_map)
         self._choose_update_folding(calc, target)
@@ -211,7 +211,7 @@ class Planner:
         query = self._take_rank_filter(query)
         node, scope, window = self._from(query)
         where = query.args.get("where")
-        condition = self.sql(where.this, scope) if where else None
+        condition = self.bind(where.this, scope) if where else None
         if over.over_windows(query):
             if query.args.get("group") or window is not None:
                 raise UnsupportedFeatureError(
@@ -311,19 +311,19 @@ class Planner:
         return node, scope, len(keys)
 
     def _select(
-        self, query: exp.Select, node: PlanNode, scope: Scope, condition: str | None
+        self, query: exp.Select, node: PlanNode, scope: Scope, condition: exp.Expression | None
     ) -> tuple[PlanNode, Scope]:
         items = self.expand_star(query.expressions, scope)
         names: set[str] = set()
-        columns, projections, entries = [], [], []
+        columns, entries = [], []
+        projections: list[exp.Expression] = []
         key_map: dict[str, str] = {}
         rowtime = None
         for index, item in enumerate(items):
             inner = item.this if isinstance(item, exp.Alias) else item
-            sql = self.sql(inner, scope)
             name = unique_name(_output_name(item, index), names)
             names.add(name.lower())
-            projections.append(sql)
+            projections.append(self.bind(inner, scope))
             entries.append(name)
             if isinstance(inner, exp.Column):
                 source = scope.resolve_entry(inner).internal
@@ -424,20 +424,20 @@ class Planner:
     def _plan_scan(self, table: TableDef) -> ScanNode:
         scope = Scope([ScopeEntry(None, c.name, c.name, c) for c in table.physical])
         physical = ScanNode(columns=list(table.physical), table=table)
-        computed_sql: list[tuple[str, str]] = []
+        computed_expressions: list[tuple[str, exp.Expression]] = []
         computed_columns: list[Column] = []
         for computed in table.computed:
-            sql = self.sql(computed.expression, scope)
-            duck = normalize_duckdb_type(self.infer_types(physical, [sql])[0])
+            expression = self.bind(computed.expression, scope)
+            duck = normalize_duckdb_type(self.infer_types(physical, [expression])[0])
             column = Column(computed.name, flink_type_of_duckdb(duck), duck)
             if computed.is_proctime:
                 column = Column(computed.name, "TIMESTAMP_LTZ(3) *PROCTIME*", "TIMESTAMPTZ")
-            computed_sql.append((computed.name, sql))
+            computed_expressions.append((computed.name, expression))
             computed_columns.append(column)
             scope.entries.append(ScopeEntry(None, column.name, column.name, column))
             physical = ScanNode(columns=list(table.physical) + computed_columns, table=table)
         table.computed_columns = computed_columns
-        watermark_sql = None
+        watermark_expression = None
         if table.watermark is not None:
             column = table.column(table.watermark.column)
             if column is None or not column.is_timestamp:
@@ -445,13 +445,13 @@ class Planner:
                     f"The rowtime attribute '{table.watermark.column}' of '{table.name}' must be "
                     "of type TIMESTAMP(3) or TIMESTAMP_LTZ(3)"
                 )
-            watermark_sql = self.sql(table.watermark.expression, scope)
-            self.infer_types(physical, [watermark_sql])
+            watermark_expression = self.bind(table.watermark.expression, scope)
+            self.infer_types(physical, [watermark_expression])
         return ScanNode(
             columns=list(table.columns),
             table=table,
-            computed_sql=computed_sql,
-            watermark_sql=watermark_sql,
+            computed_expressions=computed_expressions,
+            watermark_expression=watermark_expression,
             proctime_columns=[c.name for c in table.computed if c.is_proctime],
             watermark_delay=_watermark_delay(table),
         )
@@ -465,7 +465,9 @@ class Planner:
 
     # --- expressions and types ----------------------------------------------------------------
 
-    def sql(self, node: exp.Expression, scope: Scope) -> str:
+    def bind(self, node: exp.Expression, scope: Scope) -> exp.Expression:
+        """`node` with its columns resolved in `scope` and its Flink semantics spelled in DuckDB's."""
+
         def column_type(column: exp.Column) -> str:
             return scope.resolve_entry(column).column.duck_type
 
@@ -474,22 +476,22 @@ class Planner:
             return int(found.group(1)) if found else None
 
         zone = self.settings.local_time_zone
-        return to_duckdb_sql(translate(node, scope.resolve, zone, column_type, column_precision))
+        return translate(node, scope.resolve, zone, column_type, column_precision)
 
-    def infer_types(self, node: PlanNode, projections: list[str], condition: str | None = None) -> list[str]:
+    def infer_types(
+        self, node: PlanNode, projections: list[exp.Expression], condition: exp.Expression | None = None
+    ) -> list[str]:
         """DuckDB's result types of `projections` over `node`'s columns; checks them too."""
         if not projections:
-            projections = ["1"]
-            if condition is None:
-                return []
-            self.infer_types(node, projections, condition)
+            if condition is not None:
+                self.infer_types(node, [exp.Literal.number(1)], condition)
             return []
         inputs = ", ".join(
-            [f"CAST(NULL AS {c.duck_type}) AS {_quote(c.name)}" for c in node.columns]
-            + [f"CAST(NULL AS BIGINT) AS {_quote(WATERMARK_COLUMN)}"]  # read by CURRENT_WATERMARK
+            [f"CAST(NULL AS {c.duck_type}) AS {render.quote(c.name)}" for c in node.columns]
+            + [f"CAST(NULL AS BIGINT) AS {render.quote(WATERMARK_COLUMN)}"]  # read by CURRENT_WATERMARK
         )
-        select = ", ".join(f"{p} AS __c{i}" for i, p in enumerate(projections))
-        where = f" WHERE {condition}" if condition else ""
+        select = ", ".join(f"{render.to_sql(p)} AS __c{i}" for i, p in enumerate(projections))
+        where = f" WHERE {render.to_sql(condition)}" if condition else ""
         try:
             rows = self._con.execute(
                 f"DESCRIBE SELECT {select} FROM (SELECT {inputs}) AS __input{where}"
@@ -527,8 +529,9 @@ def _window_bounds(node: PlanNode) -> set[str]:
     if isinstance(node, WindowAggregateNode):
         return set(node.window_columns[:2])
     if isinstance(node, CalcNode):
-        below = {_quote(name) for name in _window_bounds(node.input)}
-        return {c.name for c, p in zip(node.columns, node.projections, strict=True) if p in below}
+        below = _window_bounds(node.input)
+        pairs = zip(node.columns, node.projections, strict=True)
+        return {c.name for c, p in pairs if render.column_name(p) in below}
     return set()
 
 
@@ -543,10 +546,6 @@ def _in_statement(error: SqlError, statement: Statement) -> SqlError:
     if error.line is None:
         error.line, error.col = 1, 1
     return error.shifted(statement.line - 1, statement.col - 1)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _output_name(item: exp.Expression, index: int) -> str:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
-from clickstream.schema import Column, window_time_sql
+from clickstream.schema import Column
+from clickstream.sql import render
+from clickstream.sql.base_functions import sql
 from clickstream.sql.expressions import Descriptor, WindowTvf
 from clickstream.sql.plan import CalcNode, PlanNode, WindowSpec
 from clickstream.sql.scope import Scope, ScopeEntry
@@ -94,12 +96,17 @@ class WindowTvfRelation:
             raise UnsupportedFeatureError(
                 f"{self.spec.kind} without GROUP BY window_start, window_end is not supported yet"
             )
-        wall = window_time_sql(self.time_column, planner.settings.local_time_zone)
+        time = render.column(self.time_column.name)
+        zone = planner.settings.local_time_zone
+        # the wall-clock epoch ms that windows align on (see schema.window_time_sql)
+        if self.time_column.is_ltz and zone.upper() not in ("UTC", "Z", "GMT", "ETC/UTC"):
+            wall = sql("epoch_ms(timezone(__a1, __a0))", time, exp.Literal.string(zone))
+        else:
+            wall = sql("epoch_ms(__a0)", time)
         size = self.spec.size_ms
-        start = f"make_timestamp((({wall}) // {size}) * {size} * 1000)"
-        end = f"make_timestamp(((({wall}) // {size}) * {size} + {size}) * 1000)"
-        time = f"{_quote(self.time_column.name)}"
-        projections = [_quote(c.name) for c in node.columns] + [start, end, time]
+        start = sql(f"make_timestamp(((__a0) // {size}) * {size} * 1000)", wall)
+        end = sql(f"make_timestamp((((__a0) // {size}) * {size} + {size}) * 1000)", wall)
+        projections = [render.column(c.name) for c in node.columns] + [start, end, time]
         columns = list(node.columns) + self.window_columns()
         calc = CalcNode(
             columns=columns,
@@ -184,7 +191,3 @@ def _named_value(arg: exp.Expression) -> exp.Expression:
     if isinstance(arg, exp.Kwarg | exp.PropertyEQ):
         return arg.expression
     return arg
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

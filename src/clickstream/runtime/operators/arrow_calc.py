@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlglot
 from sqlglot import exp
 
 from clickstream.runtime.batch import hidden_columns
 from clickstream.sql.plan import CalcNode
+from clickstream.sql.render import column_name
 
 ArrowCalc = Callable[[pa.Table], pa.Table]
 _Value = Callable[[pa.Table], pa.ChunkedArray | pa.Scalar]
@@ -43,7 +43,7 @@ def compile_calc(nodes: list[CalcNode], schema: pa.Schema) -> ArrowCalc | None:
     """A function doing what the fused `nodes` do to batches of `schema`, or None."""
     try:
         return _compile(nodes, schema)
-    except (_Unsupported, sqlglot.errors.ParseError):
+    except _Unsupported:
         return None
 
 
@@ -52,7 +52,7 @@ def _compile(nodes: list[CalcNode], schema: pa.Schema) -> ArrowCalc:
     conditions: list[_Value] = []
     for node in nodes:
         if node.condition:
-            conditions.append(_predicate(sqlglot.parse_one(node.condition, read="duckdb"), names, schema))
+            conditions.append(_predicate(node.condition, names, schema))
         names = {
             column.name: _source_column(projection, names)
             for projection, column in zip(node.projections, node.columns, strict=True)
@@ -72,11 +72,11 @@ def _compile(nodes: list[CalcNode], schema: pa.Schema) -> ArrowCalc:
     return run
 
 
-def _source_column(projection: str, names: dict[str, str]) -> str:
-    expression = sqlglot.parse_one(projection, read="duckdb")
-    if not isinstance(expression, exp.Column) or expression.table or expression.name not in names:
-        raise _Unsupported(projection)
-    return names[expression.name]
+def _source_column(projection: exp.Expression, names: dict[str, str]) -> str:
+    name = column_name(projection)
+    if name is None or name not in names:
+        raise _Unsupported(projection.sql())
+    return names[name]
 
 
 def _predicate(expression: exp.Expression, names: dict[str, str], schema: pa.Schema) -> _Value:

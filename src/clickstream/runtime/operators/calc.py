@@ -15,6 +15,7 @@ from clickstream.runtime.operators.arrow_calc import ArrowCalc, compile_calc
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import CalcNode
+from clickstream.sql.render import to_sql
 
 
 class CalcOperator(BaseOperator):
@@ -39,10 +40,10 @@ class CalcOperator(BaseOperator):
         sql = "batch"
         for node in self.nodes:
             columns = [
-                f"{expr} AS {quote(column.name)}"
+                f"{to_sql(expr)} AS {quote(column.name)}"
                 for expr, column in zip(node.projections, node.columns, strict=True)
             ]
-            where = f" WHERE {node.condition}" if node.condition else ""
+            where = f" WHERE {to_sql(node.condition)}" if node.condition else ""
             sql = f"(SELECT {', '.join(columns + hidden)} FROM {sql}{where})"
         result = self.state.query(f"SELECT * FROM {sql}", batch=batch)
         return self._count(batch, [result] if result.num_rows else [])

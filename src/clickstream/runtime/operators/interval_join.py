@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import IntervalJoinNode, PlanNode, ScanNode
+from clickstream.sql.render import qualified, to_sql
 
 LEFT, RIGHT = 0, 1
 
@@ -123,14 +125,11 @@ class IntervalJoinOperator(BaseOperator):
         mapping = dict(self.right_map)
         return [mapping[n] for n in names]
 
-    def _qualified(self, condition: str, left: str, right: str) -> str:
+    def _qualified(self, condition: exp.Expression, left: str, right: str) -> str:
         """The rest of ON is written over output names; point each at its side's alias."""
-        for name in self.left_cols:
-            condition = condition.replace(quote(name), f"{left}.{quote(name)}")
-        for _, out in self.right_map:
-            condition = condition.replace(f"{left}.{quote(out)}", quote(out))
-            condition = condition.replace(quote(out), f"{right}.{quote(out)}")
-        return condition
+        sides = {name: left for name in self.left_cols}
+        sides.update({out: right for _, out in self.right_map})
+        return to_sql(qualified(condition, sides))
 
     # --- expiry --------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from clickstream.runtime.batch import OP, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import JoinNode
+from clickstream.sql.render import qualified, to_sql
 
 LEFT, RIGHT = 0, 1
 DELETE, INSERT = 3, 0
@@ -59,13 +60,9 @@ class JoinOperator(BaseOperator):
             for a, b in zip(self.node.left_keys, self.node.right_keys, strict=True)
         ]
         if self.node.condition:
-            condition = self.node.condition
-            for name in self.left_cols:
-                condition = condition.replace(quote(name), f"{left}.{quote(name)}")
-            for name in self.right_cols:
-                condition = condition.replace(f"{left}.{quote(name)}", quote(name))
-                condition = condition.replace(quote(name), f"{right}.{quote(name)}")
-            on.append(f"({condition})")
+            sides = {name: left for name in self.left_cols}
+            sides.update({name: right for name in self.right_cols})
+            on.append(f"({to_sql(qualified(self.node.condition, sides))})")
         return " AND ".join(on)
 
     def _same_row(self, a: str, b: str, port: int) -> str:

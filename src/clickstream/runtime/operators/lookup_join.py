@@ -12,6 +12,7 @@ from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.schema import arrow_type
 from clickstream.sql.plan import LookupJoinNode
+from clickstream.sql.render import column, substituted, to_sql
 
 
 class LookupJoinOperator(BaseOperator):
@@ -29,10 +30,9 @@ class LookupJoinOperator(BaseOperator):
         )
         if node.condition:
             # The extra condition is written over output names; evaluate it on the joined row.
-            renamed = node.condition
-            for dim, out in node.right_columns:
-                renamed = renamed.replace(quote(out), f"r.{quote(dim)}")
-            on = f"{on} AND ({renamed})"
+            sides = {c.name: column(c.name, "l") for c in node.input.columns}
+            sides.update({out: column(dim, "r") for dim, out in node.right_columns})
+            on = f"{on} AND ({to_sql(substituted(node.condition, sides))})"
         join = "LEFT JOIN" if node.join_type == "LEFT" else "JOIN"
         self._sql = f"SELECT {left}, {right}{{hidden}} FROM batch l {join} dim r ON {on}"
 
