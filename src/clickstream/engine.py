@@ -11,7 +11,7 @@ import io
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 import duckdb
@@ -24,10 +24,10 @@ from clickstream.connectors.blackhole import BlackholeSink
 from clickstream.connectors.print import PrintSink, format_value
 from clickstream.errors import CatalogError, ConnectorOptionError, SqlError
 from clickstream.runtime.executor import Job, JobStatus
-from clickstream.schema import TableDef
+from clickstream.schema import Column, TableDef
 from clickstream.sql import statements as st
 from clickstream.sql.catalog import Catalog, ViewDef
-from clickstream.sql.plan import SinkNode, explain
+from clickstream.sql.plan import PlanNode, SinkNode, explain
 from clickstream.sql.planner import Planner
 
 
@@ -97,10 +97,12 @@ class Engine:
         if len(statements) != 1 or not isinstance(statements[0], st.QueryStatement):
             raise SqlError("collect() takes exactly one SELECT statement")
         try:
-            node, _ = self._planner().plan_query(statements[0].query, statements[0])
+            node, names = self._planner().plan_query(statements[0].query, statements[0])
         except SqlError as error:
             raise error.with_context(query) from None
-        table = TableDef("__collect", physical=list(node.columns), options={"connector": "blackhole"})
+        table = TableDef(
+            "__collect", physical=_result_columns(node, names), options={"connector": "blackhole"}
+        )
         job = Job([("collect", SinkNode(columns=list(node.columns), input=node, table=table))], self.settings)
         sink = _CollectSink(table, self.settings, on_rows)
         job.pipelines[0].operators[-1].sink = sink
@@ -217,7 +219,7 @@ class Engine:
         planner = self._planner()
         node, names = planner.plan_query(statement.query, statement)
         self._print(" | ".join(["op"] + names))
-        table = TableDef("__select", physical=[c for c in node.columns], options={"connector": "print"})
+        table = TableDef("__select", physical=_result_columns(node, names), options={"connector": "print"})
         sink = SinkNode(columns=list(node.columns), input=node, table=table)
         job = Job([("select", sink)], self.settings)
         for pipeline in job.pipelines:
@@ -294,3 +296,9 @@ class Engine:
                 self._print(line)
         self._print(line)
         self._print(f"{len(rows)} rows in set")
+
+
+def _result_columns(node: PlanNode, names: list[str]) -> list[Column]:
+    """A query's result columns under the names the user sees (the plan may carry some under
+    other names: schema.plan_name)."""
+    return [replace(c, name=n) for c, n in zip(node.columns, names, strict=True)]

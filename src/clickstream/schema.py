@@ -7,7 +7,7 @@ layer has to import another to talk about a table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sqlglot import exp
@@ -115,6 +115,17 @@ def arrow_type(column: Column):
         precision, scale = duck[duck.index("(") + 1 : -1].split(",")
         return pa.decimal128(int(precision), int(scale))
     raise UnsupportedFeatureError(f"data type {column.flink_type} has no Arrow mapping")
+
+
+def plan_name(name: str) -> str:
+    """The name a user's column goes by inside a plan. Operators give their own columns names
+    starting with `__` (and `_op`); a user name that could be one of them is carried as `$__...`
+    between the scan (or SELECT list) and the sink, so it never meets an operator's column."""
+    return "$" + name if name.startswith("__") or name == "_op" else name
+
+
+def with_plan_name(column: Column) -> Column:
+    return replace(column, name=plan_name(column.name))
 
 
 def window_time_sql(column: Column, time_zone: str) -> str:

@@ -27,6 +27,7 @@ from clickstream.connectors.filesystem import DeadLetters
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, constant, quote
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
+from clickstream.schema import plan_name
 from clickstream.sql.plan import ScanNode
 from clickstream.sql.render import to_sql
 
@@ -99,6 +100,7 @@ class SourceReader:
         if PARTITION in raw.column_names:
             partitions = raw.column(PARTITION)
             raw = raw.drop_columns([PARTITION])
+        raw = raw.rename_columns([plan_name(name) for name in raw.column_names])
         batch = self._derive(raw, state)
         batch, partitions = self._without_null_rowtimes(batch, partitions)
         return self._stamp(batch, partitions), self.watermarks.current

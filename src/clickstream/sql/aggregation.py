@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from clickstream.errors import SqlError, SqlValidationError, UnsupportedFeatureError
-from clickstream.schema import Column
+from clickstream.schema import Column, plan_name
 from clickstream.sql import render
 from clickstream.sql.plan import (
     AggCall,
@@ -66,7 +66,8 @@ class AggregatePlanner:
             if bound in key_lookup:
                 continue
             name = unique_name(
-                key.name if isinstance(key, exp.Column) else f"$k{index}", {n.lower() for n in names}
+                plan_name(key.name) if isinstance(key, exp.Column) else f"$k{index}",
+                {n.lower() for n in names},
             )
             key_lookup[bound] = name
             projections.append(bound)
@@ -162,16 +163,16 @@ class AggregatePlanner:
             projections.append(self.planner.bind(rewritten, _GroupedScope(post_scope)))
             names.append(name)
             if isinstance(rewritten, exp.Column) and rewritten.table == _MARK:
-                key_map.setdefault(rewritten.name, name)
+                key_map.setdefault(rewritten.name, plan_name(name))
                 if rewritten.name == WINDOW_TIME:
-                    rowtime = name
+                    rowtime = plan_name(name)
         having = query.args.get("having")
         condition = None
         if having is not None:
             condition = self.planner.bind(rewrite(having.this), _GroupedScope(post_scope))
         types = self.planner.infer_types(aggregate, projections, condition)
         columns = [
-            Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
+            Column(plan_name(n), flink_type_of_duckdb(t), normalize_duckdb_type(t))
             for n, t in zip(names, types, strict=True)
         ]
         calc = CalcNode(
@@ -182,7 +183,7 @@ class AggregatePlanner:
             keeps_rowtime=rowtime,
             key_map=key_map,
         )
-        return calc, Scope([ScopeEntry(None, c.name, c.name, c) for c in columns])
+        return calc, Scope([ScopeEntry(None, n, c.name, c) for n, c in zip(names, columns, strict=True)])
 
     def _split_group(self, items, node, scope, tvf, query):
         """Separate the window (legacy call or TVF bounds) from the grouping keys."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from clickstream.errors import PlanningError, SqlValidationError, UnsupportedFeatureError
-from clickstream.schema import Column, TableDef
+from clickstream.schema import Column, TableDef, plan_name
 from clickstream.sql import joins, render
 from clickstream.sql.plan import (
     CalcNode,
@@ -222,7 +222,7 @@ class LookupJoinPlanner:
         right_entries: list[ScopeEntry] = []
         right_columns: list[tuple[str, str]] = []
         for column in table.physical:
-            internal = unique_name(column.name, taken)
+            internal = unique_name(plan_name(column.name), taken)
             taken.add(internal.lower())
             right_columns.append((column.name, internal))
             right_entries.append(

@@ -13,7 +13,7 @@ from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import Column
 from clickstream.sql import render
 from clickstream.sql.plan import CalcNode, OverAggregateNode, OverCall, PlanNode
-from clickstream.sql.scope import Scope, ScopeEntry
+from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.statements import position_of
 from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
 from clickstream.sql.windowing import interval_ms
@@ -64,11 +64,18 @@ def plan_over(
     partition = list(first.args.get("partition_by") or [])
     projections: list[exp.Expression] = [render.column(c.name) for c in node.columns]
     names = [c.name for c in node.columns]
-    for i, key in enumerate(partition):
+
+    def internal(name: str) -> str:
+        """`name`, renamed apart from the input's columns (which users name)."""
+        return unique_name(name, {n.lower() for n in names})
+
+    partition_names = []
+    for key in partition:
         projections.append(planner.bind(key, scope))
-        names.append(f"$p{i}")
+        partition_names.append(internal("$p"))
+        names.append(partition_names[-1])
     calls = []
-    for i, window in enumerate(windows):
+    for window in windows:
         function = _FUNCTIONS.get(type(window.this))
         if function is None:
             raise UnsupportedFeatureError(
@@ -81,14 +88,14 @@ def plan_over(
             )
         arg_name = None
         if argument is not None and not isinstance(argument, exp.Star):
-            arg_name = f"$a{i}"
+            arg_name = internal("$a")
             projections.append(planner.bind(argument, scope))
             names.append(arg_name)
         calls.append((function, arg_name))
     types = planner.infer_types(node, projections, condition)
-    columns = [
-        Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t)) if n.startswith("$") else node.column(n)
-        for n, t in zip(names, types, strict=True)
+    columns = list(node.columns) + [
+        Column(n, flink_type_of_duckdb(t), normalize_duckdb_type(t))
+        for n, t in zip(names[len(node.columns) :], types[len(node.columns) :], strict=True)
     ]
     pre = CalcNode(
         columns=columns,
@@ -99,27 +106,27 @@ def plan_over(
         key_map={c.name: c.name for c in node.columns},
     )
     over_calls = []
-    for i, (function, arg_name) in enumerate(calls):
+    for function, arg_name in calls:
         arg_type = pre.column(arg_name).duck_type if arg_name else None
         out_type = (
             "BIGINT"
             if function == "COUNT"
             else (arg_type if function in ("MIN", "MAX") or arg_type in ("BIGINT", "INTEGER") else "DOUBLE")
         )
-        over_calls.append(
-            OverCall(function, arg_name, Column(f"$over{i}", flink_type_of_duckdb(out_type), out_type))
-        )
+        output = Column(internal("$over"), flink_type_of_duckdb(out_type), out_type)
+        names.append(output.name)
+        over_calls.append(OverCall(function, arg_name, output))
     over = OverAggregateNode(
         columns=columns + [c.output for c in over_calls],
         input=pre,
-        partition=[f"$p{i}" for i in range(len(partition))],
+        partition=partition_names,
         time_column=node.rowtime,
         frame=kind,
         preceding=preceding,
         calls=over_calls,
     )
     # the SELECT list, with each OVER expression replaced by its column
-    replaced = {id(w): f"$over{i}" for i, w in enumerate(windows)}
+    replaced = {id(w): c.output.name for w, c in zip(windows, over_calls, strict=True)}
     post_entries = [ScopeEntry(e.qualifier, e.name, e.internal, e.column, e.hidden) for e in scope.entries]
     post_entries += [ScopeEntry("__over__", c.output.name, c.output.name, c.output) for c in over_calls]
 

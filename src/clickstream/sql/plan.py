@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from clickstream.schema import Column, TableDef
+from clickstream.schema import Column, TableDef, plan_name
 from clickstream.sql.render import to_sql
 
 
@@ -58,7 +58,7 @@ class ScanNode(PlanNode):
 
     @property
     def rowtime(self) -> str | None:
-        return self.table.watermark.column if self.table.watermark else None
+        return plan_name(self.table.watermark.column) if self.table.watermark else None
 
     def describe(self) -> str:
         fields = ", ".join(c.name for c in self.columns)

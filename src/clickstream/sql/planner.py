@@ -22,7 +22,14 @@ from clickstream.errors import (
     SqlValidationError,
     UnsupportedFeatureError,
 )
-from clickstream.schema import WATERMARK_COLUMN, Column, ConnectorCapabilities, TableDef
+from clickstream.schema import (
+    WATERMARK_COLUMN,
+    Column,
+    ConnectorCapabilities,
+    TableDef,
+    plan_name,
+    with_plan_name,
+)
 from clickstream.sql import over, render
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, ViewDef
@@ -117,10 +124,15 @@ class Planner:
                 projections.append(render.column(entry.internal))
             else:
                 projections.append(render.try_cast(render.column(entry.internal), column.duck_type))
-        key_map = {by_sink_name[c.name].internal: c.name for c in target.physical if c.name in by_sink_name}
-        calc = CalcNode(columns=list(target.physical), input=node, projections=projections, key_map=key_map)
+        key_map = {
+            by_sink_name[c.name].internal: plan_name(c.name)
+            for c in target.physical
+            if c.name in by_sink_name
+        }
+        columns = [with_plan_name(c) for c in target.physical]  # the sink writes them by position
+        calc = CalcNode(columns=columns, input=node, projections=projections, key_map=key_map)
         self._choose_update_folding(calc, target)
-        return SinkNode(columns=list(target.physical), input=push_filters(calc), table=target)
+        return SinkNode(columns=list(columns), input=push_filters(calc), table=target)
 
     def _sink_columns(self, target: TableDef, statement: InsertStatement) -> list[Column]:
         if not statement.columns:
@@ -173,7 +185,8 @@ class Planner:
         if not calc.input.updating or not target.primary_key or not upserts:
             return
         upsert = calc.upsert_keys
-        if upsert is not None and {k.lower() for k in upsert} == {k.lower() for k in target.primary_key}:
+        sink_key = {plan_name(k).lower() for k in target.primary_key}
+        if upsert is not None and {k.lower() for k in upsert} == sink_key:
             return
         aggregate = _first_updating(calc)
         if isinstance(aggregate, GroupAggregateNode):
@@ -273,7 +286,7 @@ class Planner:
         hidden = {f"$p{i}" for i in range(len(partition))} | {f"$o{i}" for i in range(len(order))}
         hidden |= {f"$k{i}" for i in range(keys)}
         rank_column = Column(
-            unique_name(rank.rank_name, {c.name.lower() for c in node.columns}), "BIGINT", "BIGINT"
+            unique_name(plan_name(rank.rank_name), {c.name.lower() for c in node.columns}), "BIGINT", "BIGINT"
         )
         rank_node = RankNode(
             columns=list(node.columns) + [rank_column],
@@ -327,12 +340,12 @@ class Planner:
             entries.append(name)
             if isinstance(inner, exp.Column):
                 source = scope.resolve_entry(inner).internal
-                key_map.setdefault(source, name)
+                key_map.setdefault(source, plan_name(name))
                 if source == node.rowtime:
-                    rowtime = name
+                    rowtime = plan_name(name)
         types = self.infer_types(node, projections, condition)
         for name, duck in zip(entries, types, strict=True):
-            columns.append(Column(name, flink_type_of_duckdb(duck), normalize_duckdb_type(duck)))
+            columns.append(Column(plan_name(name), flink_type_of_duckdb(duck), normalize_duckdb_type(duck)))
         calc = CalcNode(
             columns=columns,
             input=node,
@@ -341,7 +354,7 @@ class Planner:
             keeps_rowtime=rowtime,
             key_map=key_map,
         )
-        return calc, Scope([ScopeEntry(None, c.name, c.name, c) for c in columns])
+        return calc, Scope([ScopeEntry(None, n, c.name, c) for n, c in zip(entries, columns, strict=True)])
 
     def expand_star(self, items: list[exp.Expression], scope: Scope) -> list[exp.Expression]:
         expanded: list[exp.Expression] = []
@@ -413,7 +426,12 @@ class Planner:
                 *position_of(relation),
             )
         scan = self.scan(obj)
-        return scan, Scope([ScopeEntry(qualifier, c.name, c.name, c) for c in scan.columns])
+        return scan, Scope(
+            [
+                ScopeEntry(qualifier, column.name, internal.name, internal)
+                for column, internal in zip(scan.table.columns, scan.columns, strict=True)
+            ]
+        )
 
     def scan(self, table: TableDef) -> ScanNode:
         key = table.name.lower()
@@ -422,8 +440,12 @@ class Planner:
         return self.scans[key]
 
     def _plan_scan(self, table: TableDef) -> ScanNode:
-        scope = Scope([ScopeEntry(None, c.name, c.name, c) for c in table.physical])
-        physical = ScanNode(columns=list(table.physical), table=table)
+        # the scan's columns go by their plan names (schema.plan_name), the scope by the user's
+        columns = [with_plan_name(c) for c in table.physical]
+        scope = Scope(
+            [ScopeEntry(None, c.name, p.name, p) for c, p in zip(table.physical, columns, strict=True)]
+        )
+        physical = ScanNode(columns=list(columns), table=table)
         computed_expressions: list[tuple[str, exp.Expression]] = []
         computed_columns: list[Column] = []
         for computed in table.computed:
@@ -432,10 +454,12 @@ class Planner:
             column = Column(computed.name, flink_type_of_duckdb(duck), duck)
             if computed.is_proctime:
                 column = Column(computed.name, "TIMESTAMP_LTZ(3) *PROCTIME*", "TIMESTAMPTZ")
-            computed_expressions.append((computed.name, expression))
+            internal = with_plan_name(column)
+            computed_expressions.append((internal.name, expression))
             computed_columns.append(column)
-            scope.entries.append(ScopeEntry(None, column.name, column.name, column))
-            physical = ScanNode(columns=list(table.physical) + computed_columns, table=table)
+            columns.append(internal)
+            scope.entries.append(ScopeEntry(None, column.name, internal.name, internal))
+            physical = ScanNode(columns=list(columns), table=table)
         table.computed_columns = computed_columns
         watermark_expression = None
         if table.watermark is not None:
@@ -448,11 +472,11 @@ class Planner:
             watermark_expression = self.bind(table.watermark.expression, scope)
             self.infer_types(physical, [watermark_expression])
         return ScanNode(
-            columns=list(table.columns),
+            columns=columns,
             table=table,
             computed_expressions=computed_expressions,
             watermark_expression=watermark_expression,
-            proctime_columns=[c.name for c in table.computed if c.is_proctime],
+            proctime_columns=[plan_name(c.name) for c in table.computed if c.is_proctime],
             watermark_delay=_watermark_delay(table),
         )
 
@@ -616,5 +640,5 @@ def _watermark_delay(table: TableDef) -> tuple[str, int] | None:
         and not expression.table
         and (expression.name.lower() == column.lower())
     ):
-        return table.column(column).name, delay
+        return plan_name(table.column(column).name), delay
     return None

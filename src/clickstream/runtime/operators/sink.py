@@ -12,6 +12,7 @@ from clickstream.connectors.base import BaseSink
 from clickstream.runtime.batch import OP, SEQ, constant, quote
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
+from clickstream.schema import plan_name
 from clickstream.sql.plan import SinkNode
 
 
@@ -22,6 +23,8 @@ class SinkOperator(BaseOperator):
         super().__init__()
         self.node, self.sink, self.state = node, sink, state
         self.names = [c.name for c in node.columns]
+        # the plan's names (schema.plan_name) back to the sink table's, by position
+        self.table_names = [c.name for c in node.table.physical] + [OP]
         self.fold = sink.is_upsert and node.input.updating
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
@@ -29,13 +32,13 @@ class SinkOperator(BaseOperator):
         if OP not in batch.column_names:
             batch = batch.append_column(OP, constant(0, batch.num_rows, pa.int8()))
         if self.fold:
-            keys = ", ".join(quote(k) for k in self.node.table.primary_key)
+            keys = ", ".join(quote(plan_name(k)) for k in self.node.table.primary_key)
             batch = self.state.query(
                 f"SELECT * FROM batch WHERE {quote(OP)} <> 1 QUALIFY row_number() OVER "
                 f"(PARTITION BY {keys} ORDER BY {quote(SEQ)} DESC) = 1 ORDER BY {quote(SEQ)}",
                 batch=batch,
             )
-        out = batch.select(self.names + [OP])
+        out = batch.select(self.names + [OP]).rename_columns(self.table_names)
         if out.num_rows:
             self.sink.write(out)
             self.metrics.records_out += out.num_rows
