@@ -135,10 +135,6 @@ class JoinPlanner:
         on: exp.Expression,
     ):
         """Two changelog streams joined on equal keys, with no time bound."""
-        if join_type not in ("INNER", "LEFT"):
-            raise UnsupportedFeatureError(
-                f"{join_type} regular joins are not supported yet (INNER and LEFT are)", *position_of(join)
-            )
         condition = joins.analyze(on, scope, right_scope, None, None)
         if not condition.left_keys:
             raise UnsupportedFeatureError(

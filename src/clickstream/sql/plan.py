@@ -276,8 +276,8 @@ class IntervalJoinNode(BinaryJoinNode):
 @dataclass(eq=False)
 class JoinNode(BinaryJoinNode):
     """A regular join of two changelog streams on equal keys: every change on one side is
-    joined with the other side's current rows (INNER or LEFT). State is bounded only by
-    `table.exec.state.ttl`. join_type: INNER or LEFT."""
+    joined with the other side's current rows. State is bounded only by
+    `table.exec.state.ttl`. join_type: INNER, LEFT, RIGHT or FULL."""
 
     condition: exp.Expression | None = None  # the rest of ON, over output names
     # A window join (both sides window aggregates, equal on window_end): the (left, right)

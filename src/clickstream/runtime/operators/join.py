@@ -1,11 +1,13 @@
-"""Join: a regular (unbounded) join of two changelog streams on equal keys, INNER or LEFT.
+"""Join: a regular (unbounded) join of two changelog streams on equal keys, INNER, LEFT, RIGHT or
+FULL.
 
 Each side's current rows live in a state table. A batch from one side is first reduced to its
 net effect (rows inserted minus rows retracted, as multisets); the retracted rows leave the state
 and their join results are retracted (-D), the inserted rows are joined with the other side and
-emitted (+I), all retractions of a batch before its insertions. For a LEFT join every left row
-counts its matches: it is emitted padded with NULLs while it has none, and that padded row is
-retracted when a first match arrives (and emitted again when the last one goes).
+emitted (+I), all retractions of a batch before its insertions. On an outer side (left of a LEFT
+join, right of a RIGHT join, both of a FULL one) every row counts its matches: it is emitted
+padded with NULLs while it has none, and that padded row is retracted when a first match arrives
+(and emitted again when the last one goes).
 
 `table.exec.state.ttl` drops rows from the state once they are older than the TTL (processing
 time), as Flink does; nothing is emitted then, so later changes of those rows are not reflected.
@@ -39,7 +41,8 @@ class JoinOperator(BaseOperator):
         self.p = state.new_prefix("join")
         self.left_cols = [c.name for c in node.left.columns]
         self.right_cols = [o for _, o in node.right_columns]
-        self.outer = node.join_type == "LEFT"
+        # which sides keep their rows, padded with NULLs, while they have no match
+        self.outer = (node.join_type in ("LEFT", "FULL"), node.join_type in ("RIGHT", "FULL"))
         self.types = {c.name: c.duck_type for c in node.columns}
         self._created = [False, False]
         self.next_id = 0
@@ -53,7 +56,9 @@ class JoinOperator(BaseOperator):
     def _table(self, port: int) -> str:
         return f"{self.p}_{'l' if port == LEFT else 'r'}"
 
-    def _on(self, left: str, right: str) -> str:
+    def _on(self, port: int, this: str, other: str) -> str:
+        """The join condition between rows of `port`'s side (alias `this`) and the other's."""
+        left, right = (this, other) if port == LEFT else (other, this)
         out = dict(self.node.right_columns)
         on = [
             f"{left}.{quote(a)} = {right}.{quote(out[b])}"
@@ -68,15 +73,17 @@ class JoinOperator(BaseOperator):
     def _same_row(self, a: str, b: str, port: int) -> str:
         return " AND ".join(f"{a}.{quote(c)} IS NOT DISTINCT FROM {b}.{quote(c)}" for c in self._cols(port))
 
-    def _pairs(self, left: str, right: str) -> str:
+    def _pairs(self, port: int, this: str, other: str) -> str:
+        left, right = (this, other) if port == LEFT else (other, this)
         return ", ".join(
             [f"{left}.{quote(c)}" for c in self.left_cols] + [f"{right}.{quote(c)}" for c in self.right_cols]
         )
 
-    def _padded(self, left: str) -> str:
+    def _padded(self, port: int, alias: str) -> str:
+        """`port`'s row (alias `alias`) with NULLs for the other side's columns."""
         return ", ".join(
-            [f"{left}.{quote(c)}" for c in self.left_cols]
-            + [f"CAST(NULL AS {self.types[c]}) AS {quote(c)}" for c in self.right_cols]
+            f"{alias}.{quote(c)}" if c in self._cols(port) else f"CAST(NULL AS {self.types[c]}) AS {quote(c)}"
+            for c in self.left_cols + self.right_cols
         )
 
     # --- input --------------------------------------------------------------------------------
@@ -123,7 +130,7 @@ class JoinOperator(BaseOperator):
         if self._created[port]:
             return
         p, names = self.p, ", ".join(quote(c) for c in self._cols(port))
-        extra = ", CAST(0 AS BIGINT) AS __m" if port == LEFT else ""
+        extra = ", CAST(0 AS BIGINT) AS __m" if self.outer[port] else ""
         self.state.execute(
             f"CREATE TABLE {self._table(port)} AS SELECT {names}, "
             f"CAST(0 AS BIGINT) AS __id, CAST(0 AS BIGINT) AS __ins{extra} "
@@ -146,7 +153,7 @@ class JoinOperator(BaseOperator):
     # --- output -------------------------------------------------------------------------------
 
     def _changes(self, port: int) -> pa.Table:
-        parts = self._left_changes() if port == LEFT else self._right_changes()
+        parts = self._change_parts(port)
         union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{i}" for i, sql in enumerate(parts))
         now = int(time.time() * 1000)
         out = self.state.query(f"SELECT * EXCLUDE (__k) FROM ({union}) ORDER BY __k")
@@ -154,70 +161,59 @@ class JoinOperator(BaseOperator):
         self._store_inserted(port, now)
         return out
 
-    def _left_changes(self) -> list[str]:
-        p, r_ready = self.p, self._created[RIGHT]
-        parts = []
-        if r_ready:
+    def _change_parts(self, port: int) -> list[str]:
+        """The changes a batch on `port` makes, as queries ordered by `__k`: retracted pairs (0),
+        the other side's padded rows that gain a first match (-D, 1), inserted pairs (2), and the
+        other side's rows that lose their last match, padded again (+I, 3). A side's own rows are
+        padded (outer joins) while they have no match."""
+        p, other = self.p, 1 - port
+        ready, table = self._created[other], self._table(other)
+        delete, insert = (
+            f"CAST({DELETE} AS TINYINT) AS {quote(OP)}",
+            f"CAST({INSERT} AS TINYINT) AS {quote(OP)}",
+        )
+        parts = [f"SELECT {self._padded_empty()}, {insert}, 2 AS __k WHERE FALSE"]
+        if ready:
             parts.append(
-                f"SELECT {self._pairs('d', 'r')}, CAST({DELETE} AS TINYINT) AS "
-                f"{quote(OP)}, "
-                f"0 AS __k FROM {p}_del d JOIN {p}_r r ON {self._on('d', 'r')}"
+                f"SELECT {self._pairs(port, 'd', 'o')}, {delete}, 0 AS __k FROM {p}_del d "
+                f"JOIN {table} o ON {self._on(port, 'd', 'o')}"
             )
             parts.append(
-                f"SELECT {self._pairs('i', 'r')}, CAST({INSERT} AS TINYINT) AS "
-                f"{quote(OP)}, 1 AS __k FROM "
-                f"{p}_ins i JOIN {p}_r r ON {self._on('i', 'r')}"
+                f"SELECT {self._pairs(port, 'i', 'o')}, {insert}, 2 AS __k FROM {p}_ins i "
+                f"JOIN {table} o ON {self._on(port, 'i', 'o')}"
             )
-        if self.outer:
+        if self.outer[port]:
             parts.append(
-                f"SELECT {self._padded('d')}, CAST({DELETE} AS TINYINT) AS {quote(OP)}, "
-                f"0 AS __k FROM "
-                f"{p}_del d WHERE d.__m = 0"
+                f"SELECT {self._padded(port, 'd')}, {delete}, 0 AS __k FROM {p}_del d WHERE d.__m = 0"
             )
-            no_match = f"NOT EXISTS (SELECT 1 FROM {p}_r r WHERE {self._on('i', 'r')})" if r_ready else "TRUE"
-            parts.append(
-                f"SELECT {self._padded('i')}, CAST({INSERT} AS TINYINT) AS {quote(OP)}, "
-                f"1 AS __k FROM "
-                f"{p}_ins i WHERE {no_match}"
+            no_match = (
+                f"NOT EXISTS (SELECT 1 FROM {table} o WHERE {self._on(port, 'i', 'o')})" if ready else "TRUE"
             )
-        if not parts:
             parts.append(
-                f"SELECT {self._padded('i')}, CAST({INSERT} AS TINYINT) AS "
-                f"{quote(OP)}, 1 AS __k FROM {p}_ins i WHERE FALSE"
+                f"SELECT {self._padded(port, 'i')}, {insert}, 2 AS __k FROM {p}_ins i WHERE {no_match}"
+            )
+        if self.outer[other] and ready:
+            self._count_matches(port)
+            parts.append(
+                f"SELECT {self._padded(other, 'o')}, {delete}, 1 AS __k FROM {table} o "
+                f"JOIN {p}_cnt c USING (__id) WHERE o.__m = 0 AND c.gained > 0"
+            )
+            parts.append(
+                f"SELECT {self._padded(other, 'o')}, {insert}, 3 AS __k FROM {table} o "
+                f"JOIN {p}_cnt c USING (__id) WHERE o.__m > 0 AND o.__m - c.lost + c.gained = 0"
             )
         return parts
 
-    def _right_changes(self) -> list[str]:
-        p = self.p
-        if not self._created[LEFT]:
-            return [
-                f"SELECT {self._padded_empty()}, CAST({INSERT} AS TINYINT) AS {quote(OP)}, "
-                "1 AS __k WHERE FALSE"
-            ]
-        # matches each left row gains (+) and loses (-) from this batch
+    def _count_matches(self, port: int) -> None:
+        """`<p>_cnt`: the matches each row of the other side gains and loses from this batch."""
+        p, other = self.p, 1 - port
+        names = ", ".join(quote(c) for c in self._cols(port))
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_cnt AS SELECT l.__id, "
+            f"CREATE OR REPLACE TEMP TABLE {p}_cnt AS SELECT o.__id, "
             f"count(*) FILTER (WHERE x.{SIGN} > 0) AS gained, count(*) FILTER (WHERE x.{SIGN} < 0) AS lost "
-            f"FROM {p}_l l JOIN (SELECT *, 1 AS {SIGN} FROM {p}_ins UNION ALL SELECT * EXCLUDE "
-            f"(__ins, __k), -1 FROM {p}_del) x ON {self._on('l', 'x')} GROUP BY l.__id"
+            f"FROM {self._table(other)} o JOIN (SELECT {names}, 1 AS {SIGN} FROM {p}_ins UNION ALL "
+            f"SELECT {names}, -1 FROM {p}_del) x ON {self._on(port, 'x', 'o')} GROUP BY o.__id"
         )
-        parts = [
-            f"SELECT {self._pairs('l', 'd')}, CAST({DELETE} AS TINYINT) AS {quote(OP)}, 1 AS __k "
-            f"FROM {p}_l l JOIN {p}_del d ON {self._on('l', 'd')}",
-            f"SELECT {self._pairs('l', 'i')}, CAST({INSERT} AS TINYINT), 2 FROM {p}_l l JOIN "
-            f"{p}_ins i ON {self._on('l', 'i')}",
-        ]
-        if self.outer:
-            parts.append(
-                f"SELECT {self._padded('l')}, CAST({DELETE} AS TINYINT), 0 FROM {p}_l l "
-                f"JOIN {p}_cnt c USING (__id) WHERE l.__m = 0 AND c.gained > 0"
-            )
-            parts.append(
-                f"SELECT {self._padded('l')}, CAST({INSERT} AS TINYINT), 3 FROM {p}_l l "
-                f"JOIN {p}_cnt c USING (__id) WHERE l.__m > 0 AND "
-                "l.__m - c.lost + c.gained = 0"
-            )
-        return parts
 
     def _padded_empty(self) -> str:
         return ", ".join(
@@ -225,17 +221,17 @@ class JoinOperator(BaseOperator):
         )
 
     def _store_inserted(self, port: int, now: int) -> None:
-        p = self.p
-        if port == LEFT:
-            matches = (
-                f"(SELECT count(*) FROM {p}_r r WHERE {self._on('i', 'r')})" if self._created[RIGHT] else "0"
-            )
-            self.state.execute(f"INSERT INTO {p}_l SELECT i.*, {now}, {matches} FROM {p}_ins i")
-            return
-        self.state.execute(f"INSERT INTO {p}_r SELECT i.*, {now} FROM {p}_ins i")
-        if self._created[LEFT]:
+        p, other = self.p, 1 - port
+        table, other_table = self._table(port), self._table(other)
+        matches = ""
+        if self.outer[port]:
+            count = f"(SELECT count(*) FROM {other_table} o WHERE {self._on(port, 'i', 'o')})"
+            matches = f", {count if self._created[other] else '0'}"
+        self.state.execute(f"INSERT INTO {table} SELECT i.*, {now}{matches} FROM {p}_ins i")
+        if self.outer[other] and self._created[other]:
             self.state.execute(
-                f"UPDATE {p}_l SET __m = __m + c.gained - c.lost FROM {p}_cnt c WHERE {p}_l.__id = c.__id"
+                f"UPDATE {other_table} SET __m = __m + c.gained - c.lost FROM {p}_cnt c "
+                f"WHERE {other_table}.__id = c.__id"
             )
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
