@@ -22,6 +22,7 @@ from clickstream.errors import ExecutionError
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, WM, constant
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
+from clickstream.runtime.operators.deduplicate import FirstRowOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
 from clickstream.runtime.operators.interval_join import IntervalJoinOperator
 from clickstream.runtime.operators.join import JoinOperator
@@ -225,7 +226,7 @@ class Job:
         if isinstance(node, IntervalJoinNode):
             return IntervalJoinOperator(node, state)
         if isinstance(node, RankNode):
-            return RankOperator(node, state)
+            return FirstRowOperator(node, state) if node.first_on_rowtime else RankOperator(node, state)
         if isinstance(node, OverAggregateNode):
             return OverAggregateOperator(node, state)
         if isinstance(node, SinkNode):

@@ -380,8 +380,18 @@ class RankNode(PlanNode):
         return [self.input]
 
     @property
+    def first_on_rowtime(self) -> bool:
+        """Deduplication keeping the first row on event time: Flink 2 emits each key's row once
+        the watermark passes it, so the result only appends and keeps its rowtime."""
+        return self.deduplicate and self.drop_late and not self.order[0][1]
+
+    @property
     def updating(self) -> bool:
-        return not self.per_window
+        return not self.per_window and not self.first_on_rowtime
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.input.rowtime if self.first_on_rowtime else None
 
     @property
     def upsert_keys(self) -> list[str] | None:

@@ -341,7 +341,7 @@ class Planner:
             if isinstance(inner, exp.Column):
                 source = scope.resolve_entry(inner).internal
                 key_map.setdefault(source, plan_name(name))
-                if source == node.rowtime:
+                if source == node.rowtime and rowtime is None:  # the first copy, not a hidden one
                     rowtime = plan_name(name)
         types = self.infer_types(node, projections, condition)
         for name, duck in zip(entries, types, strict=True):
