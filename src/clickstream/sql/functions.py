@@ -231,6 +231,10 @@ class _Translator:
             wrapped = self._wrapping_arithmetic(node)
             if wrapped is not None:
                 return wrapped
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul):
+            exact = self._decimal_arithmetic(node)
+            if exact is not None:
+                return exact
         special = self._special(node)
         if special is not None:
             return special
@@ -256,11 +260,17 @@ class _Translator:
                 node,
                 hint="See the README for the supported functions.",
             )
+        # CASE, IF, COALESCE, NULLIF: Flink's type is the least restrictive of the branches'.
+        common = None
+        if _is_conditional(node) and self.integer_type(node) is None:
+            common = self.decimal_type(node)
         for key, value in list(node.args.items()):
             if isinstance(value, exp.Expression):
                 node.set(key, self.visit(value))
             elif isinstance(value, list):
                 node.set(key, [self.visit(v) if isinstance(v, exp.Expression) else v for v in value])
+        if common is not None:
+            return sql(f"CAST(__a0 AS DECIMAL({common[0]}, {common[1]}))", node)
         return node
 
     def _call(self, sources: list[exp.Expression]) -> Call:
@@ -321,12 +331,8 @@ class _Translator:
             return self.type_of(node.this)
         if isinstance(node, exp.Floor | exp.Ceil) and node.args.get("to") is not None:
             return self.type_of(node.this)
-        if isinstance(node, exp.Case | exp.If | exp.Coalesce | exp.Nullif):
-            branches = [node.args.get("true"), *(i.args.get("true") for i in node.args.get("ifs") or [])]
-            branches += [node.args.get("default"), node.this, *(node.expressions or [])]
-            if isinstance(node, exp.Case | exp.If):
-                branches = [b for b in branches if b is not node.this or isinstance(node, exp.Nullif)]
-            kinds = [self.type_of(b) for b in branches if isinstance(b, exp.Expression)]
+        if _is_conditional(node):
+            kinds = [self.type_of(b) for b in _branches(node)]
             return next((k for k in kinds if k is not None), None)
         kind = numeric_kind(node, self.column_type)
         if kind is not None:
@@ -384,7 +390,7 @@ class _Translator:
         scale of its `LogicalTypeMerging.findDivisionDecimalType`, rounded half up; DuckDB would give
         a DOUBLE. Computed on the unscaled integers (HUGEINT). None when an operand is not exact."""
         left, right = self.decimal_type(node.this), self.decimal_type(node.expression)
-        if left is None or right is None or (left[1] == 0 and right[1] == 0):
+        if left is None or right is None or self.integer_type(node) is not None:
             return None  # not exact, or integers only (`_integer_division`)
         (p1, s1), (p2, s2) = left, right
         precision, scale = _adjusted(p1 - s1 + s2 + max(6, s1 + p2 + 1), max(6, s1 + p2 + 1))
@@ -402,6 +408,25 @@ class _Translator:
             self.visit(node.this),
             self.visit(node.expression),
         )
+
+    def _decimal_arithmetic(self, node: exp.Add | exp.Sub | exp.Mul) -> exp.Expression | None:
+        """DECIMAL `+`, `-`, `*` (or with an integer) are exact in Flink, of the type of its
+        `LogicalTypeMerging.findAdditionDecimalType` / `findMultiplicationDecimalType`, rounded half up
+        where that type has fewer decimals than the exact result (beyond 38 digits). DuckDB types them
+        its own way, and fails a product of two 18-digit DECIMALs beyond 18 digits: computed at 38
+        digits here, then cast to Flink's type. None when an operand is not exact or both are integers."""
+        result = self.decimal_type(node)
+        left, right = self.decimal_type(node.this), self.decimal_type(node.expression)
+        if result is None or left is None or right is None or self.integer_type(node) is not None:
+            return None
+        if isinstance(node, exp.Mul) and left[1] + right[1] > 38:
+            return None  # beyond DuckDB's DECIMAL; README, Known differences
+        wide = [
+            sql(f"CAST(__a0 AS DECIMAL(38, {scale}))", self.visit(operand))
+            for operand, (_, scale) in ((node.this, left), (node.expression, right))
+        ]
+        value = type(node)(this=wide[0], expression=wide[1])
+        return sql(f"CAST(__a0 AS DECIMAL({result[0]}, {result[1]}))", value)
 
     def decimal_type(self, node: exp.Expression) -> tuple[int, int] | None:
         """(precision, scale) of an exact numeric expression as Flink types it (an integer is a
@@ -428,14 +453,29 @@ class _Translator:
                 return None
             (p1, s1), (p2, s2) = left, right
             if isinstance(node, exp.Mul):
-                return _adjusted(p1 + p2, s1 + s2)
+                return _adjusted(p1 + p2 + 1, s1 + s2)
             if isinstance(node, exp.Add | exp.Sub):
                 scale = max(s1, s2)
                 return _adjusted(max(p1 - s1, p2 - s2) + scale + 1, scale)
-            if s1 == 0 and s2 == 0:
-                return (max(p1, p2), 0)
             return _adjusted(p1 - s1 + s2 + max(6, s1 + p2 + 1), max(6, s1 + p2 + 1))
+        if _is_conditional(node):
+            return self._least_restrictive(_branches(node))
         return None
+
+    def _least_restrictive(self, branches: list[exp.Expression]) -> tuple[int, int] | None:
+        """Flink's common type of exact branches (`LogicalTypeMerging.findCommonType`): the most
+        integer digits and the most decimals, at most 38 digits; untyped NULLs do not count."""
+        types = []
+        for branch in branches:
+            found = None if isinstance(branch, exp.Null) else self.decimal_type(branch)
+            if found is None and not isinstance(branch, exp.Null):
+                return None
+            types += [found] if found else []
+        if not types:
+            return None
+        digits = min(max(p - s for p, s in types), 38)
+        scale = min(max(s for _, s in types), 38 - digits)
+        return digits + scale, scale
 
     def integer_type(self, node: exp.Expression) -> str | None:
         """The integer type of an integer expression (Flink's: the wider operand's), or None."""
@@ -449,9 +489,10 @@ class _Translator:
         if isinstance(node, exp.Cast):
             duck = datatype_names(node.to)[1]
             return duck if duck in _INTEGER_BITS else None
-        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
-            types = [self.integer_type(node.this), self.integer_type(node.expression)]
-            if None in types:
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod) or _is_conditional(node):
+            branches = _branches(node) if _is_conditional(node) else [node.this, node.expression]
+            types = [self.integer_type(b) for b in branches if not isinstance(b, exp.Null)]
+            if not types or None in types:
                 return None
             return max(types, key=lambda t: _INTEGER_BITS[str(t)])
         return None
@@ -473,6 +514,25 @@ def _adjusted(precision: int, scale: int) -> tuple[int, int]:
     if precision <= 38:
         return precision, scale
     return 38, max(38 - (precision - scale), min(scale, 6))
+
+
+def _is_conditional(node: exp.Expression) -> bool:
+    """A CASE, IF, COALESCE or NULLIF (not the WHEN ... THEN clause of a CASE, also an exp.If)."""
+    if isinstance(node, exp.If):
+        return not isinstance(node.parent, exp.Case)
+    return isinstance(node, exp.Case | exp.Coalesce | exp.Nullif)
+
+
+def _branches(node: exp.Expression) -> list[exp.Expression]:
+    """The expressions a CASE, IF, COALESCE or NULLIF can take its value from."""
+    if isinstance(node, exp.Nullif):
+        return [node.this]
+    if isinstance(node, exp.Coalesce):
+        return [node.this, *node.expressions]
+    ifs = (node.args.get("ifs") or []) if isinstance(node, exp.Case) else [node]
+    values = [i.args.get("true") for i in ifs]
+    values.append(node.args.get("default") or node.args.get("false"))
+    return [v for v in values if isinstance(v, exp.Expression)]
 
 
 def _function_name(node: exp.Expression) -> str | None:
