@@ -57,6 +57,12 @@ class FlinkParser(parser.Parser):
         ),
     }
 
+    # NULL keeps its position, for Flink's "Illegal use of 'NULL'" (null_literals.py).
+    PRIMARY_PARSERS = {
+        **parser.Parser.PRIMARY_PARSERS,
+        TokenType.NULL: lambda self, token: self.expression(exp.Null(), token=token),
+    }
+
     SCHEMA_UNNAMED_CONSTRAINTS = {*parser.Parser.SCHEMA_UNNAMED_CONSTRAINTS, "WATERMARK"}
 
     FUNCTION_PARSERS = {

@@ -23,6 +23,7 @@ from clickstream.schema import WATERMARK_COLUMN
 from clickstream.sql.base_functions import Builder, Call, sql, template
 from clickstream.sql.cast_functions import cast
 from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
+from clickstream.sql.null_literals import check_null_literals
 from clickstream.sql.string_functions import STRING_FUNCTIONS, STRING_RESULT_TYPES
 from clickstream.sql.time_functions import (
     TIME_FUNCTIONS,
@@ -76,6 +77,8 @@ _PREDICATES = (
     exp.LT,
     exp.LTE,
     exp.Is,
+    exp.NullSafeEQ,  # IS NOT DISTINCT FROM
+    exp.NullSafeNEQ,  # IS DISTINCT FROM
     exp.In,
     exp.Between,
     exp.Like,
@@ -167,6 +170,7 @@ def translate(
     column_precision: ColumnPrecision | None = None,
 ) -> exp.Expression:
     """A DuckDB expression equal in meaning to the Flink expression `node`."""
+    check_null_literals(node)
     return _Translator(resolve, time_zone, column_type, column_precision).visit(node.copy())
 
 
