@@ -222,7 +222,7 @@ def test_bad_options_are_named(tmp_path):
 
 
 def _sink(tmp_path, columns: str = "k STRING, v BIGINT", pk: str = "", **options) -> LogSink:
-    ddl = _ddl("out", tmp_path / "log", "out", columns + pk, **options)
+    ddl = _ddl("sink", tmp_path / "log", "out", columns + pk, **options)
     return LogSink(_table(tmp_path, ddl), Settings())
 
 

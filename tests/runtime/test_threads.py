@@ -41,16 +41,16 @@ def test_read_ahead_keeps_order_and_survives_blocks_without_a_good_record(tmp_pa
         f"""
         CREATE TABLE src (n BIGINT, s STRING) WITH ('connector' = 'filesystem', 'path' = '{path}',
             'format' = 'json');
-        CREATE TABLE out (n BIGINT, s STRING) WITH ('connector' = 'jdbc',
+        CREATE TABLE sink (n BIGINT, s STRING) WITH ('connector' = 'jdbc',
             'url' = 'jdbc:sqlite:{db}', 'table-name' = 'out');
-        INSERT INTO out SELECT n, s FROM src;
+        INSERT INTO sink SELECT n, s FROM src;
     """,
         **{"dead-letter.dir": str(tmp_path / "dlq")},
     )
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT n, s FROM out ORDER BY rowid").fetchall()
     assert rows == [(i, f"v{i}") for i in range(300)]
-    assert engine.last_job.metrics()["insert-into_out"]["malformed"] == 6 * 4
+    assert engine.last_job.metrics()["insert-into_sink"]["malformed"] == 6 * 4
     assert len((tmp_path / "dlq" / "src.jsonl").read_text().splitlines()) == 24
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import Token, TokenType
 
 from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
+from clickstream.sql.reserved_words import RESERVED_WORDS
 
 WINDOW_TVFS = ("TUMBLE", "HOP", "CUMULATE", "SESSION")
 
@@ -71,6 +72,21 @@ class FlinkParser(parser.Parser):
         "DESCRIPTOR": lambda self: Descriptor(expressions=self._parse_csv(self._parse_column)),
     }
 
+    def parse(self, raw_tokens: list[Token], sql: str) -> list[exp.Expr | None]:
+        """sqlglot's trees, refused when an unquoted name is a word Flink reserves (`1 AS one`)."""
+        trees = super().parse(raw_tokens, sql)
+        for tree in trees:
+            for identifier in tree.find_all(exp.Identifier) if tree is not None else ():
+                if _is_reserved_name(identifier):
+                    name = identifier.name
+                    token = next(t for t in raw_tokens if t.start == identifier.meta["start"])
+                    self.raise_error(
+                        f"'{name}' is a reserved word in Flink SQL; to use it as a name, quote it: `{name}`",
+                        token,
+                    )
+                    self.check_errors()
+        return trees
+
     def _parse_window_argument(self) -> exp.Expression | None:
         """`DESCRIPTOR(col)`, an interval, or `name => value` (named TVF arguments)."""
         if self._match_text_seq("DESCRIPTOR"):
@@ -79,6 +95,24 @@ class FlinkParser(parser.Parser):
             self._match_r_paren()
             return Descriptor(expressions=cols)
         return self._parse_lambda()
+
+
+def _is_reserved_name(identifier: exp.Identifier) -> bool:
+    """An unquoted name from the query text that Flink reserves; the unit of TIMESTAMPDIFF(DAY, ...)
+    and TIMESTAMPADD(HOUR, ...) reaches sqlglot as a column, but is not a name."""
+    if identifier.quoted or "start" not in identifier.meta:
+        return False
+    if identifier.name.upper() not in RESERVED_WORDS:
+        return False
+    column = identifier.parent
+    if not isinstance(column, exp.Column):
+        return True
+    call = column.parent
+    if isinstance(call, exp.TimestampDiff | exp.TimestampAdd):
+        return column.arg_key != "this"
+    if isinstance(call, exp.Anonymous) and call.name.upper() in ("TIMESTAMPADD", "TIMESTAMPDIFF"):
+        return column is not call.expressions[0]
+    return True
 
 
 class Flink(Dialect):

@@ -73,7 +73,7 @@ def _case_problem(case: exp.Case) -> str | None:
     return None if any(v is not None and not _is_null(v) for v in values) else _ALL_NULL
 
 
-def _unwrapped(null: exp.Expression) -> tuple[exp.Expression, exp.Expression | None]:
+def _unwrapped(null: exp.Expr) -> tuple[exp.Expr, exp.Expr | None]:
     """The NULL (inside any parentheses) and what holds it."""
     child, parent = null, null.parent
     while isinstance(parent, exp.Paren):
