@@ -4,8 +4,8 @@
 (which raises a positioned error for an unknown column) and returns DuckDB SQL. Functions sqlglot
 already models with the same meaning in both engines pass through; the rest are rewritten, one
 entry per Flink function in FUNCTIONS, whose builders live by topic: `time_functions`,
-`string_functions`, `cast_functions` (CAST), `format_functions` (Java date patterns). An unknown
-function is an error that names it.
+`string_functions`, `math_functions`, `cast_functions` (CAST), `format_functions` (Java date
+patterns). An unknown function is an error that names it.
 
 Builders are told the DuckDB types of their arguments where they follow from the query (columns,
 literals, casts, functions of known result type): Flink's CAST to STRING, DATE_FORMAT of a STRING
@@ -23,6 +23,7 @@ from clickstream.schema import WATERMARK_COLUMN
 from clickstream.sql.base_functions import Builder, Call, sql, template
 from clickstream.sql.cast_functions import cast
 from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
+from clickstream.sql.math_functions import MATH_FUNCTIONS
 from clickstream.sql.null_literals import check_null_literals
 from clickstream.sql.string_functions import STRING_FUNCTIONS, STRING_RESULT_TYPES
 from clickstream.sql.time_functions import (
@@ -48,6 +49,7 @@ _FRACTIONAL = ("FLOAT", "DOUBLE", "REAL")
 FUNCTIONS: dict[str, Builder] = {
     **TIME_FUNCTIONS,
     **STRING_FUNCTIONS,
+    **MATH_FUNCTIONS,
     "IFNULL": template("coalesce(__a0, __a1)", (2,)),
     "MOD": template("(__a0 % __a1)", (2,)),
     "POWER": template("power(__a0, __a1)", (2,)),
