@@ -1,9 +1,10 @@
 """Flink's string functions as DuckDB expressions, where DuckDB's namesake differs.
 
-The differences are at the edges: Flink's SUBSTR treats position 0 as 1 and a negative length as
-NULL; REGEXP_EXTRACT and SPLIT_INDEX give NULL (not '') when nothing matches or the index is out of
-range; LPAD/RPAD give NULL for a negative length or an empty pad; UPPER/LOWER use Java's full case
-mapping ('ß' -> 'SS'); INITCAP is Calcite's, which only knows ASCII letters and digits.
+The differences are at the edges: Flink's SUBSTR treats position 0 as 1, a position before the
+start as '' and a negative length as NULL; REPLACE of '' inserts everywhere (Java's String.replace);
+REGEXP_EXTRACT and SPLIT_INDEX give NULL (not '') when nothing matches or the index is out of range;
+LPAD/RPAD give NULL for a negative length or an empty pad; UPPER/LOWER use Java's full case mapping
+('ß' -> 'SS'); INITCAP is Calcite's, which only knows ASCII letters and digits.
 """
 
 from __future__ import annotations
@@ -30,21 +31,29 @@ def _concat_ws(call: Call) -> exp.Expression:
 
 
 def _substring(call: Call) -> exp.Expression:
-    """SUBSTR(s, pos[, len]): pos 0 is 1, a negative pos counts from the end, len < 0 is NULL."""
+    """SUBSTR(s, pos[, len]) as Flink's `substringSQL`: pos counts from 1, 0 is 1, a negative pos
+    counts from the end; a start before the first character (pos < -CHAR_LENGTH(s)) gives ''
+    where DuckDB would start at the first character; len < 0 is NULL."""
     call.arity(2, 3)
-    text, start = call.args[0], call.args[1]
+    text, start, *length = call.args
     position = literal_int(start)
-    if position is None:
-        start = sql("CASE WHEN __a0 = 0 THEN 1 ELSE __a0 END", start)
-    elif position == 0:
-        start = exp.Literal.number(1)
-    if len(call.args) == 2:
-        return func("substring", text, start)
-    length = call.args[2]
-    count = literal_int(length)
+    if position is not None and position >= 0:
+        result = func("substring", text, exp.Literal.number(max(position, 1)), *length)
+    else:
+        # DuckDB's positions from the end clamp at the first character; Flink's give ''.
+        from_end = sql("length(__a0) + __a1", text, start)
+        result = sql(
+            "CASE WHEN __a1 >= 0 THEN __a2 WHEN __a3 < 0 THEN '' ELSE __a4 END",
+            text,
+            start,
+            func("substring", text, sql("greatest(__a0, 1)", start), *length),
+            from_end,
+            func("substring", text, sql("__a0 + 1", from_end), *length),
+        )
+    count = literal_int(length[0]) if length else 0
     if count is not None and count >= 0:
-        return func("substring", text, start, length)
-    return sql("CASE WHEN __a2 < 0 THEN NULL ELSE substring(__a0, __a1, __a2) END", text, start, length)
+        return result
+    return sql("CASE WHEN __a0 < 0 THEN NULL ELSE __a1 END", length[0], result)
 
 
 def _pad(name: str) -> Builder:
@@ -57,20 +66,54 @@ def _pad(name: str) -> Builder:
 
 def _regexp_extract(call: Call) -> exp.Expression:
     """REGEXP_EXTRACT(s, regex[, group]): group 0 (the whole match) by default; NULL when the
-    regex does not match. (A group that takes no part in the match is '' here, NULL in Flink.)"""
+    regex does not match, and for a group the regex does not have (Java's `group(i)` throws,
+    Flink answers NULL), which needs a literal regex to count its groups. (A group that takes no
+    part in the match is '' here, NULL in Flink.)"""
     call.arity(2, 3)
+    text, regex = call.args[0], call.args[1]
     group = call.args[2] if len(call.args) == 3 else exp.Literal.number(0)
-    return sql(
-        "CASE WHEN regexp_matches(__a0, __a1) THEN regexp_extract(__a0, __a1, __a2) END",
-        call.args[0],
-        call.args[1],
-        group,
-    )
+    pattern = call.source(1)
+    groups = _group_count(pattern.this) if isinstance(pattern, exp.Literal) and pattern.is_string else None
+    index = literal_int(group)
+    if groups is None or index is not None:
+        extracted = sql("regexp_extract(__a0, __a1, __a2)", text, regex, group)
+        if index is not None and groups is not None and not 0 <= index <= groups:
+            extracted = exp.Null()
+    else:
+        # DuckDB wants a constant group number: one branch per group of the regex.
+        branches = " ".join(f"WHEN {i} THEN regexp_extract(__a0, __a1, {i})" for i in range(groups + 1))
+        extracted = sql(f"CASE __a2 {branches} END", text, regex, group)
+    return sql("CASE WHEN regexp_matches(__a0, __a1) THEN __a2 END", text, regex, extracted)
+
+
+def _group_count(regex: str) -> int:
+    """The capturing groups of a Java regex: each '(' that is not escaped, not in a character
+    class and not a '(?' construct other than a named group '(?<name>'."""
+    count, i, in_class = 0, 0, 0
+    while i < len(regex):
+        if regex.startswith("\\Q", i):  # quoted up to \E
+            end = regex.find("\\E", i + 2)
+            i = len(regex) if end < 0 else end + 2
+            continue
+        ch = regex[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            in_class += 1  # Java nests classes: [a-z&&[^x]]
+        elif ch == "]" and in_class:
+            in_class -= 1
+        elif ch == "(" and not in_class:
+            named = regex.startswith("(?<", i) and regex[i + 3 : i + 4].isalpha()
+            count += named or not regex.startswith("(?", i)
+        i += 1
+    return count
 
 
 def _split_index(call: Call) -> exp.Expression:
     """SPLIT_INDEX(s, sep, i): the i-th (from 0) piece of s split at every sep, empty pieces kept;
-    NULL when out of range, for '' and for i < 0. An empty sep splits at each whitespace
+    NULL when out of range, for '' and for i < 0, and when any argument is NULL (DuckDB's
+    string_split would not split at a NULL sep). An empty sep splits at each whitespace
     (Apache Commons' splitByWholeSeparatorPreserveAllTokens)."""
     call.arity(3)
     text, separator, index = call.args
@@ -78,13 +121,30 @@ def _split_index(call: Call) -> exp.Expression:
         pieces = sql(r"string_split_regex(__a0, '\s')", text)
     else:
         pieces = sql(
-            r"CASE WHEN __a1 = '' THEN string_split_regex(__a0, '\s') ELSE string_split(__a0, __a1) END",
+            r"CASE WHEN __a1 IS NULL THEN NULL WHEN __a1 = '' THEN string_split_regex(__a0, '\s') "
+            "ELSE string_split(__a0, __a1) END",
             text,
             separator,
         )
     return sql(
         "CASE WHEN __a2 < 0 OR __a0 = '' THEN NULL ELSE list_extract(__a1, __a2 + 1) END", text, pieces, index
     )
+
+
+def _replace(call: Call) -> exp.Expression:
+    """REPLACE(s, search, replacement) as Java's String.replace: an empty search puts the
+    replacement before each UTF-16 unit of s and at its end ('ab' -> 'xaxbx', '' -> 'x'), where
+    DuckDB leaves s as is. A character beyond U+FFFF is two units, each written '?' by Flink."""
+    call.arity(3)
+    text, search, replacement = call.args
+    if isinstance(search, exp.Literal) and search.is_string and search.this:
+        return func("replace", text, search, replacement)
+    units = (
+        "list_transform(string_split(__a0, ''), "
+        "lambda c: CASE WHEN unicode(c) > 65535 THEN '?' || __a2 || '?' ELSE c END)"
+    )
+    everywhere = f"(__a2 || array_to_string({units}, __a2) || CASE WHEN __a0 = '' THEN '' ELSE __a2 END)"
+    return sql(f"CASE WHEN __a1 = '' THEN {everywhere} ELSE replace(__a0, __a1, __a2) END", *call.args)
 
 
 # Java's String.toUpperCase maps these to two or three letters; DuckDB keeps one.
@@ -126,6 +186,7 @@ STRING_FUNCTIONS: dict[str, Builder] = {
     "INITCAP": template(_INITCAP, (1,)),
     "SPLIT_INDEX": _split_index,
     "REGEXP_EXTRACT": _regexp_extract,
+    "REPLACE": _replace,
     "LPAD": _pad("lpad"),
     "RPAD": _pad("rpad"),
     "MD5": template("md5(__a0)", (1,)),
