@@ -8,6 +8,10 @@
   wraps, a DOUBLE/FLOAT is truncated and saturates at the type's bounds (NaN is 0) as Java's
   `(int) double`; TINYINT/SMALLINT wrap that int.
 - To TIMESTAMP(p)/TIMESTAMP_LTZ(p) with p < 6: the fraction is cut to p digits.
+- From STRING: Flink's own readers, not DuckDB's casts (`integer_from_text`, `date_from_text`,
+  `timestamp_from_text`): '1e3' is no integer and '3.9' is 3; '12' is the DATE 0012-01-01; the
+  TIMESTAMP '2024-02-30' is 2024-02-29 (java.time's SMART resolver moves the day back into the
+  month) while the DATE '2024-02-30' is NULL.
 - Unreadable text gives NULL rather than failing the job (README, "Bad input"): a deliberate
   difference, so that one bad record cannot stop a stream.
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from clickstream.sql.base_functions import Call, sql
+from clickstream.sql.base_functions import Call, quote, sql
 from clickstream.sql.types import datatype_names
 
 _BITS = {"TINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
@@ -95,7 +99,12 @@ def cast(call: Call, to: exp.DataType, precision: int, kind: str | None) -> exp.
         return sql(f"substring(__a0, 1, {length})", text)
     if duck in _BITS:
         return _to_integer(value, source, duck, kind)
-    result = exp.TryCast(this=value, to=exp.DataType.build(duck, dialect="duckdb"))
+    if source == "VARCHAR" and duck == "DATE":
+        return date_from_text(value)
+    if source == "VARCHAR" and duck == "TIMESTAMP":
+        result = timestamp_from_text(value)
+    else:
+        result = exp.TryCast(this=value, to=exp.DataType.build(duck, dialect="duckdb"))
     if duck in ("TIMESTAMP", "TIMESTAMPTZ"):
         target = _length(to)
         if target is not None and target < 6:
@@ -132,8 +141,83 @@ def _to_integer(value: exp.Expression, source: str | None, duck: str, kind: str 
         return _wrapped(saturated, bits, duck) if bits < 32 else sql(f"CAST(__a0 AS {duck})", saturated)
     if kind == "decimal":
         return _wrapped(sql("TRY_CAST(trunc(__a0) AS BIGINT)", value), bits, duck)
+    if source == "VARCHAR":
+        return integer_from_text(value, duck)
     if kind == "integral" or source in _BITS:
         if source in _BITS and _BITS[source] <= bits:
             return sql(f"CAST(__a0 AS {duck})", value)
         return _wrapped(sql("CAST(__a0 AS BIGINT)", value), bits, duck)
     return exp.TryCast(this=value, to=exp.DataType.build(duck, dialect="duckdb"))
+
+
+# --- reading text -------------------------------------------------------------------------------
+
+# BinaryStringDataUtil.toLong: spaces (only spaces) around; a sign, digits and a fraction that is
+# cut off ('3.9' is 3, '.5' and '-.' are 0); no exponent, no other blank, not a sign alone.
+_INTEGER_TEXT = r"[+-]?[0-9]*(\.[0-9]*)?"
+
+
+def integer_from_text(text: exp.Expression, duck: str) -> exp.Expression:
+    """Flink's STRING to TINYINT ... BIGINT: NULL when not a number or out of the type's range."""
+    trimmed = sql("trim(__a0, ' ')", text)
+    whole = sql("regexp_extract(__a0, '^[+-]?[0-9]*')", trimmed)
+    return sql(
+        f"CASE WHEN regexp_full_match(__a0, {quote(_INTEGER_TEXT)}) AND __a0 NOT IN ('', '+', '-') "
+        f"THEN TRY_CAST(CASE WHEN __a1 IN ('', '+', '-') THEN '0' ELSE __a1 END AS {duck}) END",
+        trimmed,
+        whole,
+    )
+
+
+# DateTimeUtils.parseDate: the text up to its first space (one leading space is kept), then
+# year[-month[-day]], each part digits with blanks (what Java's trim removes, up to U+0020)
+# around; a missing month or day is 1.
+_BLANK = r"[\x00-\x20]*"
+_DATE_TEXT = f"^{_BLANK}([0-9]+){_BLANK}(?:-{_BLANK}([0-9]+){_BLANK}(?:-{_BLANK}([0-9]+){_BLANK})?)?$"
+
+
+def date_from_text(text: exp.Expression) -> exp.Expression:
+    """Flink's STRING to DATE: NULL unless the year is 1-9999 and the date exists. (Flink also
+    reads year 0, '0' is 0000-01-01; DuckDB's year 0 is 1 BC, which Python cannot hold.)"""
+    head = sql("CASE WHEN strpos(__a0, ' ') > 1 THEN left(__a0, strpos(__a0, ' ') - 1) ELSE __a0 END", text)
+    parts = sql(f"regexp_extract(__a0, {quote(_DATE_TEXT)}, ['y', 'm', 'd'])", head)
+    # DOUBLE, so that a part too long for an integer fails the range checks instead of the query.
+    y, m, d = (f"coalesce(CAST(nullif(struct_extract(__a0, '{p}'), '') AS DOUBLE), 1)" for p in "ymd")
+    return sql(
+        f"CASE WHEN struct_extract(__a0, 'y') <> '' AND {y} BETWEEN 1 AND 9999 "
+        f"THEN try(make_date(CAST({y} AS BIGINT), CAST({m} AS BIGINT), CAST({d} AS BIGINT))) END",
+        parts,
+    )
+
+
+# DateTimeUtils.DEFAULT_TIMESTAMP_FORMATTER, 'yyyy-[MM][M]-[dd][d][ [HH][H]:[mm][m]:[ss][s][.f]]'
+# (f: 0-9 digits), the whole text; an empty day is the 1st.
+_TIMESTAMP_TEXT = (
+    r"^([0-9]{4})-([0-9]{1,2})-([0-9]{0,2})"
+    r"(?: ([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.([0-9]{0,9}))?)?$"
+)
+_TIMESTAMP_PARTS = ("year", "month", "day", "hour", "minute", "second")
+# Resolved as java.time's ResolverStyle.SMART does: month 1-12; day 1-31, moved back to the last
+# day of a shorter month; hour 0-23, or 24:00:00 for the next midnight; minute and second 0-59.
+_SMART_TIMESTAMP = """CASE
+  WHEN NOT ({month} BETWEEN 1 AND 12 AND {day} BETWEEN 1 AND 31 AND {minute} < 60 AND {second} < 60
+    AND ({hour} < 24 OR {hour} = 24 AND {minute} = 0 AND {second} = 0 AND rtrim({fraction}, '0') = ''))
+  THEN NULL
+  ELSE CAST(make_date({year}, {month}, least({day}, day(last_day(make_date({year}, {month}, 1)))))
+    AS TIMESTAMP) + to_microseconds((({hour} * 60 + {minute}) * 60 + {second}) * 1000000
+      + CAST(rpad(left({fraction}, 6), 6, '0') AS BIGINT))
+END"""
+
+
+def timestamp_from_text(text: exp.Expression) -> exp.Expression:
+    """Flink's STRING to TIMESTAMP (and TO_TIMESTAMP of one argument), to the microsecond."""
+    names = [*_TIMESTAMP_PARTS, "fraction"]
+    parts = sql(f"regexp_extract(__a0, {quote(_TIMESTAMP_TEXT)}, {names})", text)
+    # An empty day is the 1st; missing hour, minute, second are 0.
+    fields = {
+        name: f"CAST(coalesce(nullif(struct_extract(__a0, '{name}'), ''), '{int(name == 'day')}') AS BIGINT)"
+        for name in _TIMESTAMP_PARTS
+    }
+    fields["fraction"] = "struct_extract(__a0, 'fraction')"
+    resolved = _SMART_TIMESTAMP.format(**fields)
+    return sql(f"CASE WHEN struct_extract(__a0, 'year') <> '' THEN {resolved} END", parts)
