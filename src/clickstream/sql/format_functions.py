@@ -334,3 +334,36 @@ def prefix_regex(pattern: str) -> str:
         abutting = isinstance(following, tuple) and not (following[0] in "ML" and following[1] >= 3)
         out.append(rf"\d{{{count}}}" if abutting else r"[+-]?\d+")
     return "^" + "".join(out)
+
+
+# SimpleDateFormat letters that read a plain number, and the calendar field each sets.
+_CALENDAR_FIELDS = {
+    "y": "year",
+    "M": "month",
+    "d": "day",
+    "H": "hour",
+    "m": "minute",
+    "s": "second",
+    "S": "millisecond",
+}
+
+
+def lenient_regex(pattern: str) -> tuple[str, dict[str, int]] | None:
+    """For a SimpleDateFormat pattern of numbers only (y of 3+ letters, M of 1-2, d, H, m, s, S):
+    a regular expression for the prefix `parse` reads, and the group (from 1) that holds each
+    calendar field. A number may follow spaces or tabs and have a minus; it takes exactly the
+    letter count of digits when another number follows directly. None for any other pattern
+    (two-digit years, names, AM/PM, ...), which is read strictly."""
+    parsed = _Pattern(pattern, SIMPLE)
+    out, groups = [], {}
+    for i, token in enumerate(parsed.tokens):
+        if isinstance(token, str):
+            out.append(re.escape(token))
+            continue
+        letter, count = token
+        if letter not in _CALENDAR_FIELDS or (letter == "y" and count <= 2) or (letter == "M" and count > 2):
+            return None
+        following = parsed.tokens[i + 1] if i + 1 < len(parsed.tokens) else None
+        out.append(rf"(\d{{{count}}})" if isinstance(following, tuple) else r"[ \t]*(-?\d+)")
+        groups[_CALENDAR_FIELDS[letter]] = len(groups) + 1  # a field given twice: the last wins
+    return "^" + "".join(out), groups

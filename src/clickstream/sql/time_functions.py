@@ -17,10 +17,12 @@ from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.sql.base_functions import Builder, Call, literal_string, quote, sql, template
+from clickstream.sql.cast_functions import date_from_text, timestamp_from_text
 from clickstream.sql.format_functions import (
     JAVA_TIME,
     SIMPLE,
     format_expression,
+    lenient_regex,
     prefix_regex,
     strptime_format,
 )
@@ -231,9 +233,30 @@ def _strptime(text: exp.Expression, pattern: str, flavor: str) -> exp.Expression
 
 
 def _simple_parse(text: exp.Expression, pattern: str) -> exp.Expression:
-    """SimpleDateFormat.parse: reads the prefix the pattern matches, ignores the rest; NULL if none."""
-    prefix = sql(f"regexp_extract(CAST(__a0 AS VARCHAR), {quote(prefix_regex(pattern))})", text)
-    return _strptime(prefix, pattern, SIMPLE)
+    """SimpleDateFormat.parse: reads the prefix the pattern matches, ignores the rest; NULL if none.
+    It is lenient: a number beyond its field carries into the next ('2024-02-30' is 2024-03-01,
+    '25:00' the next day's 01:00). So a pattern of numbers is read field by field and added up as
+    GregorianCalendar does (months to the year's January 1st, then days, then time); others are
+    read strictly by strptime."""
+    lenient = lenient_regex(pattern)
+    if lenient is None:
+        prefix = sql(f"regexp_extract(CAST(__a0 AS VARCHAR), {quote(prefix_regex(pattern))})", text)
+        return _strptime(prefix, pattern, SIMPLE)
+    regex, groups = lenient
+    defaults = {"year": 1970, "month": 1, "day": 1}
+
+    def field(name: str) -> str:
+        if name not in groups:
+            return str(defaults.get(name, 0))
+        return f"CAST(regexp_extract(__a0, {quote(regex)}, {groups[name]}) AS BIGINT)"
+
+    time = f"(({field('hour')} * 60 + {field('minute')}) * 60 + {field('second')}) * 1000"
+    return sql(
+        f"CASE WHEN regexp_matches(__a0, {quote(regex)}) THEN make_timestamp({field('year')}, 1, 1, 0, 0, 0)"
+        f" + to_months({field('month')} - 1) + to_days({field('day')} - 1)"
+        f" + to_milliseconds({time} + {field('millisecond')}) END",
+        sql("CAST(__a0 AS VARCHAR)", text),
+    )
 
 
 def _unix_timestamp(call: Call) -> exp.Expression:
@@ -251,26 +274,35 @@ def _unix_timestamp(call: Call) -> exp.Expression:
     )
 
 
-# Timestamp.valueOf / Date.valueOf, Flink's fallback when the pattern does not match.
-_FALLBACK = "try_strptime(trim(__a0), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%n', '%Y-%m-%d'])"
+# Timestamp.valueOf / Date.valueOf, Flink's fallback when the pattern does not match. (%n makes a
+# TIMESTAMP_NS, which ends in 2262: as such, coalesce would fail on a later first argument.)
+_FALLBACK = (
+    "CAST(try_strptime(trim(__a0), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%n', '%Y-%m-%d']) AS TIMESTAMP)"
+)
 
 
 def _to_timestamp(call: Call) -> exp.Expression:
-    """TO_TIMESTAMP(string[, pattern]): DateTimeFormatter, else 'yyyy-[m]m-[d]d[ hh:mm:ss[.f]]';
-    milliseconds kept."""
+    """TO_TIMESTAMP(string): as CAST(string AS TIMESTAMP(3)). TO_TIMESTAMP(string, pattern):
+    DateTimeFormatter, else 'yyyy-[m]m-[d]d[ hh:mm:ss[.f]]'; milliseconds kept. (With a pattern
+    Flink moves a day past the month's end back to its last day, and its fallback is lenient:
+    not done here, such text is NULL.)"""
     call.arity(1, 2)
     text = sql("CAST(__a0 AS VARCHAR)", call.args[0])
+    if len(call.args) == 1:
+        return sql("date_trunc('millisecond', __a0)", timestamp_from_text(text))
     parsed = sql("coalesce(__a0, __a1)", _strptime(text, _pattern(call, 1), JAVA_TIME), sql(_FALLBACK, text))
     return sql("date_trunc('millisecond', __a0)", parsed)
 
 
 def _to_date(call: Call) -> exp.Expression:
-    """TO_DATE(string[, pattern]); with a pattern, SimpleDateFormat. (Flink turns unreadable text
-    into a date from Long.MIN_VALUE; we give NULL.)"""
+    """TO_DATE(string): as CAST(string AS DATE). TO_DATE(string, pattern): SimpleDateFormat.
+    (Flink turns unreadable text into a date from Long.MIN_VALUE; we give NULL, and for a year
+    outside 1-9999, which Python's dates cannot hold.)"""
     call.arity(1, 2)
     if len(call.args) == 1:
-        return sql("TRY_CAST(__a0 AS DATE)", call.args[0])
-    return sql("CAST(__a0 AS DATE)", _simple_parse(call.args[0], _pattern(call, 1)))
+        return date_from_text(sql("CAST(__a0 AS VARCHAR)", call.args[0]))
+    parsed = _simple_parse(call.args[0], _pattern(call, 1))
+    return sql("CASE WHEN year(__a0) BETWEEN 1 AND 9999 THEN CAST(__a0 AS DATE) END", parsed)
 
 
 def _to_timestamp_ltz(call: Call) -> exp.Expression:
