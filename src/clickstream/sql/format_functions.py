@@ -351,9 +351,11 @@ _CALENDAR_FIELDS = {
 def lenient_regex(pattern: str) -> tuple[str, dict[str, int]] | None:
     """For a SimpleDateFormat pattern of numbers only (y of 3+ letters, M of 1-2, d, H, m, s, S):
     a regular expression for the prefix `parse` reads, and the group (from 1) that holds each
-    calendar field. A number may follow spaces or tabs and have a minus; it takes exactly the
-    letter count of digits when another number follows directly. None for any other pattern
-    (two-digit years, names, AM/PM, ...), which is read strictly."""
+    calendar field. A number may follow spaces or tabs and have a minus; when another number
+    follows directly it is the letter count of characters, minus included ('yyyyMMdd' reads
+    '2024-13-01' as 2024, -1, 3). (Java reads fewer when a non-digit comes sooner, '1-' as 1;
+    a regular expression without lookahead cannot say so, so that is not matched.) None for any
+    other pattern (two-digit years, names, AM/PM, ...), which is read strictly."""
     parsed = _Pattern(pattern, SIMPLE)
     out, groups = [], {}
     for i, token in enumerate(parsed.tokens):
@@ -364,6 +366,9 @@ def lenient_regex(pattern: str) -> tuple[str, dict[str, int]] | None:
         if letter not in _CALENDAR_FIELDS or (letter == "y" and count <= 2) or (letter == "M" and count > 2):
             return None
         following = parsed.tokens[i + 1] if i + 1 < len(parsed.tokens) else None
-        out.append(rf"(\d{{{count}}})" if isinstance(following, tuple) else r"[ \t]*(-?\d+)")
+        if not isinstance(following, tuple):
+            out.append(r"[ \t]*(-?\d+)")
+        else:
+            out.append(rf"[ \t]*(-\d{{{count - 1}}}|\d{{{count}}})" if count > 1 else r"[ \t]*(\d)")
         groups[_CALENDAR_FIELDS[letter]] = len(groups) + 1  # a field given twice: the last wins
     return "^" + "".join(out), groups

@@ -134,14 +134,15 @@ def _split_index(call: Call) -> exp.Expression:
 def _replace(call: Call) -> exp.Expression:
     """REPLACE(s, search, replacement) as Java's String.replace: an empty search puts the
     replacement before each UTF-16 unit of s and at its end ('ab' -> 'xaxbx', '' -> 'x'), where
-    DuckDB leaves s as is. A character beyond U+FFFF is two units, each written '?' by Flink."""
+    DuckDB leaves s as is. A character beyond U+FFFF is two units: a non-empty replacement
+    between them leaves each alone, and Flink writes a lone one as '?'."""
     call.arity(3)
     text, search, replacement = call.args
     if isinstance(search, exp.Literal) and search.is_string and search.this:
         return func("replace", text, search, replacement)
     units = (
         "list_transform(string_split(__a0, ''), "
-        "lambda c: CASE WHEN unicode(c) > 65535 THEN '?' || __a2 || '?' ELSE c END)"
+        "lambda c: CASE WHEN unicode(c) > 65535 AND __a2 <> '' THEN '?' || __a2 || '?' ELSE c END)"
     )
     everywhere = f"(__a2 || array_to_string({units}, __a2) || CASE WHEN __a0 = '' THEN '' ELSE __a2 END)"
     return sql(f"CASE WHEN __a1 = '' THEN {everywhere} ELSE replace(__a0, __a1, __a2) END", *call.args)
