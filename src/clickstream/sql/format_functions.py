@@ -357,7 +357,8 @@ def lenient_regex(pattern: str) -> tuple[str, dict[str, int]] | None:
     a regular expression without lookahead cannot say so, so that is not matched.) None for any
     other pattern (two-digit years, names, AM/PM, ...), which is read strictly."""
     parsed = _Pattern(pattern, SIMPLE)
-    out, groups = [], {}
+    out: list[str] = []
+    groups: dict[str, int] = {}
     for i, token in enumerate(parsed.tokens):
         if isinstance(token, str):
             out.append(re.escape(token))

@@ -44,6 +44,7 @@ def _round(call: Call) -> exp.Expression:
             return sql(f"CASE WHEN __a0 IS NULL THEN NULL ELSE CAST(0 AS {duck}) END", value)
         return _round_integer(value, duck, exp.Literal.number(10**-places))
     # Places from a column: the step 10^-places from a list of the powers of ten up to 10^19.
+    assert digits is not None  # ROUND(i) rounds to 0 places, a literal
     powers = ", ".join(f"CAST({10**k} AS HUGEINT)" for k in range(20))
     step = sql(f"[{powers}][1 - __a0]", digits)
     return sql(
