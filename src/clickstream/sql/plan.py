@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from clickstream.schema import Column, TableDef, plan_name
-from clickstream.sql.render import to_sql
+from clickstream.sql.render import column_name, to_sql
 
 
 @dataclass(eq=False)
@@ -36,6 +36,12 @@ class PlanNode:
     def rowtime(self) -> str | None:
         """The event-time attribute column, while the stream still carries one."""
         return None
+
+    @property
+    def time_attributes(self) -> list[str]:
+        """Every column a window may be defined on: the rowtime, and after an interval join the
+        other side's rowtime too (both stay time attributes in Flink)."""
+        return [self.rowtime] if self.rowtime else []
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -82,6 +88,18 @@ class CalcNode(PlanNode):
     @property
     def rowtime(self) -> str | None:
         return self.keeps_rowtime
+
+    @property
+    def time_attributes(self) -> list[str]:
+        below = self.input.time_attributes
+        copies = [
+            c.name for c, p in zip(self.columns, self.projections, strict=True) if column_name(p) in below
+        ]
+        return (
+            [self.keeps_rowtime] + [c for c in copies if c != self.keeps_rowtime]
+            if self.keeps_rowtime
+            else copies
+        )
 
     @property
     def upsert_keys(self) -> list[str] | None:
@@ -262,6 +280,10 @@ class IntervalJoinNode(BinaryJoinNode):
     @property
     def rowtime(self) -> str | None:
         return self.left_time
+
+    @property
+    def time_attributes(self) -> list[str]:
+        return [self.left_time, dict(self.right_columns)[self.right_time]]
 
     def describe(self) -> str:
         keys = self.keys_text()

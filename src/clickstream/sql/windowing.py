@@ -56,7 +56,7 @@ def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) ->
             "processing-time windows are not supported; use the event-time attribute",
             *position_of(column_node),
         )
-    if entry.internal != node.rowtime:
+    if entry.internal not in node.time_attributes:
         raise SqlValidationError(
             f"Window can only be defined on a time attribute column, but '{column_node.name}' is "
             "not the event-time attribute (declare it with WATERMARK FOR)",

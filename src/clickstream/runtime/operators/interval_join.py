@@ -94,6 +94,8 @@ class IntervalJoinOperator(BaseOperator):
         on.append(f"{left}.__t - {right}.__t BETWEEN {self.node.lower_ms} AND {self.node.upper_ms}")
         if self.node.condition:
             on.append(f"({self._qualified(self.node.condition, left, right)})")
+        if self.one_source:
+            on.append(self._both_live(left, right))
         select = [f"{left}.{quote(c)}" for c in self.left_cols]
         select += [f"{right}.{quote(o)}" for _, o in self.right_map]
         completed = "greatest(n.__w, o.__w)" if self.one_source else "n.__w"
@@ -120,6 +122,16 @@ class IntervalJoinOperator(BaseOperator):
         out = out.set_column(out.column_names.index(WM), WM, before)
         self.emitted += out.num_rows
         return [out]
+
+    def _both_live(self, left: str, right: str) -> str:
+        """In a self-join each row carries the join's own watermark: a pair is made only if the
+        earlier row had not expired (see on_watermark) under the watermark the later one saw, as
+        if every record were its own batch, so the batch size does not change what matches."""
+        lower, upper = self.node.lower_ms, self.node.upper_ms
+        return (
+            f"(CASE WHEN {left}.__s > {right}.__s THEN NOT ({right}.__t + {upper} < {left}.__w) "
+            f"ELSE NOT ({left}.__t - {lower} < {right}.__w) END)"
+        )
 
     def _right_out(self, names: list[str]) -> list[str]:
         mapping = dict(self.right_map)
