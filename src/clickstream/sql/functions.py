@@ -328,7 +328,10 @@ class _Translator:
         if isinstance(node, exp.Cast):
             return datatype_names(node.to)[1]
         if isinstance(node, exp.Literal):
-            return "VARCHAR" if node.is_string else _TYPE_OF_KIND[str(numeric_kind(node, None))]
+            if node.is_string:
+                return "VARCHAR"
+            # an integer literal beyond INT is a BIGINT, as in Flink
+            return self.integer_type(node) or _TYPE_OF_KIND[str(numeric_kind(node, None))]
         if isinstance(node, _PREDICATES):
             return "BOOLEAN"
         if isinstance(node, exp.DPipe):

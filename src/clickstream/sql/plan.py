@@ -386,7 +386,8 @@ class RankNode(PlanNode):
     input: PlanNode = None  # type: ignore[assignment]
     partition: list[str] = field(default_factory=list)
     order: list[tuple[str, bool]] = field(default_factory=list)  # (column, descending)
-    limit: int = 1
+    limit: int = 1  # the last rank kept
+    start: int = 1  # the first rank emitted (`rn = 3`, `rn BETWEEN 2 AND 5`)
     rank_column: str = "rn"
     row_key: list[str] | None = None  # the input's unique key, for an updating input
     drop_late: bool = False  # deduplication on event time drops rows behind the watermark
@@ -425,7 +426,7 @@ class RankNode(PlanNode):
         kind = "Deduplicate" if self.limit == 1 else "Rank"
         return (
             f"{kind}(partitionBy=[{', '.join(self.partition)}], orderBy=[{order}], "
-            f"rankRange=[1..{self.limit}], rankNumber=[{self.rank_column}])"
+            f"rankRange=[{self.start}..{self.limit}], rankNumber=[{self.rank_column}])"
         )
 
 

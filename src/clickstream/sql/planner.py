@@ -294,6 +294,7 @@ class Planner:
             partition=[_visible_twin(node, f"$p{i}") for i in range(len(partition))],
             order=[(f"$o{i}", bool(o.args.get("desc"))) for i, o in enumerate(order)],
             limit=rank.limit,
+            start=rank.start,
             rank_column=rank_column.name,
             row_key=node.upsert_keys,
             # Flink's keep-first-row on rowtime waits for the watermark and drops late rows; its

@@ -104,14 +104,16 @@ class RankOperator(BaseOperator):
         )
         self.state.execute(f"CREATE OR REPLACE TEMP TABLE {p}_old AS SELECT * FROM {p}_top x WHERE {touched}")
         same = self._on("o", "n", part + ["__rn", quote(SEQ)])
+        shown = f"__rn >= {self.node.start}"  # ranks before the range are kept but not emitted
         rank = quote(self.node.rank_column)
         data = ", ".join(quote(c) for c in self.data)
         order = ", ".join(["__k"] + part + [rank])
         out = self.state.query(
             f"SELECT * EXCLUDE (__k) FROM (SELECT {data}, __rn AS {rank}, CAST(3 AS TINYINT) AS "
-            f"{quote(OP)}, 0 AS __k FROM {p}_old o WHERE NOT EXISTS (SELECT 1 FROM {p}_new n "
-            f"WHERE {same}) UNION ALL SELECT {data}, __rn, CAST(0 AS TINYINT), 1 FROM {p}_new n "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {p}_old o WHERE {same})) ORDER BY {order}"
+            f"{quote(OP)}, 0 AS __k FROM {p}_old o WHERE {shown} AND NOT EXISTS (SELECT 1 FROM "
+            f"{p}_new n WHERE {same}) UNION ALL SELECT {data}, __rn, CAST(0 AS TINYINT), 1 FROM "
+            f"{p}_new n WHERE {shown} AND NOT EXISTS (SELECT 1 FROM {p}_old o WHERE {same})) "
+            f"ORDER BY {order}"
         )
         self.state.execute(f"DELETE FROM {p}_top x WHERE {touched}")
         self.state.execute(f"INSERT INTO {p}_top SELECT * FROM {p}_new")
