@@ -77,7 +77,7 @@ def test_global_top_n_and_batch_size_invariance(events_file):
 
 
 def test_rank_without_filter_is_refused(events_file):
-    with pytest.raises(UnsupportedFeatureError, match="enclosing query must filter"):
+    with pytest.raises(UnsupportedFeatureError, match="Rank end is not specified"):
         engine_for(events_file).collect(
             "SELECT user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn FROM user_behavior"
         )
