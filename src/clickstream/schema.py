@@ -139,6 +139,10 @@ def window_time_sql(column: Column, time_zone: str) -> str:
 
 Role = Literal["source", "sink", "lookup"]
 SinkMode = Literal["upsert", "changelog", "append"]
+# What a source emits: only inserts; every change (-U/+U/-D, from a changelog format such as
+# debezium-json); or upserts and deletes by primary key (the log connector with a PRIMARY KEY,
+# as upsert-kafka), which the planner completes with a ChangelogNormalize.
+SourceMode = Literal["insert", "all", "upsert"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,7 @@ class ConnectorCapabilities:
     # "changelog": writes every change as it comes (print, blackhole), so it takes updates with no key;
     # "append": writes every change as a row, whatever its key: only for insert-only queries.
     sink_mode: SinkMode = "upsert"
+    source_mode: SourceMode = "insert"
 
     def can_be(self, role: Role) -> bool:
         return role in self.roles

@@ -98,7 +98,11 @@ def test_missing_required_option_is_named():
         ("log.partitions", "four", "is not an integer"),
         ("log.partitions", "0", "is not supported; use an integer >= 1"),
         ("log.retention.ms", "a week", "is not a duration"),
-        ("format", "avro", "is not supported; use one of json, csv, raw"),
+        (
+            "format",
+            "avro",
+            "is not supported; use one of json, csv, raw, debezium-json, canal-json, maxwell-json",
+        ),
     ],
 )
 def test_bad_values_name_the_option_the_value_and_what_is_allowed(option, value, says):

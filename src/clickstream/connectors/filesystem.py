@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSink, BaseSource
-from clickstream.connectors.formats import FORMATS, Decoder
+from clickstream.connectors.changelog import decoder_for, is_changelog_format
+from clickstream.connectors.formats import FORMATS
 from clickstream.connectors.options import Option
 from clickstream.errors import ConnectorError
 from clickstream.schema import TableDef
@@ -171,7 +172,7 @@ class FileSystemSource(BaseSource):
         monitor = table.options.get("source.monitor-interval")
         self.monitor_ms = parse_duration_ms(monitor) if monitor else None
         self.bounded = self.monitor_ms is None
-        self.decoder = Decoder(table)
+        self.decoder = decoder_for(table)
         self.dead_letters = DeadLetters(table, settings)
         self._done_files: set[Path] = set()
         self._current: tuple[Path, LineReader] | None = None
@@ -233,6 +234,11 @@ class FileSystemSink(BaseSink):
 
     def __init__(self, table: TableDef, settings: Settings) -> None:
         super().__init__(table, settings)
+        if is_changelog_format(table):
+            raise ConnectorError(
+                f"Table '{table.name}': the filesystem sink writes json or csv, not the changelog "
+                f"format '{table.options.get('format')}'"
+            )
         self.path = _path_option(table)
         if self.path.suffix == "" or self.path.is_dir():
             self.path.mkdir(parents=True, exist_ok=True)

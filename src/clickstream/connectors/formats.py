@@ -12,9 +12,11 @@ import json
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clickstream.connectors import canal, debezium, maxwell
 from clickstream.connectors.options import Option
 from clickstream.duck import DuckSession
 from clickstream.errors import ConnectorError
@@ -24,59 +26,64 @@ from clickstream.schema import Column, TableDef, arrow_type
 # 'value.json.' for 'value.format'). Flink's keys; those this decoder ignores say so. Options that
 # would change what is read (csv.quote-character, csv.null-literal, ...) are not declared, so they
 # are refused instead of silently giving other rows than Flink.
-FORMATS: dict[str, tuple[Option, ...]] = {
-    "json": (
-        Option(
-            "timestamp-format.standard",
-            "enum",
-            "SQL",
-            values=("SQL", "ISO-8601"),
-            description="How timestamps are written; both forms are read whichever is set.",
-        ),
-        Option(
-            "fail-on-missing-field",
-            "bool",
-            "false",
-            description="Accepted for Flink compatibility; a missing field is always read as NULL.",
-        ),
-        Option(
-            "ignore-parse-errors",
-            "bool",
-            "false",
-            description="Accepted for Flink compatibility; a malformed record always goes to the "
-            "dead letters and the job goes on.",
-        ),
-        Option(
-            "map-null-key.mode",
-            "enum",
-            "FAIL",
-            values=("FAIL", "DROP", "LITERAL"),
-            description="Accepted for Flink compatibility (MAP columns are not supported).",
-        ),
-        Option(
-            "map-null-key.literal",
-            default="null",
-            description="Accepted for Flink compatibility (MAP columns are not supported).",
-        ),
-        Option(
-            "encode.decimal-as-plain-number",
-            "bool",
-            "false",
-            description="Accepted for Flink compatibility; decimals are written exactly, as strings.",
-        ),
-        Option(
-            "encode.ignore-null-fields",
-            "bool",
-            "false",
-            description="Accepted for Flink compatibility; NULL fields are written as null.",
-        ),
-        Option(
-            "decode.json-parser.enabled",
-            "bool",
-            "true",
-            description="Accepted for Flink compatibility; records are decoded in bulk by DuckDB.",
-        ),
+_JSON: tuple[Option, ...] = (
+    Option(
+        "timestamp-format.standard",
+        "enum",
+        "SQL",
+        values=("SQL", "ISO-8601"),
+        description="How timestamps are written; both forms are read whichever is set.",
     ),
+    Option(
+        "fail-on-missing-field",
+        "bool",
+        "false",
+        description="Accepted for Flink compatibility; a missing field is always read as NULL.",
+    ),
+    Option(
+        "ignore-parse-errors",
+        "bool",
+        "false",
+        description="Accepted for Flink compatibility; a malformed record always goes to the "
+        "dead letters and the job goes on.",
+    ),
+    Option(
+        "map-null-key.mode",
+        "enum",
+        "FAIL",
+        values=("FAIL", "DROP", "LITERAL"),
+        description="Accepted for Flink compatibility (MAP columns are not supported).",
+    ),
+    Option(
+        "map-null-key.literal",
+        default="null",
+        description="Accepted for Flink compatibility (MAP columns are not supported).",
+    ),
+    Option(
+        "encode.decimal-as-plain-number",
+        "bool",
+        "false",
+        description="Accepted for Flink compatibility; decimals are written exactly, as strings.",
+    ),
+    Option(
+        "encode.ignore-null-fields",
+        "bool",
+        "false",
+        description="Accepted for Flink compatibility; NULL fields are written as null.",
+    ),
+    Option(
+        "decode.json-parser.enabled",
+        "bool",
+        "true",
+        description="Accepted for Flink compatibility; records are decoded in bulk by DuckDB.",
+    ),
+)
+# The changelog formats read their rows as the json format does, and take its options.
+_CHANGELOG_JSON = tuple(
+    o for o in _JSON if o.key not in ("fail-on-missing-field", "decode.json-parser.enabled")
+)
+FORMATS: dict[str, tuple[Option, ...]] = {
+    "json": _JSON,
     "csv": (
         Option("field-delimiter", default=",", description="The character between fields."),
         Option(
@@ -102,6 +109,9 @@ FORMATS: dict[str, tuple[Option, ...]] = {
             description="The text encoding of each record; only UTF-8 is read.",
         ),
     ),
+    "debezium-json": _CHANGELOG_JSON + debezium.OPTIONS,
+    "canal-json": _CHANGELOG_JSON + canal.OPTIONS,
+    "maxwell-json": _CHANGELOG_JSON + maxwell.OPTIONS,
 }
 
 
@@ -109,6 +119,11 @@ FORMATS: dict[str, tuple[Option, ...]] = {
 class Decoded:
     rows: pa.Table  # physical columns, typed
     malformed: list[tuple[str, str]]  # (raw record, reason)
+    # which input records became rows (None: all of them); a changelog decoder maps its rows back
+    # to their records with it
+    kept: np.ndarray | None = None
+    # a changelog decoder's rows are not its records: per row, its record's position
+    origin: np.ndarray | None = None
 
 
 def _quote(name: str) -> str:
@@ -135,9 +150,11 @@ def _json_type(column: Column) -> str:
 class Decoder:
     """Turns raw records of one table into typed rows, in one DuckDB query per batch."""
 
-    def __init__(self, table: TableDef) -> None:
+    def __init__(self, table: TableDef, format: str | None = None) -> None:
+        """`format`: the record format when not the table's own (a changelog format's rows are
+        JSON objects)."""
         self.table = table
-        self.format = table.options.get("format", table.options.get("value.format", "json"))
+        self.format = format or table.options.get("format", table.options.get("value.format", "json"))
         if self.format not in ("json", "csv", "raw"):
             raise ConnectorError(f"Table '{table.name}': format '{self.format}' is not supported (json, csv)")
         self.state = DuckSession()  # its own connection: decoding runs on a reader thread
@@ -178,7 +195,9 @@ class Decoder:
             [pc.indices_nonzero(complete), pc.indices_nonzero(incomplete).filter(ok.combine_chunks())]
         )
         merged = pa.concat_tables([rows.filter(complete), checked.rows])
-        return Decoded(merged.take(pc.sort_indices(positions)), checked.malformed)
+        kept = complete.to_numpy(zero_copy_only=False).copy()
+        kept[~kept] = ok.to_numpy()
+        return Decoded(merged.take(pc.sort_indices(positions)), checked.malformed, kept)
 
     def _checked(self, batch: pa.Table) -> tuple[Decoded, pa.ChunkedArray]:
         """Decode with every record checked; also which records were well-formed."""
@@ -191,7 +210,8 @@ class Decoder:
             malformed = list(zip(bad.column("line").to_pylist(), reasons.column(0).to_pylist(), strict=True))
             result = result.filter(ok)
         rows = result.select(self.schema.names)
-        return Decoded(rows.cast(self.schema, safe=False), malformed), ok
+        kept = ok.to_numpy() if malformed else None
+        return Decoded(rows.cast(self.schema, safe=False), malformed, kept), ok
 
     def _query(self, parsed: str, record_ok: str, raw: list[str]) -> tuple[str, str]:
         """(decode SQL, reason SQL) over `parsed`, a query giving `line` and what `raw` uses."""

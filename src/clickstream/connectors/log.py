@@ -23,6 +23,11 @@ Options mirror Flink's Kafka connector (default in brackets):
 A source batch carries an int32 `__partition` column beside the table's columns, so the engine
 keeps a watermark per partition. The sink writes each row as a JSON object (TIMESTAMP_LTZ as
 ISO-8601 with `Z`), which this source's JSON decoder reads back.
+
+A table with a `PRIMARY KEY (...) NOT ENFORCED` is an upsert stream, as Flink's `upsert-kafka`
+reads a topic: a record replaces the row with its key, a tombstone (`{<key fields>, "__deleted":
+true}`, see `upsert`) deletes it; the sink writes -D as such tombstones. `format` may also be a
+changelog format (`debezium-json`, `canal-json`, `maxwell-json`) to read CDC events.
 """
 
 from __future__ import annotations
@@ -49,9 +54,11 @@ from clickstream.connectors.base import (
     BaseSink,
     BaseSource,
 )
+from clickstream.connectors.changelog import decoder_for
 from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
-from clickstream.connectors.formats import FORMATS, Decoder
+from clickstream.connectors.formats import FORMATS
 from clickstream.connectors.options import ANY, Option
+from clickstream.connectors.upsert import DELETED
 from clickstream.errors import ConnectorError
 from clickstream.log import LogError, LogReader, TopicLog
 from clickstream.log.groups import GroupOffsets
@@ -248,7 +255,8 @@ class LogSource(BaseSource):
         super().__init__(table, settings)
         self.log, self.topic = open_log(table)
         self.group = table.options.get("properties.group.id")
-        self.decoder = Decoder(table)
+        # with a PRIMARY KEY the topic holds upserts and tombstones, as upsert-kafka reads one
+        self.decoder = decoder_for(table, upserts=bool(table.primary_key))
         self.dead_letters = DeadLetters(table, settings)
         bounded = _choice(table, "scan.bounded.mode", "unbounded", BOUNDED_MODES)
         self.bounded = bounded != "unbounded"
@@ -301,6 +309,9 @@ class LogSource(BaseSource):
         records = self._utf8(records)
         partitions = records.column("partition")
         decoded = self.decoder.decode(records.column("value"))
+        if decoded.origin is not None:  # a changelog: rows say which record they came from
+            self.dead_letters.write(decoded.malformed, f"log:{self.topic}")
+            return decoded.rows.append_column(PARTITION, partitions.take(pa.array(decoded.origin)))
         if not decoded.malformed:
             return decoded.rows.append_column(PARTITION, partitions)
         tables = []
@@ -372,7 +383,8 @@ def _json_default(value: object) -> object:
 
 
 class LogSink(BaseSink):
-    """Appends each +I/+U row as a JSON object; -U is dropped (the +U after it carries the row)."""
+    """Appends each +I/+U row as a JSON object and each -D as a tombstone of its key; -U is
+    dropped (the +U after it carries the row)."""
 
     def __init__(self, table: TableDef, settings: Settings) -> None:
         super().__init__(table, settings)
@@ -399,14 +411,19 @@ class LogSink(BaseSink):
         return fields
 
     def write(self, batch: pa.Table) -> None:
+        """+I/+U rows as JSON objects; -D as tombstones (`upsert.DELETED`) for a table with a
+        primary key, which the log source reads back as deletions."""
+        deletes = None
         if OP_COLUMN in batch.column_names:
             ops = batch.column(OP_COLUMN)
-            if pc.any(pc.equal(ops, DELETE)).as_py():
+            keep = pc.is_in(ops, pa.array([INSERT, UPDATE_AFTER, DELETE], ops.type))
+            batch = batch.filter(keep)
+            deletes = pc.equal(batch.column(OP_COLUMN), DELETE).to_pylist()
+            if any(deletes) and not self.table.primary_key:
                 raise ConnectorError(
-                    f"Table '{self.table.name}': the log sink cannot write "
-                    "deletions (-D); it has no tombstones yet"
+                    f"Table '{self.table.name}': the log sink writes deletions (-D) as tombstones "
+                    "of a key; declare a PRIMARY KEY (...) NOT ENFORCED"
                 )
-            batch = batch.filter(pc.is_in(ops, pa.array([INSERT, UPDATE_AFTER], ops.type)))
             batch = batch.drop_columns([OP_COLUMN])
         if batch.num_rows == 0:
             return
@@ -415,8 +432,15 @@ class LogSink(BaseSink):
             dict(zip(names, row, strict=True))
             for row in zip(*(c.to_pylist() for c in batch.columns), strict=True)
         ]
-        values = [orjson.dumps(row, default=_json_default, option=orjson.OPT_UTC_Z) for row in rows]
+        written = [
+            self._tombstone(r) if d else r for r, d in zip(rows, deletes or [False] * len(rows), strict=True)
+        ]
+        values = [orjson.dumps(row, default=_json_default, option=orjson.OPT_UTC_Z) for row in written]
         self._append(values, rows)
+
+    def _tombstone(self, row: dict) -> dict:
+        key = {self.table.column(k).name: None for k in self.table.primary_key}  # type: ignore[union-attr]
+        return {**{k: row[k] for k in key}, DELETED: True}
 
     def _append(self, values: list[bytes], rows: list[dict]) -> None:
         if self.partitioner == "fixed":

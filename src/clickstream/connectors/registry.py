@@ -7,9 +7,10 @@ import importlib
 from clickstream.config import Settings
 from clickstream.connectors import options
 from clickstream.connectors.base import BaseLookupSource, BaseSink, BaseSource
+from clickstream.connectors.changelog import is_changelog_format
 from clickstream.connectors.formats import FORMATS
 from clickstream.errors import ConnectorError
-from clickstream.schema import ConnectorCapabilities, Role, SinkMode, TableDef
+from clickstream.schema import ConnectorCapabilities, Role, SinkMode, SourceMode, TableDef
 
 # connector name -> (module, source class, sink class, lookup class); None where a role is missing.
 # Each module declares its `WITH` options in `OPTIONS` (see `options.Option`).
@@ -54,7 +55,17 @@ def capabilities(table: TableDef) -> ConnectorCapabilities:
     roles = frozenset(
         role for role, index in _ROLES.items() if entry is not None and entry[index] is not None
     )
-    return ConnectorCapabilities(roles, _SINK_MODES.get(table.connector, "upsert"))
+    return ConnectorCapabilities(roles, _SINK_MODES.get(table.connector, "upsert"), _source_mode(table))
+
+
+def _source_mode(table: TableDef) -> SourceMode:
+    """A changelog format gives every kind of change; the log connector reads a table with a
+    PRIMARY KEY as upserts (Flink's filesystem connector keeps a json table insert-only)."""
+    if is_changelog_format(table):
+        return "all"
+    if table.connector == "log" and table.primary_key:
+        return "upsert"
+    return "insert"
 
 
 def declared_options(connector: str) -> tuple[options.Option, ...]:
