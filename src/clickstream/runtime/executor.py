@@ -22,6 +22,7 @@ from clickstream.errors import ExecutionError
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, WM, constant
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
+from clickstream.runtime.operators.changelog_normalize import ChangelogNormalizeOperator
 from clickstream.runtime.operators.deduplicate import FirstRowOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
 from clickstream.runtime.operators.interval_join import IntervalJoinOperator
@@ -37,6 +38,7 @@ from clickstream.runtime.source_reader import SourceReader
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import (
     CalcNode,
+    ChangelogNormalizeNode,
     GroupAggregateNode,
     IntervalJoinNode,
     JoinNode,
@@ -218,6 +220,8 @@ class Job:
             return WindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode):
             return GroupAggregateOperator(node, state)
+        if isinstance(node, ChangelogNormalizeNode):
+            return ChangelogNormalizeOperator(node, state)
         if isinstance(node, JoinNode):
             ttl = parse_duration_ms(self.settings.get("table.exec.state.ttl"))
             return JoinOperator(node, state, ttl)

@@ -24,7 +24,7 @@ from sqlglot import exp
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import PARTITION, BaseSource
 from clickstream.connectors.filesystem import DeadLetters
-from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, constant, quote
+from clickstream.runtime.batch import MIN_WATERMARK, OP, SEQ, WM, constant, quote
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
 from clickstream.schema import plan_name
@@ -96,14 +96,22 @@ class SourceReader:
         raw = self.source.poll(self.max_rows)
         if raw is None or raw.num_rows == 0:
             return None
-        partitions = None
+        partitions = ops = None
         if PARTITION in raw.column_names:
             partitions = raw.column(PARTITION)
             raw = raw.drop_columns([PARTITION])
+        if OP in raw.column_names:  # a changelog source: each row's kind of change
+            ops = raw.column(OP)
+            raw = raw.drop_columns([OP])
         raw = raw.rename_columns([plan_name(name) for name in raw.column_names])
         batch = self._derive(raw, state)
+        if ops is not None:
+            batch = batch.append_column(OP, ops)
         batch, partitions = self._without_null_rowtimes(batch, partitions)
-        return self._stamp(batch, partitions), self.watermarks.current
+        stamped = self._stamp(batch, partitions)
+        if ops is not None:  # `_op` after the other hidden columns, as operators emit it
+            stamped = stamped.drop_columns([OP]).append_column(OP, stamped.column(OP))
+        return stamped, self.watermarks.current
 
     def _without_null_rowtimes(
         self, batch: pa.Table, partitions: pa.Array | None
@@ -115,7 +123,12 @@ class SourceReader:
         if rowtime is None or batch.column(rowtime).null_count == 0:
             return batch, partitions
         present = pc.is_valid(batch.column(rowtime))
-        dropped = batch.filter(pc.invert(present)).drop_columns(["__wmv"])
+        if OP in batch.column_names:
+            # a tombstone may hold only its key: it deletes a row, it is not placed in time
+            present = pc.or_(present, pc.equal(batch.column(OP), 3))
+        dropped = batch.filter(pc.invert(present)).drop_columns(
+            [c for c in ("__wmv", OP) if c in batch.column_names]
+        )
         reason = f"the rowtime attribute '{rowtime}' is NULL"
         self.dead_letters.write([(_as_json(row), reason) for row in dropped.to_pylist()], "rowtime")
         self.null_rowtimes += dropped.num_rows

@@ -17,6 +17,7 @@ from clickstream.sql.plan import (
     JoinNode,
     LookupJoinNode,
     PlanNode,
+    ScanNode,
     TemporalJoinNode,
     WindowAggregateNode,
 )
@@ -143,7 +144,7 @@ class JoinPlanner:
                 *position_of(join),
             )
         for side in (left, right):
-            if side.updating and not side.upsert_keys:
+            if side.updating and not side.upsert_keys and not _changelog_source(side):
                 raise UnsupportedFeatureError(
                     "a join input that updates needs a unique key", *position_of(join)
                 )
@@ -280,6 +281,14 @@ class LookupJoinPlanner:
             dim_name = next(e.name for e in right.entries if e.internal == r_entry.internal)
             return l_entry.internal, dim_name
         return None
+
+
+def _changelog_source(node: PlanNode) -> bool:
+    """Is `node` a changelog source (debezium-json, ...) seen through projections and filters? Its
+    -U and -D carry whole rows, which the join retracts by value: no key is needed."""
+    while isinstance(node, CalcNode):
+        node = node.input
+    return isinstance(node, ScanNode) and node.changelog == "all"
 
 
 def _is_window_end(node: PlanNode, column: str) -> bool:

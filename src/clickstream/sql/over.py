@@ -54,6 +54,11 @@ def plan_over(
             "OVER windows must be ORDER BY the event-time attribute ASC", *position_of(first)
         )
     time_entry = scope.resolve_entry(order.expressions[0].this)
+    if node.updating:
+        raise UnsupportedFeatureError(
+            "OVER windows over an updating input (a changelog source, ...) are not supported",
+            *position_of(order),
+        )
     if time_entry.internal != node.rowtime:
         raise UnsupportedFeatureError(
             "OVER windows are supported on the event-time attribute only", *position_of(order)

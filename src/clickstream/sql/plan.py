@@ -61,6 +61,19 @@ class ScanNode(PlanNode):
     proctime_columns: list[str] = field(default_factory=list)  # computed as PROCTIME()
     # the watermark as (rowtime column, delay ms) when it is `column [- INTERVAL ...]`
     watermark_delay: tuple[str, int] | None = None
+    # what the source emits (schema.SourceMode): "insert", "all" changes, or "upsert"s by key
+    changelog: str = "insert"
+
+    @property
+    def updating(self) -> bool:
+        return self.changelog != "insert"
+
+    @property
+    def upsert_keys(self) -> list[str] | None:
+        # a changelog source's PRIMARY KEY keys its changes (Flink trusts it, NOT ENFORCED)
+        if not self.updating or not self.table.primary_key:
+            return None
+        return [plan_name(self.table.column(k).name) for k in self.table.primary_key]  # type: ignore[union-attr]
 
     @property
     def rowtime(self) -> str | None:
@@ -68,7 +81,29 @@ class ScanNode(PlanNode):
 
     def describe(self) -> str:
         fields = ", ".join(c.name for c in self.columns)
-        return f"TableSourceScan(table=[{self.table.name}], fields=[{fields}])"
+        mode = f", changelogMode=[{self.changelog}]" if self.updating else ""
+        return f"TableSourceScan(table=[{self.table.name}], fields=[{fields}]{mode})"
+
+
+@dataclass(eq=False)
+class ChangelogNormalizeNode(PlanNode):
+    """Completes an upsert source's changes (Flink's ChangelogNormalize): keeps the last row of
+    each key, so an upsert becomes +I (a new key) or -U/+U (old row, new row), and a delete -D of
+    the row it removes (or nothing, for a key that has no row)."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def upsert_keys(self) -> list[str] | None:
+        return list(self.keys)
+
+    def describe(self) -> str:
+        return f"ChangelogNormalize(key=[{', '.join(self.keys)}])"
 
 
 @dataclass(eq=False)

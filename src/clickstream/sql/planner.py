@@ -39,6 +39,7 @@ from clickstream.sql.join_planner import JoinPlanner
 from clickstream.sql.optimize import push_filters
 from clickstream.sql.plan import (
     CalcNode,
+    ChangelogNormalizeNode,
     GroupAggregateNode,
     PlanNode,
     RankNode,
@@ -427,7 +428,11 @@ class Planner:
                 *position_of(relation),
             )
         scan = self.scan(obj)
-        return scan, Scope(
+        # an upsert source's changes are completed into -U/+U/-D, as Flink's ChangelogNormalize
+        read: PlanNode = scan
+        if scan.changelog == "upsert":
+            read = ChangelogNormalizeNode(columns=list(scan.columns), input=scan, keys=scan.upsert_keys or [])
+        return read, Scope(
             [
                 ScopeEntry(qualifier, column.name, internal.name, internal)
                 for column, internal in zip(scan.table.columns, scan.columns, strict=True)
@@ -479,6 +484,7 @@ class Planner:
             watermark_expression=watermark_expression,
             proctime_columns=[plan_name(c.name) for c in table.computed if c.is_proctime],
             watermark_delay=_watermark_delay(table),
+            changelog=self.capabilities(table).source_mode,
         )
 
     def _window_tvf(self, tvf: WindowTvf, alias: str | None):

@@ -51,6 +51,12 @@ def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) ->
     if not isinstance(column_node, exp.Column):
         raise SqlValidationError("a window needs a time attribute column", *position_of(column_node))
     entry = scope.resolve_entry(column_node)
+    if node.updating:
+        # Flink: "doesn't support consuming update and delete changes"
+        raise UnsupportedFeatureError(
+            "a window over an updating input (a changelog source, a GROUP BY, ...) is not supported",
+            *position_of(column_node),
+        )
     if "PROCTIME" in entry.column.flink_type:
         raise UnsupportedFeatureError(
             "processing-time windows are not supported; use the event-time attribute",
