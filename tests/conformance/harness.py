@@ -27,10 +27,14 @@ class Table:
     name: str
     columns: str  # the column list of CREATE TABLE, WATERMARK clause included
     rows: tuple[str, ...]  # one JSON object per row, as written to the file
+    # the record format: 'json', or a changelog format ('debezium-json', ...) whose rows are its
+    # change events, written as they are
+    format: str = "json"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Table:
-        return cls(data["name"], data["columns"], tuple(json.dumps(r) for r in data["rows"]))
+        rows = tuple(json.dumps(r) for r in data["rows"])
+        return cls(data["name"], data["columns"], rows, data.get("format", "json"))
 
     @property
     def has_event_time(self) -> bool:
@@ -42,7 +46,8 @@ class Table:
         path.write_text("".join(row + "\n" for row in self.rows), encoding="utf-8")
         return (
             f"CREATE TABLE {self.name} ({self.columns}) WITH ('connector' = 'filesystem', "
-            f"'path' = '{path}', 'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601')"
+            f"'path' = '{path}', 'format' = '{self.format}', "
+            f"'{self.format}.timestamp-format.standard' = 'ISO-8601')"
         )
 
 

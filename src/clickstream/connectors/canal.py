@@ -3,11 +3,13 @@
 A record is `{"data": [{...}, ...], "old": [{...}, ...], "type": "INSERT|UPDATE|DELETE",
 "database": ..., "table": ..., ...}` with one entry in `data` per changed row (values usually as
 strings, which the `json` decoding reads into the declared types). `INSERT` gives +I of each row;
-`UPDATE` gives, per row, -U of the row before (the row with the fields of its `old` entry set to
-their old values) then +U of the row; `DELETE` gives -D of each row. DDL events (`isDdl` true, or
-type `CREATE`) and records of databases or tables that `canal-json.database.include` /
-`canal-json.table.include` (regular expressions) leave out are skipped. Another type, a `data` that
-is not an array, or a record that is not a JSON object is malformed.
+`UPDATE` gives, per row, -U of the row before then +U of the row; the row before has, as Flink
+builds it, the old value of each field that some entry of `old` names (NULL when its own entry
+does not: Flink looks the field up in the whole `old` array) and the row's value of the others.
+`DELETE` gives -D of each row. DDL events (`isDdl` true, or type `CREATE`) and records of
+databases or tables that `canal-json.database.include` / `canal-json.table.include` (regular
+expressions) leave out are skipped. Another type, a `data` that is not an array, or a record that
+is not a JSON object is malformed.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ def envelope(table: TableDef, prefix: str) -> Envelope:
     dml = f"({parts}) WHERE obj IS NOT NULL AND {' AND '.join(included)}"
     rows = (
         "SELECT __rec, t, i, CAST(json_extract(d, '$[' || i || ']') AS VARCHAR) AS r, "
-        "json_extract(o, '$[' || i || ']') AS old "
+        "json_extract(o, '$[' || i || ']') AS old, "
+        "list_distinct(flatten(list_transform(json_extract(o, '$[*]'), lambda x: json_keys(x)))) AS named "
         f"FROM (SELECT *, unnest(range(CAST(json_array_length(d) AS BIGINT))) AS i FROM {dml} "
         "AND json_type(d) = 'ARRAY')"
     )
-    before = "CASE WHEN json_type(old) = 'OBJECT' THEN CAST(json_merge_patch(r, old) AS VARCHAR) ELSE r END"
+    before = _before([c.name for c in table.physical])
     changes = (
         f"WITH ev AS ({rows}) "
         "SELECT __rec, 0 AS __op, r AS __row, 2 * i AS __i FROM ev WHERE t = 'INSERT' "
@@ -56,3 +59,14 @@ def envelope(table: TableDef, prefix: str) -> Envelope:
         f"FROM ({parts}) WHERE __reason IS NOT NULL"
     )
     return Envelope(changes, problems)
+
+
+def _before(columns: list[str]) -> str:
+    """The row before an update, field by field: old value if `old` names the field, else the
+    row's (`r` the row, `old` its entry of `old`, `named` every field `old` names)."""
+    fields = ", ".join(
+        f"{sql_string(c)}, CASE WHEN list_contains(coalesce(named, []), {sql_string(c)}) THEN "
+        f"{field('old', c)} ELSE {field('r', c)} END"
+        for c in columns
+    )
+    return f"CAST(json_object({fields}) AS VARCHAR)"
