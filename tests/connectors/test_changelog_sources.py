@@ -157,3 +157,44 @@ def test_a_window_over_a_changelog_source_is_refused(tmp_path: Path) -> None:
             "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE inventory, DESCRIPTOR(ts), "
             "INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"
         )
+
+
+RATES = [  # versions of a currency's rate, in time order; a tombstone ends EUR at 00:00:08
+    {"currency": "EUR", "rate": 114, "ts": "2024-01-01 00:00:00"},
+    {"currency": "GBP", "rate": 130, "ts": "2024-01-01 00:00:00"},
+    {"currency": "EUR", "rate": 116, "ts": "2024-01-01 00:00:04"},
+    {"currency": "EUR", "ts": "2024-01-01 00:00:08", "__deleted": True},
+    {"currency": "EUR", "rate": 119, "ts": "2024-01-01 00:00:12"},
+    {"currency": "GBP", "rate": 128, "ts": "2024-01-01 00:00:20"},
+]
+
+
+@pytest.mark.parametrize("batch", ["1", "1000"])
+def test_temporal_join_against_a_log_upsert_table(tmp_path: Path, batch: str) -> None:
+    log = TopicLog(tmp_path / "log")
+    log.create_topic("rates", 1)
+    log.append("rates", [json.dumps(r).encode() for r in RATES])
+    log.close()
+    payments = tmp_path / "payments.json"
+    times = [("EUR", 2), ("EUR", 5), ("EUR", 9), ("GBP", 9), ("EUR", 13), ("USD", 14)]
+    payments.write_text(
+        "".join(
+            json.dumps({"id": i, "currency": c, "ts": f"2024-01-01 00:00:{s:02d}"}) + "\n"
+            for i, (c, s) in enumerate(times)
+        )
+    )
+    engine = Engine(out=io.StringIO())
+    engine.execute_script(
+        f"SET 'table.exec.mini-batch.size' = '{batch}';"
+        "CREATE TABLE rates (currency STRING, rate INT, ts TIMESTAMP(3), PRIMARY KEY (currency) NOT "
+        f"ENFORCED, WATERMARK FOR ts AS ts) WITH ('connector' = 'log', 'path' = '{tmp_path / 'log'}', "
+        "'topic' = 'rates', 'scan.bounded.mode' = 'latest-offset');"
+        "CREATE TABLE payments (id INT, currency STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) "
+        f"WITH ('connector' = 'filesystem', 'path' = '{payments}', 'format' = 'json');"
+    )
+    rows = engine.collect(
+        "SELECT p.id, r.rate FROM payments p LEFT JOIN rates FOR SYSTEM_TIME AS OF p.ts AS r "
+        "ON p.currency = r.currency"
+    )
+    # EUR at 9 s falls in the deletion's validity: no rate
+    assert sorted(row for _, row in rows) == [(0, 114), (1, 116), (2, None), (3, 130), (4, 119), (5, None)]

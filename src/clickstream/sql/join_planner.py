@@ -4,6 +4,7 @@ by what the ON condition bounds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -13,10 +14,12 @@ from clickstream.schema import Column, TableDef, plan_name
 from clickstream.sql import joins, render
 from clickstream.sql.plan import (
     CalcNode,
+    ChangelogNormalizeNode,
     IntervalJoinNode,
     JoinNode,
     LookupJoinNode,
     PlanNode,
+    RankNode,
     ScanNode,
     TemporalJoinNode,
     WindowAggregateNode,
@@ -76,10 +79,14 @@ class JoinPlanner:
         table = join.this.copy()
         table.set("version", None)
         right, right_scope, _ = self.planner.relation(table)
-        if right.rowtime is None or right.updating:
+        if isinstance(right, ChangelogNormalizeNode):
+            right = right.input  # an upsert source's records are the versions, at their own time
+        right = _versions_of(right)
+        if right.rowtime is None or (right.updating and not right.upsert_keys):
             raise UnsupportedFeatureError(
-                "the versioned table of an event-time temporal join must be an append-only "
-                "stream with a WATERMARK (each row a new version of its key)",
+                "the versioned table of an event-time temporal join needs a WATERMARK and either "
+                "only appends (each row a new version of its key) or has a PRIMARY KEY (an "
+                "upsert or CDC source, or a deduplication keeping the last row)",
                 *position_of(join.this),
             )
         right_columns, entries, columns = self._rename_right(left, right, right_scope)
@@ -88,6 +95,11 @@ class JoinPlanner:
             raise UnsupportedFeatureError(
                 "a temporal join's ON must be equalities between the "
                 "left table and the versioned table's key",
+                *position_of(join),
+            )
+        if right.updating and not set(right.upsert_keys or []) <= set(condition.right_keys):
+            raise UnsupportedFeatureError(
+                "a temporal join against a versioned table that updates must join on its primary key",
                 *position_of(join),
             )
         node = TemporalJoinNode(
@@ -281,6 +293,24 @@ class LookupJoinPlanner:
             dim_name = next(e.name for e in right.entries if e.internal == r_entry.internal)
             return l_entry.internal, dim_name
         return None
+
+
+def _versions_of(node: PlanNode) -> PlanNode:
+    """A versioned view (a deduplication keeping the last row on event time, under projections)
+    read as its input's rows, each a version of its key: the deduplication would fold versions
+    that arrive in one batch, and a temporal join needs every one of them."""
+    if isinstance(node, CalcNode):
+        below = _versions_of(node.input)
+        return node if below is node.input else replace(node, input=below)
+    if isinstance(node, RankNode) and node.last_on_rowtime:
+        rank = exp.cast(exp.Literal.number(1), exp.DataType.build("BIGINT"))  # every version is rn 1
+        return CalcNode(
+            columns=list(node.columns),
+            input=node.input,
+            projections=[render.column(c.name) for c in node.input.columns] + [rank],
+            keeps_rowtime=node.input.rowtime,
+        )
+    return node
 
 
 def _changelog_source(node: PlanNode) -> bool:

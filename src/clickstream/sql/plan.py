@@ -432,6 +432,9 @@ class RankNode(PlanNode):
     # Window Top-N (Flink's WindowRank): partitioned by the window bounds of an insert-only window
     # aggregate, each window is ranked once, when it fires, so the result only appends.
     per_window: bool = False
+    # Deduplication keeping the last row on event time: Flink's versioned view, whose rows keep
+    # their rowtime, so a temporal join can read it as versions of its key.
+    last_on_rowtime: bool = False
 
     @property
     def inputs(self) -> list[PlanNode]:
@@ -449,7 +452,7 @@ class RankNode(PlanNode):
 
     @property
     def rowtime(self) -> str | None:
-        return self.input.rowtime if self.first_on_rowtime else None
+        return self.input.rowtime if self.first_on_rowtime or self.last_on_rowtime else None
 
     @property
     def upsert_keys(self) -> list[str] | None:

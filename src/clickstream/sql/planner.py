@@ -302,6 +302,10 @@ class Planner:
             # keep-last-row (ORDER BY rowtime DESC) takes every row as it comes.
             drop_late=rank.limit == 1 and _orders_by_rowtime(node) and not order[0].args.get("desc"),
             deduplicate=rank.limit == 1 and len(order) == 1 and _orders_by_time_attribute(node),
+            last_on_rowtime=rank.limit == 1
+            and len(order) == 1
+            and _orders_by_rowtime(node)
+            and bool(order[0].args.get("desc")),
         )
         rank_node.per_window = not node.updating and len(_window_bounds(node) & set(rank_node.partition)) == 2
         entries = [

@@ -4,18 +4,26 @@ left row's time, i.e. the latest right row of that key whose time is not after i
 Left rows wait until the watermark (the minimum of both inputs) passes them, so every version
 that could apply has arrived; then one DuckDB ASOF join answers them all. Versions older than the
 latest one at or before the watermark can never be chosen again and leave the state.
+
+A versioned side that updates (an upsert or CDC source, a deduplication keeping the last row) is
+read as Flink reads it, as upserts: +I/+U start a version at their rowtime, -D ends the key's
+validity at its rowtime (a left row then finds no version: no row, or NULLs for a LEFT join), -U
+says nothing (the +U after it does). Of two changes of a key at the same time, the later one
+counts, as Flink's state keyed by time keeps it. (A versioned view, a deduplication keeping the
+last row, reaches this operator as the rows it deduplicates: see `join_planner._versions_of`.)
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from clickstream.runtime.batch import SEQ, quote, stamp
+from clickstream.runtime.batch import OP, SEQ, quote, stamp
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import TemporalJoinNode
 
 LEFT, RIGHT = 0, 1
+UPDATE_BEFORE, DELETE = 1, 3
 
 
 class TemporalJoinOperator(BaseOperator):
@@ -30,26 +38,40 @@ class TemporalJoinOperator(BaseOperator):
         self._created = [False, False]
         self.emitted = 0
 
-    def _select(self, port: int) -> str:
+    def _select(self, port: int, batch: pa.Table) -> str:
         if port == LEFT:
             cols = [quote(c) for c in self.left_cols]
             time = quote(self.node.left.rowtime)
-        else:
-            cols = [f"{quote(r)} AS {quote(o)}" for r, o in self.node.right_columns]
-            time = quote(self.node.right.rowtime)
+            return (
+                f"SELECT {', '.join(cols)}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s "
+                f"FROM batch WHERE {time} IS NOT NULL"
+            )
+        cols = [f"b.{quote(r)} AS {quote(o)}" for r, o in self.node.right_columns]
+        time = f"b.{quote(self.node.right.rowtime)}"
+        changes = f"b.{quote(OP)} <> {UPDATE_BEFORE}"
+        updating = OP in batch.column_names
         return (
-            f"SELECT {', '.join(cols)}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s "
-            f"FROM batch WHERE {time} IS NOT NULL"
+            f"SELECT {', '.join(cols)}, epoch_ms({time}) AS __t, b.{quote(SEQ)} AS __s, "
+            f"{f'b.{quote(OP)} = {DELETE}' if updating else 'FALSE'} AS __del FROM batch b "
+            f"WHERE {time} IS NOT NULL{f' AND {changes}' if updating else ''}"
         )
 
     def process(self, batch: pa.Table, port: int) -> list[pa.Table]:
         table = f"{self.p}_{'l' if port == LEFT else 'r'}"
         if not self._created[port]:
-            self.state.execute(f"CREATE TABLE {table} AS {self._select(port)} LIMIT 0", batch=batch)
+            self.state.execute(f"CREATE TABLE {table} AS {self._select(port, batch)} LIMIT 0", batch=batch)
             self._created[port] = True
-        self.state.execute(f"INSERT INTO {table} {self._select(port)}", batch=batch)
+        self.state.execute(f"INSERT INTO {table} {self._select(port, batch)}", batch=batch)
+        if port == RIGHT and OP in batch.column_names:
+            self._keep_last_at_each_time()
         self.metrics.records_in += batch.num_rows
         return []
+
+    def _keep_last_at_each_time(self) -> None:
+        keys = [quote(dict(self.node.right_columns)[k]) for k in self.node.right_keys]
+        same = " AND ".join([f"v.{k} IS NOT DISTINCT FROM r.{k}" for k in keys] + ["v.__t = r.__t"])
+        later = f"SELECT 1 FROM {self.p}_r v WHERE {same} AND v.__s > r.__s"
+        self.state.execute(f"DELETE FROM {self.p}_r r WHERE EXISTS ({later})")
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
         if not self._created[LEFT]:
@@ -91,10 +113,16 @@ class TemporalJoinOperator(BaseOperator):
             for a, b in zip(node.left_keys, node.right_keys, strict=True)
         ]
         join = "ASOF LEFT JOIN" if node.join_type == "LEFT" else "ASOF JOIN"
+        if node.join_type == "LEFT":  # a deleted key's columns are NULL
+            right_cols = [
+                f"CASE WHEN r.__del THEN NULL ELSE r.{quote(o)} END AS {quote(o)}"
+                for _, o in node.right_columns
+            ]
+        live = "" if node.join_type == "LEFT" else "WHERE NOT r.__del "
         return (
             f"SELECT {', '.join(left_cols + right_cols)} FROM (SELECT * FROM {p}_l WHERE "
             f"__t <= {watermark}) l {join} {p}_r r ON {' AND '.join(on)} AND l.__t >= r.__t "
-            "ORDER BY l.__t, l.__s"
+            f"{live}ORDER BY l.__t, l.__s"
         )
 
     def _expire_versions(self, watermark: int) -> None:
