@@ -82,7 +82,7 @@ def split_rank_filter(outer: exp.Select, rank_name: str) -> tuple[RankFilter, ex
     return RankFilter(high, rank_name, low), outer
 
 
-def _rank_bounds(node: exp.Expression, rank_name: str) -> tuple[int, int | None] | None:
+def _rank_bounds(node: exp.Expr, rank_name: str) -> tuple[int, int | None] | None:
     """(lowest, highest or None) rank that `node` keeps, if it bounds the row number:
     `rn <= N`, `rn < N`, `rn = N`, `rn >= N`, `rn > N`, `N >= rn`, `rn BETWEEN a AND b`."""
     if isinstance(node, exp.Between) and _is_rank(node.this, rank_name):
@@ -106,11 +106,11 @@ def _rank_bounds(node: exp.Expression, rank_name: str) -> tuple[int, int | None]
     }[kind]
 
 
-def _is_rank(node: exp.Expression, rank_name: str) -> bool:
+def _is_rank(node: exp.Expr, rank_name: str) -> bool:
     return isinstance(node, exp.Column) and node.name.lower() == rank_name.lower()
 
 
-def _literal(node: exp.Expression, where: exp.Expression, rank_name: str) -> int:
+def _literal(node: exp.Expr, where: exp.Expression, rank_name: str) -> int:
     if not (isinstance(node, exp.Literal) and not node.is_string and node.is_int):
         raise UnsupportedFeatureError(
             f"the bound on {rank_name} must be an integer literal", *position_of(where)
