@@ -30,6 +30,7 @@ from clickstream.runtime.operators.join import JoinOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
 from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
+from clickstream.runtime.operators.retract_aggregate import RetractGroupAggregateOperator
 from clickstream.runtime.operators.session_window import SessionWindowOperator
 from clickstream.runtime.operators.sink import SinkOperator
 from clickstream.runtime.operators.temporal_join import TemporalJoinOperator
@@ -218,6 +219,8 @@ class Job:
             return SessionWindowOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, WindowAggregateNode):
             return WindowAggregateOperator(node, state, self.settings.local_time_zone)
+        if isinstance(node, GroupAggregateNode) and node.input.updating:
+            return RetractGroupAggregateOperator(node, state)
         if isinstance(node, GroupAggregateNode):
             return GroupAggregateOperator(node, state)
         if isinstance(node, ChangelogNormalizeNode):

@@ -10,6 +10,14 @@ from sqlglot import exp
 from clickstream.errors import SqlError, SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import Column, plan_name
 from clickstream.sql import render
+from clickstream.sql.aggregate_calls import (
+    argument_of,
+    collect_calls,
+    function_of,
+    is_call,
+    is_distinct,
+    result_type,
+)
 from clickstream.sql.plan import (
     AggCall,
     CalcNode,
@@ -36,7 +44,6 @@ if TYPE_CHECKING:
     from clickstream.sql.planner import Planner
 
 _MARK = "__agg__"  # qualifier of columns that refer to the aggregate's output
-_INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 
 
 class AggregatePlanner:
@@ -53,6 +60,8 @@ class AggregatePlanner:
     ) -> tuple[PlanNode, Scope]:
         group = query.args.get("group")
         items = list(group.expressions) if group else []
+        if query.args.get("distinct"):
+            items += self._distinct_keys(query, scope)
         window, window_time_column, keys = self._split_group(items, node, scope, tvf, query)
         calls = self._collect_calls(query)
 
@@ -75,7 +84,7 @@ class AggregatePlanner:
         key_names = list(names)
         arg_names: dict[exp.Expression, str] = {}
         for call in calls.values():
-            argument = _argument(call)
+            argument = argument_of(call)
             if argument is None:
                 continue
             bound = self.planner.bind(argument, scope)
@@ -103,16 +112,24 @@ class AggregatePlanner:
         # 2. the aggregate
         agg_calls: dict[exp.Expr, AggCall] = {}
         for key, call in calls.items():
-            argument = _argument(call)
+            argument = argument_of(call)
             arg_name = arg_names[self.planner.bind(argument, scope)] if argument is not None else None
             arg_type = pre.column(arg_name).duck_type if arg_name else None
-            function = _function(call)
-            out_type = _result_type(function, arg_type)
+            function = function_of(call)
+            out_type = result_type(function, arg_type)
             output = Column(f"$agg{len(agg_calls)}", flink_type_of_duckdb(out_type), out_type)
-            agg_calls[key] = AggCall(function, arg_name, _is_distinct(call), output, arg_type)
+            agg_calls[key] = AggCall(function, arg_name, is_distinct(call), output, arg_type)
         key_columns = [pre.column(n) for n in key_names]
         agg_columns = [a.output for a in agg_calls.values()]
         if window is not None:
+            if node.updating:
+                # Flink 2 aggregates windows over a changelog that keeps its rowtime; not yet here.
+                raise UnsupportedFeatureError(
+                    "a window aggregation over an updating input (produced by node "
+                    f"{_first_updating(node).describe()}) is not supported yet",
+                    *position_of(group or query),
+                    hint="Aggregate the append-only rows in the window, or use a GROUP BY.",
+                )
             window_cols = WindowTvfRelation(window, window_time_column).window_columns()
             aggregate: PlanNode = WindowAggregateNode(
                 columns=key_columns + agg_columns + window_cols,
@@ -124,14 +141,6 @@ class AggregatePlanner:
                 time_is_ltz=window_time_column.is_ltz,
             )
         else:
-            if node.updating:
-                # Until retractions are aggregated, refuse here rather than fail at run time.
-                raise UnsupportedFeatureError(
-                    "GROUP BY over an updating input (the result of a GROUP BY, a join, a Top-N or "
-                    "a deduplication) is not supported yet",
-                    *position_of(group or query),
-                    hint="Aggregate the append-only source instead, or use a window aggregation below.",
-                )
             aggregate = GroupAggregateNode(
                 columns=key_columns + agg_columns,
                 input=pre,
@@ -147,6 +156,20 @@ class AggregatePlanner:
         )
         post_scope = Scope([ScopeEntry(_MARK, c.name, c.name, c) for c in aggregate.columns])
         return self._post_calc(query, aggregate, scope, post_scope, rewrite)
+
+    def plan_distinct(self, node: PlanNode, scope: Scope) -> tuple[PlanNode, Scope]:
+        """`SELECT DISTINCT` of a query's result: Flink's GROUP BY of every column."""
+        columns = [exp.column(e.name, quoted=True) for e in scope.visible()]
+        query = exp.Select(expressions=columns, group=exp.Group(expressions=[c.copy() for c in columns]))
+        return self.plan(query, node, scope, None, None)
+
+    def _distinct_keys(self, query: exp.Select, scope: Scope) -> list[exp.Expression]:
+        """SELECT DISTINCT groups by every selected expression, as Flink plans it."""
+        distinct = query.args["distinct"]
+        if distinct.args.get("on"):
+            raise UnsupportedFeatureError("SELECT DISTINCT ON is not supported", *position_of(query))
+        items = self.planner.expand_star(query.expressions, scope)
+        return [item.this if isinstance(item, exp.Alias) else item for item in items]
 
     def _post_calc(
         self, query: exp.Select, aggregate: PlanNode, scope: Scope, post_scope: Scope, rewrite: _Rewriter
@@ -218,21 +241,12 @@ class AggregatePlanner:
             window, time_column = tvf.spec, tvf.time_column
         return window, time_column, keys
 
-    def _collect_calls(self, query: exp.Select) -> dict[exp.Expr, exp.AggFunc]:
+    def _collect_calls(self, query: exp.Select) -> dict[exp.Expr, exp.Expr]:
         """Each distinct aggregate call of SELECT and HAVING, keyed by itself (equal trees)."""
-        calls: dict[exp.Expr, exp.AggFunc] = {}
         roots = list(query.expressions)
         if query.args.get("having"):
             roots.append(query.args["having"].this)
-        for root in roots:
-            for node in root.walk():
-                if isinstance(node, exp.AggFunc):
-                    _function(node)  # refuses unsupported aggregates by name
-                    for inner in node.this.walk() if node.this else []:
-                        if inner is not node and isinstance(inner, exp.AggFunc):
-                            raise SqlValidationError("aggregates cannot be nested", *position_of(inner))
-                    calls.setdefault(node, node)
-        return calls
+        return collect_calls(roots)
 
 
 class _Rewriter:
@@ -253,7 +267,7 @@ class _Rewriter:
         return node.copy().transform(self._replace, copy=False)
 
     def _replace(self, node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.AggFunc):
+        if is_call(node):
             return _mark(self.aggregates[node])
         if isinstance(node, exp.Anonymous):
             auxiliary = self._auxiliary(node)
@@ -305,46 +319,13 @@ def _mark(name: str) -> exp.Column:
     return exp.Column(this=exp.Identifier(this=name, quoted=True), table=exp.Identifier(this=_MARK))
 
 
-def _function(call: exp.AggFunc) -> str:
-    if isinstance(call, exp.Count):
-        return "COUNT"
-    for cls, name in ((exp.Sum, "SUM"), (exp.Min, "MIN"), (exp.Max, "MAX"), (exp.Avg, "AVG")):
-        if isinstance(call, cls):
-            if _is_distinct(call) and name != "COUNT":
-                raise UnsupportedFeatureError(f"{name}(DISTINCT ...) is not supported", *position_of(call))
-            return name
-    label = call.sql_names()[0] if call.sql_names() else type(call).__name__
-    raise UnsupportedFeatureError(f"aggregate function {label.upper()} is not supported", *position_of(call))
-
-
-def _is_distinct(call: exp.AggFunc) -> bool:
-    return isinstance(call.this, exp.Distinct)
-
-
-def _argument(call: exp.AggFunc) -> exp.Expression | None:
-    argument = call.this
-    if isinstance(argument, exp.Distinct):
-        if len(argument.expressions) != 1:
-            raise UnsupportedFeatureError("COUNT(DISTINCT a, b) is not supported", *position_of(call))
-        argument = argument.expressions[0]
-    if argument is None or isinstance(argument, exp.Star):
-        return None
-    return argument
-
-
-def _result_type(function: str, argument: str | None) -> str:
-    """Flink's result types: COUNT is BIGINT, SUM/AVG keep an integral input's type."""
-    if function == "COUNT":
-        return "BIGINT"
-    assert argument is not None
-    if function in ("MIN", "MAX"):
-        return argument
-    if argument in _INTEGRAL:
-        return argument
-    if argument.startswith("DECIMAL"):
-        scale = argument[argument.index(",") + 1 : -1].strip()
-        return f"DECIMAL(38, {max(int(scale), 6) if function == 'AVG' else scale})"
-    return "DOUBLE"
+def _first_updating(node: PlanNode) -> PlanNode:
+    """The node where updates start (a GROUP BY, a deduplication keeping the last row, ...)."""
+    while True:
+        updating = [i for i in node.inputs if i.updating]
+        if not updating:
+            return node
+        node = updating[0]
 
 
 def _output_name(item: exp.Expression, index: int) -> str:

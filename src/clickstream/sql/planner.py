@@ -41,6 +41,7 @@ from clickstream.sql.plan import (
     CalcNode,
     ChangelogNormalizeNode,
     GroupAggregateNode,
+    JoinNode,
     PlanNode,
     RankNode,
     ScanNode,
@@ -190,7 +191,7 @@ class Planner:
         if upsert is not None and {k.lower() for k in upsert} == sink_key:
             return
         aggregate = _first_updating(calc)
-        if isinstance(aggregate, GroupAggregateNode):
+        if isinstance(aggregate, GroupAggregateNode) and not _nets_changes_above(calc, aggregate):
             aggregate.per_record = True
 
     # --- queries ------------------------------------------------------------------------------
@@ -212,10 +213,8 @@ class Planner:
                 raise UnsupportedFeatureError(
                     f"{name} is not supported in a streaming query", *position_of(query.args[clause])
                 )
-        if query.args.get("distinct"):
-            raise UnsupportedFeatureError(
-                "SELECT DISTINCT is not supported yet; use GROUP BY", *position_of(query)
-            )
+        if query.args.get("distinct") and _distinct_of_result(query):
+            return self._distinct(query)
         window_item = rank_window(query)
         if window_item is not None:
             rank = self._rank_filters.pop(id(query), None)
@@ -233,11 +232,21 @@ class Planner:
                     *position_of(query),
                 )
             return over.plan_over(self, query, node, scope, condition)
-        if query.args.get("group") or _has_aggregate(query):
+        if query.args.get("group") or _has_aggregate(query) or query.args.get("distinct"):
             return AggregatePlanner(self).plan(query, node, scope, condition, window)
         if window is not None:
             node, scope = window.as_columns(self, node, scope)
         return self._select(query, node, scope, condition)
+
+    def _distinct(self, query: exp.Select) -> tuple[PlanNode, Scope]:
+        """SELECT DISTINCT over an aggregate, OVER or ROW_NUMBER(): group the query's result."""
+        distinct = query.args["distinct"]
+        query.set("distinct", None)  # in place: the rank filters are registered by id(query)
+        try:
+            node, scope = self._query(query)
+        finally:
+            query.set("distinct", distinct)
+        return AggregatePlanner(self).plan_distinct(node, scope)
 
     def select_over(self, query: exp.Select, node: PlanNode, scope: Scope) -> tuple[PlanNode, Scope]:
         """The SELECT list over an OverAggregate's output (its columns qualified `__over__`)."""
@@ -597,6 +606,24 @@ def _has_aggregate(query: exp.Select) -> bool:
         for item in query.expressions
         for n in item.walk()
     )
+
+
+def _distinct_of_result(query: exp.Select) -> bool:
+    """Is DISTINCT applied to rows computed by aggregates or ranking, rather than to the input's?"""
+    return bool(
+        query.args.get("group") or _has_aggregate(query) or over.over_windows(query) or rank_window(query)
+    )
+
+
+def _nets_changes_above(top: PlanNode, bottom: PlanNode) -> bool:
+    """Does a node between `top` and `bottom` net retractions against additions (a GROUP BY or a
+    join over an updating input)? It needs every -U, which per-record emission leaves out."""
+    node = top
+    while node is not bottom:
+        if isinstance(node, GroupAggregateNode | JoinNode) and node is not top:
+            return True
+        node = next(i for i in node.inputs if i.updating)
+    return False
 
 
 def _first_updating(node: PlanNode) -> PlanNode:

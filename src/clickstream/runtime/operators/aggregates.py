@@ -1,7 +1,9 @@
 """Accumulators of the aggregate functions, as SQL: partial (over rows), merge (over partials),
 combine (state + batch, pairwise) and final (the result value).
 
-COUNT(DISTINCT x) is not an accumulator column: its operators keep the distinct values in a table.
+A DISTINCT aggregate has the same accumulators, taken over each value once: its operators keep the
+distinct values in a table and feed the accumulators only the values new to it (an unbounded
+GROUP BY), or aggregate the distinct values of a window when it fires (`DISTINCT "$value"`).
 """
 
 from __future__ import annotations
@@ -11,17 +13,16 @@ from clickstream.sql.plan import AggCall
 
 _INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 
-# COUNT(DISTINCT x) state: the distinct values per key, and their number when a window fires.
-# Quoted and `$`-prefixed so they never meet a user's column (`v`, `n`, ...).
+# DISTINCT aggregates' state: the distinct values per key (and, over an updating input, how
+# many rows hold each). Quoted and `$`-prefixed so they never meet a user's column (`v`, `n`, ...).
 DISTINCT_VALUE, DISTINCT_COUNT = quote("$value"), quote("$count")
 
 
-def accumulators(index: int, call: AggCall) -> list[tuple[str, str, str]]:
-    """(accumulator column, partial SQL over rows, merge SQL over partial rows)."""
-    arg = quote(call.argument) if call.argument else None
+def accumulators(index: int, call: AggCall, argument: str | None = None) -> list[tuple[str, str, str]]:
+    """(accumulator column, partial SQL over rows, merge SQL over partial rows); the partial is
+    taken over `argument` (SQL) when given, else over the call's argument column."""
+    arg = argument or (quote(call.argument) if call.argument else None)
     name = f"acc{index}"
-    if call.function == "COUNT" and call.distinct:
-        return []
     if call.function == "COUNT":
         partial = "count(*)" if arg is None else f"count({arg})"
         return [(name, partial, f"sum({name})")]
@@ -51,13 +52,16 @@ def combine(index: int, call: AggCall, old: str, new: str) -> list[tuple[str, st
     return out
 
 
-def final(index: int, call: AggCall, source: str = "", distinct_count: str | None = None) -> str:
+def distinct_accumulators(index: int, call: AggCall, values: str) -> list[str]:
+    """`acc AS name` over the distinct values of a table whose value column is `values`."""
+    return [f"{sql} AS {name}" for name, sql, _ in accumulators(index, call, f"DISTINCT {values}")]
+
+
+def final(index: int, call: AggCall, source: str = "") -> str:
     """The aggregate's value from its accumulator columns, in Flink's result type."""
     prefix = f"{source}." if source else ""
     name = f"{prefix}acc{index}"
     out_type = call.output.duck_type
-    if call.function == "COUNT" and call.distinct:
-        return f"CAST(coalesce({distinct_count}, 0) AS BIGINT)"
     if call.function == "COUNT":
         return f"CAST(coalesce({name}, 0) AS BIGINT)"
     if call.function == "AVG":

@@ -24,7 +24,7 @@ from clickstream.runtime.operators.aggregates import (
 )
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
-from clickstream.sql.plan import GroupAggregateNode
+from clickstream.sql.plan import AggCall, GroupAggregateNode
 
 
 class GroupAggregateOperator(BaseOperator):
@@ -37,7 +37,12 @@ class GroupAggregateOperator(BaseOperator):
         self.node, self.state = node, state
         self.p = state.new_prefix("group")
         self.keys = [quote(k) for k in node.keys]
-        self.accs = [a for i, call in enumerate(node.aggregates) for a in accumulators(i, call)]
+        # A DISTINCT aggregate takes each value once: only from the first row that brings it.
+        self.accs = [
+            a
+            for i, call in enumerate(node.aggregates)
+            for a in accumulators(i, call, _first_of_value(i, call))
+        ]
         self.distinct = [(i, call) for i, call in enumerate(node.aggregates) if call.distinct]
         self.emitted = 0
         self._created = False
@@ -47,28 +52,29 @@ class GroupAggregateOperator(BaseOperator):
         conditions += extra or []
         return " AND ".join(conditions) or "TRUE"
 
-    def _create_state(self) -> None:
+    def _create_distinct_state(self, empty: pa.Table) -> None:
+        for i, call in self.distinct:
+            cols = ", ".join(self.keys + [f"{quote(call.argument)} AS {DISTINCT_VALUE}"])
+            self.state.execute(f"CREATE TABLE {self.p}_d{i} AS SELECT {cols} FROM batch LIMIT 0", batch=empty)
+
+    def _create_state(self, empty: pa.Table) -> None:
+        """The accumulator table, shaped by the partials over `empty` (a batch with its flags)."""
         group = ", ".join(self.keys)
         partials = [f"{sql} AS {name}" for name, sql, _ in self.accs]
-        partials += [f"CAST(0 AS BIGINT) AS dn{i}" for i, _ in self.distinct]
         columns = ", ".join(c for c in (group, ", ".join(partials)) if c)
         group_by = f" GROUP BY {group}" if group else ""
         self.state.execute(
-            f"CREATE TABLE {self.p}_acc AS SELECT {columns} FROM batch{group_by} LIMIT 0", batch=self._empty
+            f"CREATE TABLE {self.p}_acc AS SELECT {columns} FROM batch{group_by} LIMIT 0", batch=empty
         )
-        for i, call in self.distinct:
-            cols = ", ".join(self.keys + [f"{quote(call.argument)} AS {DISTINCT_VALUE}"])
-            self.state.execute(
-                f"CREATE TABLE {self.p}_d{i} AS SELECT {cols} FROM batch LIMIT 0", batch=self._empty
-            )
         self._created = True
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
         if not self._created:
-            self._empty = batch.slice(0, 0)
-            self._create_state()
+            self._create_distinct_state(batch.slice(0, 0))
         self._codes: running.Codes = {}  # value codes of this batch's columns, computed once
         rows = self._with_new_distinct_flags(batch)
+        if not self._created:
+            self._create_state(rows.slice(0, 0))
         out = self._per_record(rows) if self.node.per_record else self._per_batch(rows)
         for i, call in self.distinct:
             cols = ", ".join(self.keys + [quote(call.argument)])
@@ -104,7 +110,6 @@ class GroupAggregateOperator(BaseOperator):
         p, keys = self.p, self.keys
         group = ", ".join(keys)
         partials = [f"{sql} AS {name}" for name, sql, _ in self.accs]
-        partials += [f"count(*) FILTER (WHERE __new{i}) AS dn{i}" for i, _ in self.distinct]
         group_by = f" GROUP BY {group}" if group else ""
         select = ", ".join(c for c in (group, ", ".join(partials)) if c) or "1 AS __unit"
         merged = self._merged()
@@ -177,9 +182,6 @@ class GroupAggregateOperator(BaseOperator):
         partition = f"PARTITION BY {', '.join(self.keys)} " if self.keys else ""
         frame = f"OVER ({partition}ORDER BY {quote(SEQ)} ROWS UNBOUNDED PRECEDING)"
         columns = [f"{sql} {frame} AS {name}" for name, sql, _ in self.accs]
-        # sum(CASE ...), not count(*) FILTER: DuckDB runs a FILTERed window aggregate in
-        # quadratic time.
-        columns += [f"sum(CASE WHEN __new{i} THEN 1 ELSE 0 END) {frame} AS dn{i}" for i, _ in self.distinct]
         columns += [
             f"row_number() {frame} = 1 AS __first",
             f"row_number() OVER ({partition}ORDER BY {quote(SEQ)} DESC) = 1 AS __last",
@@ -197,13 +199,12 @@ class GroupAggregateOperator(BaseOperator):
             for i, call in enumerate(self.node.aggregates)
             for name, sql in combine(i, call, "o", "n")
         ]
-        merged += [f"coalesce(o.dn{i}, 0) + n.dn{i} AS dn{i}" for i, _ in self.distinct]
         return merged
 
     def _result_exprs(self, source: str) -> list[str]:
         exprs = []
         for i, call in enumerate(self.node.aggregates):
-            exprs.append(final(i, call, source, f"{source}.dn{i}" if call.distinct else None))
+            exprs.append(final(i, call, source))
         return exprs
 
     def _results(self, source: str) -> str:
@@ -214,7 +215,6 @@ class GroupAggregateOperator(BaseOperator):
     def _replace_state(self, changes: str) -> None:
         p = self.p
         state_columns = [k for k in self.keys] + [name for name, _, _ in self.accs]
-        state_columns += [f"dn{i}" for i, _ in self.distinct]
         if self.keys:
             deleted = self.state.scalar(
                 f"DELETE FROM {p}_acc o USING {changes} c WHERE " + self._on("o", "c")
@@ -227,3 +227,11 @@ class GroupAggregateOperator(BaseOperator):
 
     def _with_seq(self, out: pa.Table) -> pa.Table:
         return stamp(out, self.emitted, 0)
+
+
+def _first_of_value(index: int, call: AggCall) -> str | None:
+    """A DISTINCT aggregate's argument, NULL (ignored) but on the rows flagged `__new<index>`.
+    CASE, not FILTER: DuckDB runs a FILTERed window aggregate in quadratic time."""
+    if not call.distinct:
+        return None
+    return f"CASE WHEN __new{index} THEN {quote(call.argument or '')} END"

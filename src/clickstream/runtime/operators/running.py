@@ -137,10 +137,11 @@ def running_accumulators(
     for index, call in enumerate(calls):
         names = [name for name, _, _ in accumulators(index, call)]
         arg = batch.column(call.argument) if call.argument else None
-        if call.function == "COUNT" and call.distinct:
-            flags = batch.column(distinct_flags[index]).to_numpy(zero_copy_only=False)
-            columns[f"dn{index}"] = pa.array(groups.cumsum(flags.astype(np.int64)))
-        elif call.function == "COUNT":
+        if call.distinct and arg is not None:
+            # each value counts once: on the row that first brings it (the others read as NULL)
+            flags = batch.column(distinct_flags[index])
+            arg = pc.if_else(flags, arg, pa.nulls(batch.num_rows, arg.type))
+        if call.function == "COUNT":
             ones = (
                 np.ones(batch.num_rows, dtype=np.int64)
                 if arg is None

@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, SEQ, WM, quote
-from clickstream.runtime.operators.aggregates import DISTINCT_COUNT, DISTINCT_VALUE, accumulators, final
+from clickstream.runtime.operators.aggregates import (
+    DISTINCT_VALUE,
+    accumulators,
+    distinct_accumulators,
+    final,
+)
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.schema import window_time_sql
@@ -46,7 +51,10 @@ class WindowAggregateOperator(BaseOperator):
         self.slice = self.size if self.kind == "TUMBLE" else math.gcd(self.size, self.slide)
         self.prefix = state.new_prefix("window")
         self.keys = [quote(k) for k in node.keys]
-        self.accs = [a for i, call in enumerate(node.aggregates) for a in accumulators(i, call)]
+        # a DISTINCT aggregate is computed from its distinct values when the window fires
+        self.accs = [
+            a for i, call in enumerate(node.aggregates) if not call.distinct for a in accumulators(i, call)
+        ]
         self.distinct = [(i, call) for i, call in enumerate(node.aggregates) if call.distinct]
         self.open_slices: set[int] = set()
         self.fired_upto = MIN_WATERMARK
@@ -180,20 +188,20 @@ class WindowAggregateOperator(BaseOperator):
             f"ON a.__slice > w.w_start AND a.__slice <= w.w_end AND a.__min_end <= w.w_end "
             f"GROUP BY {group}"
         )
-        joins, counts = "", {}
-        for i, _ in self.distinct:
+        joins = ""
+        for i, call in self.distinct:
+            distinct = ", ".join(distinct_accumulators(i, call, f"a.{DISTINCT_VALUE}"))
             joins += (
-                f" LEFT JOIN (SELECT {group}, count(DISTINCT a.{DISTINCT_VALUE}) AS {DISTINCT_COUNT} "
-                f"FROM win w JOIN "
+                f" LEFT JOIN (SELECT {group}, {distinct} FROM win w JOIN "
                 f"{p}_d{i} a ON a.__slice > w.w_start AND a.__slice <= w.w_end AND "
                 f"a.__min_end <= w.w_end GROUP BY "
                 f"{group}) d{i} ON d{i}.w_start = m.w_start AND d{i}.w_end = m.w_end"
                 + "".join(f" AND d{i}.{k} IS NOT DISTINCT FROM m.{k}" for k in self.keys)
             )
-            counts[i] = f"d{i}.{DISTINCT_COUNT}"
         values = [f"m.{k}" for k in self.keys]
         for i, call in enumerate(self.node.aggregates):
-            values.append(f"{final(i, call, 'm', counts.get(i))} AS {quote(call.output.name)}")
+            source = f"d{i}" if call.distinct else "m"
+            values.append(f"{final(i, call, source)} AS {quote(call.output.name)}")
         start, end, time = (quote(c) for c in self.node.window_columns)
         values += [
             f"make_timestamp((m.w_start + {self.offset}) * 1000) AS {start}",
