@@ -16,7 +16,21 @@ from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.sql.statements import position_of
 
 _INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
-_SIMPLE = ((exp.Sum, "SUM"), (exp.Min, "MIN"), (exp.Max, "MAX"), (exp.Avg, "AVG"))
+_SIMPLE = (
+    (exp.Sum, "SUM"),
+    (exp.Min, "MIN"),
+    (exp.Max, "MAX"),
+    (exp.Avg, "AVG"),
+    (exp.StddevPop, "STDDEV_POP"),
+    (exp.StddevSamp, "STDDEV_SAMP"),
+    (exp.VariancePop, "VAR_POP"),
+    (exp.Variance, "VAR_SAMP"),
+    (exp.FirstValue, "FIRST_VALUE"),
+    (exp.LastValue, "LAST_VALUE"),
+    (exp.GroupConcat, "LISTAGG"),
+)
+# Their result depends on the order of the rows: over an updating input Flink keeps every row.
+ORDERED = ("FIRST_VALUE", "LAST_VALUE", "LISTAGG")
 
 
 def collect_calls(roots: list[exp.Expression]) -> dict[exp.Expr, exp.Expr]:
@@ -49,7 +63,7 @@ def _check_not_nested(call: exp.AggFunc, condition: exp.Expression | None) -> No
     for part in (call.this, condition):
         for inner in part.walk() if part is not None else []:
             if inner is not call and isinstance(inner, exp.AggFunc):
-                raise SqlValidationError("aggregates cannot be nested", *_position(inner))
+                raise SqlValidationError("aggregates cannot be nested", *call_position(inner))
 
 
 def _aggregate(call: exp.Expr) -> exp.AggFunc:
@@ -65,12 +79,12 @@ def function_of(call: exp.Expr) -> str:
             return name
     label = aggregate.sql_names()[0] if aggregate.sql_names() else type(aggregate).__name__
     raise UnsupportedFeatureError(
-        f"aggregate function {label.upper()} is not supported", *_position(aggregate)
+        f"aggregate function {label.upper()} is not supported", *call_position(aggregate)
     )
 
 
 def is_distinct(call: exp.Expr) -> bool:
-    """DISTINCT matters to COUNT, SUM and AVG; MIN and MAX are the same without it."""
+    """DISTINCT matters to all but MIN and MAX, which are the same without it."""
     return isinstance(_aggregate(call).this, exp.Distinct) and function_of(call) not in ("MIN", "MAX")
 
 
@@ -81,7 +95,7 @@ def argument_of(call: exp.Expr) -> exp.Expression | None:
     if isinstance(argument, exp.Distinct):
         if len(argument.expressions) != 1:
             raise UnsupportedFeatureError(
-                f"{function_of(call)}(DISTINCT a, b) is not supported", *_position(aggregate)
+                f"{function_of(call)}(DISTINCT a, b) is not supported", *call_position(aggregate)
             )
         argument = argument.expressions[0]
     if isinstance(argument, exp.Star):
@@ -93,17 +107,32 @@ def argument_of(call: exp.Expr) -> exp.Expression | None:
     return argument
 
 
-def _position(node: exp.Expr) -> tuple[int | None, int | None]:
+def call_position(node: exp.Expr) -> tuple[int | None, int | None]:
     return position_of(cast(exp.Expression, node))
+
+
+def separator_of(call: exp.Expr) -> str:
+    """LISTAGG's separator: a string literal, ',' by default."""
+    aggregate = _aggregate(call)
+    separator = aggregate.args.get("separator") if isinstance(aggregate, exp.GroupConcat) else None
+    if separator is None:
+        return ","
+    if not (isinstance(separator, exp.Literal) and separator.is_string):
+        raise UnsupportedFeatureError("LISTAGG's separator must be a string literal", *position_of(separator))
+    return separator.this
 
 
 def result_type(function: str, argument: str | None) -> str:
     """Flink's result types: COUNT is BIGINT, SUM/AVG keep an integral input's type."""
     if function == "COUNT":
         return "BIGINT"
+    if function == "LISTAGG":
+        return "VARCHAR"
     assert argument is not None
-    if function in ("MIN", "MAX"):
+    if function in ("MIN", "MAX", "FIRST_VALUE", "LAST_VALUE"):
         return argument
+    if function.startswith(("STDDEV", "VAR")) and argument.startswith("DECIMAL"):
+        return "DECIMAL(38, 6)"
     if argument in _INTEGRAL:
         return argument
     if argument.startswith("DECIMAL"):

@@ -11,12 +11,15 @@ from clickstream.errors import SqlError, SqlValidationError, UnsupportedFeatureE
 from clickstream.schema import Column, plan_name
 from clickstream.sql import render
 from clickstream.sql.aggregate_calls import (
+    ORDERED,
     argument_of,
+    call_position,
     collect_calls,
     function_of,
     is_call,
     is_distinct,
     result_type,
+    separator_of,
 )
 from clickstream.sql.plan import (
     AggCall,
@@ -118,7 +121,13 @@ class AggregatePlanner:
             function = function_of(call)
             out_type = result_type(function, arg_type)
             output = Column(f"$agg{len(agg_calls)}", flink_type_of_duckdb(out_type), out_type)
-            agg_calls[key] = AggCall(function, arg_name, is_distinct(call), output, arg_type)
+            agg_calls[key] = AggCall(
+                function, arg_name, is_distinct(call), output, arg_type, separator_of(call)
+            )
+            if node.updating and function in ORDERED:
+                raise UnsupportedFeatureError(
+                    f"{function} over an updating input is not supported yet", *call_position(call)
+                )
         key_columns = [pre.column(n) for n in key_names]
         agg_columns = [a.output for a in agg_calls.values()]
         if window is not None:
@@ -130,6 +139,7 @@ class AggregatePlanner:
                     *position_of(group or query),
                     hint="Aggregate the append-only rows in the window, or use a GROUP BY.",
                 )
+            _check_mergeable(window, list(agg_calls.values()), group or query)
             window_cols = WindowTvfRelation(window, window_time_column).window_columns()
             aggregate: PlanNode = WindowAggregateNode(
                 columns=key_columns + agg_columns + window_cols,
@@ -317,6 +327,19 @@ class _GroupedScope(Scope):
 
 def _mark(name: str) -> exp.Column:
     return exp.Column(this=exp.Identifier(this=name, quoted=True), table=exp.Identifier(this=_MARK))
+
+
+def _check_mergeable(window: WindowSpec, calls: list[AggCall], where: exp.Expression) -> None:
+    """HOP and CUMULATE windows merge slices; Flink's FIRST_VALUE and LAST_VALUE cannot merge."""
+    if window.kind not in ("HOP", "CUMULATE"):
+        return
+    for call in calls:
+        if call.function in ("FIRST_VALUE", "LAST_VALUE"):
+            raise UnsupportedFeatureError(
+                f"Could not find an implementation method 'merge' for function '{call.function}': "
+                f"it cannot be used in a {window.kind} window",
+                *position_of(where),
+            )
 
 
 def _first_updating(node: PlanNode) -> PlanNode:

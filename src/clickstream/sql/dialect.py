@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect
+from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
 
 from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
@@ -46,6 +47,8 @@ class FlinkParser(parser.Parser):
         **parser.Parser.FUNCTIONS,
         # Flink's INITCAP takes one argument (sqlglot's own parser adds a delimiter list).
         "INITCAP": lambda args: exp.Anonymous(this="INITCAP", expressions=args),
+        # LISTAGG(x[, separator]) is the aggregate sqlglot calls GroupConcat.
+        "LISTAGG": lambda args: exp.GroupConcat(this=seq_get(args, 0), separator=seq_get(args, 1)),
     }
 
     CONSTRAINT_PARSERS = {

@@ -182,11 +182,12 @@ class LookupJoinNode(PlanNode):
 class AggCall:
     """One aggregate: `function(argument)`, its output column and the argument's type."""
 
-    function: str  # COUNT, SUM, MIN, MAX, AVG
+    function: str  # COUNT, SUM, MIN, MAX, AVG, STDDEV_POP, ..., FIRST_VALUE, LAST_VALUE, LISTAGG
     argument: str | None  # input column name; None for COUNT(*)
     distinct: bool
     output: Column
     argument_type: str | None = None  # DuckDB type of the argument
+    separator: str = ","  # LISTAGG's
 
     def describe(self) -> str:
         inner = "*" if self.argument is None else self.argument

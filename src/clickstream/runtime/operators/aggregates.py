@@ -8,10 +8,12 @@ GROUP BY), or aggregate the distinct values of a window when it fires (`DISTINCT
 
 from __future__ import annotations
 
-from clickstream.runtime.batch import quote
+from clickstream.runtime.batch import SEQ, quote
 from clickstream.sql.plan import AggCall
 
 _INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+SPREAD = ("STDDEV_POP", "STDDEV_SAMP", "VAR_POP", "VAR_SAMP")
+ORDERED = ("FIRST_VALUE", "LAST_VALUE", "LISTAGG")  # their result depends on the rows' order
 
 # DISTINCT aggregates' state: the distinct values per key (and, over an updating input, how
 # many rows hold each). Quoted and `$`-prefixed so they never meet a user's column (`v`, `n`, ...).
@@ -36,12 +38,49 @@ def accumulators(index: int, call: AggCall, argument: str | None = None) -> list
             (f"{name}_s", f"sum({arg})", f"sum({name}_s)"),
             (f"{name}_n", f"count({arg})", f"sum({name}_n)"),
         ]
+    if call.function in SPREAD:  # sums of values and of squares, as Calcite reduces them
+        value = f"CAST({arg} AS {spread_type(call)})"
+        return [
+            (f"{name}_s", f"sum({value})", f"sum({name}_s)"),
+            (f"{name}_q", f"sum({value} * {value})", f"sum({name}_q)"),
+            (f"{name}_n", f"count({arg})", f"sum({name}_n)"),
+        ]
+    return _ordered(name, call, arg or "NULL")
+
+
+def _ordered(name: str, call: AggCall, arg: str) -> list[tuple[str, str, str]]:
+    """FIRST_VALUE, LAST_VALUE, LISTAGG: a value and the arrival order (`__seq`) of its first row;
+    NULLs are skipped, as Flink's functions skip them."""
+    seq, valued = quote(SEQ), f"FILTER (WHERE {arg} IS NOT NULL)"
+    order = (f"{name}_o", f"min({seq}) {valued}", f"min({name}_o)")
+    if call.function == "FIRST_VALUE":
+        return [(name, f"arg_min({arg}, {seq}) {valued}", f"arg_min({name}, {name}_o)"), order]
+    if call.function == "LAST_VALUE":
+        last = (f"{name}_o", f"max({seq}) {valued}", f"max({name}_o)")
+        return [(name, f"arg_max({arg}, {seq}) {valued}", f"arg_max({name}, {name}_o)"), last]
+    if call.function == "LISTAGG":
+        sep = _string(call.separator)
+        text = f"CAST({arg} AS VARCHAR)"
+        return [
+            (
+                name,
+                f"string_agg({text}, {sep} ORDER BY {seq})",
+                f"string_agg({name}, {sep} ORDER BY {name}_o)",
+            ),
+            order,
+        ]
     raise AssertionError(call.function)
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def combine(index: int, call: AggCall, old: str, new: str) -> list[tuple[str, str]]:
     """(accumulator column, SQL combining `old.acc` with `new.acc`), NULL-aware."""
     out = []
+    if call.function in ORDERED:
+        return _combine_ordered(index, call, old, new)
     for name, _, _ in accumulators(index, call):
         a, b = f"{old}.{name}", f"{new}.{name}"
         if call.function in ("MIN", "MAX"):
@@ -50,6 +89,23 @@ def combine(index: int, call: AggCall, old: str, new: str) -> list[tuple[str, st
         else:
             out.append((name, f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL THEN {a} ELSE {a} + {b} END"))
     return out
+
+
+def _combine_ordered(index: int, call: AggCall, old: str, new: str) -> list[tuple[str, str]]:
+    """The state (`old`) holds earlier rows than the batch (`new`)."""
+    name = f"acc{index}"
+    a, b = f"{old}.{name}", f"{new}.{name}"
+    if call.function == "LISTAGG":
+        sep = _string(call.separator)
+        value = f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL THEN {a} ELSE {a} || {sep} || {b} END"
+        return [(name, value), (f"{name}_o", f"coalesce({old}.{name}_o, {new}.{name}_o)")]
+    # FIRST_VALUE keeps the state's value once it has one; LAST_VALUE takes the batch's.
+    keep, take = (old, new) if call.function == "FIRST_VALUE" else (new, old)
+    chosen = f"{keep}.{name}_o IS NOT NULL"
+    return [
+        (name, f"CASE WHEN {chosen} THEN {keep}.{name} ELSE {take}.{name} END"),
+        (f"{name}_o", f"CASE WHEN {chosen} THEN {keep}.{name}_o ELSE {take}.{name}_o END"),
+    ]
 
 
 def distinct_accumulators(index: int, call: AggCall, values: str) -> list[str]:
@@ -71,7 +127,30 @@ def final(index: int, call: AggCall, source: str = "") -> str:
         return f"CAST({ratio} AS {out_type})"
     if call.function == "SUM":
         return wrapped_integer(name, out_type)
+    if call.function in SPREAD:
+        return _spread(call.function, name, out_type)
     return f"CAST({name} AS {out_type})"
+
+
+def spread_type(call: AggCall) -> str:
+    """Integers are summed as integers: Flink divides them as integers (below)."""
+    return "HUGEINT" if call.argument_type in _INTEGRAL else "DOUBLE"
+
+
+def _spread(function: str, name: str, out_type: str) -> str:
+    """VAR_POP = (Σx² - (Σx)²/n) / n, VAR_SAMP divides by n - 1 (NULL for one value); STDDEV_*
+    are their square roots. This is Calcite's reduction, which Flink runs in the argument's
+    type: for integers every division truncates."""
+    n = f"{name}_n"
+    divide = "//" if out_type in _INTEGRAL else "/"
+    spread = f"({name}_q - {name}_s * {name}_s {divide} {n})"
+    divisor = f"nullif({n}, 0)" if function.endswith("_POP") else f"nullif({n} - 1, 0)"
+    value = f"({spread} {divide} {divisor})"
+    if function.startswith("STDDEV"):
+        value = f"sqrt(CASE WHEN {value} < 0 THEN 0 ELSE {value} END)"  # NULL stays NULL
+    if out_type in _INTEGRAL:
+        value = f"trunc({value})"
+    return f"CAST({value} AS {out_type})"
 
 
 _BITS = {"TINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}

@@ -17,7 +17,14 @@ from __future__ import annotations
 import pyarrow as pa
 
 from clickstream.runtime.batch import OP, quote, stamp
-from clickstream.runtime.operators.aggregates import DISTINCT_COUNT, DISTINCT_VALUE, accumulators, final
+from clickstream.runtime.operators.aggregates import (
+    DISTINCT_COUNT,
+    DISTINCT_VALUE,
+    SPREAD,
+    accumulators,
+    final,
+    spread_type,
+)
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import AggCall, GroupAggregateNode
@@ -93,12 +100,13 @@ class RetractGroupAggregateOperator(BaseOperator):
             arg = quote(call.argument) if call.argument else None
             valued = f"sum(CASE WHEN {arg} IS NULL THEN 0 ELSE __sign END)"
             count = rows if arg is None else f"CAST({valued} AS BIGINT)"
-            total = (
-                f"coalesce(sum({arg}) FILTER (WHERE __sign > 0), 0) - "
-                f"coalesce(sum({arg}) FILTER (WHERE __sign < 0), 0)"
-            )
+            total = _signed(arg or "NULL")
             names = [name for name, _, _ in accumulators(i, call)]
-            if call.function == "COUNT":
+            if call.function in SPREAD:  # sums of values and of their squares, and their number
+                value = f"CAST({arg} AS {spread_type(call)})"
+                columns += [(names[0], _signed(value)), (names[1], _signed(f"{value} * {value}"))]
+                columns.append((names[2], count))
+            elif call.function == "COUNT":
                 columns.append((names[0], count))
             elif call.function == "SUM":  # with its number of values: a sum of none is NULL
                 columns += [(names[0], total), (f"{names[0]}_c", count)]
@@ -199,6 +207,15 @@ class RetractGroupAggregateOperator(BaseOperator):
             old=old,
             new=new,
         )
+
+
+def _signed(value: str) -> str:
+    """The sum of `value` over added rows minus that over retracted ones (multiplying by the
+    sign could overflow: -1 * the smallest INT)."""
+    return (
+        f"coalesce(sum({value}) FILTER (WHERE __sign > 0), 0) - "
+        f"coalesce(sum({value}) FILTER (WHERE __sign < 0), 0)"
+    )
 
 
 def _needs_values(call: AggCall) -> bool:

@@ -20,7 +20,11 @@ _NUMPY_SUMMABLE = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE"
 
 
 def supported(calls: list[AggCall]) -> bool:
-    return all(c.function in ("COUNT", "MIN", "MAX") or c.argument_type in _NUMPY_SUMMABLE for c in calls)
+    return all(
+        c.function in ("COUNT", "MIN", "MAX")
+        or (c.function in ("SUM", "AVG") and c.argument_type in _NUMPY_SUMMABLE)
+        for c in calls
+    )
 
 
 Codes = dict[str, tuple[np.ndarray, int]]  # column -> (code per row, number of codes)

@@ -17,14 +17,12 @@ import numpy as np
 import pyarrow as pa
 
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
-from clickstream.runtime.operators.aggregates import wrapped_integer
+from clickstream.runtime.operators.aggregates import accumulators, final
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.running import row_codes
 from clickstream.runtime.state import JobState
 from clickstream.schema import window_time_sql
 from clickstream.sql.plan import WindowAggregateNode
-
-_INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 
 
 @dataclass
@@ -54,6 +52,7 @@ class SessionWindowOperator(BaseOperator):
         p = self.p
         time_column = self.node.input.column(self.node.window.time_column)
         columns = self.keys + [quote(a) for a in self.args]  # none for COUNT(*) over one session
+        columns.append(quote(SEQ))  # the arrival order, for FIRST_VALUE, LAST_VALUE and LISTAGG
         columns += [f"{window_time_sql(time_column, self.time_zone)} AS __t", f"{quote(WM)} AS __w"]
         rows = self.state.query(
             f"SELECT {', '.join(columns)} FROM batch WHERE {quote(time_column.name)} IS NOT NULL "
@@ -153,22 +152,24 @@ class SessionWindowOperator(BaseOperator):
         return [stamped]
 
     def _fire_sql(self) -> str:
-        values = [f"any_value({k}) AS {k}" for k in self.keys]
-        for call in self.node.aggregates:
-            arg = quote(call.argument) if call.argument else "*"
-            value = f"{call.function.lower()}({'DISTINCT ' if call.distinct else ''}{arg})"
-            if call.function == "AVG" and call.output.duck_type in _INTEGRAL:
-                value = f"trunc({value})"
-            values.append(f"{wrapped_integer(value, call.output.duck_type)} AS {quote(call.output.name)}")
+        """Each fired session's accumulators over its rows, then the results from them."""
+        partials = [f"any_value({k}) AS {k}" for k in self.keys] + ["min(__t) AS __lo", "max(__t) AS __hi"]
+        for i, call in enumerate(self.node.aggregates):
+            distinct = f"DISTINCT {quote(call.argument)}" if call.distinct and call.argument else None
+            partials += [f"{sql} AS {name}" for name, sql, _ in accumulators(i, call, distinct)]
+        values = [f"a.{k}" for k in self.keys]
+        values += [
+            f"{final(i, c, 'a')} AS {quote(c.output.name)}" for i, c in enumerate(self.node.aggregates)
+        ]
         start, end, time = (quote(c) for c in self.node.window_columns)
         values += [
-            f"make_timestamp(min(__t) * 1000) AS {start}",
-            f"make_timestamp((max(__t) + {self.gap}) * 1000) AS {end}",
-            f"{self._window_time(f'max(__t) + {self.gap}')} AS {time}",
+            f"make_timestamp(__lo * 1000) AS {start}",
+            f"make_timestamp((__hi + {self.gap}) * 1000) AS {end}",
+            f"{self._window_time(f'__hi + {self.gap}')} AS {time}",
         ]
         return (
-            f"SELECT {', '.join(values)} FROM {self.p}_rows WHERE __sid IN (SELECT sid FROM "
-            f"fired) GROUP BY __sid ORDER BY max(__t), __sid"
+            f"SELECT {', '.join(values)} FROM (SELECT __sid, {', '.join(partials)} FROM {self.p}_rows "
+            f"WHERE __sid IN (SELECT sid FROM fired) GROUP BY __sid) a ORDER BY __hi, __sid"
         )
 
     def _window_time(self, end: str) -> str:

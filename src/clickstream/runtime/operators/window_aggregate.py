@@ -94,8 +94,10 @@ class WindowAggregateOperator(BaseOperator):
             f"((__w + 2 - __e0 + {step - 1}) // {step}) * {step} END"
         )
         p = self.prefix
-        columns = ", ".join(
-            self.keys + [quote(c.name) for c in self.node.input.columns if c.name not in self.node.keys]
+        columns = ", ".join(  # with the arrival order, for FIRST_VALUE, LAST_VALUE and LISTAGG
+            self.keys
+            + [quote(c.name) for c in self.node.input.columns if c.name not in self.node.keys]
+            + [quote(SEQ)]
         )
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_rows AS SELECT *, __min_end > __last AS __late "
