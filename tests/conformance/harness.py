@@ -140,6 +140,11 @@ def normalize(value: Any, time_zone: str) -> Any:
         return format(value, "f")
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        # a MAP arrives as (key, value) tuples; the oracle writes [key, value] pairs sorted by repr
+        return sorted(([normalize(k, time_zone), normalize(v, time_zone)] for k, v in value), key=repr)
+    if isinstance(value, dict):  # a ROW: its fields in order
+        return [normalize(v, time_zone) for v in value.values()]
     if isinstance(value, list | tuple):
         return [normalize(v, time_zone) for v in value]
     return value

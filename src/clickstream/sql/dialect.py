@@ -12,7 +12,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
 
-from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
+from clickstream.sql.expressions import Descriptor, JsonCall, TableArg, WindowTvf
 from clickstream.sql.reserved_words import RESERVED_WORDS
 
 WINDOW_TVFS = ("TUMBLE", "HOP", "CUMULATE", "SESSION")
@@ -38,6 +38,51 @@ def _parse_window_function(name: str):
         while self._match(TokenType.COMMA):
             args.append(self._parse_window_argument())
         return WindowTvf(this=exp.var(name), expressions=args)
+
+    return parse
+
+
+# The behaviors a JSON function's `... ON EMPTY` / `... ON ERROR` / `... ON NULL` clause may name.
+_JSON_BEHAVIORS = (
+    ("EMPTY", "ARRAY"),
+    ("EMPTY", "OBJECT"),
+    ("NULL",),
+    ("ERROR",),
+    ("TRUE",),
+    ("FALSE",),
+    ("UNKNOWN",),
+    ("ABSENT",),
+)
+
+
+def _parse_json_call(name: str):
+    """JSON_VALUE / JSON_QUERY / JSON_EXISTS / JSON_ARRAY: arguments, then Flink's clauses in any
+    order (Calcite fixes the order; a clause out of place is accepted here, which is harmless)."""
+
+    def parse(self: FlinkParser) -> exp.Expression:
+        name_token = self._tokens[self._index - 2]  # before the '(' just read: errors point here
+        args: list[exp.Expression] = []
+        if not self._match(TokenType.R_PAREN, advance=False):
+            args = self._parse_csv(self._parse_lambda)  # type: ignore[arg-type]  # sqlglot: Expr vs Expression
+        call = JsonCall(this=exp.var(name), expressions=args)
+        call.meta.update(line=name_token.line, col=name_token.col, start=name_token.start, end=name_token.end)
+        while self._curr and not self._match(TokenType.R_PAREN, advance=False):
+            if self._match(TokenType.RETURNING):
+                call.set("returning", self._parse_types())
+            elif self._match_text_seq("WITHOUT"):
+                self._match_text_seq("ARRAY")
+                self._match_text_seq("WRAPPER")
+                call.set("wrapper", exp.var("WITHOUT"))
+            elif self._match_text_seq("WITH"):
+                kind = "CONDITIONAL" if self._match_text_seq("CONDITIONAL") else "UNCONDITIONAL"
+                self._match_text_seq("UNCONDITIONAL")
+                self._match_text_seq("ARRAY")
+                if not self._match_text_seq("WRAPPER"):
+                    self.raise_error("Expecting WRAPPER")
+                call.set("wrapper", exp.var(kind))
+            else:
+                self._parse_json_behavior(call)
+        return call
 
     return parse
 
@@ -73,6 +118,9 @@ class FlinkParser(parser.Parser):
         **{k: v for k, v in parser.Parser.FUNCTION_PARSERS.items() if k != "INITCAP"},
         **{name: _parse_window_function(name) for name in WINDOW_TVFS},
         "DESCRIPTOR": lambda self: Descriptor(expressions=self._parse_csv(self._parse_column)),
+        **{
+            name: _parse_json_call(name) for name in ("JSON_VALUE", "JSON_QUERY", "JSON_EXISTS", "JSON_ARRAY")
+        },
     }
 
     def parse(self, raw_tokens: list[Token], sql: str) -> list[exp.Expr | None]:
@@ -89,6 +137,22 @@ class FlinkParser(parser.Parser):
                     )
                     self.check_errors()
         return trees
+
+    def _parse_json_behavior(self, call: JsonCall) -> None:
+        """`<behavior> ON EMPTY|ERROR|NULL`, or `DEFAULT <expr> ON EMPTY|ERROR`, into `call`."""
+        default = self._parse_bitwise() if self._match(TokenType.DEFAULT) else None
+        words = next((w for w in _JSON_BEHAVIORS if default is None and self._match_text_seq(*w)), None)
+        if (default is None and words is None) or not self._match_text_seq("ON"):
+            self.raise_error("Expecting a JSON clause such as NULL ON EMPTY or DEFAULT <value> ON ERROR")
+            return
+        target = next((t for t in ("EMPTY", "ERROR", "NULL") if self._match_text_seq(t)), None)
+        if target is None:
+            self.raise_error("Expecting ON EMPTY, ON ERROR or ON NULL")
+            return
+        key = f"on_{target.lower()}"
+        call.set(key, exp.var("DEFAULT" if default is not None else " ".join(words or ())))
+        if default is not None:
+            call.set(f"{target.lower()}_default", default)
 
     def _parse_window_argument(self) -> exp.Expression | None:
         """`DESCRIPTOR(col)`, an interval, or `name => value` (named TVF arguments)."""

@@ -26,3 +26,31 @@ class WindowTvf(exp.Expression, exp.Func):
     @property
     def kind(self) -> str:
         return self.this.name.upper()
+
+
+class JsonCall(exp.Expression, exp.Func):
+    """`JSON_VALUE`, `JSON_QUERY`, `JSON_EXISTS` or `JSON_ARRAY` with Flink's trailing clauses:
+    `RETURNING type`, `WITH [CONDITIONAL] [ARRAY] WRAPPER`, `<behavior> ON EMPTY`, `<behavior> ON
+    ERROR`, `NULL|ABSENT ON NULL`. A behavior is a Var (`NULL`, `ERROR`, `EMPTY ARRAY`, `TRUE`, ...)
+    or, for `DEFAULT <expr>`, the expression in `empty_default` / `error_default`."""
+
+    arg_types = {
+        "this": True,  # the function name, a Var
+        "expressions": True,  # the arguments before the clauses
+        "returning": False,
+        "wrapper": False,
+        "on_empty": False,
+        "empty_default": False,
+        "on_error": False,
+        "error_default": False,
+        "on_null": False,
+    }
+
+    @property
+    def kind(self) -> str:
+        return self.this.name.upper()
+
+    def clause(self, key: str) -> str | None:
+        """The behavior of clause `key` (`on_empty`, ...) as written, upper case; None if absent."""
+        value = self.args.get(key)
+        return value.name.upper() if isinstance(value, exp.Var) else None

@@ -20,12 +20,19 @@ from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import WATERMARK_COLUMN
-from clickstream.sql.base_functions import Builder, Call, sql, template
+from clickstream.sql.base_functions import Builder, Call, literal_string, sql, template
 from clickstream.sql.cast_functions import cast
-from clickstream.sql.expressions import Descriptor, TableArg, WindowTvf
+from clickstream.sql.expressions import Descriptor, JsonCall, TableArg, WindowTvf
+from clickstream.sql.json_functions import (
+    JSON_RESULT_TYPES,
+    build_json_call,
+    is_json,
+    json_object,
+    json_string,
+)
 from clickstream.sql.math_functions import MATH_FUNCTIONS
 from clickstream.sql.null_literals import check_null_literals
-from clickstream.sql.string_functions import STRING_FUNCTIONS, STRING_RESULT_TYPES
+from clickstream.sql.string_functions import STRING_FUNCTIONS, STRING_RESULT_TYPES, similar_to
 from clickstream.sql.time_functions import (
     TIME_FUNCTIONS,
     TIME_RESULT_TYPES,
@@ -56,8 +63,9 @@ FUNCTIONS: dict[str, Builder] = {
     "LOG10": template("log10(__a0)", (1,)),
     "LN": template("ln(__a0)", (1,)),
     "RAND": template("random()", (0,)),
+    "JSON_STRING": json_string,
 }
-_RESULT_TYPES = {**TIME_RESULT_TYPES, **STRING_RESULT_TYPES}
+_RESULT_TYPES = {**TIME_RESULT_TYPES, **STRING_RESULT_TYPES, "JSON_STRING": "VARCHAR"}
 
 # sqlglot classes whose Flink name differs from sqlglot's.
 _FLINK_NAMES: dict[type[exp.Expression], str] = {
@@ -86,6 +94,7 @@ _PREDICATES = (
     exp.Like,
     exp.ILike,
     exp.RegexpLike,
+    exp.Escape,  # LIKE ... ESCAPE
     exp.Boolean,
 )
 
@@ -288,6 +297,15 @@ class _Translator:
         if _function_name(node) == "CURRENT_WATERMARK":
             return self._current_watermark(node)
         try:
+            if isinstance(node, JsonCall):
+                return build_json_call(node, self._call)
+            if isinstance(node, exp.JSONObject):
+                return json_object(node, self._call)
+            if isinstance(node, exp.Is) and isinstance(node.expression, exp.JSON):
+                kind = node.expression.this
+                return is_json(self.visit(node.this), kind.name if isinstance(kind, exp.Expression) else kind)
+            if isinstance(node, exp.SimilarTo | exp.Escape):
+                return self._pattern_match(node)
             if isinstance(node, exp.Extract):
                 return build_extract(self._call([node.expression]), unit_name(node.this))
             if isinstance(node, exp.Floor | exp.Ceil) and node.args.get("to") is not None:
@@ -301,9 +319,25 @@ class _Translator:
                 if not isinstance(node.this, exp.Column) or end is None:
                     raise SqlValidationError("TIMESTAMPDIFF takes (unit, start, end)")
                 return timestampdiff(self._call([node.expression, end]), unit_name(node.this))
-        except SqlValidationError as error:
-            raise _positioned(SqlValidationError, error.message, node) from None
+        except (SqlValidationError, UnsupportedFeatureError) as error:
+            if error.line is not None:  # positioned deeper down, at an argument
+                raise
+            raise _positioned(type(error), error.message, node) from None
         return None
+
+    def _pattern_match(self, node: exp.SimilarTo | exp.Escape) -> exp.Expression | None:
+        """`x SIMILAR TO p [ESCAPE e]` (a regular expression from a literal p); `x LIKE p ESCAPE e`
+        is DuckDB's own."""
+        escape = None
+        match = node
+        if isinstance(node, exp.Escape):
+            match, escape = node.this, literal_string(node.expression, "the ESCAPE character")
+            if not isinstance(match, exp.SimilarTo):
+                return None  # LIKE / ILIKE ... ESCAPE: passes through
+        text = self.visit(match.this)
+        pattern = literal_string(match.expression, "the SIMILAR TO pattern")
+        result = similar_to(text, pattern, escape)
+        return exp.Not(this=result) if match.args.get("negate") else result
 
     def _current_watermark(self, node: exp.Expression) -> exp.Expression:
         """CURRENT_WATERMARK(rowtime): the watermark just before the row (every row carries it),
@@ -334,8 +368,13 @@ class _Translator:
             return self.integer_type(node) or _TYPE_OF_KIND[str(numeric_kind(node, None))]
         if isinstance(node, _PREDICATES):
             return "BOOLEAN"
-        if isinstance(node, exp.DPipe):
+        if isinstance(node, exp.DPipe | exp.JSONObject):
             return "VARCHAR"
+        if isinstance(node, JsonCall):
+            returning = node.args.get("returning")
+            if node.kind == "JSON_VALUE":
+                return datatype_names(returning)[1] if isinstance(returning, exp.DataType) else "VARCHAR"
+            return JSON_RESULT_TYPES[node.kind]
         if isinstance(node, exp.Add | exp.Sub) and isinstance(node.expression, exp.Interval):
             return self.type_of(node.this)
         if isinstance(node, exp.Floor | exp.Ceil) and node.args.get("to") is not None:

@@ -9,6 +9,8 @@ LPAD/RPAD give NULL for a negative length or an empty pad; UPPER/LOWER use Java'
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from clickstream.sql.base_functions import Builder, Call, func, literal_int, sql, template
@@ -175,6 +177,119 @@ _INITCAP = (
 )
 
 
+def _locate(call: Call) -> exp.Expression:
+    """LOCATE(sub, s[, pos]), POSITION(sub IN s), INSTR(s, sub): the 1-based position of sub in s
+    from pos on, 0 when absent. As Flink's `BinaryStringData.indexOf`: an empty sub is found at 1
+    wherever the search starts, and a pos below 1 searches from the start."""
+    call.arity(2, 3)
+    text, sub = call.args[0], call.args[1]
+    start = sql("greatest(__a0, 1)", call.args[2]) if len(call.args) == 3 else exp.Literal.number(1)
+    found = sql("strpos(substring(__a0, __a2), __a1)", text, sub, start)
+    return sql(
+        "CASE WHEN __a1 = '' AND __a0 IS NOT NULL AND __a2 IS NOT NULL THEN 1 "
+        "WHEN __a3 = 0 THEN 0 ELSE __a3 + __a2 - 1 END",
+        text,
+        sub,
+        start,
+        found,
+    )
+
+
+def _regexp(call: Call) -> exp.Expression:
+    """REGEXP(s, regex): whether regex matches part of s (Java's `find`); an empty regex never
+    matches in Flink."""
+    call.arity(2)
+    return sql(
+        "CASE WHEN __a1 = '' AND __a0 IS NOT NULL THEN false ELSE regexp_matches(__a0, __a1) END", *call.args
+    )
+
+
+# ASCII: Flink gives the first byte of the UTF-8 encoding as a signed Java byte ('Ä' is -61), 0 for ''.
+_ASCII = """CASE WHEN __a0 = '' THEN 0 ELSE (CASE
+  WHEN unicode(__a0) < 128 THEN unicode(__a0)
+  WHEN unicode(__a0) < 2048 THEN 192 + unicode(__a0) // 64
+  WHEN unicode(__a0) < 65536 THEN 224 + unicode(__a0) // 4096
+  ELSE 240 + unicode(__a0) // 262144 END) - CASE WHEN unicode(__a0) < 128 THEN 0 ELSE 256 END END"""
+
+
+def _left_right(name: str) -> Builder:
+    """LEFT/RIGHT(s, n): '' for a negative n, where DuckDB would count from the other end."""
+
+    def build(call: Call) -> exp.Expression:
+        call.arity(2)
+        return sql(f"CASE WHEN __a1 < 0 THEN '' ELSE {name}(__a0, __a1) END", *call.args)
+
+    return build
+
+
+def _split(call: Call) -> exp.Expression:
+    """SPLIT(s, sep) -> ARRAY<STRING>: every piece, empty ones kept, [] for ''. An empty sep splits
+    into UTF-16 units, so a character beyond U+FFFF is two lone halves, which Flink writes as '?'."""
+    call.arity(2)
+    units = (
+        "flatten(list_transform(string_split(__a0, ''), "
+        "lambda c: CASE WHEN unicode(c) > 65535 THEN ['?', '?'] ELSE [c] END))"
+    )
+    return sql(
+        f"CASE WHEN __a0 = '' THEN CAST([] AS VARCHAR[]) WHEN __a1 = '' THEN {units} "
+        "ELSE string_split(__a0, __a1) END",
+        *call.args,
+    )
+
+
+def _str_to_map(call: Call) -> exp.Expression:
+    """STR_TO_MAP(s[, listSep, kvSep]) -> MAP<STRING, STRING>: s split at listSep (','), each piece at
+    its first kvSep ('='); a piece without kvSep maps to NULL, a repeated key keeps its last value
+    (Java's HashMap.put), '' is the empty map. (Flink reads the separators as regular expressions;
+    here they are literal text.)"""
+    call.arity(1, 2, 3)
+    text = call.args[0]
+    items = call.args[1] if len(call.args) > 1 else exp.Literal.string(",")
+    pair = call.args[2] if len(call.args) > 2 else exp.Literal.string("=")
+    entries = (
+        "list_transform(string_split(__a0, __a1), lambda p: struct_pack(key := CASE WHEN strpos(p, __a2) = 0 "
+        "THEN p ELSE substring(p, 1, strpos(p, __a2) - 1) END, value := CASE WHEN strpos(p, __a2) = 0 "
+        "THEN NULL ELSE substring(p, strpos(p, __a2) + length(__a2)) END))"
+    )
+    later_keys = f"list_transform(list_slice({entries}, i + 1, -1), lambda x: x.key)"
+    last = f"list_filter({entries}, lambda e, i: NOT list_contains({later_keys}, e.key))"
+    return sql(
+        f"CASE WHEN __a0 IS NULL OR __a1 IS NULL OR __a2 IS NULL THEN NULL WHEN __a0 = '' THEN MAP() "
+        f"ELSE map_from_entries({last}) END",
+        text,
+        items,
+        pair,
+    )
+
+
+# Characters that are plain text in a SIMILAR TO pattern but special in a regular expression.
+_REGEX_ONLY = set("\\.$")
+
+
+def similar_to(text: exp.Expression, pattern: str, escape: str | None) -> exp.Expression:
+    """`text SIMILAR TO pattern [ESCAPE e]` as Calcite's `sqlToRegexSimilar`: `%` is `.*`, `_` is `.`,
+    the regex operators `| * + ? {m,n} ( ) [ ]` keep their meaning, everything else is literal, and
+    the whole text must match."""
+    regex, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if escape is not None and ch == escape and i + 1 < len(pattern):
+            regex.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        regex.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) if ch in _REGEX_ONLY else ch)
+        i += 1
+    return func("regexp_full_match", text, exp.Literal.string("".join(regex)))
+
+
+def _trim(name: str) -> Builder:
+    def build(call: Call) -> exp.Expression:
+        call.arity(1, 2)
+        return func(name, *call.args)
+
+    return build
+
+
 STRING_FUNCTIONS: dict[str, Builder] = {
     "SUBSTRING": _substring,
     "SUBSTR": _substring,
@@ -192,6 +307,30 @@ STRING_FUNCTIONS: dict[str, Builder] = {
     "RPAD": _pad("rpad"),
     "MD5": template("md5(__a0)", (1,)),
     "UUID": template("CAST(uuid() AS VARCHAR)", (0,)),
+    "STR_POSITION": _locate,  # sqlglot's node for LOCATE, POSITION and INSTR
+    "REGEXP": _regexp,
+    "ASCII": template(_ASCII, (1,)),
+    # CHR(n): the character n mod 256, '' for a negative n.
+    "CHR": template("CASE WHEN __a0 < 0 THEN '' ELSE chr(CAST(__a0 % 256 AS INTEGER)) END", (1,)),
+    "LEFT": _left_right("left"),
+    "RIGHT": _left_right("right"),
+    "SPLIT": _split,
+    "STR_TO_MAP": _str_to_map,
+    "TRANSLATE": template("translate(__a0, __a1, __a2)", (3,)),
+    "BTRIM": _trim("trim"),
+    "STARTS_WITH": template("starts_with(__a0, __a1)", (2,)),
+    "ENDS_WITH": template("ends_with(__a0, __a1)", (2,)),
 }
 
-STRING_RESULT_TYPES = {name: "VARCHAR" for name in STRING_FUNCTIONS if not name.endswith("_LENGTH")}
+# Functions whose result is not a STRING.
+_NOT_STRING = {
+    "STR_POSITION": "INTEGER",
+    "REGEXP": "BOOLEAN",
+    "ASCII": "INTEGER",
+    "SPLIT": "VARCHAR[]",
+    "STR_TO_MAP": "MAP(VARCHAR, VARCHAR)",
+    "STARTS_WITH": "BOOLEAN",
+    "ENDS_WITH": "BOOLEAN",
+}
+
+STRING_RESULT_TYPES = {name: _NOT_STRING.get(name, "VARCHAR") for name in STRING_FUNCTIONS}
