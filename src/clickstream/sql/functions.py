@@ -38,6 +38,7 @@ from clickstream.sql.time_functions import (
     TIME_RESULT_TYPES,
     build_extract,
     floor_ceil,
+    timestampadd,
     timestampdiff,
     unit_name,
 )
@@ -307,7 +308,14 @@ class _Translator:
             if isinstance(node, exp.SimilarTo | exp.Escape):
                 return self._pattern_match(node)
             if isinstance(node, exp.Extract):
+                if node.this.name.upper() == "DAYOFMONTH":  # HOUR-like function, not an EXTRACT unit
+                    raise SqlValidationError("'DAYOFMONTH' is not a valid time frame")
                 return build_extract(self._call([node.expression]), unit_name(node.this))
+            if _function_name(node) == "TIMESTAMPADD":
+                args = _function_args(node)
+                if len(args) != 3:
+                    raise SqlValidationError("TIMESTAMPADD takes (unit, count, timestamp)")
+                return timestampadd(self._call(args[1:]), unit_name(args[0]))
             if isinstance(node, exp.Floor | exp.Ceil) and node.args.get("to") is not None:
                 call = self._call([node.this])
                 return floor_ceil(call, unit_name(node.args["to"]), isinstance(node, exp.Ceil))
@@ -386,6 +394,11 @@ class _Translator:
         if kind is not None:
             return "DOUBLE" if kind == "fractional" else None
         name = _function_name(node)
+        if name == "TIMESTAMPADD":
+            args = _function_args(node)
+            kind = self.type_of(args[-1]) if args else None
+            short = unit_name(args[0]) not in ("DAY", "WEEK", "MONTH", "QUARTER", "YEAR")
+            return "TIMESTAMP" if kind == "DATE" and short else kind
         return _RESULT_TYPES.get(name) if name else None
 
     def precision_of(self, node: exp.Expression) -> int:

@@ -102,6 +102,8 @@ def extract(unit: str, call: Call) -> exp.Expression:
         flink = sql(_TIME_PARTS[unit], millis)
     elif unit == "MICROSECOND":
         flink = sql("(epoch_us(__a0) % 1000000)", wall)
+    elif unit == "NANOSECOND":
+        flink = sql("(epoch_us(__a0) % 1000000 * 1000)", wall)
     elif unit in _DATE_PARTS:
         flink = sql(_DATE_PARTS[unit], sql(_DATE_OF_MS, millis))
     else:
@@ -193,6 +195,54 @@ def timestampdiff(call: Call, unit: str) -> exp.Expression:
     return sql(f"CAST(__a0 // {per} AS INTEGER)", months)
 
 
+# --- TIMESTAMPADD -------------------------------------------------------------------------------
+
+# DuckDB interval of n units (n an integer expression __a0).
+_STEPS = {
+    "MILLISECOND": "to_milliseconds(CAST(__a0 AS BIGINT))",
+    "SECOND": "to_seconds(CAST(__a0 AS BIGINT))",
+    "MINUTE": "to_minutes(CAST(__a0 AS BIGINT))",
+    "HOUR": "to_hours(CAST(__a0 AS BIGINT))",
+    "DAY": "to_days(CAST(__a0 AS INTEGER))",
+    "WEEK": "to_days(CAST(__a0 AS INTEGER) * 7)",
+    "MONTH": "to_months(CAST(__a0 AS INTEGER))",
+    "QUARTER": "to_months(CAST(__a0 AS INTEGER) * 3)",
+    "YEAR": "to_years(CAST(__a0 AS INTEGER))",
+}
+_DATE_UNITS = ("DAY", "WEEK", "MONTH", "QUARTER", "YEAR")
+
+
+def timestampadd(call: Call, unit: str) -> exp.Expression:
+    """TIMESTAMPADD(unit, n, x): x moved by n units; a month past the end of the shorter month lands
+    on its last day (2024-01-31 + 1 MONTH is 2024-02-29). A DATE stays a DATE for DAY and longer
+    units and becomes a TIMESTAMP for shorter ones; a TIMESTAMP_LTZ moves on the UTC calendar (in
+    Asia/Shanghai, 2024-03-01 07:59 + 1 MONTH is 2024-03-30 07:59)."""
+    if unit not in _STEPS:
+        raise UnsupportedFeatureError(f"TIMESTAMPADD({unit}, ...) is not supported")
+    count, value = call.args
+    step = sql(_STEPS[unit], count)
+    kind = call.type(1)
+    if kind == "DATE":
+        moved = sql("__a0 + __a1", value, step)
+        return (
+            sql("CAST(__a0 AS DATE)", moved) if unit in _DATE_UNITS else sql("CAST(__a0 AS TIMESTAMP)", moved)
+        )
+    if kind != "TIMESTAMPTZ":
+        return sql("CAST(__a0 + __a1 AS TIMESTAMP)", value, step)
+    # An instant moves on the UTC calendar, whatever the session zone (as Flink does).
+    return sql("make_timestamptz(epoch_us(make_timestamp(epoch_us(__a0)) + __a1))", value, step)
+
+
+def _convert_tz(call: Call) -> exp.Expression:
+    """CONVERT_TZ(text, from, to): text read as 'yyyy-MM-dd HH:mm:ss' (SimpleDateFormat: a fraction
+    is ignored, a date alone is NULL) in zone `from`, written in zone `to` the same way."""
+    call.arity(3)
+    text, source, target = call.args
+    local = _simple_parse(text, DEFAULT_FORMAT)
+    moved = sql("timezone(__a2, timezone(__a1, __a0))", local, source, target)
+    return sql("strftime(__a0, '%Y-%m-%d %H:%M:%S')", moved)
+
+
 # --- formatting and parsing -----------------------------------------------------------------------
 
 
@@ -205,6 +255,8 @@ def _date_format(call: Call) -> exp.Expression:
     string as 'yyyy-MM-dd HH:mm:ss' and formats with SimpleDateFormat, as Flink does."""
     call.arity(1, 2)
     pattern = _pattern(call, 1)
+    if call.type(0) == "DATE":
+        raise SqlValidationError("Cannot apply 'DATE_FORMAT' to a DATE: it takes a TIMESTAMP or a STRING")
     if call.type(0) == "VARCHAR":
         return format_expression(_simple_parse(call.args[0], DEFAULT_FORMAT), pattern, SIMPLE)
     return format_expression(call.wall(0), pattern, JAVA_TIME)
@@ -325,6 +377,7 @@ TIME_FUNCTIONS: dict[str, Builder] = {
     "TO_DATE": _to_date,
     "FROM_UNIXTIME": _from_unixtime,
     "UNIX_TIMESTAMP": _unix_timestamp,
+    "CONVERT_TZ": _convert_tz,
     "PROCTIME": template("CAST(now() AS TIMESTAMPTZ)", (0,)),
     "NOW": template("CAST(now() AS TIMESTAMPTZ)", (0,)),
     "CURRENT_TIMESTAMP": template("CAST(now() AS TIMESTAMPTZ)", (0,)),
@@ -353,6 +406,7 @@ TIME_RESULT_TYPES = {
     "CURRENT_TIMESTAMP": "TIMESTAMPTZ",
     "TO_DATE": "DATE",
     "UNIX_TIMESTAMP": "BIGINT",
+    "CONVERT_TZ": "VARCHAR",
     **{name: "BIGINT" for name in ("HOUR", "MINUTE", "SECOND", "YEAR", "MONTH", "DAYOFMONTH")},
     **{name: "BIGINT" for name in ("DAYOFYEAR", "DAYOFWEEK", "WEEK", "QUARTER")},
 }
