@@ -27,6 +27,7 @@ from clickstream.runtime.operators.deduplicate import FirstRowOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
 from clickstream.runtime.operators.interval_join import IntervalJoinOperator
 from clickstream.runtime.operators.join import JoinOperator
+from clickstream.runtime.operators.limit import LimitOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
 from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
@@ -34,6 +35,8 @@ from clickstream.runtime.operators.retract_aggregate import RetractGroupAggregat
 from clickstream.runtime.operators.session_window import SessionWindowOperator
 from clickstream.runtime.operators.sink import SinkOperator
 from clickstream.runtime.operators.temporal_join import TemporalJoinOperator
+from clickstream.runtime.operators.temporal_sort import TemporalSortOperator
+from clickstream.runtime.operators.union import UnionOperator
 from clickstream.runtime.operators.window_aggregate import WindowAggregateOperator
 from clickstream.runtime.source_reader import SourceReader
 from clickstream.runtime.state import JobState
@@ -43,6 +46,7 @@ from clickstream.sql.plan import (
     GroupAggregateNode,
     IntervalJoinNode,
     JoinNode,
+    LimitNode,
     LookupJoinNode,
     OverAggregateNode,
     PlanNode,
@@ -50,6 +54,8 @@ from clickstream.sql.plan import (
     ScanNode,
     SinkNode,
     TemporalJoinNode,
+    TemporalSortNode,
+    UnionNode,
     WindowAggregateNode,
 )
 
@@ -96,6 +102,7 @@ class Job:
         self.pipelines: list[Pipeline] = []
         self._consumers: dict[int, list[Target]] = {}  # reader -> operators reading it
         self._downstream: dict[int, list[Target]] = {}  # operator -> operators reading it
+        self._upstream: dict[int, list[BaseOperator | SourceReader]] = {}  # operator -> its inputs
         self._input_watermarks: dict[int, list[int]] = {}
         self._watermarks: dict[int, int] = {}
         self._pipeline_of: dict[int, int] = {}  # operator -> index of its pipeline
@@ -137,7 +144,8 @@ class Job:
             operator = self._operator(node)
             inputs = node.inputs
         self._downstream[id(operator)] = []
-        self._input_watermarks[id(operator)] = [MIN_WATERMARK] * len(inputs)
+        self._input_watermarks[id(operator)] = operator.input_watermarks = [MIN_WATERMARK] * len(inputs)
+        self._upstream[id(operator)] = []
         self._watermarks[id(operator)] = MIN_WATERMARK
         for port, child in enumerate(inputs):
             upstream = self._build_node(child, operators, readers)
@@ -147,6 +155,7 @@ class Job:
                 else self._downstream[id(upstream)]
             )
             targets.append((operator, port))
+            self._upstream[id(operator)].append(upstream)
         operators.append(operator)
         return operator
 
@@ -236,9 +245,26 @@ class Job:
             return FirstRowOperator(node, state) if node.first_on_rowtime else RankOperator(node, state)
         if isinstance(node, OverAggregateNode):
             return OverAggregateOperator(node, state)
+        if isinstance(node, UnionNode):
+            return UnionOperator(node)
+        if isinstance(node, LimitNode):
+            return LimitOperator(node)
+        if isinstance(node, TemporalSortNode):
+            return TemporalSortOperator(node, state)
         if isinstance(node, SinkNode):
             return SinkOperator(node, registry.create_sink(node.table, self.settings), state)
         raise AssertionError(f"no operator for {node.describe()}")
+
+    def _limits_reached(self) -> bool:
+        """Every query has all the rows its LIMIT lets through: it has ended, even on an
+        unbounded source (as Flink's `SELECT ... LIMIT n` does)."""
+        return bool(self.pipelines) and all(self._ended(p.operators[-1]) for p in self.pipelines)
+
+    def _ended(self, operator: BaseOperator | SourceReader) -> bool:
+        if isinstance(operator, BaseOperator) and operator.complete:
+            return True
+        inputs = self._upstream.get(id(operator), [])
+        return bool(inputs) and all(self._ended(i) for i in inputs)
 
     def stop(self) -> None:
         """Ask the loop to finish the current batch, flush and return (SIGINT/SIGTERM)."""
@@ -265,6 +291,9 @@ class Job:
                     )
                     if on_batch:
                         on_batch(self)
+                if self._limits_reached():
+                    self.status.finished = True
+                    break
                 if all(r.exhausted() for r in self.readers.values()):
                     # Bounded input: the final watermark is +infinity, every window fires.
                     for reader in self.readers.values():

@@ -470,6 +470,71 @@ class RankNode(PlanNode):
 
 
 @dataclass(eq=False)
+class UnionNode(PlanNode):
+    """UNION ALL: every input's rows as they come, one changelog if any input updates. Each input
+    is a Calc giving the union's columns, in order and type. The watermark is the least of the
+    inputs' (as for every operator of several inputs), and each row carries that one."""
+
+    branches: list[PlanNode] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return list(self.branches)
+
+    @property
+    def rowtime(self) -> str | None:
+        # a time attribute stays one only where every input has its rowtime in that column
+        times = {b.rowtime for b in self.branches}
+        return times.pop() if len(times) == 1 else None
+
+    def describe(self) -> str:
+        return f"Union(all=[true], union=[{', '.join(c.name for c in self.columns)}])"
+
+
+@dataclass(eq=False)
+class LimitNode(PlanNode):
+    """`LIMIT n [OFFSET m]` without ORDER BY on an append-only input: the rows after the first m,
+    up to n of them, as they arrive (Flink's Limit); once it has them, the query has ended."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    offset: int = 0
+    fetch: int = 0
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.input.rowtime
+
+    def describe(self) -> str:
+        return f"Limit(offset=[{self.offset}], fetch=[{self.fetch}])"
+
+
+@dataclass(eq=False)
+class TemporalSortNode(PlanNode):
+    """`ORDER BY rowtime [, more keys]` on a stream: each row waits until the watermark passes its
+    time, then rows leave in time order (ties ordered by the other keys); a row no later than the
+    last time released is late and dropped (Flink's TemporalSort)."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    order: list[tuple[str, bool]] = field(default_factory=list)  # (column, descending); rowtime first
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.input.rowtime
+
+    def describe(self) -> str:
+        order = ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in self.order)
+        return f"TemporalSort(orderBy=[{order}])"
+
+
+@dataclass(eq=False)
 class SinkNode(PlanNode):
     input: PlanNode = None  # type: ignore[assignment]
     table: TableDef = None  # type: ignore[assignment]

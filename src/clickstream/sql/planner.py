@@ -33,6 +33,7 @@ from clickstream.schema import (
 from clickstream.sql import over, render
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, ViewDef
+from clickstream.sql.ctes import inline_ctes
 from clickstream.sql.expressions import WindowTvf
 from clickstream.sql.functions import translate
 from clickstream.sql.join_planner import JoinPlanner
@@ -50,6 +51,8 @@ from clickstream.sql.plan import (
 )
 from clickstream.sql.ranking import RankFilter, rank_window, split_rank_filter
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
+from clickstream.sql.set_operations import plan_set_operation
+from clickstream.sql.sorting import plan_sorted
 from clickstream.sql.statements import InsertStatement, Statement, position_of
 from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
 from clickstream.sql.windowing import WindowTvfRelation, interval_ms, parse_window_tvf
@@ -199,20 +202,16 @@ class Planner:
     def _query(self, query: exp.Expression) -> tuple[PlanNode, Scope]:
         if isinstance(query, exp.Subquery):
             return self._query(query.this)
-        if isinstance(query, exp.Union | exp.Intersect | exp.Except):
-            raise UnsupportedFeatureError(
-                f"{type(query).__name__.upper()} is not supported yet", *position_of(query)
-            )
+        if query.args.get("with_") is not None:
+            query = inline_ctes(query)
+        if any(query.args.get(clause) for clause in ("order", "limit", "offset")):
+            return plan_sorted(self, query)
+        if isinstance(query, exp.SetOperation):
+            return plan_set_operation(self, query)
         if not isinstance(query, exp.Select):
             raise UnsupportedFeatureError(
                 f"{type(query).__name__} queries are not supported", *position_of(query)
             )
-        for clause in ("order", "limit", "offset", "with_"):
-            if query.args.get(clause):
-                name = {"with_": "WITH"}.get(clause, clause.upper())
-                raise UnsupportedFeatureError(
-                    f"{name} is not supported in a streaming query", *position_of(query.args[clause])
-                )
         if query.args.get("distinct") and _distinct_of_result(query):
             return self._distinct(query)
         window_item = rank_window(query)
@@ -247,6 +246,10 @@ class Planner:
         finally:
             query.set("distinct", distinct)
         return AggregatePlanner(self).plan_distinct(node, scope)
+
+    def query_plan(self, query: exp.Expression) -> tuple[PlanNode, Scope]:
+        """The plan of a query inside this one (a UNION's input, a subquery)."""
+        return self._query(query)
 
     def select_over(self, query: exp.Select, node: PlanNode, scope: Scope) -> tuple[PlanNode, Scope]:
         """The SELECT list over an OverAggregate's output (its columns qualified `__over__`)."""
@@ -399,6 +402,7 @@ class Planner:
         alias = relation.alias if relation.alias else None
         if isinstance(relation, exp.Subquery):
             node, scope = self._query(relation.this)
+            scope = _renamed(scope, relation.args.get("alias"))
             return node, scope.requalified(alias) if alias else scope, None
         if (
             isinstance(relation, exp.Table)
@@ -502,7 +506,10 @@ class Planner:
 
     def _window_tvf(self, tvf: WindowTvf, alias: str | None):
         relation = tvf.expressions[0].this
-        node, scope = self._named_relation(relation, relation.alias or None)
+        if isinstance(relation, exp.Subquery):  # `TABLE name` of a CTE (ctes.py)
+            node, scope, _ = self.relation(relation)
+        else:
+            node, scope = self._named_relation(relation, relation.alias or None)
         window = parse_window_tvf(tvf, node, scope)
         scope = window.extend_scope(scope, alias)
         return node, scope, window
@@ -521,6 +528,16 @@ class Planner:
 
         zone = self.settings.local_time_zone
         return translate(node, scope.resolve, zone, column_type, column_precision)
+
+    def common_type(self, duck_types: list[str]) -> str | None:
+        """The type DuckDB unifies `duck_types` to (UNION's rule), or None when they have none."""
+        if len({_family(t) for t in duck_types} - {"null"}) > 1:
+            return None
+        union = " UNION ALL ".join(f"SELECT CAST(NULL AS {t}) AS c" for t in duck_types)
+        try:
+            return str(self._con.execute(f"DESCRIBE {union}").fetchall()[0][1])
+        except duckdb.Error:
+            return None
 
     def infer_types(
         self, node: PlanNode, projections: list[exp.Expression], condition: exp.Expression | None = None
@@ -546,6 +563,27 @@ class Planner:
                 message = message.replace(prefix, "")
             raise SqlValidationError(f"Type error: {message}") from None
         return [row[1] for row in rows]
+
+
+def _renamed(scope: Scope, alias: exp.TableAlias | None) -> Scope:
+    """`(subquery) AS t (a, b)` (or a CTE's column list): its visible columns renamed in order."""
+    names = [c.name for c in alias.columns] if alias is not None else []
+    if not names:
+        return scope
+    visible = scope.visible()
+    if len(names) != len(visible):
+        raise SqlValidationError(
+            f"List of column aliases must have same degree as table; table has {len(visible)} "
+            f"columns {[e.name for e in visible]}, whereas alias list has {len(names)} columns",
+            *position_of(alias),
+        )
+    renames = {id(e): n for e, n in zip(visible, names, strict=True)}
+    return Scope(
+        [
+            ScopeEntry(e.qualifier, renames.get(id(e), e.name), e.internal, e.column, e.hidden)
+            for e in scope.entries
+        ]
+    )
 
 
 def _visible_twin(node: PlanNode, hidden: str) -> str:

@@ -26,6 +26,13 @@ class BaseOperator:
 
     def __init__(self) -> None:
         self.metrics = OperatorMetrics()
+        # each input's watermark, kept up to date by the executor (a union stamps rows with them)
+        self.input_watermarks: list[int] = []
+
+    @property
+    def complete(self) -> bool:
+        """No row can ever leave this operator again (a LIMIT that has all its rows)."""
+        return False
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
         """Consume one batch; return what to pass downstream now."""
