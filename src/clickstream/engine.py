@@ -25,10 +25,12 @@ from clickstream.connectors.print import PrintSink, format_value
 from clickstream.errors import CatalogError, ConnectorOptionError, SqlError
 from clickstream.runtime.executor import Job, JobStatus
 from clickstream.schema import Column, TableDef
+from clickstream.sql import show
 from clickstream.sql import statements as st
 from clickstream.sql.catalog import Catalog, ViewDef
 from clickstream.sql.plan import PlanNode, SinkNode, explain
 from clickstream.sql.planner import Planner
+from clickstream.sql.table_like import merge_like
 
 
 @dataclass
@@ -140,13 +142,7 @@ class Engine:
             else:
                 self.settings.values.clear()
         elif isinstance(statement, st.CreateTable):
-            try:
-                if statement.table is not None:
-                    registry.check_options(statement.table)
-            except ConnectorOptionError as error:
-                raise error.in_statement(statement.text, statement.line, statement.col) from None
-            self.catalog.add(statement.table, if_not_exists=statement.if_not_exists)
-            self._print("[INFO] Execute statement succeeded.")
+            self._create_table(statement)
         elif isinstance(statement, st.CreateView):
             self._create_view(statement)
         elif isinstance(statement, st.DropStatement):
@@ -167,6 +163,10 @@ class Engine:
             self._run_select(statement, result)
         elif isinstance(statement, st.ShowTables):
             self._show_tables(statement.views_only)
+        elif isinstance(statement, st.ShowFunctions):
+            self._print("\n".join(show.function_names()))
+        elif isinstance(statement, st.ShowCreate):
+            self._show_create(statement)
         elif isinstance(statement, st.DescribeStatement):
             self._describe(statement)
         elif isinstance(statement, st.ExplainStatement):
@@ -184,10 +184,30 @@ class Engine:
             raise statement.error(type(error), error.message) from None
         self._print("[INFO] Execute statement succeeded.")
 
+    def _create_table(self, statement: st.CreateTable) -> None:
+        table = statement.table
+        if statement.like is not None:
+            table = merge_like(statement, self.catalog.get(statement.like.source))
+        try:
+            if table is not None:
+                registry.check_options(table)
+        except ConnectorOptionError as error:
+            raise error.in_statement(statement.text, statement.line, statement.col) from None
+        try:
+            self.catalog.add(table, if_not_exists=statement.if_not_exists, temporary=statement.temporary)
+        except CatalogError as error:
+            raise statement.error(CatalogError, error.message) from None
+        self._print("[INFO] Execute statement succeeded.")
+
     def _create_view(self, statement: st.CreateView) -> None:
         view = ViewDef(statement.name, statement.query)
         self._planner().plan_query(statement.query.copy(), statement)  # validate
-        self.catalog.add(view, if_not_exists=statement.if_not_exists, replace=statement.replace)
+        self.catalog.add(
+            view,
+            if_not_exists=statement.if_not_exists,
+            replace=statement.replace,
+            temporary=statement.temporary,
+        )
         self._print("[INFO] Execute statement succeeded.")
 
     def _planner(self) -> Planner:
@@ -233,6 +253,29 @@ class Engine:
             n for n in self.catalog.names() if not views_only or isinstance(self.catalog.get(n), ViewDef)
         ]
         self._print("\n".join(names) if names else "Empty set")
+
+    def _show_create(self, statement: st.ShowCreate) -> None:
+        obj = self.catalog.get(statement.name)
+        kind = statement.kind.lower()
+        if obj is None:
+            raise statement.error(
+                CatalogError,
+                f"Could not execute SHOW CREATE {statement.kind}. {kind.title()} with identifier "
+                f"'{statement.name}' does not exist.",
+            )
+        temporary = self.catalog.is_temporary(statement.name)
+        if isinstance(obj, ViewDef) and kind == "view":
+            _, names = self._planner().plan_query(obj.query.copy(), statement)
+            self._print(show.show_create_view(obj.name, names, obj.query, temporary))
+        elif isinstance(obj, TableDef) and kind == "table":
+            self._print(show.show_create_table(obj, temporary))
+        else:
+            actual, other = ("view", "TABLE") if kind == "table" else ("table", "VIEW")
+            raise statement.error(
+                CatalogError,
+                f"SHOW CREATE {statement.kind} is only supported for {kind}s, but '{obj.name}' is a "
+                f"{actual}. Please use SHOW CREATE {other} instead.",
+            )
 
     def _describe(self, statement: st.DescribeStatement) -> None:
         obj = self.catalog.get(statement.name)

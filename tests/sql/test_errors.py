@@ -101,9 +101,9 @@ def test_window_on_non_time_attribute():
 @pytest.mark.parametrize(
     "statement,feature",
     [
-        ("INSERT INTO sink SELECT user_id, 1 FROM ub ORDER BY user_id;", "ORDER"),
+        ("INSERT INTO sink SELECT user_id, 1 FROM ub INTERSECT SELECT user_id, 2 FROM ub;", "INTERSECT"),
         ("INSERT INTO sink SELECT a.user_id, 1 FROM ub a CROSS JOIN ub b;", "CROSS JOIN"),
-        ("INSERT INTO sink SELECT user_id, 1 FROM ub UNION ALL SELECT user_id, 2 FROM ub;", "UNION"),
+        ("INSERT INTO sink WITH RECURSIVE r AS (SELECT 1) SELECT user_id, 1 FROM ub;", "RECURSIVE"),
         ("CREATE FUNCTION f AS 'x';", "CREATE FUNCTION"),
     ],
 )

@@ -21,8 +21,15 @@ class Catalog:
 
     def __init__(self) -> None:
         self._objects: dict[str, TableDef | ViewDef] = {}
+        self._temporary: set[str] = set()  # CREATE TEMPORARY TABLE / VIEW (SHOW CREATE says so)
 
-    def add(self, obj: TableDef | ViewDef, if_not_exists: bool = False, replace: bool = False):
+    def add(
+        self,
+        obj: TableDef | ViewDef,
+        if_not_exists: bool = False,
+        replace: bool = False,
+        temporary: bool = False,
+    ):
         key = obj.name.lower()
         if key in self._objects and not replace:
             if if_not_exists:
@@ -30,6 +37,13 @@ class Catalog:
             kind = "Table" if isinstance(self._objects[key], TableDef) else "View"
             raise CatalogError(f"{kind} '{obj.name}' already exists")
         self._objects[key] = obj
+        if temporary:
+            self._temporary.add(key)
+        else:
+            self._temporary.discard(key)
+
+    def is_temporary(self, name: str) -> bool:
+        return name.lower() in self._temporary
 
     def drop(self, name: str, kind: type, if_exists: bool = False) -> None:
         obj = self._objects.get(name.lower())
@@ -39,6 +53,7 @@ class Catalog:
             what = "Table" if kind is TableDef else "View"
             raise CatalogError(f"{what} '{name}' does not exist")
         del self._objects[name.lower()]
+        self._temporary.discard(name.lower())
 
     def get(self, name: str) -> TableDef | ViewDef | None:
         return self._objects.get(name.lower())

@@ -7,7 +7,7 @@ EXPLAIN, EXECUTE STATEMENT SET) are recognised earlier, in `statements.py`.
 
 from __future__ import annotations
 
-from sqlglot import exp, parser, tokens
+from sqlglot import exp, generator, parser, tokens
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
@@ -16,6 +16,9 @@ from clickstream.sql.expressions import Descriptor, JsonCall, TableArg, WindowTv
 from clickstream.sql.reserved_words import RESERVED_WORDS
 
 WINDOW_TVFS = ("TUMBLE", "HOP", "CUMULATE", "SESSION")
+# CREATE TABLE ... LIKE source (<strategy> <feature>, ...)
+LIKE_STRATEGIES = ("INCLUDING", "EXCLUDING", "OVERWRITING")
+LIKE_FEATURES = ("ALL", "CONSTRAINTS", "GENERATED", "METADATA", "OPTIONS", "PARTITIONS", "WATERMARKS")
 
 
 def _parse_window_function(name: str):
@@ -154,6 +157,28 @@ class FlinkParser(parser.Parser):
         if default is not None:
             call.set(f"{target.lower()}_default", default)
 
+    def _parse_create_like(self) -> exp.LikeProperty | None:
+        """`LIKE source [(INCLUDING ALL EXCLUDING OPTIONS ...)]`: each option as a Property
+        strategy -> feature, in the order written (table_like.py merges them)."""
+        table = self._parse_table_parts(schema=True)  # not `t1 (...)` as a call
+        options: list[exp.Expression] = []
+        if self._match(TokenType.L_PAREN):
+            while not self._match(TokenType.R_PAREN):
+                strategy, feature = self._curr, self._next
+                if strategy is None or feature is None or strategy.text.upper() not in LIKE_STRATEGIES:
+                    self.raise_error(f"expected one of {', '.join(LIKE_STRATEGIES)}")
+                    return None
+                if feature.text.upper() not in LIKE_FEATURES:
+                    self.raise_error(f"expected one of {', '.join(LIKE_FEATURES)}", feature)
+                    return None
+                self._advance(2)
+                options.append(
+                    self.expression(
+                        exp.Property(this=exp.var(strategy.text.upper()), value=exp.var(feature.text.upper()))
+                    )
+                )
+        return self.expression(exp.LikeProperty(this=table, expressions=options))
+
     def _parse_window_argument(self) -> exp.Expression | None:
         """`DESCRIPTOR(col)`, an interval, or `name => value` (named TVF arguments)."""
         if self._match_text_seq("DESCRIPTOR"):
@@ -200,3 +225,17 @@ class Flink(Dialect):
         }
 
     Parser = FlinkParser
+
+    class Generator(generator.Generator):
+        """Flink SQL text of a tree (SHOW CREATE TABLE / VIEW, messages): Flink's names."""
+
+        TYPE_MAPPING = {
+            **generator.Generator.TYPE_MAPPING,
+            exp.DType.TEXT: "STRING",
+            exp.DType.VARBINARY: "BYTES",
+            exp.DType.TIMESTAMPLTZ: "TIMESTAMP_LTZ",
+        }
+        TRANSFORMS = {
+            **generator.Generator.TRANSFORMS,
+            exp.Length: lambda self, e: self.func("CHAR_LENGTH", e.this),
+        }

@@ -52,9 +52,20 @@ class ResetStatement(Statement):
 
 
 @dataclass
+class LikeClause:
+    """`LIKE source (INCLUDING ALL OVERWRITING OPTIONS ...)` of a CREATE TABLE."""
+
+    source: str
+    node: exp.Expression  # for positions
+    options: list[tuple[str, str]] = field(default_factory=list)  # (strategy, feature) as written
+
+
+@dataclass
 class CreateTable(Statement):
     table: TableDef | None = None
     if_not_exists: bool = False
+    temporary: bool = False
+    like: LikeClause | None = None  # the table is merged with its source when the statement runs
 
 
 @dataclass
@@ -63,6 +74,7 @@ class CreateView(Statement):
     query: exp.Expression | None = None
     if_not_exists: bool = False
     replace: bool = False
+    temporary: bool = False
 
 
 @dataclass
@@ -93,6 +105,17 @@ class QueryStatement(Statement):
 @dataclass
 class ShowTables(Statement):
     views_only: bool = False
+
+
+@dataclass
+class ShowFunctions(Statement):
+    pass
+
+
+@dataclass
+class ShowCreate(Statement):
+    kind: str = "TABLE"  # or VIEW
+    name: str = ""
 
 
 @dataclass
@@ -205,6 +228,8 @@ def _group_statement_sets(pieces: list[_Piece]):
 _SET = re.compile(r"^SET\s*(?:'([^']*)'|([\w.\-]+))\s*=\s*(?:'((?:[^']|'')*)'|(\S+))\s*$", re.I | re.S)
 _RESET = re.compile(r"^RESET\s*(?:'([^']*)'|([\w.\-]+))?\s*$", re.I)
 _SHOW = re.compile(r"^SHOW\s+(TABLES|VIEWS)\s*$", re.I)
+_SHOW_FUNCTIONS = re.compile(r"^SHOW\s+(?:USER\s+)?FUNCTIONS\s*$", re.I)
+_SHOW_CREATE = re.compile(r"^SHOW\s+CREATE\s+(TABLE|VIEW)\s+`?([\w.]+)`?\s*$", re.I)
 _DESCRIBE = re.compile(r"^(?:DESCRIBE|DESC)\s+`?([\w.]+)`?\s*$", re.I)
 _EXPLAIN = re.compile(r"^EXPLAIN\s+(?:PLAN\s+FOR\s+)?", re.I)
 
@@ -225,6 +250,10 @@ def _parse_piece(text, line: int, col: int) -> Statement:
         return ResetStatement(text, line, col, key=match.group(1) or match.group(2))
     if match := _SHOW.match(text):
         return ShowTables(text, line, col, views_only=match.group(1).upper() == "VIEWS")
+    if _SHOW_FUNCTIONS.match(text):
+        return ShowFunctions(text, line, col)
+    if match := _SHOW_CREATE.match(text):
+        return ShowCreate(text, line, col, kind=match.group(1).upper(), name=match.group(2).split(".")[-1])
     if match := _DESCRIBE.match(text):
         return DescribeStatement(text, line, col, name=match.group(1))
     if match := _EXPLAIN.match(text):
@@ -270,9 +299,16 @@ def _typed(statement: Statement, tree: exp.Expression) -> Statement:
     base = (statement.text, statement.line, statement.col)
     if isinstance(tree, exp.Create):
         kind = (tree.args.get("kind") or "").upper()
+        properties = tree.args.get("properties")
+        temporary = any(isinstance(p, exp.TemporaryProperty) for p in properties or [])
         if kind == "TABLE":
+            like = _like_clause(statement, tree)
             return CreateTable(
-                *base, table=_table_def(statement, tree), if_not_exists=bool(tree.args.get("exists"))
+                *base,
+                table=_table_def(statement, tree, like),
+                if_not_exists=bool(tree.args.get("exists")),
+                temporary=temporary,
+                like=like,
             )
         if kind == "VIEW":
             return CreateView(
@@ -281,6 +317,7 @@ def _typed(statement: Statement, tree: exp.Expression) -> Statement:
                 query=tree.expression,
                 if_not_exists=bool(tree.args.get("exists")),
                 replace=bool(tree.args.get("replace")),
+                temporary=temporary,
             )
         raise statement.error(UnsupportedFeatureError, f"CREATE {kind} is not supported")
     if isinstance(tree, exp.Drop):
@@ -311,12 +348,31 @@ def _typed(statement: Statement, tree: exp.Expression) -> Statement:
     )
 
 
-def _table_def(statement: Statement, tree: exp.Create) -> TableDef:
+def _like_clause(statement: Statement, tree: exp.Create) -> LikeClause | None:
+    properties = tree.args.get("properties")
+    like = next((p for p in properties or [] if isinstance(p, exp.LikeProperty)), None)
+    if like is None:
+        return None
+    options = [(o.this.name, o.args["value"].name) for o in like.expressions]
+    features = [feature for _, feature in options]
+    for strategy, feature in options:
+        if features.count(feature) > 1:
+            raise statement.error(SqlParseError, "Each like option feature can be declared only once.", like)
+        if strategy == "OVERWRITING" and feature in ("ALL", "CONSTRAINTS"):
+            raise statement.error(
+                SqlParseError, f"Illegal merging strategy '{strategy}' for '{feature}' option.", like
+            )
+    return LikeClause(like.this.name, like.this, options)
+
+
+def _table_def(statement: Statement, tree: exp.Create, like: LikeClause | None = None) -> TableDef:
     schema = tree.this
+    if isinstance(schema, exp.Table) and like is not None:  # `CREATE TABLE t LIKE s`: no columns of its own
+        schema = exp.Schema(this=schema, expressions=[])
     if not isinstance(schema, exp.Schema):
         raise statement.error(
             UnsupportedFeatureError,
-            "CREATE TABLE needs a column list (CREATE TABLE ... AS / LIKE are not supported)",
+            "CREATE TABLE needs a column list (CREATE TABLE ... AS is not supported)",
             tree,
         )
     table = TableDef(name=schema.this.name, physical=[])
@@ -333,10 +389,17 @@ def _table_def(statement: Statement, tree: exp.Create) -> TableDef:
             )
     properties = tree.args.get("properties")
     for prop in properties.expressions if properties else []:
-        if isinstance(prop, exp.Property):
+        if isinstance(prop, exp.TemporaryProperty | exp.LikeProperty):
+            continue  # read by _typed and _like_clause
+        if type(prop) is exp.Property:  # 'key' = 'value'; its subclasses are other clauses
             key = prop.this.name if isinstance(prop.this, exp.Literal) else prop.name
             table.options[key] = prop.args["value"].name
-    _check_table(statement, table, schema)
+        else:
+            raise statement.error(
+                UnsupportedFeatureError, f"'{prop.sql(dialect=Flink)}' is not supported in CREATE TABLE", prop
+            )
+    if like is None:  # else once merged with the LIKE source (table_like.py)
+        check_table(statement, table, schema)
     return table
 
 
@@ -361,7 +424,8 @@ def _add_column(statement: Statement, table: TableDef, item: exp.ColumnDef) -> N
         raise statement.error(UnsupportedFeatureError, error.message, item) from None
 
 
-def _check_table(statement: Statement, table: TableDef, schema: exp.Schema) -> None:
+def check_table(statement: Statement, table: TableDef, schema: exp.Expression) -> None:
+    """Key and watermark columns exist; no column is defined twice."""
     names = [c.name.lower() for c in table.physical] + [c.name.lower() for c in table.computed]
     for name in table.primary_key + ([table.watermark.column] if table.watermark else []):
         if name.lower() not in names:
