@@ -23,7 +23,7 @@ from clickstream.sql.statements import position_of
 @dataclass(frozen=True)
 class _Cte:
     query: exp.Expression
-    columns: tuple[str, ...]  # `WITH t (a, b) AS (...)` renames the query's columns
+    columns: tuple[exp.Identifier, ...]  # `WITH t (a, b) AS (...)` renames the query's columns
 
 
 def inline_ctes(query: exp.Expression) -> exp.Expression:
@@ -52,7 +52,7 @@ def _define(with_: exp.With, outer: dict[str, _Cte]) -> dict[str, _Cte]:
     for cte in with_.expressions:
         body = _inline(cte.this, visible)  # sees only the CTEs defined before it
         alias = cte.args.get("alias")
-        columns = tuple(c.name for c in alias.columns) if alias is not None else ()
+        columns = tuple(alias.columns) if alias is not None else ()  # with their positions
         visible[cte.alias.lower()] = _Cte(body, columns)
     return visible
 
@@ -68,7 +68,5 @@ def _reference(table: exp.Table, cte: _Cte) -> exp.Subquery:
             f"FOR SYSTEM_TIME AS OF on the CTE '{table.name}' is not supported", *position_of(table)
         )
     name = table.alias or table.name
-    alias = exp.TableAlias(
-        this=exp.to_identifier(name), columns=[exp.to_identifier(c) for c in cte.columns] or None
-    )
+    alias = exp.TableAlias(this=exp.to_identifier(name), columns=[c.copy() for c in cte.columns] or None)
     return exp.Subquery(this=cte.query.copy(), alias=alias)

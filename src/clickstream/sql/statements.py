@@ -338,6 +338,13 @@ def _typed(statement: Statement, tree: exp.Expression) -> Statement:
             target = target.this
         if tree.args.get("overwrite"):
             raise statement.error(UnsupportedFeatureError, "INSERT OVERWRITE is not supported")
+        if tree.args.get("with_") is not None:  # Flink's grammar has WITH after INSERT INTO t only
+            raise statement.error(
+                SqlParseError,
+                "Incorrect syntax near the keyword 'INSERT'",
+                tree.args["with_"],
+                hint="Write INSERT INTO t WITH ... SELECT ...",
+            )
         return InsertStatement(
             *base, target=target.name, target_node=target, columns=columns, query=tree.expression
         )
