@@ -107,13 +107,11 @@ def _top_n(
         input=node,
         order=order,
         limit=offset + fetch,
+        start=offset + 1,  # the first `offset` rows are ranked, not emitted
         rank_column=rank.name,
         row_key=node.upsert_keys,
     )
-    condition = (
-        exp.GT(this=render.column(rank.name), expression=exp.Literal.number(offset)) if offset else None
-    )
-    return _visible(top, scope, condition)
+    return _visible(top, scope)
 
 
 def _with_keys(
@@ -167,10 +165,10 @@ def _output_column(key: exp.Expression, scope: Scope) -> str | None:
     return None
 
 
-def _visible(node: PlanNode, scope: Scope, condition: exp.Expression | None = None) -> _Planned:
-    """`node` without its hidden columns (order keys, the rank), filtered by `condition`."""
+def _visible(node: PlanNode, scope: Scope) -> _Planned:
+    """`node` without its hidden columns (order keys, the rank)."""
     visible = scope.visible()
-    if condition is None and [e.internal for e in visible] == [c.name for c in node.columns]:
+    if [e.internal for e in visible] == [c.name for c in node.columns]:
         return node, scope
     columns = [node.column(e.internal) for e in visible]
     rowtime = node.rowtime if node.rowtime in {c.name for c in columns} else None
@@ -178,7 +176,6 @@ def _visible(node: PlanNode, scope: Scope, condition: exp.Expression | None = No
         columns=columns,
         input=node,
         projections=[render.column(c.name) for c in columns],
-        condition=condition,
         keeps_rowtime=rowtime,
         key_map={c.name: c.name for c in columns},
     )
