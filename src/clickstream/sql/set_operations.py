@@ -3,8 +3,8 @@
 Flink's rules: the inputs must have the same number of columns, and each column's types a common
 type (INT and BIGINT give BIGINT, INT and DECIMAL(2, 1) give DECIMAL(11, 1)); the names are the
 first input's. UNION ALL passes every row of every input on (Flink's Union). UNION (distinct) is
-planned as Flink plans it: UNION ALL, then a GROUP BY on every column, which emits each distinct row
-once.
+planned as Flink plans it: UNION ALL, then a GROUP BY on every column (as SELECT DISTINCT is), which
+emits each distinct row once, and over an updating input retracts it when its last copy goes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sqlglot import exp
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import Column, plan_name
 from clickstream.sql import render
-from clickstream.sql.plan import CalcNode, GroupAggregateNode, PlanNode, UnionNode
+from clickstream.sql.aggregation import AggregatePlanner
+from clickstream.sql.plan import CalcNode, PlanNode, UnionNode
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.statements import position_of
 from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
@@ -38,14 +39,7 @@ def plan_set_operation(planner: Planner, query: exp.SetOperation) -> _Planned:
     node, scope = _union_all(inputs, columns)
     if not distinct:
         return node, scope
-    if node.updating:
-        raise UnsupportedFeatureError(
-            "UNION (without ALL) over an updating input (a GROUP BY, a join, a Top-N) is not supported yet",
-            *position_of(query),
-            hint="Use UNION ALL, or make the inputs append-only.",
-        )
-    keys = [c.name for c in node.columns]
-    return GroupAggregateNode(columns=list(node.columns), input=node, keys=keys, aggregates=[]), scope
+    return AggregatePlanner(planner).plan_distinct(node, scope)
 
 
 def _branches(query: exp.Union) -> list[exp.Expression]:
