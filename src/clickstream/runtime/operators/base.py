@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from clickstream.runtime.batch import stamp
+
 
 @dataclass
 class OperatorMetrics:
@@ -26,8 +28,19 @@ class BaseOperator:
 
     def __init__(self) -> None:
         self.metrics = OperatorMetrics()
+        self.emitted = 0  # rows emitted so far: the sequence numbers of the next ones start here
         # each input's watermark, kept up to date by the executor (a union stamps rows with them)
         self.input_watermarks: list[int] = []
+
+    def _released(self, out: pa.Table, watermark: int) -> list[pa.Table]:
+        """Rows a watermark released, numbered after everything emitted before, stamped with
+        `watermark` and counted; nothing for an empty table."""
+        if not out.num_rows:
+            return []
+        stamped = stamp(out, self.emitted, watermark)
+        self.emitted += out.num_rows
+        self.metrics.records_out += out.num_rows
+        return [stamped]
 
     @property
     def complete(self) -> bool:

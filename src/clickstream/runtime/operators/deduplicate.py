@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
+from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import RankNode
@@ -27,7 +27,6 @@ class FirstRowOperator(BaseOperator):
         self.data = [quote(c.name) for c in node.input.columns]
         self.keys = [quote(k) for k in node.partition]
         self.time = quote(node.order[0][0])
-        self.emitted = 0
         self._created = False
 
     def _same_key(self, a: str, b: str) -> str:
@@ -75,10 +74,7 @@ class FirstRowOperator(BaseOperator):
         emitted = f"SELECT 1 FROM {p}_first f WHERE {self._same_key('r', 'f')}"
         self.state.execute(f"DELETE FROM {p}_rows r WHERE EXISTS ({emitted})")
         self._count_state()
-        self.metrics.records_out += out.num_rows
-        stamped = stamp(out, self.emitted, watermark)
-        self.emitted += out.num_rows
-        return [stamped]
+        return self._released(out, watermark)
 
     def _count_state(self) -> None:
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {self.p}_rows") or 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
+from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import TemporalSortNode
@@ -113,10 +113,7 @@ class TemporalSortOperator(BaseOperator):
         )
         self.state.execute(f"DELETE FROM {p}_rows WHERE {due}")
         self._count_state()
-        self.metrics.records_out += out.num_rows
-        stamped = stamp(out, self.emitted, watermark)
-        self.emitted += out.num_rows
-        return [stamped]
+        return self._released(out, watermark)
 
     def _count_state(self) -> None:
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {self.p}_rows") or 0
