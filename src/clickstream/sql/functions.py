@@ -215,10 +215,6 @@ def _kind_of_type(duck: str) -> str | None:
     return "decimal" if duck.startswith("DECIMAL") else None
 
 
-def to_duckdb_sql(node: exp.Expression) -> str:
-    return node.sql(dialect="duckdb")
-
-
 class _Translator:
     def __init__(
         self,
