@@ -321,6 +321,12 @@ class PostgresDialect(BaseDialect):
 
         return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
 
+    def _quote_raw(self, identifier: str) -> str:
+        # Flink's Postgres dialect writes names unquoted, so Postgres folds them to lower case
+        # (the seed's `PASSWORD` column is `password`). Folding, then quoting, finds the same
+        # columns and tables and still allows reserved words such as `user` or `order`.
+        return super()._quote_raw(identifier.lower())
+
     def _decimal_type(self, duck: str) -> str:
         return duck.replace("DECIMAL", "NUMERIC")
 

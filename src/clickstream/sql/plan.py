@@ -456,6 +456,10 @@ class RankNode(PlanNode):
         return self.input.rowtime if self.first_on_rowtime or self.last_on_rowtime else None
 
     @property
+    def time_attributes(self) -> list[str]:
+        return self.input.time_attributes if self.rowtime else []
+
+    @property
     def upsert_keys(self) -> list[str] | None:
         # deduplication keeps one row per partition: the partition keys alone are unique
         return list(self.partition) if self.limit == 1 else self.partition + [self.rank_column]

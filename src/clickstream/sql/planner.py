@@ -599,11 +599,13 @@ def _visible_twin(node: PlanNode, hidden: str) -> str:
 
 
 def _orders_by_rowtime(node: PlanNode) -> bool:
-    """Deduplication on event time (Flink's RowTimeDeduplicate): is `$o0` the rowtime?"""
+    """Deduplication on event time (Flink's RowTimeDeduplicate): is `$o0` a time attribute (the
+    rowtime, or after an interval join the other side's, as in seed 004's attribution)?"""
     if not isinstance(node, CalcNode) or node.rowtime is None or node.updating:
         return False
     names = [c.name for c in node.columns]
-    return node.projections[names.index("$o0")] == node.projections[names.index(node.rowtime)]
+    order = node.projections[names.index("$o0")]
+    return any(order == node.projections[names.index(t)] for t in node.time_attributes)
 
 
 def _window_bounds(node: PlanNode) -> set[str]:

@@ -39,7 +39,10 @@ class FirstRowOperator(BaseOperator):
             keys = ", ".join(self.keys) or "1 AS __all"
             self.state.execute(f"CREATE TABLE {p}_done AS SELECT {keys} FROM batch LIMIT 0", batch=batch)
             self._created = True
-        on_time = f"{quote(WM)} = {MIN_WATERMARK} OR epoch_ms({self.time}) > {quote(WM)}"
+        # Flink drops a row whose order time is NULL (a LEFT interval join's unmatched row ordered
+        # by the other side's time), as it drops a late one.
+        after_watermark = f"{quote(WM)} = {MIN_WATERMARK} OR epoch_ms({self.time}) > {quote(WM)}"
+        on_time = f"{self.time} IS NOT NULL AND ({after_watermark})"
         kept = self.state.scalar(f"SELECT count(*) FROM batch WHERE {on_time}", batch=batch) or 0
         self.metrics.late_dropped += batch.num_rows - kept
         self.state.execute(
