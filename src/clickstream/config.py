@@ -34,7 +34,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     ),
     "table.exec.state.ttl": (
         "0 ms",
-        "Rows of a regular join's state older than this are dropped (0: kept for ever).",
+        "A key's state (a regular join's rows, an unbounded GROUP BY's accumulators) not written for "
+        "this long is dropped (0: kept for ever).",
     ),
     "parallelism.default": ("1", "Accepted for Flink compatibility; one process runs the job."),
     "pipeline.name": ("clickstream", "Name of the job, shown in status and metrics."),

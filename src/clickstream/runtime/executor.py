@@ -231,12 +231,11 @@ class Job:
         if isinstance(node, GroupAggregateNode) and node.input.updating:
             return RetractGroupAggregateOperator(node, state)
         if isinstance(node, GroupAggregateNode):
-            return GroupAggregateOperator(node, state)
+            return GroupAggregateOperator(node, state, self._state_ttl_ms())
         if isinstance(node, ChangelogNormalizeNode):
             return ChangelogNormalizeOperator(node, state)
         if isinstance(node, JoinNode):
-            ttl = parse_duration_ms(self.settings.get("table.exec.state.ttl"))
-            return JoinOperator(node, state, ttl)
+            return JoinOperator(node, state, self._state_ttl_ms())
         if isinstance(node, TemporalJoinNode):
             return TemporalJoinOperator(node, state)
         if isinstance(node, IntervalJoinNode):
@@ -254,6 +253,9 @@ class Job:
         if isinstance(node, SinkNode):
             return SinkOperator(node, registry.create_sink(node.table, self.settings), state)
         raise AssertionError(f"no operator for {node.describe()}")
+
+    def _state_ttl_ms(self) -> int:
+        return parse_duration_ms(self.settings.get("table.exec.state.ttl"))
 
     def _limits_reached(self) -> bool:
         """Every query has all the rows its LIMIT lets through: it has ended, even on an

@@ -23,6 +23,7 @@ from clickstream.runtime.operators.aggregates import (
     final,
 )
 from clickstream.runtime.operators.base import BaseOperator
+from clickstream.runtime.operators.state_ttl import KeyedStateTtl
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import AggCall, GroupAggregateNode
 
@@ -30,7 +31,7 @@ from clickstream.sql.plan import AggCall, GroupAggregateNode
 class GroupAggregateOperator(BaseOperator):
     name = "GroupAggregate"
 
-    def __init__(self, node: GroupAggregateNode, state: JobState) -> None:
+    def __init__(self, node: GroupAggregateNode, state: JobState, ttl_ms: int = 0) -> None:
         super().__init__()
         if node.input.updating:
             raise NotImplementedError("GROUP BY over an updating input")
@@ -46,6 +47,7 @@ class GroupAggregateOperator(BaseOperator):
         self.distinct = [(i, call) for i, call in enumerate(node.aggregates) if call.distinct]
         self.emitted = 0
         self._created = False
+        self.ttl = KeyedStateTtl(state, self.p, self.keys, ttl_ms) if ttl_ms else None
 
     def _on(self, left: str, right: str, extra: list[str] | None = None) -> str:
         conditions = [f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in self.keys]
@@ -71,6 +73,8 @@ class GroupAggregateOperator(BaseOperator):
     def process(self, batch: pa.Table) -> list[pa.Table]:
         if not self._created:
             self._create_distinct_state(batch.slice(0, 0))
+        elif self.ttl:
+            self._expire_idle_keys(self.ttl)
         self._codes: running.Codes = {}  # value codes of this batch's columns, computed once
         rows = self._with_new_distinct_flags(batch)
         if not self._created:
@@ -79,8 +83,14 @@ class GroupAggregateOperator(BaseOperator):
         for i, call in self.distinct:
             cols = ", ".join(self.keys + [quote(call.argument)])
             self.state.execute(f"INSERT INTO {self.p}_d{i} SELECT {cols} FROM rows WHERE __new{i}", rows=rows)
+        if self.ttl:
+            self.ttl.touch(batch)
         self.emitted += out.num_rows
         return self._count(batch, [out] if out.num_rows else [])
+
+    def _expire_idle_keys(self, ttl: KeyedStateTtl) -> None:
+        ttl.expire([f"{self.p}_acc"] + [f"{self.p}_d{i}" for i, _ in self.distinct])
+        self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {self.p}_acc") or 0
 
     # --- COUNT(DISTINCT): which rows bring a value the key has not seen -------------------------
 

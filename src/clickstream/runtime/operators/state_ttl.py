@@ -1,0 +1,60 @@
+"""`table.exec.state.ttl` for keyed state: a key's state goes once it has not been written for
+the TTL (processing time), as Flink's state TTL (`OnCreateAndWrite`, never returning expired state).
+
+Nothing is emitted when a key expires: a later row of that key starts from an empty state, so an
+aggregate then emits `+I` of a fresh result without retracting the old one, as in Flink.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+
+from clickstream.runtime.batch import quote
+from clickstream.runtime.state import JobState
+
+TOUCHED = quote("$touched")
+
+
+class KeyedStateTtl:
+    """When each key of one operator was last written, and the expiry of idle keys' rows."""
+
+    def __init__(self, state: JobState, prefix: str, keys: list[str], ttl_ms: int) -> None:
+        self.state, self.table, self.ttl_ms = state, f"{prefix}_ttl", ttl_ms
+        self.keys = keys  # quoted key columns
+        self._created = False
+
+    def _now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def _same_key(self, a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in self.keys) or "TRUE"
+
+    def touch(self, batch: pa.Table) -> None:
+        """Every key of `batch` was written now."""
+        keys = ", ".join(self.keys) or "1 AS __all"
+        if not self._created:
+            self.state.execute(
+                f"CREATE TABLE {self.table} AS SELECT DISTINCT {keys}, 0::BIGINT AS {TOUCHED} "
+                "FROM batch LIMIT 0",
+                batch=batch,
+            )
+            self._created = True
+        seen = f"SELECT 1 FROM batch b WHERE {self._same_key('t', 'b')}"
+        self.state.execute(f"DELETE FROM {self.table} t WHERE EXISTS ({seen})", batch=batch)
+        self.state.execute(
+            f"INSERT INTO {self.table} SELECT DISTINCT {keys}, {self._now_ms()} FROM batch", batch=batch
+        )
+
+    def expire(self, tables: list[str]) -> None:
+        """Deletes, from each of `tables` (keyed by the same columns), the rows of keys idle for
+        longer than the TTL."""
+        if not self._created:
+            return
+        cutoff = self._now_ms() - self.ttl_ms
+        idle = f"SELECT * FROM {self.table} WHERE {TOUCHED} < {cutoff}"
+        for table in tables:
+            expired = f"SELECT 1 FROM ({idle}) i WHERE {self._same_key('s', 'i')}"
+            self.state.execute(f"DELETE FROM {table} s WHERE EXISTS ({expired})")
+        self.state.execute(f"DELETE FROM {self.table} WHERE {TOUCHED} < {cutoff}")

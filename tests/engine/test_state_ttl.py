@@ -1,0 +1,67 @@
+"""`table.exec.state.ttl` bounds an unbounded GROUP BY's state, as Flink's state TTL does: a key not
+written for the TTL loses its accumulators, and its next row starts a fresh result (+I, the old one
+is not retracted)."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import Counter
+
+import orjson
+import pytest
+
+from clickstream.config import Settings
+from clickstream.engine import Engine
+from tests.flink_oracle import materialize
+
+ROWS, KEYS, BATCH = 300, 10, 50
+
+QUERY = "SELECT k, COUNT(*) AS n, COUNT(DISTINCT v) AS dv FROM events GROUP BY k"
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ttl") / "events.jsonl"
+    path.write_bytes(b"".join(orjson.dumps({"k": i % KEYS, "v": i % 7}) + b"\n" for i in range(ROWS)))
+    return path
+
+
+def _engine(path, ttl: str) -> Engine:
+    engine = Engine(Settings({"table.exec.mini-batch.size": str(BATCH)}), out=io.StringIO())
+    engine.execute_script(
+        f"SET 'table.exec.state.ttl' = '{ttl}';"
+        f"CREATE TABLE events (k INT, v INT) WITH ('connector' = 'filesystem', 'path' = '{path}', "
+        "'format' = 'json');"
+    )
+    return engine
+
+
+def test_without_ttl_one_result_per_key(events) -> None:
+    result = materialize(_engine(events, "0 ms").collect(QUERY))
+    assert result == Counter({(k, ROWS // KEYS, 7): 1 for k in range(KEYS)})
+
+
+def test_expired_keys_start_afresh(events) -> None:
+    engine = _engine(events, "1 ms")
+    sizes: list[int] = []
+
+    def after_batch(job) -> None:
+        sizes.append(job.metrics()["collect"]["state_rows"])
+        time.sleep(0.005)  # every key is now idle for longer than the TTL
+
+    engine.on_batch = after_batch
+    changes = engine.collect(QUERY)
+    # each batch starts from empty state: only inserts, one per key and batch, never retracted
+    assert {kind for kind, _ in changes} == {"+I"}
+    counts = Counter(row[0] for _, row in changes)
+    assert counts == Counter({k: ROWS // BATCH for k in range(KEYS)})
+    assert all(row[1] == BATCH // KEYS for _, row in changes)
+    assert sum(row[1] for _, row in changes) == ROWS  # nothing lost: every row counted once
+    assert max(sizes) <= KEYS
+
+
+def test_a_long_ttl_changes_nothing(events) -> None:
+    assert materialize(_engine(events, "1 h").collect(QUERY)) == materialize(
+        _engine(events, "0 ms").collect(QUERY)
+    )
