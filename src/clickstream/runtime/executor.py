@@ -24,6 +24,7 @@ from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.changelog_normalize import ChangelogNormalizeOperator
 from clickstream.runtime.operators.deduplicate import FirstRowOperator
+from clickstream.runtime.operators.expand import ExpandOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
 from clickstream.runtime.operators.interval_join import IntervalJoinOperator
 from clickstream.runtime.operators.join import JoinOperator
@@ -43,6 +44,7 @@ from clickstream.runtime.state import JobState
 from clickstream.sql.plan import (
     CalcNode,
     ChangelogNormalizeNode,
+    ExpandNode,
     GroupAggregateNode,
     IntervalJoinNode,
     JoinNode,
@@ -234,6 +236,8 @@ class Job:
             return GroupAggregateOperator(node, state, self._state_ttl_ms())
         if isinstance(node, ChangelogNormalizeNode):
             return ChangelogNormalizeOperator(node, state)
+        if isinstance(node, ExpandNode):
+            return ExpandOperator(node)
         if isinstance(node, JoinNode):
             return JoinOperator(node, state, self._state_ttl_ms())
         if isinstance(node, TemporalJoinNode):

@@ -13,6 +13,7 @@ from typing import cast
 from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
+from clickstream.sql.json_aggregates import JSON_AGGREGATES, OBJECT_SEPARATOR, json_member
 from clickstream.sql.statements import position_of
 
 _INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
@@ -30,7 +31,7 @@ _SIMPLE = (
     (exp.GroupConcat, "LISTAGG"),
 )
 # Their result depends on the order of the rows: over an updating input Flink keeps every row.
-ORDERED = ("FIRST_VALUE", "LAST_VALUE", "LISTAGG")
+ORDERED = ("FIRST_VALUE", "LAST_VALUE", "LISTAGG", "JSON_ARRAYAGG", "JSON_OBJECTAGG")
 
 
 def collect_calls(roots: list[exp.Expression]) -> dict[exp.Expr, exp.Expr]:
@@ -74,7 +75,7 @@ def function_of(call: exp.Expr) -> str:
     aggregate = _aggregate(call)
     if isinstance(aggregate, exp.Count):
         return "COUNT"
-    for cls, name in _SIMPLE:
+    for cls, name in _SIMPLE + JSON_AGGREGATES:
         if isinstance(aggregate, cls):
             return name
     label = aggregate.sql_names()[0] if aggregate.sql_names() else type(aggregate).__name__
@@ -91,7 +92,10 @@ def is_distinct(call: exp.Expr) -> bool:
 def argument_of(call: exp.Expr) -> exp.Expression | None:
     """The expression aggregated (None for COUNT(*)), with a FILTER folded in."""
     aggregate = _aggregate(call)
-    argument = aggregate.this
+    if isinstance(aggregate, exp.JSONArrayAgg | exp.JSONObjectAgg):
+        argument: exp.Expression | None = json_member(aggregate)
+    else:
+        argument = aggregate.this
     if isinstance(argument, exp.Distinct):
         if len(argument.expressions) != 1:
             raise UnsupportedFeatureError(
@@ -114,6 +118,8 @@ def call_position(node: exp.Expr) -> tuple[int | None, int | None]:
 def separator_of(call: exp.Expr) -> str:
     """LISTAGG's separator: a string literal, ',' by default."""
     aggregate = _aggregate(call)
+    if isinstance(aggregate, exp.JSONObjectAgg):
+        return OBJECT_SEPARATOR
     separator = aggregate.args.get("separator") if isinstance(aggregate, exp.GroupConcat) else None
     if separator is None:
         return ","
@@ -126,7 +132,7 @@ def result_type(function: str, argument: str | None) -> str:
     """Flink's result types: COUNT is BIGINT, SUM/AVG keep an integral input's type."""
     if function == "COUNT":
         return "BIGINT"
-    if function == "LISTAGG":
+    if function in ("LISTAGG", "JSON_ARRAYAGG", "JSON_OBJECTAGG"):
         return "VARCHAR"
     assert argument is not None
     if function in ("MIN", "MAX", "FIRST_VALUE", "LAST_VALUE"):

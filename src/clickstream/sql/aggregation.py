@@ -21,6 +21,15 @@ from clickstream.sql.aggregate_calls import (
     result_type,
     separator_of,
 )
+from clickstream.sql.grouping_sets import (
+    GROUPING_ID,
+    check_group_clause,
+    check_supported,
+    expand_node,
+    grouping_sets,
+    replace_grouping_calls,
+)
+from clickstream.sql.json_aggregates import check_legacy_window
 from clickstream.sql.plan import (
     AggCall,
     CalcNode,
@@ -62,29 +71,36 @@ class AggregatePlanner:
         tvf: WindowTvfRelation | None,
     ) -> tuple[PlanNode, Scope]:
         group = query.args.get("group")
+        check_group_clause(group)
         items = list(group.expressions) if group else []
         if query.args.get("distinct"):
             items += self._distinct_keys(query, scope)
         window, window_time_column, keys = self._split_group(items, node, scope, tvf, query)
-        calls = self._collect_calls(query)
+        sets = grouping_sets(keys, lambda key: self.planner.bind(key, scope))
+        check_supported(
+            sets, window.kind if window else None, window is not None and tvf is None, group or query
+        )
 
         # 1. the Calc before the aggregate: one column per key, per argument, and the rowtime
         projections: list[exp.Expression] = []
         names: list[str] = []
         # bound expressions (equal trees compute the same) -> the column that holds them
         key_lookup: dict[exp.Expression, str] = {}
-        for index, key in enumerate(keys):
-            bound = self.planner.bind(key, scope)
-            if bound in key_lookup:
-                continue
+        for index, expression in enumerate(sets.keys):
+            bound = self.planner.bind(expression, scope)
             name = unique_name(
-                plan_name(key.name) if isinstance(key, exp.Column) else f"$k{index}",
+                plan_name(expression.name) if isinstance(expression, exp.Column) else f"$k{index}",
                 {n.lower() for n in names},
             )
             key_lookup[bound] = name
             projections.append(bound)
             names.append(name)
         key_names = list(names)
+        set_number = unique_name(GROUPING_ID, {n.lower() for n in names})
+        query = replace_grouping_calls(
+            query, sets, lambda e: _key_index(self.planner.bind(e, scope), key_lookup), _mark(set_number)
+        )
+        calls = self._collect_calls(query)
         arg_names: dict[exp.Expression, str] = {}
         for call in calls.values():
             argument = argument_of(call)
@@ -124,11 +140,16 @@ class AggregatePlanner:
             agg_calls[key] = AggCall(
                 function, arg_name, is_distinct(call), output, arg_type, separator_of(call)
             )
-            if node.updating and function in ORDERED:
+            if node.updating and function in ORDERED and is_distinct(call):
                 raise UnsupportedFeatureError(
-                    f"{function} over an updating input is not supported yet", *call_position(call)
+                    f"{function}(DISTINCT ...) over an updating input is not supported",
+                    *call_position(call),
                 )
         key_columns = [pre.column(n) for n in key_names]
+        source: PlanNode = pre
+        if not sets.trivial:  # one copy of each row per grouping set, numbered in `set_number`
+            source = expand_node(pre, sets, key_names, set_number)
+            key_names, key_columns = key_names + [set_number], key_columns + [source.columns[-1]]
         agg_columns = [a.output for a in agg_calls.values()]
         if window is not None:
             if node.updating:
@@ -140,10 +161,12 @@ class AggregatePlanner:
                     hint="Aggregate the append-only rows in the window, or use a GROUP BY.",
                 )
             _check_mergeable(window, list(agg_calls.values()), group or query)
+            if tvf is None:
+                check_legacy_window([a.function for a in agg_calls.values()], group or query)
             window_cols = WindowTvfRelation(window, window_time_column).window_columns()
             aggregate: PlanNode = WindowAggregateNode(
                 columns=key_columns + agg_columns + window_cols,
-                input=pre,
+                input=source,
                 window=window,
                 keys=key_names,
                 aggregates=list(agg_calls.values()),
@@ -153,7 +176,7 @@ class AggregatePlanner:
         else:
             aggregate = GroupAggregateNode(
                 columns=key_columns + agg_columns,
-                input=pre,
+                input=source,
                 keys=key_names,
                 aggregates=list(agg_calls.values()),
             )
@@ -325,16 +348,24 @@ class _GroupedScope(Scope):
         )
 
 
+def _key_index(bound: exp.Expression, keys: dict[exp.Expression, str]) -> int | None:
+    """The position of a grouping key among the keys, None if `bound` is none of them."""
+    return next((i for i, key in enumerate(keys) if key == bound), None)
+
+
 def _mark(name: str) -> exp.Column:
     return exp.Column(this=exp.Identifier(this=name, quoted=True), table=exp.Identifier(this=_MARK))
 
 
+_UNMERGEABLE = ("FIRST_VALUE", "LAST_VALUE", "JSON_ARRAYAGG")
+
+
 def _check_mergeable(window: WindowSpec, calls: list[AggCall], where: exp.Expression) -> None:
-    """HOP and CUMULATE windows merge slices; Flink's FIRST_VALUE and LAST_VALUE cannot merge."""
-    if window.kind not in ("HOP", "CUMULATE"):
-        return
+    """HOP and CUMULATE windows merge slices (and SESSION windows sessions, for JSON_ARRAYAGG);
+    Flink's FIRST_VALUE, LAST_VALUE and JSON_ARRAYAGG cannot merge."""
+    unmergeable = {"HOP": _UNMERGEABLE, "CUMULATE": _UNMERGEABLE, "SESSION": ("JSON_ARRAYAGG",)}
     for call in calls:
-        if call.function in ("FIRST_VALUE", "LAST_VALUE"):
+        if call.function in unmergeable.get(window.kind, ()):
             raise UnsupportedFeatureError(
                 f"Could not find an implementation method 'merge' for function '{call.function}': "
                 f"it cannot be used in a {window.kind} window",

@@ -7,6 +7,8 @@ EXPLAIN, EXECUTE STATEMENT SET) are recognised earlier, in `statements.py`.
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlglot import exp, generator, parser, tokens
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.helper import seq_get
@@ -124,6 +126,7 @@ class FlinkParser(parser.Parser):
         **{
             name: _parse_json_call(name) for name in ("JSON_VALUE", "JSON_QUERY", "JSON_EXISTS", "JSON_ARRAY")
         },
+        "JSON_ARRAYAGG": lambda self: self._parse_json_arrayagg(),
     }
 
     def parse(self, raw_tokens: list[Token], sql: str) -> list[exp.Expr | None]:
@@ -140,6 +143,30 @@ class FlinkParser(parser.Parser):
                     )
                     self.check_errors()
         return trees
+
+    def _parse_json_arrayagg(self) -> exp.Expression:
+        """JSON_ARRAYAGG(value [ORDER BY ...] [NULL|ABSENT ON NULL]), as Calcite reads it."""
+        value = self._parse_disjunction()
+        order = self._parse_order(this=value)
+        handling = next((w for w in ("NULL", "ABSENT") if self._match_text_seq(w, "ON", "NULL")), None)
+        return self.expression(
+            exp.JSONArrayAgg(this=value, order=order if order is not value else None, null_handling=handling)
+        )
+
+    # Calcite reads any expression as a grouping key inside ROLLUP, CUBE and GROUPING SETS
+    # (sqlglot's parser stops at `qty > 2`).
+    def _parse_cube_or_rollup(self, with_prefix: bool = False) -> exp.Cube | exp.Rollup | None:
+        kind = {TokenType.CUBE: exp.Cube, TokenType.ROLLUP: exp.Rollup}.get(
+            self._curr.token_type if self._curr else TokenType.UNKNOWN
+        )
+        if kind is None:
+            return None
+        self._advance()
+        items = [] if with_prefix else self._parse_wrapped_csv(self._parse_disjunction)
+        return cast(exp.Cube | exp.Rollup, self.expression(kind(expressions=items)))
+
+    def _parse_grouping_set(self) -> exp.Expr | None:
+        return self._parse_grouping_sets() or self._parse_cube_or_rollup() or self._parse_disjunction()
 
     def _parse_json_behavior(self, call: JsonCall) -> None:
         """`<behavior> ON EMPTY|ERROR|NULL`, or `DEFAULT <expr> ON EMPTY|ERROR`, into `call`."""

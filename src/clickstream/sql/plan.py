@@ -153,6 +153,32 @@ class CalcNode(PlanNode):
 
 
 @dataclass(eq=False)
+class ExpandNode(PlanNode):
+    """Each input row once per grouping set, the keys outside the set NULL and `set_column` the
+    set's number (Flink's Expand under a GROUPING SETS aggregate)."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    nulled: list[list[str]] = field(default_factory=list)  # per set: the key columns made NULL
+    set_column: str = ""
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.input.rowtime
+
+    @property
+    def time_attributes(self) -> list[str]:
+        return self.input.time_attributes
+
+    def describe(self) -> str:
+        sets = ", ".join("{" + ", ".join(n) + "}" for n in self.nulled)
+        return f"Expand(nulled=[{sets}], id=[{self.set_column}])"
+
+
+@dataclass(eq=False)
 class LookupJoinNode(PlanNode):
     """`JOIN dim FOR SYSTEM_TIME AS OF left.proctime ON left.k = dim.k`, enriched per batch."""
 

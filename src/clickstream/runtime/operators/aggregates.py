@@ -13,7 +13,9 @@ from clickstream.sql.plan import AggCall
 
 _INTEGRAL = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 SPREAD = ("STDDEV_POP", "STDDEV_SAMP", "VAR_POP", "VAR_SAMP")
-ORDERED = ("FIRST_VALUE", "LAST_VALUE", "LISTAGG")  # their result depends on the rows' order
+ORDERED = ("FIRST_VALUE", "LAST_VALUE", "LISTAGG", "JSON_ARRAYAGG", "JSON_OBJECTAGG")  # order matters
+# Texts joined in arrival order (the JSON aggregates are LISTAGGs of JSON texts: json_aggregates.py)
+JOINED = ("LISTAGG", "JSON_ARRAYAGG", "JSON_OBJECTAGG")
 
 # DISTINCT aggregates' state: the distinct values per key (and, over an updating input, how
 # many rows hold each). Quoted and `$`-prefixed so they never meet a user's column (`v`, `n`, ...).
@@ -58,7 +60,7 @@ def _ordered(name: str, call: AggCall, arg: str) -> list[tuple[str, str, str]]:
     if call.function == "LAST_VALUE":
         last = (f"{name}_o", f"max({seq}) {valued}", f"max({name}_o)")
         return [(name, f"arg_max({arg}, {seq}) {valued}", f"arg_max({name}, {name}_o)"), last]
-    if call.function == "LISTAGG":
+    if call.function in JOINED:
         sep = _string(call.separator)
         text = f"CAST({arg} AS VARCHAR)"
         return [
@@ -95,7 +97,7 @@ def _combine_ordered(index: int, call: AggCall, old: str, new: str) -> list[tupl
     """The state (`old`) holds earlier rows than the batch (`new`)."""
     name = f"acc{index}"
     a, b = f"{old}.{name}", f"{new}.{name}"
-    if call.function == "LISTAGG":
+    if call.function in JOINED:
         sep = _string(call.separator)
         value = f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL THEN {a} ELSE {a} || {sep} || {b} END"
         return [(name, value), (f"{name}_o", f"coalesce({old}.{name}_o, {new}.{name}_o)")]
@@ -129,7 +131,27 @@ def final(index: int, call: AggCall, source: str = "") -> str:
         return wrapped_integer(name, out_type)
     if call.function in SPREAD:
         return _spread(call.function, name, out_type)
+    if call.function == "JSON_ARRAYAGG":
+        return f"'[' || coalesce({name}, '') || ']'"
+    if call.function == "JSON_OBJECTAGG":
+        return _json_object(name)
     return f"CAST({name} AS {out_type})"
+
+
+def _json_object(name: str) -> str:
+    """JSON_OBJECTAGG's members (`key \x02 value`, joined by `\x01`) as an object with sorted
+    keys (\x02 sorts before any character of a key); a key seen twice fails the job, as in Flink."""
+    members = f"list_sort(string_split({name}, chr(1)))"
+    keys = f"list_transform({members}, lambda m: split_part(m, chr(2), 1))"
+    duplicate = f"list_filter({keys}, lambda k, i: i > 1 AND k = {keys}[i - 1])[1]"
+    text = f"array_to_string(list_transform({members}, lambda m: replace(m, chr(2), ':')), ',')"
+    return (
+        f"CASE WHEN {name} IS NULL THEN '{{}}' WHEN list_contains({keys}, chr(3)) THEN "
+        "error('Map views don''t support null keys.') "
+        f"WHEN len(list_distinct({keys})) < len({keys}) THEN "
+        f"error('Key ' || {duplicate} || ' is already present. Duplicate keys are not allowed in "
+        f"JSON_OBJECTAGG. Please ensure that keys are unique.') ELSE '{{' || {text} || '}}' END"
+    )
 
 
 def spread_type(call: AggCall) -> str:

@@ -5,6 +5,8 @@ State per group: the number of rows it holds (`__n`: when it drops to 0 the grou
 and signed sums for COUNT, SUM and AVG. MIN, MAX and the DISTINCT aggregates cannot be undone from
 a sum: for each of them the group's values are kept as a multiset (value -> number of rows holding
 it), and the result is recomputed from it, so retracting the current extreme finds the next one.
+FIRST_VALUE, LAST_VALUE, LISTAGG and the JSON aggregates keep the values in arrival order
+(`ordered_values.py`): a retraction removes the oldest equal value, as Flink's functions do.
 
 Per batch, the groups the batch touches are computed before and after applying it, and the
 difference is emitted: `-U old, +U new` for a changed group, `+I` for a new one, `-D` for one that
@@ -14,18 +16,21 @@ change emits nothing, as in Flink.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from clickstream.runtime.batch import OP, quote, stamp
 from clickstream.runtime.operators.aggregates import (
     DISTINCT_COUNT,
     DISTINCT_VALUE,
+    ORDERED,
     SPREAD,
     accumulators,
     final,
     spread_type,
 )
 from clickstream.runtime.operators.base import BaseOperator
+from clickstream.runtime.operators.ordered_values import OrderedValues
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import AggCall, GroupAggregateNode
 
@@ -42,8 +47,11 @@ class RetractGroupAggregateOperator(BaseOperator):
         self.p = state.new_prefix("retract")
         self.keys = [quote(k) for k in node.keys] or [_ALL]
         calls = list(enumerate(node.aggregates))
-        self.summed = [(i, c) for i, c in calls if not _needs_values(c)]
+        self.summed = [(i, c) for i, c in calls if not _needs_values(c) and c.function not in ORDERED]
         self.valued = [(i, c) for i, c in calls if _needs_values(c)]
+        self.listed = [
+            OrderedValues(state, self.p, i, c, self.keys) for i, c in calls if c.function in ORDERED
+        ]
         self.emitted = 0
         self._created = False
 
@@ -58,6 +66,8 @@ class RetractGroupAggregateOperator(BaseOperator):
         self._apply_sums()
         for i, call in self.valued:
             self._apply_values(i, call)
+        for values in self.listed:
+            values.apply(f"{self.p}_in")
         new = self._results()
         out = self._changes(old, new)
         self.state.execute(f"DELETE FROM {self.p}_acc WHERE {_ROWS} <= 0")
@@ -74,9 +84,11 @@ class RetractGroupAggregateOperator(BaseOperator):
         keys = [quote(k) for k in self.node.keys] or [f"CAST(0 AS TINYINT) AS {_ALL}"]
         arguments = {quote(c.argument) for c in self.node.aggregates if c.argument}
         sign = f"CASE WHEN {quote(OP)} IN (1, 3) THEN -1 ELSE 1 END" if OP in batch.column_names else "1"
+        # each row's position: the arrival order of FIRST_VALUE's, LAST_VALUE's and LISTAGG's values
+        batch = batch.append_column("__row", pa.array(np.arange(1, batch.num_rows + 1)))
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_in AS SELECT {', '.join(keys + sorted(arguments))}, "
-            f"{sign} AS __sign FROM batch",
+            f"{sign} AS __sign, __row FROM batch",
             batch=batch,
         )
         self.state.execute(
@@ -88,6 +100,8 @@ class RetractGroupAggregateOperator(BaseOperator):
         self.state.execute(f"CREATE TABLE {p}_acc AS {self._deltas()} LIMIT 0")
         for i, call in self.valued:
             self.state.execute(f"CREATE TABLE {p}_m{i} AS {self._value_deltas(call)} LIMIT 0")
+        for values in self.listed:
+            values.create(f"{p}_in")
         self._created = True
 
     # --- signed sums ------------------------------------------------------------------------------
@@ -174,6 +188,10 @@ class RetractGroupAggregateOperator(BaseOperator):
                 f"(SELECT 1 FROM {p}_keys t WHERE {self._on('m', 't')}) GROUP BY {keys}) m{i} "
                 f"ON {self._on(f'm{i}', 'a')}"
             )
+        for listed in self.listed:
+            columns, join = listed.results(f"{p}_keys", self._on)
+            accs += columns
+            joins += join
         names = [quote(c.name) for c in self.node.columns]
         values = [f"a.{k}" for k in self.keys[: len(self.node.keys)]]
         values += [final(i, call, "a") for i, call in enumerate(self.node.aggregates)]
