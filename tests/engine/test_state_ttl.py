@@ -65,3 +65,25 @@ def test_a_long_ttl_changes_nothing(events) -> None:
     assert materialize(_engine(events, "1 h").collect(QUERY)) == materialize(
         _engine(events, "0 ms").collect(QUERY)
     )
+
+
+NESTED = "SELECT n, COUNT(*) AS keys FROM (SELECT k, COUNT(*) AS n FROM events GROUP BY k) GROUP BY n"
+
+
+def test_ttl_over_an_updating_input(events) -> None:
+    # The outer GROUP BY takes the inner one's -U/+U; with a long TTL nothing changes.
+    assert materialize(_engine(events, "1 h").collect(NESTED)) == Counter({(ROWS // KEYS, KEYS): 1})
+    engine = _engine(events, "1 ms")
+    sizes: list[int] = []
+
+    def after_batch(job) -> None:
+        sizes.append(job.metrics()["collect"]["state_rows"])
+        time.sleep(0.005)
+
+    engine.on_batch = after_batch
+    changes = engine.collect(NESTED)
+    # Every batch starts from empty state in both aggregates: the inner one inserts a count of
+    # 5 for each key, the outer one counts those 10 inserts afresh.
+    assert {kind for kind, _ in changes} <= {"+I", "+U", "-U"}
+    assert max(sizes) <= KEYS + 1
+    assert materialize(changes) == Counter({(BATCH // KEYS, KEYS): ROWS // BATCH})

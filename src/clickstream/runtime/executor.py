@@ -231,7 +231,7 @@ class Job:
         if isinstance(node, WindowAggregateNode):
             return WindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode) and node.input.updating:
-            return RetractGroupAggregateOperator(node, state)
+            return RetractGroupAggregateOperator(node, state, self._state_ttl_ms())
         if isinstance(node, GroupAggregateNode):
             return GroupAggregateOperator(node, state, self._state_ttl_ms())
         if isinstance(node, ChangelogNormalizeNode):

@@ -84,7 +84,7 @@ class GroupAggregateOperator(BaseOperator):
             cols = ", ".join(self.keys + [quote(call.argument)])
             self.state.execute(f"INSERT INTO {self.p}_d{i} SELECT {cols} FROM rows WHERE __new{i}", rows=rows)
         if self.ttl:
-            self.ttl.touch(batch)
+            self.ttl.touch("batch", batch=batch)
         self.emitted += out.num_rows
         return self._count(batch, [out] if out.num_rows else [])
 

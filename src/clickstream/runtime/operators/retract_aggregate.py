@@ -30,6 +30,7 @@ from clickstream.runtime.operators.aggregates import (
     spread_type,
 )
 from clickstream.runtime.operators.base import BaseOperator
+from clickstream.runtime.operators.state_ttl import KeyedStateTtl
 from clickstream.runtime.operators.ordered_values import OrderedValues
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import AggCall, GroupAggregateNode
@@ -41,11 +42,12 @@ _ROWS = "__n"
 class RetractGroupAggregateOperator(BaseOperator):
     name = "GroupAggregate"
 
-    def __init__(self, node: GroupAggregateNode, state: JobState) -> None:
+    def __init__(self, node: GroupAggregateNode, state: JobState, ttl_ms: int = 0) -> None:
         super().__init__()
         self.node, self.state = node, state
         self.p = state.new_prefix("retract")
         self.keys = [quote(k) for k in node.keys] or [_ALL]
+        self.ttl = KeyedStateTtl(state, self.p, self.keys, ttl_ms) if ttl_ms else None
         calls = list(enumerate(node.aggregates))
         self.summed = [(i, c) for i, c in calls if not _needs_values(c) and c.function not in ORDERED]
         self.valued = [(i, c) for i, c in calls if _needs_values(c)]
@@ -62,6 +64,10 @@ class RetractGroupAggregateOperator(BaseOperator):
         self._load(batch)
         if not self._created:
             self._create_state()
+        elif self.ttl:
+            # An expired key starts empty: a retraction of its old rows then changes nothing.
+            tables = [f"{self.p}_acc"] + [f"{self.p}_m{i}" for i, _ in self.valued]
+            self.ttl.expire(tables + [values.table for values in self.listed])
         old = self._results()
         self._apply_sums()
         for i, call in self.valued:
@@ -72,6 +78,8 @@ class RetractGroupAggregateOperator(BaseOperator):
         out = self._changes(old, new)
         self.state.execute(f"DELETE FROM {self.p}_acc WHERE {_ROWS} <= 0")
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {self.p}_acc") or 0
+        if self.ttl:
+            self.ttl.touch(f"{self.p}_keys")
         stamped = stamp(out, self.emitted, 0)
         self.emitted += out.num_rows
         return self._count(batch, [stamped] if out.num_rows else [])

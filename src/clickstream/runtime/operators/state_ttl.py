@@ -31,20 +31,21 @@ class KeyedStateTtl:
     def _same_key(self, a: str, b: str) -> str:
         return " AND ".join(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in self.keys) or "TRUE"
 
-    def touch(self, batch: pa.Table) -> None:
-        """Every key of `batch` was written now."""
+    def touch(self, source: str, **tables: pa.Table) -> None:
+        """Every key of relation `source` (a state table, or an Arrow table passed by name in
+        `tables`) was written now."""
         keys = ", ".join(self.keys) or "1 AS __all"
         if not self._created:
             self.state.execute(
                 f"CREATE TABLE {self.table} AS SELECT DISTINCT {keys}, 0::BIGINT AS {TOUCHED} "
-                "FROM batch LIMIT 0",
-                batch=batch,
+                f"FROM {source} LIMIT 0",
+                **tables,
             )
             self._created = True
-        seen = f"SELECT 1 FROM batch b WHERE {self._same_key('t', 'b')}"
-        self.state.execute(f"DELETE FROM {self.table} t WHERE EXISTS ({seen})", batch=batch)
+        seen = f"SELECT 1 FROM {source} b WHERE {self._same_key('t', 'b')}"
+        self.state.execute(f"DELETE FROM {self.table} t WHERE EXISTS ({seen})", **tables)
         self.state.execute(
-            f"INSERT INTO {self.table} SELECT DISTINCT {keys}, {self._now_ms()} FROM batch", batch=batch
+            f"INSERT INTO {self.table} SELECT DISTINCT {keys}, {self._now_ms()} FROM {source}", **tables
         )
 
     def expire(self, tables: list[str]) -> None:
