@@ -23,6 +23,7 @@ from clickstream.connectors.base import OP_COLUMN, OP_SHORT
 from clickstream.connectors.blackhole import BlackholeSink
 from clickstream.connectors.print import PrintSink, format_value
 from clickstream.errors import CatalogError, ConnectorOptionError, SqlError
+from clickstream.runtime.clock import Clock
 from clickstream.runtime.executor import Job, JobStatus
 from clickstream.schema import Column, TableDef
 from clickstream.sql import show
@@ -61,8 +62,11 @@ class _CollectSink(BlackholeSink):
 
 
 class Engine:
-    def __init__(self, settings: Settings | None = None, out: TextIO | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, out: TextIO | None = None, clock: Clock | None = None
+    ) -> None:
         self.settings = settings or Settings()
+        self.clock = clock  # processing time of the jobs; the wall clock when None
         self.catalog = Catalog()
         self.out = out or sys.stdout
         self.pending: list[tuple[str, SinkNode]] = []
@@ -105,7 +109,11 @@ class Engine:
         table = TableDef(
             "__collect", physical=_result_columns(node, names), options={"connector": "blackhole"}
         )
-        job = Job([("collect", SinkNode(columns=list(node.columns), input=node, table=table))], self.settings)
+        job = Job(
+            [("collect", SinkNode(columns=list(node.columns), input=node, table=table))],
+            self.settings,
+            self.clock,
+        )
         sink = _CollectSink(table, self.settings, on_rows)
         job.pipelines[0].operators[-1].sink = sink
         if timeout_s is not None:
@@ -226,7 +234,7 @@ class Engine:
             self._pending_statements = []
 
     def _run_job(self, sinks: list[tuple[str, SinkNode]], result: RunResult) -> None:
-        job = Job(sinks, self.settings)
+        job = Job(sinks, self.settings, self.clock)
         self.current_job = job
         if self.on_job_start:
             self.on_job_start(job)
@@ -241,7 +249,7 @@ class Engine:
         self._print(" | ".join(["op"] + names))
         table = TableDef("__select", physical=_result_columns(node, names), options={"connector": "print"})
         sink = SinkNode(columns=list(node.columns), input=node, table=table)
-        job = Job([("select", sink)], self.settings)
+        job = Job([("select", sink)], self.settings, self.clock)
         for pipeline in job.pipelines:
             operator = pipeline.operators[-1]
             operator.sink = PrintSink(table, self.settings, stream=self.out)

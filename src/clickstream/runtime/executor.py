@@ -20,6 +20,7 @@ from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors import registry
 from clickstream.errors import ExecutionError
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, WM, constant
+from clickstream.runtime.clock import Clock, SystemClock
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.changelog_normalize import ChangelogNormalizeOperator
@@ -84,6 +85,7 @@ class Pipeline:
 
 
 Target = tuple[BaseOperator, int]  # an operator and its input port
+_TICK_MS = 200  # processing-time timers fire at least this often while input keeps coming
 
 
 @dataclass
@@ -97,8 +99,11 @@ class JobStatus:
 class Job:
     """A set of planned INSERTs, built into readers and pipelines over one JobState."""
 
-    def __init__(self, sinks: list[tuple[str, SinkNode]], settings: Settings) -> None:
+    def __init__(
+        self, sinks: list[tuple[str, SinkNode]], settings: Settings, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()  # processing time: PROCTIME() and its timers
         self.state = JobState(settings.local_time_zone)
         self.readers: dict[int, SourceReader] = {}
         self.pipelines: list[Pipeline] = []
@@ -111,6 +116,7 @@ class Job:
         self._pool: ThreadPoolExecutor | None = None
         self.status = JobStatus()
         self._stop = threading.Event()
+        self._ticked = self.clock.now_ms()  # when processing-time timers last fired
         try:
             for name, sink in sinks:
                 self.pipelines.append(self._build(name, sink))
@@ -216,10 +222,22 @@ class Job:
                 self._push(self._downstream[id(operator)], _with_watermark(out, _held_back(previous, delay)))
             self._advance(self._downstream[id(operator)], _held_back(combined, delay))
 
+    def _tick(self) -> None:
+        """Processing-time timers: what the clock has passed leaves its operator, with or
+        without new input. The loop ticks when it has no input, and every _TICK_MS of clock time
+        while it reads: a bounded input read without a pause ends before any timer fires, as
+        small inputs do in Flink (which never fires the timers left at the end)."""
+        now = self._ticked = self.clock.now_ms()
+        for pipeline in self.pipelines:
+            for operator in pipeline.operators:
+                if operator.timed:
+                    for out in operator.on_processing_time(now):
+                        self._push(self._downstream[id(operator)], out)
+
     def _reader(self, scan: ScanNode) -> SourceReader:
         if id(scan) not in self.readers:
             source = registry.create_source(scan.table, self.settings)
-            self.readers[id(scan)] = SourceReader(scan, source, self.state, self.settings)
+            self.readers[id(scan)] = SourceReader(scan, source, self.state, self.settings, self.clock)
         return self.readers[id(scan)]
 
     def _operator(self, node: PlanNode) -> BaseOperator:
@@ -247,7 +265,7 @@ class Job:
         if isinstance(node, RankNode):
             return FirstRowOperator(node, state) if node.first_on_rowtime else RankOperator(node, state)
         if isinstance(node, OverAggregateNode):
-            return OverAggregateOperator(node, state)
+            return OverAggregateOperator(node, state, self.clock)
         if isinstance(node, UnionNode):
             return UnionOperator(node)
         if isinstance(node, LimitNode):
@@ -306,6 +324,8 @@ class Job:
                         self._feed(self._consumers.get(id(reader), []), None, MAX_WATERMARK)
                     self.status.finished = True
                     break
+                if not progressed or self.clock.now_ms() - self._ticked >= _TICK_MS:
+                    self._tick()
                 if not progressed:
                     time.sleep(idle_sleep)
         finally:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -25,6 +24,7 @@ from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import PARTITION, BaseSource
 from clickstream.connectors.filesystem import DeadLetters
 from clickstream.runtime.batch import MIN_WATERMARK, OP, SEQ, WM, constant, quote
+from clickstream.runtime.clock import Clock
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
 from clickstream.schema import plan_name
@@ -35,8 +35,10 @@ _END = object()  # the read-ahead thread's last item: the source is exhausted
 
 
 class SourceReader:
-    def __init__(self, scan: ScanNode, source: BaseSource, state: JobState, settings: Settings) -> None:
-        self.scan, self.source, self.state = scan, source, state
+    def __init__(
+        self, scan: ScanNode, source: BaseSource, state: JobState, settings: Settings, clock: Clock
+    ) -> None:
+        self.scan, self.source, self.state, self.clock = scan, source, state, clock
         self.max_rows = settings.mini_batch_size
         idle = parse_duration_ms(settings.get("table.exec.source.idle-timeout"))
         self.watermarks = WatermarkTracker(getattr(source, "partitions", None) or 1, idle)
@@ -137,7 +139,7 @@ class SourceReader:
     def _derive(self, raw: pa.Table, state: JobState) -> pa.Table:
         """The batch with its computed columns (in declaration order) and `__wmv`."""
         derived = state.query(self._sql, batch=raw) if self._sql else None
-        now = pa.scalar(time.time_ns() // 1000, pa.timestamp("us", tz=state.time_zone))
+        now = pa.scalar(self.clock.now_ms() * 1000, pa.timestamp("us", tz=state.time_zone))
         batch = raw
         for name, _ in self.scan.computed_expressions:
             column = pa.repeat(now, raw.num_rows) if name in self._proctime else derived.column(name)

@@ -398,12 +398,17 @@ class TemporalJoinNode(BinaryJoinNode):
 
 @dataclass
 class OverCall:
-    function: str  # COUNT, SUM, MIN, MAX, AVG
+    function: str  # COUNT, SUM, MIN, MAX, AVG, LAG, FIRST_VALUE, LAST_VALUE, ROW_NUMBER
     argument: str | None
     output: Column
+    offset: int = 1  # LAG's
+    default: str | None = None  # LAG's default: a column of the input
 
     def describe(self) -> str:
-        return f"{self.function}({self.argument or '*'}) AS {self.output.name}"
+        args = [self.argument or ("" if self.function == "ROW_NUMBER" else "*")]
+        if self.function == "LAG":
+            args += [str(self.offset)] + ([self.default] if self.default else [])
+        return f"{self.function}({', '.join(args)}) AS {self.output.name}"
 
 
 @dataclass(eq=False)
@@ -417,6 +422,8 @@ class OverAggregateNode(PlanNode):
     frame: str = "RANGE"  # or ROWS
     preceding: int | None = None  # ms for RANGE, rows for ROWS; None = UNBOUNDED
     calls: list[OverCall] = field(default_factory=list)
+    # ordered by a processing-time attribute: rows take the time they are processed at
+    proctime: bool = False
 
     @property
     def inputs(self) -> list[PlanNode]:
@@ -424,7 +431,7 @@ class OverAggregateNode(PlanNode):
 
     @property
     def rowtime(self) -> str | None:
-        return self.time_column
+        return None if self.proctime else self.time_column
 
     def describe(self) -> str:
         bound = (

@@ -49,7 +49,7 @@ from clickstream.sql.plan import (
     SinkNode,
     WindowAggregateNode,
 )
-from clickstream.sql.ranking import RankFilter, rank_window, split_rank_filter
+from clickstream.sql.ranking import RankFilter, filters_on, rank_window, split_rank_filter
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.set_operations import plan_set_operation
 from clickstream.sql.sorting import plan_sorted
@@ -215,11 +215,10 @@ class Planner:
         if query.args.get("distinct") and _distinct_of_result(query):
             return self._distinct(query)
         window_item = rank_window(query)
-        if window_item is not None:
-            rank = self._rank_filters.pop(id(query), None)
-            if rank is None:
-                split_rank_filter(exp.select("*"), window_item.alias)  # raises: no filter
+        rank = self._rank_filters.pop(id(query), None) if window_item is not None else None
+        if window_item is not None and rank is not None:
             return self._rank(query, window_item, rank)
+        # a ROW_NUMBER() that nothing filters on numbers every row: an OVER aggregate (below)
         query = self._take_rank_filter(query)
         node, scope, window = self._from(query)
         where = query.args.get("where")
@@ -262,7 +261,7 @@ class Planner:
         if not isinstance(inner, exp.Subquery) or not isinstance(inner.this, exp.Select):
             return query
         window_item = rank_window(inner.this)
-        if window_item is None:
+        if window_item is None or not filters_on(query, window_item.alias):
             return query
         rank, query = split_rank_filter(query, window_item.alias)
         inner = query.args["from_"].this.this

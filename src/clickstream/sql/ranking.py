@@ -45,6 +45,13 @@ def rank_window(select: exp.Select) -> exp.Alias | None:
     return found
 
 
+def filters_on(outer: exp.Select, rank_name: str) -> bool:
+    """Does the enclosing query's WHERE read the row number? Without any condition on it,
+    ROW_NUMBER() is an OVER aggregate that numbers every row, not a Top-N (as in Flink)."""
+    where = outer.args.get("where")
+    return where is not None and any(c.name.lower() == rank_name.lower() for c in where.find_all(exp.Column))
+
+
 def split_rank_filter(outer: exp.Select, rank_name: str) -> tuple[RankFilter, exp.Select]:
     """Take the bounds on the row number (`rn <= N`, `rn = N`, `rn BETWEEN a AND b`, ...) out of
     the outer WHERE; the rest stays a filter."""

@@ -25,6 +25,8 @@ class BaseOperator:
     # How far the watermark this operator passes on lags its input's: an operator that emits rows
     # older than its input watermark holds it back (Flink's interval join, by its interval).
     output_delay_ms = 0
+    # Does on_processing_time() ever emit? (processing-time windows and OVER frames)
+    timed = False
 
     def __init__(self) -> None:
         self.metrics = OperatorMetrics()
@@ -53,6 +55,11 @@ class BaseOperator:
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
         """The input's watermark advanced to `watermark` (epoch ms); emit what it completes."""
+        return []
+
+    def on_processing_time(self, now_ms: int) -> list[pa.Table]:
+        """The job's clock reads `now_ms` (epoch ms): emit what processing-time timers before it
+        complete. Called on every turn of the loop, with or without input, when `timed`."""
         return []
 
     def close(self) -> None:  # noqa: B027 - optional hook

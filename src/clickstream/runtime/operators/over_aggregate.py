@@ -11,6 +11,17 @@ Which rows are late follows Flink, whose two kinds of OVER functions differ here
 Late rows are dropped and counted. For the bounded rule each row is judged by what its partition
 had emitted just before it arrived (under the watermark just before it), so results do not depend
 on how the input is cut into batches.
+
+Ordered by a processing-time attribute, a row takes the job clock's time when it is processed and
+nothing is late. ROWS frames (and RANGE UNBOUNDED, which Flink processes row by row) emit each row
+at once; a bounded RANGE frame emits a millisecond's rows together once the clock has passed it
+(Flink's timer at that time + 1). Flink does not fire pending processing-time timers at the end of
+a bounded input, so neither do we: those rows are never emitted.
+
+Functions follow Flink's accumulators: FIRST_VALUE and LAST_VALUE skip NULLs; AVG of an integer
+type is an integer (the quotient truncated); in a RANGE frame, rows at the same time (peers) are
+accumulated together before any of them is emitted, so LAG gives every peer the value the last of
+them gets.
 """
 
 from __future__ import annotations
@@ -20,18 +31,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clickstream.runtime.batch import MIN_WATERMARK, SEQ, WM, quote, stamp
+from clickstream.runtime.clock import Clock
 from clickstream.runtime.operators.aggregates import wrapped_integer
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
-from clickstream.sql.plan import OverAggregateNode
+from clickstream.sql.plan import OverAggregateNode, OverCall
+
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 
 
 class OverAggregateOperator(BaseOperator):
     name = "OverAggregate"
 
-    def __init__(self, node: OverAggregateNode, state: JobState) -> None:
+    def __init__(self, node: OverAggregateNode, state: JobState, clock: Clock) -> None:
         super().__init__()
-        self.node, self.state = node, state
+        self.node, self.state, self.clock = node, state, clock
+        # processing time: ROWS frames emit each row as it comes, RANGE ones on the clock
+        self.immediate = node.proctime and node.frame == "ROWS"
+        self.timed = node.proctime and not self.immediate
         self.p = state.new_prefix("over")
         self.columns = [c.name for c in node.input.columns]
         self.partition_names = list(node.partition)
@@ -42,8 +59,12 @@ class OverAggregateOperator(BaseOperator):
     def process(self, batch: pa.Table) -> list[pa.Table]:
         p, time = self.p, quote(self.node.time_column)
         cols = ", ".join(quote(c) for c in self.columns)
+        now = self.clock.now_ms() if self.node.proctime else None
         rows = (
-            f"SELECT {cols}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s FROM batch WHERE {time} IS NOT NULL"
+            f"SELECT {cols}, CAST({now} AS BIGINT) AS __t, {quote(SEQ)} AS __s FROM batch WHERE TRUE"
+            if now is not None
+            else f"SELECT {cols}, epoch_ms({time}) AS __t, {quote(SEQ)} AS __s FROM batch "
+            f"WHERE {time} IS NOT NULL"
         )
         if not self._created:
             self.state.execute(f"CREATE TABLE {p}_wait AS {rows} LIMIT 0", batch=batch)
@@ -52,6 +73,9 @@ class OverAggregateOperator(BaseOperator):
             self.state.execute(f"CREATE TABLE {p}_last AS SELECT {keys}__t FROM {p}_wait LIMIT 0")
             self._created = True
         self.metrics.records_in += batch.num_rows
+        if now is not None:  # processing time: nothing is late
+            self.state.execute(f"INSERT INTO {p}_wait {rows}", batch=batch)
+            return self._release(now, self._input_watermark()) if self.immediate else []
         if self.node.preceding is None:
             late = f"{quote(WM)} <> {MIN_WATERMARK} AND epoch_ms({time}) <= {quote(WM)}"
             self.metrics.late_dropped += (
@@ -109,16 +133,29 @@ class OverAggregateOperator(BaseOperator):
         return ", ".join([*self.partition, column]) if column else "".join(f"{k}, " for k in self.partition)
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
+        if self.node.proctime:
+            return []  # event time does not move processing-time frames, nor does end of input
+        return self._release(watermark, watermark)
+
+    def on_processing_time(self, now_ms: int) -> list[pa.Table]:
+        """A bounded RANGE frame on processing time: the rows of every millisecond before now."""
+        return self._release(now_ms - 1, self._input_watermark())
+
+    def _input_watermark(self) -> int:
+        return min(self.input_watermarks, default=MIN_WATERMARK)
+
+    def _release(self, upto: int, watermark: int) -> list[pa.Table]:
+        """Emit the waiting rows at times up to `upto`, stamped with `watermark`."""
         if not self._created:
             return []
         p = self.p
-        ready = self.state.scalar(f"SELECT count(*) FROM {p}_wait WHERE __t <= {watermark}")
+        ready = self.state.scalar(f"SELECT count(*) FROM {p}_wait WHERE __t <= {upto}")
         if not ready:
             return []
-        out = self.state.query(self._emit_sql(watermark))
-        self._note_last_emitted(watermark)
-        self.state.execute(f"INSERT INTO {p}_done SELECT * FROM {p}_wait WHERE __t <= {watermark}")
-        self.state.execute(f"DELETE FROM {p}_wait WHERE __t <= {watermark}")
+        out = self.state.query(self._emit_sql(upto))
+        self._note_last_emitted(upto)
+        self.state.execute(f"INSERT INTO {p}_done SELECT * FROM {p}_wait WHERE __t <= {upto}")
+        self.state.execute(f"DELETE FROM {p}_wait WHERE __t <= {upto}")
         self._expire()
         self.metrics.state_rows = sum(
             self.state.scalar(f"SELECT count(*) FROM {p}_{t}") or 0 for t in ("wait", "done")
@@ -130,26 +167,62 @@ class OverAggregateOperator(BaseOperator):
 
     def _frame(self) -> str:
         node = self.node
-        partition = f"PARTITION BY {', '.join(quote(k) for k in node.partition)} " if node.partition else ""
-        if node.frame == "RANGE":
-            start = "UNBOUNDED PRECEDING" if node.preceding is None else f"{node.preceding} PRECEDING"
-            return f"OVER ({partition}ORDER BY __t RANGE BETWEEN {start} AND CURRENT ROW)"
         start = "UNBOUNDED PRECEDING" if node.preceding is None else f"{node.preceding} PRECEDING"
-        return f"OVER ({partition}ORDER BY __t, __s ROWS BETWEEN {start} AND CURRENT ROW)"
+        order = "__t" if node.frame == "RANGE" else "__t, __s"
+        return f"OVER ({self._partition_by()}ORDER BY {order} {node.frame} BETWEEN {start} AND CURRENT ROW)"
 
-    def _emit_sql(self, watermark: int) -> str:
-        p, frame = self.p, self._frame()
-        aggregates = []
-        for call in self.node.calls:
-            arg = "*" if call.argument is None else quote(call.argument)
-            value = f"{call.function.lower()}({arg}) {frame}"
-            aggregates.append(f"{wrapped_integer(value, call.output.duck_type)} AS {quote(call.output.name)}")
+    def _partition_by(self, *more: str) -> str:
+        keys = [*self.partition, *more]
+        return f"PARTITION BY {', '.join(keys)} " if keys else ""
+
+    def _emit_sql(self, upto: int) -> str:
+        """The rows at times up to `upto` with their values: the row-wise functions (LAG,
+        ROW_NUMBER) in an inner query, over the partition in time and arrival order, the frame
+        aggregates in the outer one, which keeps the new rows."""
+        p = self.p
+        inner, outer = [], []
+        for i, call in enumerate(self.node.calls):
+            if call.function in ("LAG", "ROW_NUMBER"):
+                inner.append(f"{self._row_wise(call)} AS __v{i}")
+                value = f"__v{i}"
+                if self.node.frame == "RANGE" and call.function == "LAG":
+                    # peers are accumulated together: each gets what the last of them gets
+                    value = (
+                        f"last_value(__v{i}) OVER ({self._partition_by('__t')}ORDER BY __s ROWS "
+                        "BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+                    )
+            else:
+                value = self._aggregate(call)
+            outer.append(f"{value} AS {quote(call.output.name)}")
         cols = ", ".join(quote(c) for c in self.columns)
-        return (
-            f"SELECT {cols}, {', '.join(aggregates)} FROM (SELECT *, FALSE AS __new FROM "
-            f"{p}_done UNION ALL SELECT *, TRUE FROM {p}_wait WHERE __t <= {watermark}) "
-            f"QUALIFY __new ORDER BY __t, __s"
+        rows = (
+            f"SELECT *, FALSE AS __new FROM {p}_done UNION ALL SELECT *, TRUE FROM {p}_wait "
+            f"WHERE __t <= {upto}"
         )
+        if inner:
+            rows = f"SELECT *, {', '.join(inner)} FROM ({rows})"
+        return (
+            f"SELECT {cols}, {', '.join(quote(c.output.name) for c in self.node.calls)} FROM (SELECT "
+            f"{cols}, {', '.join(outer)}, __new, __t, __s FROM ({rows})) WHERE __new ORDER BY __t, __s"
+        )
+
+    def _row_wise(self, call: OverCall) -> str:
+        order = f"OVER ({self._partition_by()}ORDER BY __t, __s)"
+        if call.function == "ROW_NUMBER":
+            return f"row_number() {order}"
+        default = f", {quote(call.default)}" if call.default else ""
+        return f"lag({quote(call.argument or '')}, {call.offset}{default}) {order}"
+
+    def _aggregate(self, call: OverCall) -> str:
+        frame, duck_type = self._frame(), call.output.duck_type
+        arg = "*" if call.argument is None else quote(call.argument)
+        if call.function in ("FIRST_VALUE", "LAST_VALUE"):
+            # the first/last non-NULL value in time and arrival order (Flink's accumulators)
+            pick = "arg_min" if call.function == "FIRST_VALUE" else "arg_max"
+            return f"{pick}({arg}, (__t, __s)) {frame}"
+        if call.function == "AVG" and duck_type in _INTEGERS:
+            return f"CAST(trunc(avg({arg}) {frame}) AS {duck_type})"
+        return wrapped_integer(f"{call.function.lower()}({arg}) {frame}", duck_type)
 
     def _note_last_emitted(self, watermark: int) -> None:
         """Per partition, the latest time emitted so far (the bounded frames' lateness)."""
@@ -165,7 +238,8 @@ class OverAggregateOperator(BaseOperator):
 
     def _expire(self) -> None:
         """Keep only what a later row's frame can still reach: a later row of a partition has a
-        time after the partition's last emitted one."""
+        time after the partition's last emitted one. (LAG and ROW_NUMBER take no frame: theirs
+        is unbounded.)"""
         node, p = self.node, self.p
         if node.preceding is None:
             return  # UNBOUNDED PRECEDING: every row stays in the frame
@@ -175,10 +249,8 @@ class OverAggregateOperator(BaseOperator):
                 f"DELETE FROM {p}_done d USING {p}_last l WHERE {same} AND d.__t < l.__t - {node.preceding}"
             )
             return
-        partition = ", ".join(quote(k) for k in node.partition)
-        by = f"PARTITION BY {partition} " if partition else ""
         self.state.execute(
             f"DELETE FROM {p}_done WHERE __s IN (SELECT __s FROM (SELECT __s, row_number() OVER "
-            f"({by}ORDER BY __t DESC, __s DESC) AS __r FROM {p}_done) WHERE __r > "
+            f"({self._partition_by()}ORDER BY __t DESC, __s DESC) AS __r FROM {p}_done) WHERE __r > "
             f"{node.preceding})"
         )
