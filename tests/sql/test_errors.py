@@ -89,10 +89,10 @@ def test_updating_query_into_append_only_sink_is_refused():
     assert "PRIMARY KEY" in error.hint
 
 
-def test_window_on_non_time_attribute():
+def test_session_window_on_processing_time_is_refused():
     error = error_of(
         "INSERT INTO sink SELECT user_id, COUNT(*) FROM ub "
-        "GROUP BY user_id, TUMBLE(proctime, INTERVAL '1' HOUR);"
+        "GROUP BY user_id, SESSION(proctime, INTERVAL '1' HOUR);"
     )
     assert isinstance(error, UnsupportedFeatureError)
     assert "processing-time" in error.message

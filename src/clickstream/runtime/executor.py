@@ -32,6 +32,7 @@ from clickstream.runtime.operators.join import JoinOperator
 from clickstream.runtime.operators.limit import LimitOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
 from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
+from clickstream.runtime.operators.proctime_window import ProcTimeWindowAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
 from clickstream.runtime.operators.retract_aggregate import RetractGroupAggregateOperator
 from clickstream.runtime.operators.session_window import SessionWindowOperator
@@ -246,6 +247,8 @@ class Job:
             return LookupJoinOperator(node, registry.create_lookup(node.table, self.settings), state)
         if isinstance(node, WindowAggregateNode) and node.window.kind == "SESSION":
             return SessionWindowOperator(node, state, self.settings.local_time_zone)
+        if isinstance(node, WindowAggregateNode) and node.window.proctime:
+            return ProcTimeWindowAggregateOperator(node, state, self.settings.local_time_zone, self.clock)
         if isinstance(node, WindowAggregateNode):
             return WindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode) and node.input.updating:

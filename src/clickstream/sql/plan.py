@@ -229,6 +229,7 @@ class WindowSpec:
     size_ms: int
     slide_ms: int  # HOP slide, CUMULATE step, TUMBLE size
     offset_ms: int = 0  # window starts are shifted by this much (the TVFs' optional OFFSET)
+    proctime: bool = False  # on a processing-time attribute: fired by the job's clock
 
     def describe(self) -> str:
         offset = f", offset=[{self.offset_ms} ms]" if self.offset_ms else ""
@@ -267,7 +268,7 @@ class WindowAggregateNode(PlanNode):
 
     @property
     def rowtime(self) -> str | None:
-        return self.window_columns[2]
+        return None if self.window.proctime else self.window_columns[2]
 
     def describe(self) -> str:
         aggs = ", ".join(a.describe() for a in self.aggregates)

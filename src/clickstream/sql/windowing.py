@@ -28,7 +28,12 @@ _UNIT_MS = {
 }
 
 LEGACY_WINDOWS = ("TUMBLE", "HOP", "SESSION")
-LEGACY_AUXILIARY = {"_START": WINDOW_START, "_END": WINDOW_END, "_ROWTIME": WINDOW_TIME}
+LEGACY_AUXILIARY = {
+    "_START": WINDOW_START,
+    "_END": WINDOW_END,
+    "_ROWTIME": WINDOW_TIME,
+    "_PROCTIME": WINDOW_TIME,
+}
 
 
 def interval_ms(node: exp.Expression, allow_zero: bool = False) -> int:
@@ -58,10 +63,7 @@ def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) ->
             *position_of(column_node),
         )
     if "PROCTIME" in entry.column.flink_type:
-        raise UnsupportedFeatureError(
-            "processing-time windows are not supported; use the event-time attribute",
-            *position_of(column_node),
-        )
+        return node.column(entry.internal)  # a processing-time window (runtime/.../proctime_window.py)
     if entry.internal not in node.time_attributes:
         raise SqlValidationError(
             f"Window can only be defined on a time attribute column, but '{column_node.name}' is "
@@ -82,6 +84,8 @@ class WindowTvfRelation:
         time_type = (
             ("TIMESTAMP_LTZ(3)", "TIMESTAMPTZ") if self.time_column.is_ltz else ("TIMESTAMP(3)", "TIMESTAMP")
         )
+        if self.spec.proctime:  # window_time is a processing-time attribute again
+            time_type = ("TIMESTAMP_LTZ(3) *PROCTIME*", "TIMESTAMPTZ")
         return [
             Column(WINDOW_START, "TIMESTAMP(3)", "TIMESTAMP"),
             Column(WINDOW_END, "TIMESTAMP(3)", "TIMESTAMP"),
@@ -148,6 +152,7 @@ def parse_window_tvf(tvf: WindowTvf, node: PlanNode, scope: Scope) -> WindowTvfR
         )
     spec = _spec(kind, time_column.name, [interval_ms(i) for i in intervals], tvf)
     spec.offset_ms = offset
+    spec.proctime = _is_proctime(time_column, tvf)
     return WindowTvfRelation(spec, time_column)
 
 
@@ -175,9 +180,24 @@ def legacy_window(call: exp.Anonymous, node: PlanNode, scope: Scope) -> tuple[Wi
         raise SqlValidationError(
             f"{kind} takes {expected} interval argument(s) after the time column", *position_of(call)
         )
-    if kind == "HOP":
-        sizes = sizes  # legacy HOP(time, slide, size): same order as the TVF
-    return _spec(kind, time_column.name, sizes, call), time_column
+    spec = _spec(kind, time_column.name, sizes, call)
+    spec.proctime = _is_proctime(time_column, call)
+    return spec, time_column
+
+
+def _is_proctime(time_column: Column, node: exp.Expression) -> bool:
+    """Is the window on a processing-time attribute? (SESSION is not, as in Flink)"""
+    proctime = "PROCTIME" in time_column.flink_type
+    if (
+        proctime
+        and isinstance(node, WindowTvf)
+        and node.kind == "SESSION"
+        or (proctime and isinstance(node, exp.Anonymous) and node.name.upper() == "SESSION")
+    ):
+        raise UnsupportedFeatureError(
+            "SESSION windows on a processing-time attribute are not supported", *position_of(node)
+        )
+    return proctime
 
 
 def _spec(kind: str, time_column: str, sizes: list[int], node: exp.Expression) -> WindowSpec:
