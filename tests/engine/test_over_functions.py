@@ -64,12 +64,12 @@ def _expected(path) -> Counter:
     return expected
 
 
-@pytest.mark.parametrize("batch", ["7", "250", "-1"])
+@pytest.mark.parametrize("batch", ["23", "250", "-1"])
 def test_lag_first_last_value_match_oracle(late_events, batch):
     assert _run(late_events, QUERY, batch) == _expected(late_events)
 
 
-@pytest.mark.parametrize("batch", ["7", "-1"])
+@pytest.mark.parametrize("batch", ["23", "-1"])
 def test_row_number_matches_oracle(late_events, batch):
     expected: Counter = Counter()
     for rows in _partitions(late_events).values():

@@ -193,11 +193,14 @@ class Job:
             if watermark is not None:
                 self._advance(targets, watermark)
         except duckdb.Error as error:
-            # A row the query cannot compute (division by zero, a value out of range): Flink fails
-            # the job; so do we, naming the query and the reason, not DuckDB's exception class.
-            query = self.pipelines[self._pipeline_of[id(targets[0][0])]].name
-            reason = str(error).split(": ", 1)[-1] if " Error: " in str(error) else str(error)
-            raise ExecutionError(f"Query '{query}' failed: {reason}") from error
+            raise self._failed(targets[0][0], error) from error
+
+    def _failed(self, operator: BaseOperator, error: duckdb.Error) -> ExecutionError:
+        """A row the query cannot compute (division by zero, a value out of range): Flink fails
+        the job; so do we, naming the query and the reason, not DuckDB's exception class."""
+        query = self.pipelines[self._pipeline_of[id(operator)]].name
+        reason = str(error).split(": ", 1)[-1] if " Error: " in str(error) else str(error)
+        return ExecutionError(f"Query '{query}' failed: {reason}")
 
     def _push(self, targets: list[Target], batch: pa.Table) -> None:
         for operator, port in targets:
@@ -231,9 +234,13 @@ class Job:
         now = self._ticked = self.clock.now_ms()
         for pipeline in self.pipelines:
             for operator in pipeline.operators:
-                if operator.timed:
+                if not operator.timed:
+                    continue
+                try:
                     for out in operator.on_processing_time(now):
                         self._push(self._downstream[id(operator)], out)
+                except duckdb.Error as error:
+                    raise self._failed(operator, error) from error
 
     def _reader(self, scan: ScanNode) -> SourceReader:
         if id(scan) not in self.readers:
