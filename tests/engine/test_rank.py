@@ -76,8 +76,10 @@ def test_global_top_n_and_batch_size_invariance(events_file):
     assert [row[2] for row in sorted(results[0], key=lambda r: r[2])] == [1, 2, 3, 4, 5]
 
 
-def test_rank_without_filter_is_refused(events_file):
+def test_rank_without_end_is_refused(events_file):
+    # without any filter on rn, ROW_NUMBER() numbers every row (an OVER aggregate: test_over_functions)
     with pytest.raises(UnsupportedFeatureError, match="Rank end is not specified"):
         engine_for(events_file).collect(
-            "SELECT user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn FROM user_behavior"
+            "SELECT * FROM (SELECT user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn "
+            "FROM user_behavior) WHERE rn >= 2"
         )

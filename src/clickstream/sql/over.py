@@ -40,6 +40,7 @@ _FUNCTIONS = {
     exp.RowNumber: "ROW_NUMBER",
 }
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+_NUMERIC = (*_INTEGERS, "DECIMAL", "FLOAT", "DOUBLE", "HUGEINT")
 
 # Flink's messages for the forms it refuses
 SAME_WINDOW = (
@@ -109,7 +110,8 @@ def plan_over(
         key_map={c.name: c.name for c in node.columns},
     )
     over_calls = []
-    for call in calls:
+    for window, call in zip(windows, calls, strict=True):
+        _check_default_type(pre, call, window)
         names.append(unique_name("$over", {n.lower() for n in names}))
         over_calls.append(_typed(pre, call, names[-1]))
     over = OverAggregateNode(
@@ -161,6 +163,20 @@ def _call(
         if default is not None:
             call.default = add(planner.bind(default, scope), "$d")
     return call
+
+
+def _check_default_type(pre: CalcNode, call: OverCall, window: exp.Window) -> None:
+    """Flink takes LAG's default without a cast only where it has the argument's type; a number
+    of another numeric type (0.5 for a DOUBLE) needs an explicit CAST."""
+    if call.default is None or call.argument is None:
+        return
+    arg_type, default_type = pre.column(call.argument).duck_type, pre.column(call.default).duck_type
+    if default_type != arg_type and default_type.startswith(_NUMERIC):
+        raise UnsupportedFeatureError(
+            f"Please explicitly cast default value {flink_type_of_duckdb(default_type)} NOT NULL to "
+            f"{flink_type_of_duckdb(arg_type)}.",
+            *position_of(window.this.args.get("default")),
+        )
 
 
 def _lag_offset(offset: exp.Expression | None) -> int:
@@ -235,7 +251,7 @@ def _frame(window: exp.Window) -> tuple[str, int | None]:
     if isinstance(start, str) and start.upper() == "UNBOUNDED":
         return kind, None
     if isinstance(start, str) and start.upper() == "CURRENT ROW":
-        return kind, 0
+        raise UnsupportedFeatureError(FOLLOWING, *position_of(spec))  # so says Flink 2.3
     if kind == "RANGE":
         return kind, interval_ms(start, allow_zero=True)
     if isinstance(start, exp.Literal) and not start.is_string:
