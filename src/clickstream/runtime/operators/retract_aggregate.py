@@ -30,8 +30,8 @@ from clickstream.runtime.operators.aggregates import (
     spread_type,
 )
 from clickstream.runtime.operators.base import BaseOperator
-from clickstream.runtime.operators.state_ttl import KeyedStateTtl
 from clickstream.runtime.operators.ordered_values import OrderedValues
+from clickstream.runtime.operators.state_ttl import KeyedStateTtl
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import AggCall, GroupAggregateNode
 
