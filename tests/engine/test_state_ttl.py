@@ -1,11 +1,10 @@
-"""`table.exec.state.ttl` bounds an unbounded GROUP BY's state, as Flink's state TTL does: a key not
-written for the TTL loses its accumulators, and its next row starts a fresh result (+I, the old one
-is not retracted)."""
+"""`table.exec.state.ttl` bounds an unbounded GROUP BY's state, as Flink's state TTL does: a key
+not written for the TTL (processing time: the job's clock, moved by hand here) loses its
+accumulators, and its next row starts a fresh result (+I, the old one is not retracted)."""
 
 from __future__ import annotations
 
 import io
-import time
 from collections import Counter
 
 import orjson
@@ -13,6 +12,7 @@ import pytest
 
 from clickstream.config import Settings
 from clickstream.engine import Engine
+from clickstream.runtime.clock import ManualClock
 from tests.flink_oracle import materialize
 
 ROWS, KEYS, BATCH = 300, 10, 50
@@ -27,8 +27,9 @@ def events(tmp_path_factory):
     return path
 
 
-def _engine(path, ttl: str) -> Engine:
-    engine = Engine(Settings({"table.exec.mini-batch.size": str(BATCH)}), out=io.StringIO())
+def _engine(path, ttl: str, clock: ManualClock | None = None) -> Engine:
+    settings = Settings({"table.exec.mini-batch.size": str(BATCH)})
+    engine = Engine(settings, out=io.StringIO(), clock=clock or ManualClock())
     engine.execute_script(
         f"SET 'table.exec.state.ttl' = '{ttl}';"
         f"CREATE TABLE events (k INT, v INT) WITH ('connector' = 'filesystem', 'path' = '{path}', "
@@ -43,12 +44,13 @@ def test_without_ttl_one_result_per_key(events) -> None:
 
 
 def test_expired_keys_start_afresh(events) -> None:
-    engine = _engine(events, "1 ms")
+    clock = ManualClock()
+    engine = _engine(events, "1 ms", clock)
     sizes: list[int] = []
 
     def after_batch(job) -> None:
         sizes.append(job.metrics()["collect"]["state_rows"])
-        time.sleep(0.005)  # every key is now idle for longer than the TTL
+        clock.advance(5)  # every key is now idle for longer than the TTL
 
     engine.on_batch = after_batch
     changes = engine.collect(QUERY)
@@ -73,12 +75,13 @@ NESTED = "SELECT n, COUNT(*) AS keys FROM (SELECT k, COUNT(*) AS n FROM events G
 def test_ttl_over_an_updating_input(events) -> None:
     # The outer GROUP BY takes the inner one's -U/+U; with a long TTL nothing changes.
     assert materialize(_engine(events, "1 h").collect(NESTED)) == Counter({(ROWS // KEYS, KEYS): 1})
-    engine = _engine(events, "1 ms")
+    clock = ManualClock()
+    engine = _engine(events, "1 ms", clock)
     sizes: list[int] = []
 
     def after_batch(job) -> None:
         sizes.append(job.metrics()["collect"]["state_rows"])
-        time.sleep(0.005)
+        clock.advance(5)
 
     engine.on_batch = after_batch
     changes = engine.collect(NESTED)

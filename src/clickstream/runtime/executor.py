@@ -259,15 +259,15 @@ class Job:
         if isinstance(node, WindowAggregateNode):
             return WindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode) and node.input.updating:
-            return RetractGroupAggregateOperator(node, state, self._state_ttl_ms())
+            return RetractGroupAggregateOperator(node, state, self._state_ttl_ms(), self.clock)
         if isinstance(node, GroupAggregateNode):
-            return GroupAggregateOperator(node, state, self._state_ttl_ms())
+            return GroupAggregateOperator(node, state, self._state_ttl_ms(), self.clock)
         if isinstance(node, ChangelogNormalizeNode):
             return ChangelogNormalizeOperator(node, state)
         if isinstance(node, ExpandNode):
             return ExpandOperator(node)
         if isinstance(node, JoinNode):
-            return JoinOperator(node, state, self._state_ttl_ms())
+            return JoinOperator(node, state, self._state_ttl_ms(), self.clock)
         if isinstance(node, TemporalJoinNode):
             return TemporalJoinOperator(node, state)
         if isinstance(node, IntervalJoinNode):

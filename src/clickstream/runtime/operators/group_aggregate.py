@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from clickstream.runtime.batch import OP, SEQ, WM, quote, stamp
+from clickstream.runtime.clock import Clock, SystemClock
 from clickstream.runtime.operators import running
 from clickstream.runtime.operators.aggregates import (
     DISTINCT_VALUE,
@@ -31,7 +32,9 @@ from clickstream.sql.plan import AggCall, GroupAggregateNode
 class GroupAggregateOperator(BaseOperator):
     name = "GroupAggregate"
 
-    def __init__(self, node: GroupAggregateNode, state: JobState, ttl_ms: int = 0) -> None:
+    def __init__(
+        self, node: GroupAggregateNode, state: JobState, ttl_ms: int = 0, clock: Clock | None = None
+    ) -> None:
         super().__init__()
         if node.input.updating:
             raise NotImplementedError("GROUP BY over an updating input")
@@ -47,7 +50,7 @@ class GroupAggregateOperator(BaseOperator):
         self.distinct = [(i, call) for i, call in enumerate(node.aggregates) if call.distinct]
         self.emitted = 0
         self._created = False
-        self.ttl = KeyedStateTtl(state, self.p, self.keys, ttl_ms) if ttl_ms else None
+        self.ttl = KeyedStateTtl(state, self.p, self.keys, ttl_ms, clock or SystemClock()) if ttl_ms else None
 
     def _on(self, left: str, right: str, extra: list[str] | None = None) -> str:
         conditions = [f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in self.keys]

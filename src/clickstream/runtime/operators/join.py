@@ -15,11 +15,10 @@ time), as Flink does; nothing is emitted then, so later changes of those rows ar
 
 from __future__ import annotations
 
-import time
-
 import pyarrow as pa
 
 from clickstream.runtime.batch import OP, quote, stamp
+from clickstream.runtime.clock import Clock, SystemClock
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import JoinNode
@@ -35,9 +34,10 @@ class JoinOperator(BaseOperator):
     name = "Join"
     arity = 2
 
-    def __init__(self, node: JoinNode, state: JobState, ttl_ms: int = 0) -> None:
+    def __init__(self, node: JoinNode, state: JobState, ttl_ms: int = 0, clock: Clock | None = None) -> None:
         super().__init__()
         self.node, self.state, self.ttl_ms = node, state, ttl_ms
+        self.clock = clock or SystemClock()
         self.p = state.new_prefix("join")
         self.left_cols = [c.name for c in node.left.columns]
         self.right_cols = [o for _, o in node.right_columns]
@@ -155,7 +155,7 @@ class JoinOperator(BaseOperator):
     def _changes(self, port: int) -> pa.Table:
         parts = self._change_parts(port)
         union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{i}" for i, sql in enumerate(parts))
-        now = int(time.time() * 1000)
+        now = self.clock.now_ms()
         out = self.state.query(f"SELECT * EXCLUDE (__k) FROM ({union}) ORDER BY __k")
         # the inserted rows enter the state after the join, so they never meet themselves
         self._store_inserted(port, now)
@@ -251,7 +251,7 @@ class JoinOperator(BaseOperator):
     def _expire(self) -> None:
         if not self.ttl_ms:
             return
-        cutoff = int(time.time() * 1000) - self.ttl_ms
+        cutoff = self.clock.now_ms() - self.ttl_ms
         for port in (LEFT, RIGHT):
             if self._created[port]:
                 self.state.execute(f"DELETE FROM {self._table(port)} WHERE __ins < {cutoff}")

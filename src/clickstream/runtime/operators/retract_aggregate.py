@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from clickstream.runtime.batch import OP, quote, stamp
+from clickstream.runtime.clock import Clock, SystemClock
 from clickstream.runtime.operators.aggregates import (
     DISTINCT_COUNT,
     DISTINCT_VALUE,
@@ -42,12 +43,14 @@ _ROWS = "__n"
 class RetractGroupAggregateOperator(BaseOperator):
     name = "GroupAggregate"
 
-    def __init__(self, node: GroupAggregateNode, state: JobState, ttl_ms: int = 0) -> None:
+    def __init__(
+        self, node: GroupAggregateNode, state: JobState, ttl_ms: int = 0, clock: Clock | None = None
+    ) -> None:
         super().__init__()
         self.node, self.state = node, state
         self.p = state.new_prefix("retract")
         self.keys = [quote(k) for k in node.keys] or [_ALL]
-        self.ttl = KeyedStateTtl(state, self.p, self.keys, ttl_ms) if ttl_ms else None
+        self.ttl = KeyedStateTtl(state, self.p, self.keys, ttl_ms, clock or SystemClock()) if ttl_ms else None
         calls = list(enumerate(node.aggregates))
         self.summed = [(i, c) for i, c in calls if not _needs_values(c) and c.function not in ORDERED]
         self.valued = [(i, c) for i, c in calls if _needs_values(c)]

@@ -7,11 +7,10 @@ aggregate then emits `+I` of a fresh result without retracting the old one, as i
 
 from __future__ import annotations
 
-import time
-
 import pyarrow as pa
 
 from clickstream.runtime.batch import quote
+from clickstream.runtime.clock import Clock
 from clickstream.runtime.state import JobState
 
 TOUCHED = quote("$touched")
@@ -20,13 +19,10 @@ TOUCHED = quote("$touched")
 class KeyedStateTtl:
     """When each key of one operator was last written, and the expiry of idle keys' rows."""
 
-    def __init__(self, state: JobState, prefix: str, keys: list[str], ttl_ms: int) -> None:
-        self.state, self.table, self.ttl_ms = state, f"{prefix}_ttl", ttl_ms
+    def __init__(self, state: JobState, prefix: str, keys: list[str], ttl_ms: int, clock: Clock) -> None:
+        self.state, self.table, self.ttl_ms, self.clock = state, f"{prefix}_ttl", ttl_ms, clock
         self.keys = keys  # quoted key columns
         self._created = False
-
-    def _now_ms(self) -> int:
-        return int(time.time() * 1000)
 
     def _same_key(self, a: str, b: str) -> str:
         return " AND ".join(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in self.keys) or "TRUE"
@@ -45,7 +41,7 @@ class KeyedStateTtl:
         seen = f"SELECT 1 FROM {source} b WHERE {self._same_key('t', 'b')}"
         self.state.execute(f"DELETE FROM {self.table} t WHERE EXISTS ({seen})", **tables)
         self.state.execute(
-            f"INSERT INTO {self.table} SELECT DISTINCT {keys}, {self._now_ms()} FROM {source}", **tables
+            f"INSERT INTO {self.table} SELECT DISTINCT {keys}, {self.clock.now_ms()} FROM {source}", **tables
         )
 
     def expire(self, tables: list[str]) -> None:
@@ -53,7 +49,7 @@ class KeyedStateTtl:
         longer than the TTL."""
         if not self._created:
             return
-        cutoff = self._now_ms() - self.ttl_ms
+        cutoff = self.clock.now_ms() - self.ttl_ms
         idle = f"SELECT * FROM {self.table} WHERE {TOUCHED} < {cutoff}"
         for table in tables:
             expired = f"SELECT 1 FROM ({idle}) i WHERE {self._same_key('s', 'i')}"
