@@ -31,6 +31,7 @@ from clickstream.runtime.operators.interval_join import IntervalJoinOperator
 from clickstream.runtime.operators.join import JoinOperator
 from clickstream.runtime.operators.limit import LimitOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
+from clickstream.runtime.operators.match_recognize import MatchRecognizeOperator
 from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
 from clickstream.runtime.operators.proctime_window import ProcTimeWindowAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
@@ -52,6 +53,7 @@ from clickstream.sql.plan import (
     JoinNode,
     LimitNode,
     LookupJoinNode,
+    MatchNode,
     OverAggregateNode,
     PlanNode,
     RankNode,
@@ -276,6 +278,8 @@ class Job:
             return FirstRowOperator(node, state) if node.first_on_rowtime else RankOperator(node, state)
         if isinstance(node, OverAggregateNode):
             return OverAggregateOperator(node, state, self.clock)
+        if isinstance(node, MatchNode):
+            return MatchRecognizeOperator(node, state)
         if isinstance(node, UnionNode):
             return UnionOperator(node)
         if isinstance(node, LimitNode):

@@ -15,6 +15,7 @@ from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
 
 from clickstream.sql.expressions import Descriptor, JsonCall, TableArg, WindowTvf
+from clickstream.sql.match_syntax import MatchRecognizeClause, parse_match_recognize
 from clickstream.sql.reserved_words import RESERVED_WORDS
 
 WINDOW_TVFS = ("TUMBLE", "HOP", "CUMULATE", "SESSION")
@@ -168,6 +169,9 @@ class FlinkParser(parser.Parser):
     def _parse_grouping_set(self) -> exp.Expr | None:
         return self._parse_grouping_sets() or self._parse_cube_or_rollup() or self._parse_disjunction()
 
+    def _parse_match_recognize(self) -> MatchRecognizeClause | None:  # type: ignore[override]
+        return parse_match_recognize(self)
+
     def _parse_json_behavior(self, call: JsonCall) -> None:
         """`<behavior> ON EMPTY|ERROR|NULL`, or `DEFAULT <expr> ON EMPTY|ERROR`, into `call`."""
         default = self._parse_bitwise() if self._match(TokenType.DEFAULT) else None
@@ -249,6 +253,7 @@ class Flink(Dialect):
             "STRING": TokenType.TEXT,
             "BYTES": TokenType.VARBINARY,
             "TIMESTAMP_LTZ": TokenType.TIMESTAMPLTZ,
+            "MATCH_RECOGNIZE": TokenType.MATCH_RECOGNIZE,
         }
 
     Parser = FlinkParser

@@ -591,3 +591,70 @@ def explain(node: PlanNode, indent: int = 0) -> str:
     for child in node.inputs:
         lines.append(explain(child, indent + 1))
     return "\n".join(lines)
+
+
+@dataclass
+class PatternElement:
+    """One variable of a MATCH_RECOGNIZE pattern: `A{min,max}` (max -1: unbounded), greedy unless
+    reluctant."""
+
+    variable: str
+    min: int
+    max: int
+    greedy: bool = True
+
+
+@dataclass
+class PatternRef:
+    """A value the matcher computes from a (partial) match for a DEFINE or a MEASURE:
+    `last`/`first` (the `offset`-th row of `variable` from its end/start; None: every row),
+    `count`, `sum`, `avg`, `min`, `max` (over the rows of `variable`; `count` without a column
+    counts rows)."""
+
+    kind: str
+    variable: str | None
+    column: str | None  # input column; None for COUNT(*)
+    offset: int
+    duck_type: str = field(default="BIGINT", compare=False)
+
+
+@dataclass(eq=False)
+class MatchNode(PlanNode):
+    """`MATCH_RECOGNIZE` (Flink's StreamExecMatch): per partition, rows in rowtime order once the
+    watermark passes them, matched against a pattern of strictly contiguous variables; one row per
+    match (partition columns, then measures). DEFINE conditions and measures are bound over the
+    `$r<i>` columns that `refs` describe."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    partition: list[str] = field(default_factory=list)
+    time_column: str = ""
+    order: list[tuple[str, bool]] = field(default_factory=list)  # further sort keys (column, desc)
+    pattern: list[PatternElement] = field(default_factory=list)
+    skip: str = "PAST LAST ROW"  # or TO NEXT ROW, TO FIRST, TO LAST (of skip_target)
+    skip_target: str | None = None
+    within_ms: int | None = None
+    defines: dict[str, exp.Expression] = field(default_factory=dict)
+    measures: list[exp.Expression] = field(default_factory=list)  # one per measure column
+    refs: list[PatternRef] = field(default_factory=list)
+    match_rowtime: str | None = None  # the measure column that is MATCH_ROWTIME()
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.match_rowtime
+
+    def describe(self) -> str:
+        pattern = " ".join(
+            e.variable
+            + ("" if (e.min, e.max) == (1, 1) else f"{{{e.min},{'' if e.max < 0 else e.max}}}")
+            + ("" if e.greedy else "?")
+            for e in self.pattern
+        )
+        target = f" {self.skip_target}" if self.skip_target else ""
+        return (
+            f"Match(partitionBy=[{', '.join(self.partition)}], orderBy=[{self.time_column} ASC], "
+            f"pattern=[{pattern}], after=[SKIP {self.skip}{target}])"
+        )

@@ -37,6 +37,7 @@ from clickstream.sql.ctes import inline_ctes
 from clickstream.sql.expressions import WindowTvf
 from clickstream.sql.functions import translate
 from clickstream.sql.join_planner import JoinPlanner
+from clickstream.sql.match_recognize import plan_match_recognize
 from clickstream.sql.optimize import push_filters
 from clickstream.sql.plan import (
     CalcNode,
@@ -393,6 +394,14 @@ class Planner:
         if source is None:
             raise UnsupportedFeatureError("a SELECT without FROM is not supported", *position_of(query))
         node, scope, window = self.relation(source.this)
+        match = query.args.get("match")
+        if match is not None:
+            if query.args.get("joins") or window is not None:
+                raise UnsupportedFeatureError(
+                    "MATCH_RECOGNIZE together with a join or a window TVF is not supported",
+                    *position_of(match),
+                )
+            node, scope = plan_match_recognize(self, match, node, scope)
         for join in query.args.get("joins") or []:
             node, scope = JoinPlanner(self).plan(node, scope, join)
         return node, scope, window
