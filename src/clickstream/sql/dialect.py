@@ -15,7 +15,7 @@ from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
 
 from clickstream.sql.expressions import Descriptor, JsonCall, TableArg, WindowTvf
-from clickstream.sql.match_syntax import MatchRecognizeClause, parse_match_recognize
+from clickstream.sql.match_syntax import MatchRecognizeClause, match_recognize_sql, parse_match_recognize
 from clickstream.sql.reserved_words import RESERVED_WORDS
 
 WINDOW_TVFS = ("TUMBLE", "HOP", "CUMULATE", "SESSION")
@@ -270,4 +270,5 @@ class Flink(Dialect):
         TRANSFORMS = {
             **generator.Generator.TRANSFORMS,
             exp.Length: lambda self, e: self.func("CHAR_LENGTH", e.this),
+            MatchRecognizeClause: match_recognize_sql,
         }

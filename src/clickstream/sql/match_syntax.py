@@ -18,6 +18,8 @@ from sqlglot.tokens import Token, TokenType
 E = TypeVar("E", bound=exp.Expression)
 
 if TYPE_CHECKING:
+    from sqlglot.generator import Generator
+
     from clickstream.sql.dialect import FlinkParser
 
 
@@ -212,3 +214,45 @@ def _mark(node: E, token: Token) -> E:
     """`node` positioned at `token` (for errors: `statements.position_of` reads it)."""
     node.meta.update(line=token.line, col=token.col, start=token.start, end=token.end)
     return node
+
+
+def match_recognize_sql(self: Generator, clause: MatchRecognizeClause) -> str:
+    """Flink SQL text of the clause (SHOW CREATE VIEW of a view holding one)."""
+    parts = []
+    partition = clause.args.get("partition_by")
+    if partition:
+        parts.append("PARTITION BY " + ", ".join(self.sql(p) for p in partition))
+    if clause.args.get("order"):
+        parts.append(self.sql(clause, "order").strip())
+    if clause.args.get("measures"):
+        parts.append("MEASURES " + ", ".join(self.sql(m) for m in clause.args["measures"]))
+    if clause.args.get("rows"):
+        parts.append(clause.args["rows"].name)
+    after = clause.args.get("after")
+    if after is not None:
+        target = after.args.get("target")
+        parts.append(
+            f"AFTER MATCH SKIP {after.this.name}" + (f" {target.name}" if target is not None else "")
+        )
+    pattern = clause.args.get("pattern")
+    if pattern is not None:
+        parts.append(f"PATTERN ({' '.join(_variable_sql(v) for v in pattern.expressions)})")
+    if clause.args.get("within"):
+        parts.append(f"WITHIN {self.sql(clause, 'within')}")
+    if clause.args.get("define"):
+        parts.append(
+            "DEFINE "
+            + ", ".join(f"{self.sql(d, 'alias')} AS {self.sql(d, 'this')}" for d in clause.args["define"])
+        )
+    alias = self.sql(clause, "alias")
+    return f" MATCH_RECOGNIZE ({' '.join(parts)})" + (f" AS {alias}" if alias else "")
+
+
+def _variable_sql(variable: exp.Expression) -> str:
+    if not isinstance(variable, PatternVariable):
+        return variable.this.name
+    low, high = variable.min, variable.max
+    quantifier = {(1, 1): "", (0, -1): "*", (1, -1): "+", (0, 1): "?"}.get((low, high))
+    if quantifier is None:
+        quantifier = f"{{{low},{'' if high < 0 else high}}}" if low != high else f"{{{low}}}"
+    return variable.name + quantifier + ("?" if variable.reluctant else "")

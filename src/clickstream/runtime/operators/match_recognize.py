@@ -70,7 +70,7 @@ class MatchRecognizeOperator(BaseOperator):
         time = quote(node.time_column)
         self.order = ", ".join(
             [*(f"{quote(k)} NULLS FIRST" for k in node.partition), f"epoch_ms({time})"]
-            + [f"{quote(c)} {'DESC' if d else 'ASC'}" for c, d in node.order]
+            + [f"{quote(c)} {'DESC NULLS LAST' if d else 'ASC NULLS FIRST'}" for c, d in node.order]
             + [quote(SEQ)]
         )
         self._created = False
