@@ -73,6 +73,12 @@ def plan_match_recognize(
     builder = _RefBuilder(planner, node, scope, known, time_column)
     defines = {d.alias: builder.condition(d.this, d.alias) for d in definitions if d.alias in names}
     measures, measure_columns, rowtime = _measures(clause, builder)
+    proctime = "PROCTIME" in node.column(time_column).flink_type
+    if proctime and rowtime is not None:
+        raise UnsupportedFeatureError(
+            "MATCH_ROWTIME() of a MATCH_RECOGNIZE ordered by processing time is not supported",
+            *position_of(clause),
+        )
     within = clause.args.get("within")
     match = MatchNode(
         columns=[e.column for e in partition] + measure_columns,
@@ -88,6 +94,7 @@ def plan_match_recognize(
         measures=measures,
         refs=builder.refs,
         match_rowtime=rowtime,
+        proctime=proctime,
     )
     alias = clause.args.get("alias")
     qualifier = alias.name if alias is not None else None
@@ -147,7 +154,7 @@ def _order(clause: MatchRecognizeClause, node: PlanNode, scope: Scope) -> tuple[
             "You must specify either rowtime or proctime for order by.", *position_of(clause)
         )
     first = scope.resolve_entry(_plain_column(keys[0].this))
-    if first.internal not in node.time_attributes:
+    if first.internal not in node.time_attributes and "PROCTIME" not in first.column.flink_type:
         raise SqlValidationError(
             "You must specify either rowtime or proctime for order by as the first one.",
             *position_of(keys[0]),

@@ -637,6 +637,7 @@ class MatchNode(PlanNode):
     measures: list[exp.Expression] = field(default_factory=list)  # one per measure column
     refs: list[PatternRef] = field(default_factory=list)
     match_rowtime: str | None = None  # the measure column that is MATCH_ROWTIME()
+    proctime: bool = False  # ordered by a processing-time attribute: rows match as they arrive
 
     @property
     def inputs(self) -> list[PlanNode]:

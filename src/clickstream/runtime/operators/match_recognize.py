@@ -69,7 +69,8 @@ class MatchRecognizeOperator(BaseOperator):
         self.measure_refs = sorted({i for e in node.measures for i in _refs_of(e)})
         time = quote(node.time_column)
         self.order = ", ".join(
-            [*(f"{quote(k)} NULLS FIRST" for k in node.partition), f"epoch_ms({time})"]
+            [*(f"{quote(k)} NULLS FIRST" for k in node.partition)]
+            + ([] if node.proctime else [f"epoch_ms({time})"])
             + [f"{quote(c)} {'DESC NULLS LAST' if d else 'ASC NULLS FIRST'}" for c, d in node.order]
             + [quote(SEQ)]
         )
@@ -78,10 +79,14 @@ class MatchRecognizeOperator(BaseOperator):
     # --- input -----------------------------------------------------------------------------
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
+        if not self.types:
+            self.types = {c: batch.schema.field(c).type for c in self.columns}
+        self.metrics.records_in += batch.num_rows
+        if self.node.proctime:
+            return self._match_arrived(batch)
         p, time = self.p, quote(self.node.time_column)
         columns = ", ".join([*(quote(c) for c in self.columns), quote(SEQ)])
         if not self._created:
-            self.types = {c: batch.schema.field(c).type for c in self.columns}
             self.state.execute(
                 f"CREATE TABLE {p}_rows AS SELECT {columns}, 0::BIGINT AS {_TIME} FROM batch LIMIT 0",
                 batch=batch,
@@ -92,9 +97,17 @@ class MatchRecognizeOperator(BaseOperator):
         self.state.execute(
             f"INSERT INTO {p}_rows SELECT {columns}, epoch_ms({time}) FROM batch WHERE {on_time}", batch=batch
         )
-        self.metrics.records_in += batch.num_rows
         self.metrics.late_dropped += batch.num_rows - kept
         return []
+
+    def _match_arrived(self, batch: pa.Table) -> list[pa.Table]:
+        """ORDER BY a processing-time attribute: Flink matches each row as it arrives."""
+        time = quote(self.node.time_column)
+        arrived = self.state.query(
+            f"SELECT *, epoch_ms({time}) AS {_TIME} FROM batch ORDER BY {self.order}", batch=batch
+        )
+        watermark = self.input_watermarks[0] if self.input_watermarks else MIN_WATERMARK
+        return self._match(arrived, None, watermark)
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
         if not self._created:
@@ -104,22 +117,29 @@ class MatchRecognizeOperator(BaseOperator):
             f"SELECT * FROM {p}_rows WHERE {_TIME} <= {watermark} ORDER BY {self.order}"
         )
         self.state.execute(f"DELETE FROM {p}_rows WHERE {_TIME} <= {watermark}")
+        return self._match(released, watermark, watermark)
+
+    def _match(self, released: pa.Table, until: int | None, watermark: int) -> list[pa.Table]:
+        """`released` (in order) through the automata, then time advanced to `until`; the
+        matches' rows, stamped with `watermark`."""
         rows = released.to_pylist()
         for variable in self.row_local:
             holds = self._row_local(variable, released)
             for values, value in zip(rows, holds, strict=True):
                 values[_holds(variable)] = value is True
-        matches = self._run(_by_partition(rows, self.node.partition), watermark)
+        matches = self._run(_by_partition(rows, self.node.partition), until)
         self.runs = {k: r for k, r in self.runs.items() if not r.idle}
-        self.metrics.state_rows = (self.state.scalar(f"SELECT count(*) FROM {p}_rows") or 0) + sum(
-            len(pt.rows) for r in self.runs.values() for pt in r.partials
-        )
+        waiting = (self.state.scalar(f"SELECT count(*) FROM {self.p}_rows") or 0) if self._created else 0
+        self.metrics.state_rows = waiting + sum(len(pt.rows) for r in self.runs.values() for pt in r.partials)
         return self._released(self._measures(matches), watermark) if matches else []
 
     # --- matching ------------------------------------------------------------------------------
 
-    def _run(self, partitions: dict[Key, list[dict[str, Any]]], watermark: int) -> list[tuple[Key, Partial]]:
-        """Every partition's rows through its automaton, one row per partition per step."""
+    def _run(
+        self, partitions: dict[Key, list[dict[str, Any]]], until: int | None
+    ) -> list[tuple[Key, Partial]]:
+        """Every partition's rows through its automaton, one row per partition per step; then
+        time advanced to `until` (the watermark) if given."""
         matches: list[tuple[Key, Partial]] = []
         queues = {key: list(reversed(rows)) for key, rows in partitions.items()}
         while queues:
@@ -135,8 +155,9 @@ class MatchRecognizeOperator(BaseOperator):
             for key, run, row in step:
                 matches += [(key, m) for m in self.matcher.offer(run, row, holds)]
             queues = {k: q for k, q in queues.items() if q}
-        for key, run in self.runs.items():
-            matches += [(key, m) for m in self.matcher.advance_time(run, watermark)]
+        if until is not None:
+            for key, run in self.runs.items():
+                matches += [(key, m) for m in self.matcher.advance_time(run, until)]
         return matches
 
     def _conditions(self, step: Sequence[tuple[Key, PartitionRun, Row]]) -> dict[Condition, bool]:
