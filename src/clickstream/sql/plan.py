@@ -655,7 +655,8 @@ class MatchNode(PlanNode):
             for e in self.pattern
         )
         target = f" {self.skip_target}" if self.skip_target else ""
+        within = f", within=[{self.within_ms} ms]" if self.within_ms is not None else ""
         return (
             f"Match(partitionBy=[{', '.join(self.partition)}], orderBy=[{self.time_column} ASC], "
-            f"pattern=[{pattern}], after=[SKIP {self.skip}{target}])"
+            f"pattern=[{pattern}], after=[SKIP {self.skip}{target}]{within})"
         )

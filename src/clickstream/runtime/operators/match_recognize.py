@@ -283,10 +283,23 @@ def _ref_value(ref: PatternRef, rows: tuple[tuple[Row, str], ...]) -> Any:
         return min(values)
     if ref.kind == "max":
         return max(values)
-    total = sum(values)
+    total = _wrapped(sum(values), ref.duck_type)
     if ref.kind == "sum":
         return total
-    if isinstance(total, int):  # AVG of integers is an integer in Flink, truncated toward zero
+    if isinstance(total, int):  # AVG of integers: their wrapped sum over the count, truncated toward zero
         quotient = abs(total) // len(values)
         return quotient if total >= 0 else -quotient
     return total / len(values)
+
+
+_INTEGER_BITS = {"TINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
+
+
+def _wrapped(total: Any, duck_type: str) -> Any:
+    """SUM (and AVG's sum) of integers wraps around at its type's width, as in Flink (Java
+    arithmetic)."""
+    bits = _INTEGER_BITS.get(duck_type)
+    if bits is None or not isinstance(total, int):
+        return total
+    half = 1 << (bits - 1)
+    return (total + half) % (1 << bits) - half
