@@ -1,7 +1,8 @@
-"""Match (MATCH_RECOGNIZE) on event time, as Flink's CepOperator runs it.
+"""Match (MATCH_RECOGNIZE), as Flink's CepOperator runs it.
 
-Rows wait in a DuckDB table until the watermark passes them; a row whose time is not after the
-watermark in force when it arrived is late and dropped (Flink's rule). When the watermark moves,
+On event time, rows wait in a DuckDB table until the watermark passes them; a row whose time is
+not after the watermark in force when it arrived is late and dropped (Flink's rule). Ordered by a
+processing-time attribute, rows go through the automaton as they arrive. When the watermark moves,
 the rows it passed leave the table in time order per partition (then the further ORDER BY keys,
 then arrival) and go through the partition's automaton (`match_nfa`): before each row's time and at
 the watermark itself, WITHIN drops partial matches that are too old.
@@ -11,9 +12,9 @@ that reads only the tested row is evaluated once for all released rows (one Duck
 variable and watermark); the others read values computed from each partial match's rows
 (`A.price`, `LAST(A.price, 1)`, `SUM(A.price)`, ...: the node's PatternRefs), evaluated in Python
 when the condition is plain comparisons and logic (`match_conditions`), else by one DuckDB query
-per variable and step over all partitions. Completed matches get their
-MEASURES the same way, in one query per watermark. The partial matches stay in memory (bounded by
-WITHIN and by the skip strategy); the rows still waiting for the watermark stay in DuckDB.
+per variable and step over all partitions. Completed matches get their MEASURES the same way, in
+one query per batch of matches. The partial matches stay in memory (bounded by WITHIN and by the
+skip strategy, as in Flink); the rows still waiting for the watermark stay in DuckDB.
 """
 
 from __future__ import annotations
