@@ -91,9 +91,26 @@ class TableDef:
 
 def arrow_type(column: Column):
     """The Arrow type a connector should produce for a column."""
+
+    return _arrow_of(column.duck_type, column.flink_type)
+
+
+def _arrow_of(duck: str, flink_type: str):
+    """The Arrow type of a DuckDB type name; LIST, MAP and STRUCT ones element by element."""
     import pyarrow as pa
 
-    duck = column.duck_type
+    if duck.endswith("]") or duck.startswith(("MAP(", "STRUCT(")):
+        datatype = exp.DataType.build(duck, dialect="duckdb")
+        parts = [
+            (p.name, p.args["kind"]) if isinstance(p, exp.ColumnDef) else ("", p)
+            for p in datatype.expressions
+        ]
+        types = [_arrow_of(_duck_name(t), flink_type) for _, t in parts]
+        if datatype.this == exp.DType.MAP:
+            return pa.map_(types[0], types[1])
+        if datatype.this == exp.DType.STRUCT:
+            return pa.struct([pa.field(n, t) for (n, _), t in zip(parts, types, strict=True)])
+        return pa.list_(types[0])
     simple = {
         "BOOLEAN": pa.bool_(),
         "TINYINT": pa.int8(),
@@ -114,7 +131,23 @@ def arrow_type(column: Column):
     if duck.startswith("DECIMAL"):
         precision, scale = duck[duck.index("(") + 1 : -1].split(",")
         return pa.decimal128(int(precision), int(scale))
-    raise UnsupportedFeatureError(f"data type {column.flink_type} has no Arrow mapping")
+    raise UnsupportedFeatureError(f"data type {flink_type} has no Arrow mapping")
+
+
+def _duck_name(datatype: exp.DataType) -> str:
+    """DuckDB's own name of a type inside a collection (sqlglot spells some differently)."""
+    names = {
+        exp.DType.INT: "INTEGER",
+        exp.DType.TEXT: "VARCHAR",
+        exp.DType.VARCHAR: "VARCHAR",
+        exp.DType.TIMESTAMPTZ: "TIMESTAMPTZ",
+        exp.DType.TIMESTAMP: "TIMESTAMP",
+        exp.DType.TIMESTAMPNTZ: "TIMESTAMP",
+        exp.DType.FLOAT: "FLOAT",
+        exp.DType.VARBINARY: "BLOB",
+        exp.DType.BLOB: "BLOB",
+    }
+    return names.get(datatype.this) or datatype.sql(dialect="duckdb")
 
 
 def plan_name(name: str) -> str:

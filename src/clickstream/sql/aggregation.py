@@ -257,8 +257,9 @@ class AggregatePlanner:
                     )
                 window, time_column = legacy_window(item, node, scope)
                 continue
-            if tvf is not None and isinstance(item, exp.Column):
-                internal = scope.resolve_entry(item).internal
+            entry = scope.find(item) if tvf is not None and isinstance(item, exp.Column) else None
+            if entry is not None:
+                internal = entry.internal
                 if internal in (WINDOW_START, WINDOW_END):
                     bounds.add(internal)
                     continue

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from clickstream.sql import collection_types
 from clickstream.sql.base_functions import Call, quote, sql
 from clickstream.sql.types import datatype_names
 
@@ -68,6 +69,8 @@ def timestamp_string(wall: exp.Expression, precision: int) -> exp.Expression:
 def to_string(call: Call, precision: int, kind: str | None) -> exp.Expression:
     """Argument 0 of `call` as Flink's CAST(... AS STRING) writes it."""
     value, source = call.args[0], call.type(0)
+    if collection_types.is_nested(source):
+        return _collection_string(value, str(source), call.zone)
     if source == "BOOLEAN":
         return sql("CASE WHEN __a0 THEN 'TRUE' WHEN NOT __a0 THEN 'FALSE' END", value)
     if source in ("DOUBLE", "FLOAT") or kind == "fractional":
@@ -75,6 +78,16 @@ def to_string(call: Call, precision: int, kind: str | None) -> exp.Expression:
     if source in ("TIMESTAMP", "TIMESTAMPTZ"):
         return timestamp_string(call.wall(0), precision)
     return exp.TryCast(this=value, to=exp.DataType.build("VARCHAR"))
+
+
+def _collection_string(value: exp.Expression, duck_type: str, zone: str) -> exp.Expression:
+    """An ARRAY, MAP or ROW as Flink writes it, its elements cast to STRING (at precision 3)."""
+    from clickstream.sql.collection_functions import to_string as collection_string
+
+    def scalar(element: exp.Expression, kind: str) -> exp.Expression:
+        return to_string(Call([element], [kind], zone), 3, None)
+
+    return collection_string(value, duck_type, scalar)
 
 
 def _length(datatype: exp.DataType) -> int | None:

@@ -14,7 +14,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
 
-from clickstream.sql.expressions import Descriptor, JsonCall, TableArg, WindowTvf
+from clickstream.sql.expressions import Descriptor, JsonCall, MapConstructor, TableArg, WindowTvf
 from clickstream.sql.match_syntax import MatchRecognizeClause, match_recognize_sql, parse_match_recognize
 from clickstream.sql.reserved_words import RESERVED_WORDS
 
@@ -118,6 +118,9 @@ class FlinkParser(parser.Parser):
         TokenType.NULL: lambda self, token: self.expression(exp.Null(), token=token),
     }
 
+    # MAP['a', 1, 'b', 2] (ARRAY[...] is sqlglot's own)
+    ARRAY_CONSTRUCTORS = {**parser.Parser.ARRAY_CONSTRUCTORS, "MAP": MapConstructor}
+
     SCHEMA_UNNAMED_CONSTRAINTS = {*parser.Parser.SCHEMA_UNNAMED_CONSTRAINTS, "WATERMARK"}
 
     FUNCTION_PARSERS = {
@@ -171,6 +174,25 @@ class FlinkParser(parser.Parser):
 
     def _parse_match_recognize(self) -> MatchRecognizeClause | None:  # type: ignore[override]
         return parse_match_recognize(self)
+
+    def _parse_types(self, *args, **kwargs) -> exp.Expr | None:  # type: ignore[no-untyped-def]
+        """Flink's `ROW<x INT, y STRING>` and `ROW(x INT, y STRING)` are sqlglot's STRUCT type;
+        `ROW(a, 'z')` stays the row constructor (a call)."""
+        if self._curr and self._curr.token_type == TokenType.ROW and self._is_row_type():
+            self._curr.token_type = TokenType.STRUCT
+        return super()._parse_types(*args, **kwargs)
+
+    def _is_row_type(self) -> bool:
+        """`ROW<`, or `ROW(name type`: a field name followed by a type (a word, not `,` `.` `)`)."""
+        after = [self._tokens[i] for i in range(self._index + 1, min(self._index + 4, len(self._tokens)))]
+        if not after or after[0].token_type == TokenType.LT:
+            return bool(after)
+        return (
+            len(after) == 3
+            and after[0].token_type == TokenType.L_PAREN
+            and after[1].token_type in (TokenType.VAR, TokenType.IDENTIFIER, *self.ID_VAR_TOKENS)
+            and (after[2].token_type in self.TYPE_TOKENS or after[2].token_type == TokenType.VAR)
+        )
 
     def _parse_json_behavior(self, call: JsonCall) -> None:
         """`<behavior> ON EMPTY|ERROR|NULL`, or `DEFAULT <expr> ON EMPTY|ERROR`, into `call`."""

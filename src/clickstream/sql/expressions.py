@@ -54,3 +54,9 @@ class JsonCall(exp.Expression, exp.Func):
         """The behavior of clause `key` (`on_empty`, ...) as written, upper case; None if absent."""
         value = self.args.get(key)
         return value.name.upper() if isinstance(value, exp.Var) else None
+
+
+class MapConstructor(exp.Expression, exp.Func):
+    """`MAP[k1, v1, k2, v2, ...]`: a map value from alternating keys and values."""
+
+    arg_types = {"expressions": True}

@@ -20,9 +20,10 @@ from sqlglot import exp
 
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import WATERMARK_COLUMN
+from clickstream.sql import collection_functions
 from clickstream.sql.base_functions import Builder, Call, literal_string, sql, template
 from clickstream.sql.cast_functions import cast
-from clickstream.sql.expressions import Descriptor, JsonCall, TableArg, WindowTvf
+from clickstream.sql.expressions import Descriptor, JsonCall, MapConstructor, TableArg, WindowTvf
 from clickstream.sql.json_functions import (
     JSON_RESULT_TYPES,
     build_json_call,
@@ -58,6 +59,7 @@ FUNCTIONS: dict[str, Builder] = {
     **TIME_FUNCTIONS,
     **STRING_FUNCTIONS,
     **MATH_FUNCTIONS,
+    **collection_functions.COLLECTION_FUNCTIONS,
     "IFNULL": template("coalesce(__a0, __a1)", (2,)),
     "MOD": template("(__a0 % __a1)", (2,)),
     "POWER": template("power(__a0, __a1)", (2,)),
@@ -154,7 +156,6 @@ PASS_THROUGH: tuple[type[exp.Expression], ...] = (
     exp.Order,
     exp.Ordered,
     exp.Distinct,
-    exp.Bracket,
     exp.DayOfWeek,
     exp.DayOfYear,
     exp.DayOfMonth,
@@ -171,6 +172,7 @@ PASS_THROUGH: tuple[type[exp.Expression], ...] = (
     exp.RegexpExtract,
     exp.UnixToStr,
     exp.ConcatWs,
+    exp.Array,
 )
 
 
@@ -225,12 +227,15 @@ class _Translator:
     ) -> None:
         self.resolve = resolve
         self.zone = time_zone
-        self.column_type = column_type
-        self.column_precision = column_precision
+        self.column_type = _with_fields(column_type) if column_type else None
+        self.column_precision = _no_field_precision(column_precision) if column_precision else None
 
     def visit(self, node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
-            return self.resolve(node)
+            return self._column(node)
+        collection = self._collection(node)
+        if collection is not None:
+            return collection
         if isinstance(node, exp.Cast):
             return self._cast(node)
         if isinstance(node, exp.Div) and self._integral(node.this) and self._integral(node.expression):
@@ -284,6 +289,45 @@ class _Translator:
         if common is not None:
             return sql(f"CAST(__a0 AS DECIMAL({common[0]}, {common[1]}))", node)
         return node
+
+    def _column(self, node: exp.Column) -> exp.Expression:
+        """A column, or a field of a ROW column (`r.x`, `t.r.x`) when no column has that name."""
+        try:
+            return self.resolve(node)
+        except SqlValidationError:
+            path = (
+                collection_functions.field_path(node, self.column_type)
+                if self.column_type and node.table
+                else None
+            )
+            if path is None:
+                raise
+        column, names = path
+        value, kind = self.resolve(column), self.type_of(column)
+        for name in names:
+            value = collection_functions.field(value, name, kind)
+            kind = collection_functions.path_type(kind, [name])
+        return value
+
+    def _collection(self, node: exp.Expression) -> exp.Expression | None:
+        """`a[i]`, `m[k]`, `x.field` and `MAP[...]`; None for anything else."""
+        try:
+            if isinstance(node, exp.Bracket):
+                if len(node.expressions) != 1:
+                    raise SqlValidationError("an ARRAY or MAP access takes one index")
+                index = node.expressions[0]
+                return collection_functions.element_at(
+                    self.visit(node.this), self.visit(index), self.type_of(node.this)
+                )
+            if isinstance(node, exp.Dot):
+                return collection_functions.field(self.visit(node.this), node.name, self.type_of(node.this))
+            if isinstance(node, MapConstructor):
+                return collection_functions.map_constructor(node, self.visit)
+        except SqlValidationError as error:
+            if error.line is not None:
+                raise
+            raise _positioned(SqlValidationError, error.message, node) from None
+        return None
 
     def _call(self, sources: list[exp.Expression]) -> Call:
         types = [self.type_of(s) for s in sources]
@@ -389,6 +433,9 @@ class _Translator:
         kind = numeric_kind(node, self.column_type)
         if kind is not None:
             return "DOUBLE" if kind == "fractional" else None
+        collection = collection_functions.type_of(node, self.type_of)
+        if collection is not None:
+            return collection
         name = _function_name(node)
         if name == "TIMESTAMPADD":
             args = _function_args(node)
@@ -616,6 +663,34 @@ def _function_args(node: exp.Expression) -> list[exp.Expression]:
         elif isinstance(value, list):
             args.extend(v for v in value if isinstance(v, exp.Expression))
     return args
+
+
+def _with_fields(column_type: ColumnType) -> ColumnType:
+    """`column_type` extended to the fields of ROW columns (`r.x`, `t.r.x`)."""
+
+    def lookup(node: exp.Column) -> str:
+        try:
+            return column_type(node)
+        except SqlValidationError:
+            path = collection_functions.field_path(node, column_type) if node.table else None
+            found = collection_functions.path_type(column_type(path[0]), path[1]) if path else None
+            if found is None:
+                raise
+            return found
+
+    return lookup
+
+
+def _no_field_precision(column_precision: ColumnPrecision) -> ColumnPrecision:
+    """`column_precision`, None (3) for a field of a ROW column."""
+
+    def lookup(node: exp.Column) -> int | None:
+        try:
+            return column_precision(node)
+        except SqlValidationError:
+            return None
+
+    return lookup
 
 
 def _positioned(cls, message: str, node: exp.Expression, hint: str | None = None):

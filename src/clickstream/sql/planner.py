@@ -356,8 +356,9 @@ class Planner:
             names.add(name.lower())
             projections.append(self.bind(inner, scope))
             entries.append(name)
-            if isinstance(inner, exp.Column):
-                source = scope.resolve_entry(inner).internal
+            entry = scope.find(inner) if isinstance(inner, exp.Column) else None
+            if entry is not None:
+                source = entry.internal
                 key_map.setdefault(source, plan_name(name))
                 if source == node.rowtime and rowtime is None:  # the first copy, not a hidden one
                     rowtime = plan_name(name)

@@ -45,6 +45,14 @@ class Scope:
             f"Column '{shown}' is ambiguous", line, col, hint="Qualify it with a table name or alias."
         )
 
+    def find(self, node: exp.Column) -> ScopeEntry | None:
+        """The entry of a plain column reference; None when `node` names no column (it may be a
+        field of a ROW column, `r.x`, which the translator reads)."""
+        try:
+            return self.resolve_entry(node)
+        except SqlValidationError:
+            return None
+
     def resolve(self, node: exp.Column) -> exp.Expression:
         return exp.column(self.resolve_entry(node).internal, quoted=True)
 

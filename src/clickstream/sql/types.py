@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from clickstream.errors import UnsupportedFeatureError
 from clickstream.schema import Column
+from clickstream.sql import collection_types
 
 _SIMPLE: dict[exp.DType, tuple[str, str]] = {
     exp.DType.BOOLEAN: ("BOOLEAN", "BOOLEAN"),
@@ -63,6 +64,8 @@ def datatype_names(datatype: exp.DataType) -> tuple[str, str]:
     params = [p.this.this if isinstance(p.this, exp.Literal) else p.sql() for p in datatype.expressions]
     if kind in _SIMPLE:
         return _SIMPLE[kind]
+    if kind in collection_types.NESTED_KINDS:
+        return collection_types.nested_names(datatype, datatype_names)
     if kind in (exp.DType.TIMESTAMP, exp.DType.DATETIME, exp.DType.TIMESTAMPNTZ):
         precision = params[0] if params else "6"
         return f"TIMESTAMP({precision})", "TIMESTAMP"
@@ -77,8 +80,19 @@ def datatype_names(datatype: exp.DataType) -> tuple[str, str]:
     raise UnsupportedFeatureError(f"data type {datatype.sql()} is not supported")
 
 
+def duckdb_leaf_names(datatype: exp.DataType) -> tuple[str, str]:
+    """(Flink name, DuckDB name) of a non-collection type parsed from a DuckDB type name."""
+    try:
+        duck = datatype_names(datatype)[1]
+    except UnsupportedFeatureError:
+        duck = datatype.sql(dialect="duckdb")
+    return flink_type_of_duckdb(duck), duck
+
+
 def flink_type_of_duckdb(duck_type: str) -> str:
     """Flink name for a type DuckDB inferred."""
+    if collection_types.is_nested(duck_type):
+        return collection_types.flink_name(duck_type)
     if duck_type.startswith("DECIMAL"):
         return duck_type
     if duck_type.startswith("TIMESTAMP") and "TIME ZONE" not in duck_type and duck_type != "TIMESTAMPTZ":
@@ -87,7 +101,9 @@ def flink_type_of_duckdb(duck_type: str) -> str:
 
 
 def normalize_duckdb_type(duck_type: str) -> str:
-    """DuckDB spells TIMESTAMPTZ two ways; keep one."""
+    """DuckDB spells TIMESTAMPTZ two ways, and collection types several; keep one."""
+    if collection_types.is_nested(duck_type):
+        return collection_types.canonical(collection_types.parse_duck(duck_type))
     if duck_type == "TIMESTAMP WITH TIME ZONE":
         return "TIMESTAMPTZ"
     if duck_type.startswith("TIMESTAMP_") and duck_type != "TIMESTAMPTZ":

@@ -1,0 +1,205 @@
+"""Flink's functions on ARRAY, MAP and ROW values, in DuckDB's LIST, MAP and STRUCT terms.
+
+- `a[i]` is 1-based; an index out of range (0, negative, past the end) is NULL, as in Flink
+  (DuckDB would count a negative index from the end). `m[k]` is the value of key k or NULL.
+- `r.x`, `t.r.x`, `a[1].x`: a ROW's field; a table qualifier wins over a column of the same name,
+  as in Flink's name resolution.
+- Constructors: `ARRAY[...]` (DuckDB's list), `MAP[k1, v1, ...]`, `ROW(a, b)` (fields `EXPR$0`,
+  `EXPR$1`, ... as Flink names them).
+- CAST of a collection to STRING writes Flink's text: `[1, NULL]`, `{k=1, j=2}`, `(1, b)`, each
+  element as CAST(element AS STRING) writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from clickstream.errors import SqlValidationError
+from clickstream.sql import collection_types as ct
+from clickstream.sql.base_functions import Builder, Call, func, literal_int, sql
+from clickstream.sql.expressions import MapConstructor
+
+# The DuckDB type of a Flink expression where it follows from the query, else None.
+TypeOf = Callable[[exp.Expression], str | None]
+
+
+def element_at(
+    container: exp.Expression, index: exp.Expression, container_type: str | None
+) -> exp.Expression:
+    """`container[index]`: an ARRAY element (1-based, NULL out of range) or a MAP value."""
+    if ct.map_types(container_type or "") is not None:
+        return func("map_extract_value", container, index)
+    if ct.element_type(container_type or "") is None:
+        raise SqlValidationError(
+            f"Cannot apply 'ITEM' to a value of type {_flink(container_type)}: an ARRAY or a MAP is needed"
+        )
+    constant = literal_int(index)
+    if constant is not None:
+        return func("list_extract", container, exp.Literal.number(constant) if constant >= 1 else exp.null())
+    return func("list_extract", container, sql("CASE WHEN __a0 >= 1 THEN __a0 END", index))
+
+
+def field(value: exp.Expression, name: str, value_type: str | None) -> exp.Expression:
+    """Field `name` of a ROW value."""
+    if ct.field_type(value_type, name) is None:
+        names = [n for n, _ in ct.fields(value_type) or []]
+        if not names:
+            raise SqlValidationError(f"Cannot read field '{name}' of a value of type {_flink(value_type)}")
+        raise SqlValidationError(
+            f"Unknown field '{name}' of {_flink(value_type)}; fields: {', '.join(names)}"
+        )
+    return func("struct_extract", value, exp.Literal.string(name))
+
+
+def field_path(
+    node: exp.Column, column_type: Callable[[exp.Column], str]
+) -> tuple[exp.Column, list[str]] | None:
+    """`r.x`, `t.r.x`, `r.s.x` read as (the ROW column, its field names), trying the longest
+    column reference first; None when no prefix of the name is a ROW column."""
+    parts = [p.name for p in node.parts]
+    for k in range(min(len(parts) - 1, 2), 0, -1):
+        column = exp.column(parts[k - 1], table=parts[k - 2] if k == 2 else None)
+        column.meta.update(node.meta)
+        try:
+            kind = column_type(column)
+        except SqlValidationError:
+            continue
+        if ct.fields(kind) is not None:
+            return column, parts[k:]
+    return None
+
+
+def path_type(column_type: str | None, names: list[str]) -> str | None:
+    """The type of field path `names` inside a ROW type."""
+    for name in names:
+        column_type = ct.field_type(column_type, name)
+    return column_type
+
+
+def type_of(node: exp.Expression, type_of: TypeOf) -> str | None:
+    """The DuckDB type of a collection expression (access, constructor, function), else None."""
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        container = type_of(node.this) or ""
+        pair = ct.map_types(container)
+        return pair[1] if pair else ct.element_type(container)
+    if isinstance(node, exp.Dot):
+        return ct.field_type(type_of(node.this), node.name)
+    name = node.name.upper() if isinstance(node, exp.Anonymous) else None
+    if name == "CARDINALITY":
+        return "INTEGER"
+    if name == "ARRAY_CONTAINS":
+        return "BOOLEAN"
+    if name in ("ELEMENT", "ARRAY_MAX", "ARRAY_MIN"):
+        return ct.element_type(type_of(node.expressions[0]) or "") if node.expressions else None
+    return None
+
+
+def _cardinality(call: Call) -> exp.Expression:
+    call.arity(1)
+    kind = call.type(0) or ""
+    if ct.map_types(kind) is not None:
+        return sql("CAST(cardinality(__a0) AS INTEGER)", call.args[0])
+    if ct.element_type(kind) is not None:
+        return sql("CAST(len(__a0) AS INTEGER)", call.args[0])
+    raise SqlValidationError(f"CARDINALITY takes an ARRAY or a MAP, not {_flink(call.type(0))}")
+
+
+def _array_arg(call: Call, i: int = 0) -> str:
+    element = ct.element_type(call.type(i) or "")
+    if element is None:
+        raise SqlValidationError(f"argument {i + 1} must be an ARRAY, not {_flink(call.type(i))}")
+    return element
+
+
+def _array_contains(call: Call) -> exp.Expression:
+    """ARRAY_CONTAINS(a, x): NULL for a NULL array; a NULL x is found if the array holds a NULL."""
+    call.arity(2)
+    _array_arg(call)
+    return sql(
+        "CASE WHEN __a0 IS NULL THEN NULL WHEN __a1 IS NULL THEN list_count(__a0) < len(__a0) "
+        "ELSE list_contains(__a0, __a1) END",
+        *call.args,
+    )
+
+
+def _element(call: Call) -> exp.Expression:
+    """ELEMENT(a): the only element of a one-element array, NULL for an empty one; more fail the job."""
+    call.arity(1)
+    _array_arg(call)
+    return sql(
+        "CASE WHEN len(__a0) = 0 THEN NULL WHEN len(__a0) = 1 THEN __a0[1] "
+        "ELSE error('ELEMENT: the array has more than one element') END",
+        call.args[0],
+    )
+
+
+def _row(call: Call) -> exp.Expression:
+    """ROW(a, b, ...): a ROW with fields EXPR$0, EXPR$1, ... (Flink's names)."""
+    if not call.args:
+        raise SqlValidationError("ROW needs at least one value")
+    return exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier(f"EXPR${i}", quoted=True), expression=arg)
+            for i, arg in enumerate(call.args)
+        ]
+    )
+
+
+def map_constructor(
+    node: MapConstructor, visit: Callable[[exp.Expression], exp.Expression]
+) -> exp.Expression:
+    """MAP[k1, v1, k2, v2, ...]."""
+    args = [visit(a) for a in node.expressions]
+    if not args or len(args) % 2:
+        raise SqlValidationError("MAP[...] needs an even number of arguments: key, value, key, value, ...")
+    return func("map", exp.Array(expressions=args[0::2]), exp.Array(expressions=args[1::2]))
+
+
+def to_string(
+    value: exp.Expression, duck_type: str, scalar: Callable[[exp.Expression, str], exp.Expression]
+) -> exp.Expression:
+    """CAST(value AS STRING) of a collection, each element written by `scalar(element, its type)`."""
+
+    def text(element: exp.Expression, kind: str) -> exp.Expression:
+        inner = to_string(element, kind, scalar) if ct.is_nested(kind) else scalar(element, kind)
+        return sql("coalesce(__a0, 'NULL')", inner)
+
+    element = ct.element_type(duck_type)
+    if element is not None:
+        x = exp.column("__x")
+        body = text(x, element)
+        items = sql("list_transform(__a0, lambda __x: __a1)", value, body)
+        return sql("'[' || array_to_string(__a0, ', ') || ']'", items)
+    pair = ct.map_types(duck_type)
+    if pair is not None:
+        e = exp.column("__e")
+        entry = sql(
+            "__a0 || '=' || __a1", text(sql("__a0.key", e), pair[0]), text(sql("__a0.value", e), pair[1])
+        )
+        items = sql("list_transform(map_entries(__a0), lambda __e: __a1)", value, entry)
+        return sql(
+            "CASE WHEN __a0 IS NULL THEN NULL ELSE '{' || array_to_string(__a1, ', ') || '}' END",
+            value,
+            items,
+        )
+    parts = [
+        text(func("struct_extract", value, exp.Literal.string(n)), t) for n, t in ct.fields(duck_type) or []
+    ]
+    joined = " || ', ' || ".join(f"__a{i + 1}" for i in range(len(parts)))
+    return sql(f"CASE WHEN __a0 IS NULL THEN NULL ELSE '(' || {joined} || ')' END", value, *parts)
+
+
+def _flink(duck_type: str | None) -> str:
+    from clickstream.sql.types import flink_type_of_duckdb
+
+    return flink_type_of_duckdb(duck_type) if duck_type else "unknown type"
+
+
+COLLECTION_FUNCTIONS: dict[str, Builder] = {
+    "CARDINALITY": _cardinality,
+    "ARRAY_CONTAINS": _array_contains,
+    "ELEMENT": _element,
+    "ROW": _row,
+}
