@@ -24,6 +24,7 @@ from clickstream.runtime.clock import Clock, SystemClock
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.changelog_normalize import ChangelogNormalizeOperator
+from clickstream.runtime.operators.correlate import CorrelateOperator
 from clickstream.runtime.operators.deduplicate import FirstRowOperator
 from clickstream.runtime.operators.expand import ExpandOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
@@ -48,6 +49,7 @@ from clickstream.sql.plan import (
     CalcNode,
     ChangelogNormalizeNode,
     ExpandNode,
+    CorrelateNode,
     GroupAggregateNode,
     IntervalJoinNode,
     JoinNode,
@@ -252,6 +254,8 @@ class Job:
 
     def _operator(self, node: PlanNode) -> BaseOperator:
         state = self._building.state
+        if isinstance(node, CorrelateNode):
+            return CorrelateOperator(node, state)
         if isinstance(node, LookupJoinNode):
             return LookupJoinOperator(node, registry.create_lookup(node.table, self.settings), state)
         if isinstance(node, WindowAggregateNode) and node.window.kind == "SESSION":

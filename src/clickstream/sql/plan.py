@@ -204,6 +204,39 @@ class LookupJoinNode(PlanNode):
         return f"LookupJoin(table=[{self.table.name}], joinType=[{self.join_type}Join], lookup=[{on}]{extra})"
 
 
+@dataclass(eq=False)
+class CorrelateNode(PlanNode):
+    """`CROSS JOIN UNNEST(x) AS t(...)` (Flink's Correlate): each input row joined with the
+    elements of its array (or entries of its map), row by row and without state, so it takes
+    updating inputs (each change is unnested) and keeps the rowtime."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    expression: exp.Expression = None  # type: ignore[assignment]  # the ARRAY or MAP, over the input
+    kind: str = "array"  # "array" (one column per element), "rows" (an element's fields), "map"
+    fields: list[str] = field(default_factory=list)  # the ROW fields of "rows"
+    outer: bool = False  # LEFT JOIN UNNEST: a row left without elements is kept, with NULLs
+    # the ON condition (over this node's columns) an element must meet; None for ON TRUE
+    condition: exp.Expression | None = None
+    ordinality: bool = False  # WITH ORDINALITY: the last column is the element's position (from 1)
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.input.rowtime
+
+    @property
+    def time_attributes(self) -> list[str]:
+        return self.input.time_attributes
+
+    def describe(self) -> str:
+        join = "LEFT" if self.outer else "INNER"
+        where = f", condition=[{to_sql(self.condition)}]" if self.condition is not None else ""
+        return f"Correlate(invocation=[UNNEST({to_sql(self.expression)})], joinType=[{join}]{where})"
+
+
 @dataclass
 class AggCall:
     """One aggregate: `function(argument)`, its output column and the argument's type."""

@@ -56,6 +56,7 @@ from clickstream.sql.set_operations import plan_set_operation
 from clickstream.sql.sorting import plan_sorted
 from clickstream.sql.statements import InsertStatement, Statement, position_of
 from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
+from clickstream.sql.unnest import plan_unnest
 from clickstream.sql.windowing import WindowTvfRelation, interval_ms, parse_window_tvf
 
 # What a table's connector can do: given by the engine, which knows the connectors (the SQL layer does not).
@@ -404,6 +405,9 @@ class Planner:
                 )
             node, scope = plan_match_recognize(self, match, node, scope)
         for join in query.args.get("joins") or []:
+            if isinstance(join.this, exp.Unnest):
+                node, scope = plan_unnest(self, node, scope, join)
+                continue
             node, scope = JoinPlanner(self).plan(node, scope, join)
         return node, scope, window
 
