@@ -19,6 +19,7 @@ import pyarrow as pa
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSink, BaseSource
 from clickstream.connectors.changelog import decoder_for, is_changelog_format
+from clickstream.connectors.collection_values import is_collection, to_json
 from clickstream.connectors.formats import FORMATS
 from clickstream.connectors.options import Option
 from clickstream.errors import ConnectorError
@@ -255,7 +256,10 @@ class FileSystemSink(BaseSink):
     def write(self, batch: pa.Table) -> None:
         data = batch.drop_columns([c for c in ("_op",) if c in batch.column_names])
         names = data.column_names
+        nested = [f for f in data.schema if is_collection(f.type)]
         for row in data.to_pylist():
+            for f in nested:  # a MAP as a JSON object, not a list of pairs
+                row[f.name] = to_json(row[f.name], f.type)
             if self.format == "csv":
                 line = ",".join("" if row[n] is None else str(row[n]) for n in names)
                 self._out.write(line.encode() + b"\n")

@@ -144,6 +144,7 @@ class JdbcDatabase:
             self.dialect: BaseDialect = dialect_for(url)
         except ValueError as e:
             raise ConnectorError(f"jdbc table '{table.name}': {e}: '{redact_url(url)}'") from None
+        _refuse_collections(table)
         self.table_name = table.options.get("table-name") or ""
         if not self.table_name:
             raise ConnectorError(f"jdbc table '{table.name}' needs the 'table-name' option")
@@ -196,6 +197,18 @@ class JdbcDatabase:
         if conn is not None:
             with contextlib.suppress(Exception):  # closing a broken connection may fail
                 conn.close()
+
+
+def _refuse_collections(table: TableDef) -> None:
+    """ARRAY, MAP and ROW columns have no column type in these databases here (Flink's jdbc
+    connector maps ARRAY for PostgreSQL only, and MAP and ROW nowhere)."""
+    for column in table.physical:
+        if column.flink_type.startswith(("ARRAY<", "MAP<", "ROW<")):
+            raise ConnectorError(
+                f"jdbc table '{table.name}': column '{column.name}' of type {column.flink_type} is not "
+                "supported by the jdbc connector (ARRAY, MAP and ROW columns are not); "
+                "write it as text with CAST(... AS STRING) or JSON_STRING(...)"
+            )
 
 
 def _physical(table: TableDef, names: list[str], role: str) -> list[Column]:

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from clickstream.config import Settings
 from clickstream.connectors.base import OP_COLUMN, OP_SHORT, BaseSink
+from clickstream.connectors.collection_values import is_collection, to_text
 from clickstream.connectors.options import Option
 from clickstream.schema import TableDef
 
@@ -37,8 +38,11 @@ def format_value(value: object) -> str:
     return str(value)
 
 
-def format_row(kind: int, values: list[object]) -> str:
-    return f"{OP_SHORT[kind]}[{', '.join(format_value(v) for v in values)}]"
+def _texts(column: pa.ChunkedArray) -> list[str]:
+    """A column's values as Flink prints them (ARRAY, MAP and ROW ones element by element)."""
+    if is_collection(column.type):
+        return [to_text(v, column.type, format_value) for v in column.to_pylist()]
+    return [format_value(v) for v in column.to_pylist()]
 
 
 class PrintSink(BaseSink):
@@ -59,8 +63,11 @@ class PrintSink(BaseSink):
     def write(self, batch: pa.Table) -> None:
         names = [n for n in batch.column_names if n != OP_COLUMN]
         kinds = batch.column(OP_COLUMN).to_pylist()
-        columns = [batch.column(n).to_pylist() for n in names]
-        lines = [self.prefix + format_row(kind, [col[i] for col in columns]) for i, kind in enumerate(kinds)]
+        columns = [_texts(batch.column(n)) for n in names]
+        lines = [
+            self.prefix + f"{OP_SHORT[kind]}[{', '.join(col[i] for col in columns)}]"
+            for i, kind in enumerate(kinds)
+        ]
         if lines:
             self.stream.write("\n".join(lines) + "\n")
 
