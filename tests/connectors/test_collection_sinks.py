@@ -16,11 +16,15 @@ from clickstream.engine import Engine
 from clickstream.errors import ClickstreamError
 
 ROWS = [
-    {"id": 1, "a": [10, 20, 30], "m": {"k": 1}, "r": {"x": 1, "y": "b"}, "sa": ["p", None], "nested": [{"x": 5, "y": "n"}]},
+    {"id": 1, "a": [10, 20, 30], "m": {"k": 1}, "r": {"x": 1, "y": "b"}, "sa": ["p", None],
+     "nested": [{"x": 5, "y": "n"}]},
     {"id": 2, "a": [], "m": {}, "r": {"x": None, "y": None}, "sa": [], "nested": [None]},
     {"id": 3, "a": None, "m": None, "r": None, "sa": None, "nested": None},
 ]  # fmt: skip
-COLUMNS = "id INT, a ARRAY<INT>, m MAP<STRING, INT>, r ROW<x INT, y STRING>, sa ARRAY<STRING>, nested ARRAY<ROW<x INT, y STRING>>"
+COLUMNS = (
+    "id INT, a ARRAY<INT>, m MAP<STRING, INT>, r ROW<x INT, y STRING>, sa ARRAY<STRING>, "
+    "nested ARRAY<ROW<x INT, y STRING>>"
+)
 
 
 def _engine(tmp_path) -> Engine:
@@ -28,7 +32,8 @@ def _engine(tmp_path) -> Engine:
     source.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     engine = Engine(out=io.StringIO())
     engine.execute_script(
-        f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'filesystem', 'path' = '{source}', 'format' = 'json');"
+        f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'filesystem', 'path' = '{source}', "
+        "'format' = 'json');"
     )
     return engine
 
@@ -36,7 +41,8 @@ def _engine(tmp_path) -> Engine:
 def test_print_writes_flink_text(tmp_path, capsys):
     engine = _engine(tmp_path)
     engine.execute_script(
-        f"CREATE TABLE out_print ({COLUMNS}) WITH ('connector' = 'print');INSERT INTO out_print SELECT * FROM src;"
+        f"CREATE TABLE out_print ({COLUMNS}) WITH ('connector' = 'print');"
+        "INSERT INTO out_print SELECT * FROM src;"
     )
     assert capsys.readouterr().out.splitlines() == [
         "+I[1, [10, 20, 30], {k=1}, +I[1, b], [p, null], [+I[5, n]]]",
