@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from clickstream.errors import SqlValidationError
 from clickstream.sql import collection_types as ct
-from clickstream.sql.base_functions import Builder, Call, func, literal_int, sql
+from clickstream.sql.base_functions import Builder, Call, func, sql
 from clickstream.sql.expressions import MapConstructor
 
 # The DuckDB type of a Flink expression where it follows from the query, else None.
@@ -26,24 +26,31 @@ TypeOf = Callable[[exp.Expression], str | None]
 
 
 def element_at(
-    container: exp.Expression, index: exp.Expression, container_type: str | None
+    container: exp.Expression, index: exp.Expression, container_type: str | None, constant: int | None
 ) -> exp.Expression:
-    """`container[index]`: an ARRAY element (1-based, NULL out of range) or a MAP value."""
+    """`container[index]`: an ARRAY element (1-based; NULL past the end, and a literal index below
+    1 refused, as in Flink), a MAP value, or a ROW's field by position; `constant`: the index
+    when it is an integer literal."""
     if ct.map_types(container_type or "") is not None:
         return func("map_extract_value", container, index)
+    fields = ct.fields(container_type)
+    if fields is not None and constant is not None and 1 <= constant <= len(fields):
+        return func("struct_extract", container, exp.Literal.string(fields[constant - 1][0]))
     if ct.element_type(container_type or "") is None:
         raise SqlValidationError(
-            f"Cannot apply 'ITEM' to a value of type {_flink(container_type)}: an ARRAY or a MAP is needed"
+            f"Cannot apply 'ITEM' to a value of type {_flink(container_type)}: an ARRAY, a MAP or a ROW "
+            "(with a field position) is needed"
         )
-    constant = literal_int(index)
+    if constant is not None and constant < 1:
+        raise SqlValidationError(f"Array element access needs an index starting at 1 but was {constant}.")
     if constant is not None:
-        return func("list_extract", container, exp.Literal.number(constant) if constant >= 1 else exp.null())
+        return func("list_extract", container, exp.Literal.number(constant))
     return func("list_extract", container, sql("CASE WHEN __a0 >= 1 THEN __a0 END", index))
 
 
 def field(value: exp.Expression, name: str, value_type: str | None) -> exp.Expression:
     """Field `name` of a ROW value."""
-    if ct.field_type(value_type, name) is None:
+    if value_type is not None and ct.field_type(value_type, name) is None:
         names = [n for n, _ in ct.fields(value_type) or []]
         if not names:
             raise SqlValidationError(f"Cannot read field '{name}' of a value of type {_flink(value_type)}")
@@ -86,13 +93,24 @@ def type_of(node: exp.Expression, type_of: TypeOf) -> str | None:
         return pair[1] if pair else ct.element_type(container)
     if isinstance(node, exp.Dot):
         return ct.field_type(type_of(node.this), node.name)
+    if isinstance(node, exp.Array):
+        element = next((type_of(e) for e in node.expressions if not isinstance(e, exp.Null)), None)
+        return f"{element}[]" if element else None
     name = node.name.upper() if isinstance(node, exp.Anonymous) else None
-    if name == "CARDINALITY":
+    args = node.expressions if isinstance(node, exp.Anonymous) else []
+    if name == "ROW" and args:
+        types = [type_of(a) for a in args]
+        if None in types:
+            return None
+        return "STRUCT(" + ", ".join(f'"EXPR${i}" {t}' for i, t in enumerate(types)) + ")"
+    if name in ("CARDINALITY", "ARRAY_POSITION"):
         return "INTEGER"
     if name == "ARRAY_CONTAINS":
         return "BOOLEAN"
-    if name in ("ELEMENT", "ARRAY_MAX", "ARRAY_MIN"):
-        return ct.element_type(type_of(node.expressions[0]) or "") if node.expressions else None
+    if name in ("ELEMENT", "ARRAY_MAX", "ARRAY_MIN") and args:
+        return ct.element_type(type_of(args[0]) or "")
+    if name in ("ARRAY_REVERSE", "ARRAY_DISTINCT", "ARRAY_CONCAT") and args:
+        return type_of(args[0])
     return None
 
 
@@ -129,10 +147,51 @@ def _element(call: Call) -> exp.Expression:
     call.arity(1)
     _array_arg(call)
     return sql(
-        "CASE WHEN len(__a0) = 0 THEN NULL WHEN len(__a0) = 1 THEN __a0[1] "
-        "ELSE error('ELEMENT: the array has more than one element') END",
+        "CASE WHEN len(__a0) > 1 THEN error('Array has more than one element.') "
+        "ELSE list_extract(__a0, 1) END",
         call.args[0],
     )
+
+
+def _array_function(text: str, arity: tuple[int, ...] = (1,)) -> Builder:
+    """A function of an ARRAY (argument 1) written as DuckDB SQL over __a0, __a1, ..."""
+
+    def build(call: Call) -> exp.Expression:
+        call.arity(*arity)
+        _array_arg(call)
+        return sql(text, *call.args)
+
+    return build
+
+
+def _array_join(call: Call) -> exp.Expression:
+    """ARRAY_JOIN(a, separator[, null_replacement]): NULL elements left out unless replaced."""
+    call.arity(2, 3)
+    _array_arg(call)
+    if len(call.args) == 2:
+        return sql("array_to_string(__a0, __a1)", *call.args)
+    return sql("array_to_string(list_transform(__a0, lambda __x: coalesce(__x, __a2)), __a1)", *call.args)
+
+
+def _array_concat(call: Call) -> exp.Expression:
+    """ARRAY_CONCAT(a, b, ...): NULL when any array is NULL."""
+    if not call.args:
+        raise SqlValidationError("ARRAY_CONCAT needs at least one array")
+    for i in range(len(call.args)):
+        _array_arg(call, i)
+    names = [f"__a{i}" for i in range(len(call.args))]
+    nulls = " OR ".join(f"{n} IS NULL" for n in names)
+    return sql(f"CASE WHEN {nulls} THEN NULL ELSE list_concat({', '.join(names)}) END", *call.args)
+
+
+def _map_function(name: str) -> Builder:
+    def build(call: Call) -> exp.Expression:
+        call.arity(1)
+        if ct.map_types(call.type(0) or "") is None:
+            raise SqlValidationError(f"argument 1 must be a MAP, not {_flink(call.type(0))}")
+        return func(name, call.args[0])
+
+    return build
 
 
 def _row(call: Call) -> exp.Expression:
@@ -175,9 +234,8 @@ def to_string(
     pair = ct.map_types(duck_type)
     if pair is not None:
         e = exp.column("__e")
-        entry = sql(
-            "__a0 || '=' || __a1", text(sql("__a0.key", e), pair[0]), text(sql("__a0.value", e), pair[1])
-        )
+        key, value_ = (func("struct_extract", e, exp.Literal.string(n)) for n in ("key", "value"))
+        entry = sql("__a0 || '=' || __a1", text(key, pair[0]), text(value_, pair[1]))
         items = sql("list_transform(map_entries(__a0), lambda __e: __a1)", value, entry)
         return sql(
             "CASE WHEN __a0 IS NULL THEN NULL ELSE '{' || array_to_string(__a1, ', ') || '}' END",
@@ -202,4 +260,18 @@ COLLECTION_FUNCTIONS: dict[str, Builder] = {
     "ARRAY_CONTAINS": _array_contains,
     "ELEMENT": _element,
     "ROW": _row,
+    "ARRAY_REVERSE": _array_function("list_reverse(__a0)"),
+    "ARRAY_MAX": _array_function("list_max(__a0)"),
+    "ARRAY_MIN": _array_function("list_min(__a0)"),
+    # 0 when absent; NULL for a NULL array
+    "ARRAY_POSITION": _array_function(
+        "CASE WHEN __a0 IS NULL THEN NULL ELSE CAST(coalesce(list_position(__a0, __a1), 0) AS INTEGER) END",
+        (2,),
+    ),
+    # the first of equal elements, in order (NULL too, once)
+    "ARRAY_DISTINCT": _array_function("list_filter(__a0, lambda __x, __i: list_position(__a0, __x) = __i)"),
+    "ARRAY_JOIN": _array_join,
+    "ARRAY_CONCAT": _array_concat,
+    "MAP_KEYS": _map_function("map_keys"),
+    "MAP_VALUES": _map_function("map_values"),
 }

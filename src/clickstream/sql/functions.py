@@ -21,7 +21,7 @@ from sqlglot import exp
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import WATERMARK_COLUMN
 from clickstream.sql import collection_functions
-from clickstream.sql.base_functions import Builder, Call, literal_string, sql, template
+from clickstream.sql.base_functions import Builder, Call, literal_int, literal_string, sql, template
 from clickstream.sql.cast_functions import cast
 from clickstream.sql.expressions import Descriptor, JsonCall, MapConstructor, TableArg, WindowTvf
 from clickstream.sql.json_functions import (
@@ -77,6 +77,7 @@ _FLINK_NAMES: dict[type[exp.Expression], str] = {
     exp.DayOfYear: "DAYOFYEAR",
     exp.Substring: "SUBSTRING",
     exp.Length: "CHAR_LENGTH",
+    exp.ArrayToString: "ARRAY_JOIN",
 }
 
 _PREDICATES = (
@@ -315,12 +316,14 @@ class _Translator:
             if isinstance(node, exp.Bracket):
                 if len(node.expressions) != 1:
                     raise SqlValidationError("an ARRAY or MAP access takes one index")
-                index = node.expressions[0]
+                index, kind = node.expressions[0], self.type_of(node.this)  # typed before translated
+                constant = literal_int(index)
                 return collection_functions.element_at(
-                    self.visit(node.this), self.visit(index), self.type_of(node.this)
+                    self.visit(node.this), self.visit(index), kind, constant
                 )
             if isinstance(node, exp.Dot):
-                return collection_functions.field(self.visit(node.this), node.name, self.type_of(node.this))
+                kind = self.type_of(node.this)
+                return collection_functions.field(self.visit(node.this), node.name, kind)
             if isinstance(node, MapConstructor):
                 return collection_functions.map_constructor(node, self.visit)
         except SqlValidationError as error:
