@@ -70,3 +70,16 @@ def test_jdbc_refuses_collection_columns(tmp_path):
     )
     with pytest.raises(ClickstreamError, match="column 'a' of type ARRAY<INT> is not supported"):
         engine.execute_script("INSERT INTO out_db SELECT * FROM src;")
+
+
+def test_log_round_trip(tmp_path):
+    """The log sink writes a MAP as a JSON object, which its source reads back as a MAP."""
+    engine = _engine(tmp_path)
+    log = f"'connector' = 'log', 'path' = '{tmp_path / 'log'}', 'topic' = 'nested'"
+    engine.execute_script(
+        f"CREATE TABLE out_log ({COLUMNS}) WITH ({log});INSERT INTO out_log SELECT * FROM src;"
+        f"CREATE TABLE in_log ({COLUMNS}) WITH ({log}, 'scan.bounded.mode' = 'latest-offset');"
+    )
+    got = [row for _, row in engine.collect("SELECT * FROM in_log")]
+    want = [row for _, row in engine.collect("SELECT * FROM src")]
+    assert got == want

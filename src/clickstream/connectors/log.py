@@ -55,6 +55,7 @@ from clickstream.connectors.base import (
     BaseSource,
 )
 from clickstream.connectors.changelog import decoder_for
+from clickstream.connectors.collection_values import is_collection, to_json
 from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
 from clickstream.connectors.formats import FORMATS
 from clickstream.connectors.options import ANY, Option
@@ -374,6 +375,13 @@ class LogSource(BaseSource):
 # --- sink -------------------------------------------------------------------------------------
 
 
+def _json_values(column: pa.ChunkedArray) -> list:
+    """A column's values for JSON: a MAP as an object (Arrow gives a list of pairs)."""
+    if is_collection(column.type):
+        return [to_json(v, column.type) for v in column.to_pylist()]
+    return column.to_pylist()
+
+
 def _json_default(value: object) -> object:
     if isinstance(value, Decimal):
         return str(value)  # exact; the JSON decoder reads numbers in strings
@@ -429,8 +437,7 @@ class LogSink(BaseSink):
             return
         names = batch.column_names
         rows = [
-            dict(zip(names, row, strict=True))
-            for row in zip(*(c.to_pylist() for c in batch.columns), strict=True)
+            dict(zip(names, row, strict=True)) for row in zip(*map(_json_values, batch.columns), strict=True)
         ]
         written = [
             self._tombstone(r) if d else r for r, d in zip(rows, deletes or [False] * len(rows), strict=True)
