@@ -83,3 +83,22 @@ def test_log_round_trip(tmp_path):
     got = [row for _, row in engine.collect("SELECT * FROM in_log")]
     want = [row for _, row in engine.collect("SELECT * FROM src")]
     assert got == want
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("'connector' = 'datagen', 'number-of-rows' = '3'", "datagen does not generate column 'a'"),
+        (
+            "'connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv'",
+            "not supported by the csv format",
+        ),
+    ],
+)
+def test_sources_without_collections_refuse_them(tmp_path, options, message):
+    path = tmp_path / "in.csv"
+    path.write_text("1,2\n")
+    engine = Engine(out=io.StringIO())
+    engine.execute_script(f"CREATE TABLE t (id INT, a ARRAY<INT>) WITH ({options.format(path=path)});")
+    with pytest.raises(ClickstreamError, match=message):
+        engine.collect("SELECT * FROM t")

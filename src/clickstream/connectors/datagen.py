@@ -61,6 +61,11 @@ class DataGenSource(BaseSource):
         self.rng = np.random.default_rng(int(options.get("seed", "0")) or None)
         self._started = time.monotonic()
         for column in table.physical:
+            if column.flink_type.startswith(("ARRAY<", "MAP<", "ROW<")):
+                raise ConnectorError(
+                    f"Table '{table.name}': datagen does not generate column '{column.name}' of type "
+                    f"{column.flink_type} (ARRAY, MAP and ROW columns are not supported)"
+                )
             kind = self._opt(column.name, "kind", "random")
             if kind == "sequence" and (
                 self._opt(column.name, "start") is None or self._opt(column.name, "end") is None

@@ -20,7 +20,7 @@ from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSink, BaseSource
 from clickstream.connectors.changelog import decoder_for, is_changelog_format
 from clickstream.connectors.collection_values import is_collection, to_json
-from clickstream.connectors.formats import FORMATS
+from clickstream.connectors.formats import FORMATS, refuse_collections
 from clickstream.connectors.options import Option
 from clickstream.errors import ConnectorError
 from clickstream.schema import TableDef
@@ -247,6 +247,8 @@ class FileSystemSink(BaseSink):
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.format = table.options.get("format", "json")
+        if self.format != "json":
+            refuse_collections(table, f"the {self.format} format")
         self._out = self.path.open("ab")
 
     @property

@@ -147,6 +147,16 @@ def _json_type(column: Column) -> str:
     return {"TIMESTAMPTZ": "TIMESTAMPTZ", "TIMESTAMP": "TIMESTAMP"}.get(column.duck_type, column.duck_type)
 
 
+def refuse_collections(table: TableDef, what: str) -> None:
+    """ARRAY, MAP and ROW columns are read and written in JSON only; elsewhere they are refused."""
+    for column in table.physical:
+        if column.flink_type.startswith(("ARRAY<", "MAP<", "ROW<")):
+            raise ConnectorError(
+                f"Table '{table.name}': column '{column.name}' of type {column.flink_type} is not "
+                f"supported by {what} (ARRAY, MAP and ROW columns need the json format)"
+            )
+
+
 class Decoder:
     """Turns raw records of one table into typed rows, in one DuckDB query per batch."""
 
@@ -157,6 +167,8 @@ class Decoder:
         self.format = format or table.options.get("format", table.options.get("value.format", "json"))
         if self.format not in ("json", "csv", "raw"):
             raise ConnectorError(f"Table '{table.name}': format '{self.format}' is not supported (json, csv)")
+        if self.format != "json":
+            refuse_collections(table, f"the {self.format} format")
         self.state = DuckSession()  # its own connection: decoding runs on a reader thread
         self.schema = pa.schema([pa.field(c.name, arrow_type(c)) for c in table.physical])
         self._sql = self._json_sql() if self.format == "json" else self._csv_sql()
