@@ -85,6 +85,31 @@ def path_type(column_type: str | None, names: list[str]) -> str | None:
     return column_type
 
 
+def row_comparison(
+    node: exp.EQ | exp.NEQ,
+    types: tuple[str | None, str | None],
+    visit: Callable[[exp.Expression], exp.Expression],
+) -> exp.Expression | None:
+    """`r = ROW(1, 'b')`: ROWs compare field by field in order, whatever their field names (DuckDB
+    matches STRUCTs by name); None (nothing translated) unless both sides are ROWs with other names."""
+    fields = [ct.fields(t) for t in types]
+    if not fields[0] or not fields[1] or [n for n, _ in fields[0]] == [n for n, _ in fields[1]]:
+        return None
+    sides = [
+        sql(
+            "CASE WHEN __a0 IS NULL THEN NULL ELSE __a1 END",
+            value,
+            func("row", *(_named(value, n) for n, _ in f)),
+        )
+        for value, f in ((visit(node.this), fields[0]), (visit(node.expression), fields[1]))
+    ]
+    return type(node)(this=sides[0], expression=sides[1])
+
+
+def _named(value: exp.Expression, name: str) -> exp.Expression:
+    return func("struct_extract", value, exp.Literal.string(name))
+
+
 def type_of(node: exp.Expression, type_of: TypeOf) -> str | None:
     """The DuckDB type of a collection expression (access, constructor, function), else None."""
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1:

@@ -326,6 +326,9 @@ class _Translator:
                 return collection_functions.field(self.visit(node.this), node.name, kind)
             if isinstance(node, MapConstructor):
                 return collection_functions.map_constructor(node, self.visit)
+            if isinstance(node, exp.EQ | exp.NEQ):
+                types = (self.type_of(node.this), self.type_of(node.expression))
+                return collection_functions.row_comparison(node, types, self.visit)
         except SqlValidationError as error:
             if error.line is not None:
                 raise
