@@ -234,11 +234,21 @@ def _row(call: Call) -> exp.Expression:
 def map_constructor(
     node: MapConstructor, visit: Callable[[exp.Expression], exp.Expression]
 ) -> exp.Expression:
-    """MAP[k1, v1, k2, v2, ...]."""
-    args = [visit(a) for a in node.expressions]
-    if not args or len(args) % 2:
+    """MAP[k1, v1, k2, v2, ...]; of equal keys the last one's value stays, as in Flink."""
+    sources = node.expressions
+    if not sources or len(sources) % 2:
         raise SqlValidationError("MAP[...] needs an even number of arguments: key, value, key, value, ...")
-    return func("map", exp.Array(expressions=args[0::2]), exp.Array(expressions=args[1::2]))
+    args = [visit(a) for a in sources]
+    keys, values = exp.Array(expressions=args[0::2]), exp.Array(expressions=args[1::2])
+    literal_keys = [k.this for k in sources[0::2] if isinstance(k, exp.Literal)]
+    if len(set(literal_keys)) == len(sources) // 2:  # distinct literal keys: nothing to drop
+        return func("map", keys, values)
+    last = "NOT list_contains(list_slice(__a0, __i + 1, len(__a0)), list_extract(__a0, __i))"
+    return sql(
+        f"map(list_filter(__a0, lambda __x, __i: {last}), list_filter(__a1, lambda __x, __i: {last}))",
+        keys,
+        values,
+    )
 
 
 def to_string(

@@ -435,9 +435,12 @@ class Planner:
                     *position_of(relation),
                 )
             return (*self._named_relation(relation, alias), None)
-        raise UnsupportedFeatureError(
-            f"{type(relation).__name__} in FROM is not supported", *position_of(relation)
+        what = (
+            "UNNEST without a table to join it to"
+            if isinstance(relation, exp.Unnest)
+            else type(relation).__name__
         )
+        raise UnsupportedFeatureError(f"{what} in FROM is not supported", *position_of(relation))
 
     def _named_relation(self, relation: exp.Table, alias: str | None) -> tuple[PlanNode, Scope]:
         obj = self.catalog.get(relation.name)
