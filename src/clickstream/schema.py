@@ -89,6 +89,11 @@ class TableDef:
         return {k: ("******" if k in SECRET_OPTIONS else v) for k, v in self.options.items()}
 
 
+def is_collection_type(duck_type: str | None) -> bool:
+    """Whether a DuckDB type name is a LIST, MAP or STRUCT (Flink's ARRAY, MAP, ROW)."""
+    return bool(duck_type) and (duck_type.endswith("]") or duck_type.startswith(("MAP(", "STRUCT(")))
+
+
 def arrow_type(column: Column):
     """The Arrow type a connector should produce for a column."""
 
@@ -99,7 +104,7 @@ def _arrow_of(duck: str, flink_type: str):
     """The Arrow type of a DuckDB type name; LIST, MAP and STRUCT ones element by element."""
     import pyarrow as pa
 
-    if duck.endswith("]") or duck.startswith(("MAP(", "STRUCT(")):
+    if is_collection_type(duck):
         datatype = exp.DataType.build(duck, dialect="duckdb")
         parts = [
             (p.name, p.args["kind"]) if isinstance(p, exp.ColumnDef) else ("", p)

@@ -10,10 +10,14 @@ from __future__ import annotations
 import io
 import json
 
+import pyarrow as pa
 import pytest
 
+from clickstream.config import Settings
+from clickstream.connectors.jdbc import JdbcLookupSource
 from clickstream.engine import Engine
 from clickstream.errors import ClickstreamError
+from tests.connectors.jdbc_db import Db
 
 ROWS = [
     {"id": 1, "a": [10, 20, 30], "m": {"k": 1}, "r": {"x": 1, "y": "b"}, "sa": ["p", None],
@@ -102,3 +106,32 @@ def test_sources_without_collections_refuse_them(tmp_path, options, message):
     engine.execute_script(f"CREATE TABLE t (id INT, a ARRAY<INT>) WITH ({options.format(path=path)});")
     with pytest.raises(ClickstreamError, match=message):
         engine.collect("SELECT * FROM t")
+
+
+@pytest.mark.integration
+def test_postgres_takes_arrays(tmp_path, postgres_url):
+    """As Flink's jdbc connector: ARRAY columns are PostgreSQL arrays, written and looked up."""
+    db = Db("postgres", postgres_url)
+    try:
+        table = db.new_table()
+        engine = _engine(tmp_path)
+        jdbc = f"'connector' = 'jdbc', 'url' = '{postgres_url}', 'table-name' = '{table}'"
+        engine.execute_script(
+            f"CREATE TABLE out_pg (id INT, a ARRAY<INT>, sa ARRAY<STRING>) WITH ({jdbc});"
+            "INSERT INTO out_pg SELECT id, a, sa FROM src;"
+        )
+        assert sorted(db.execute(f"SELECT id, a, sa FROM {table}")) == [
+            (1, [10, 20, 30], ["p", None]),
+            (2, [], []),
+            (3, None, None),
+        ]
+        assert db.column_types(table)["a"].upper() in ("ARRAY", "INTEGER[]", "_INT4")
+        source = JdbcLookupSource(engine.catalog.table("out_pg"), Settings())
+        found = source.lookup(["id"], pa.table({"id": pa.array([1, 2], pa.int32())}))
+        assert sorted(found.select(["id", "a", "sa"]).to_pylist(), key=lambda r: r["id"]) == [
+            {"id": 1, "a": [10, 20, 30], "sa": ["p", None]},
+            {"id": 2, "a": [], "sa": []},
+        ]
+        source.close()
+    finally:
+        db.close()

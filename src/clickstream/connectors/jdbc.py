@@ -32,7 +32,7 @@ from clickstream.connectors.jdbc_dialects import BaseDialect, dialect_for, reade
 from clickstream.connectors.lookup_cache import LookupCache, Rows
 from clickstream.connectors.options import Option
 from clickstream.errors import ClickstreamError, ConnectorError
-from clickstream.schema import Column, TableDef
+from clickstream.schema import Column, TableDef, is_collection_type
 
 __all__ = ["JdbcDatabase", "JdbcLookupSource", "JdbcSink"]
 
@@ -144,7 +144,7 @@ class JdbcDatabase:
             self.dialect: BaseDialect = dialect_for(url)
         except ValueError as e:
             raise ConnectorError(f"jdbc table '{table.name}': {e}: '{redact_url(url)}'") from None
-        _refuse_collections(table)
+        _refuse_collections(table, self.dialect)
         self.table_name = table.options.get("table-name") or ""
         if not self.table_name:
             raise ConnectorError(f"jdbc table '{table.name}' needs the 'table-name' option")
@@ -199,16 +199,21 @@ class JdbcDatabase:
                 conn.close()
 
 
-def _refuse_collections(table: TableDef) -> None:
-    """ARRAY, MAP and ROW columns have no column type in these databases here (Flink's jdbc
-    connector maps ARRAY for PostgreSQL only, and MAP and ROW nowhere)."""
+def _refuse_collections(table: TableDef, dialect: BaseDialect) -> None:
+    """As Flink's jdbc connector: ARRAY columns of non-collection elements in PostgreSQL (its
+    arrays); no MAP or ROW column, nor an ARRAY anywhere else."""
     for column in table.physical:
-        if column.flink_type.startswith(("ARRAY<", "MAP<", "ROW<")):
-            raise ConnectorError(
-                f"jdbc table '{table.name}': column '{column.name}' of type {column.flink_type} is not "
-                "supported by the jdbc connector (ARRAY, MAP and ROW columns are not); "
-                "write it as text with CAST(... AS STRING) or JSON_STRING(...)"
-            )
+        if not column.flink_type.startswith(("ARRAY<", "MAP<", "ROW<")):
+            continue
+        element = column.duck_type[:-2] if column.duck_type.endswith("[]") else None
+        if dialect.supports_arrays and element is not None and not is_collection_type(element):
+            continue
+        raise ConnectorError(
+            f"jdbc table '{table.name}': column '{column.name}' of type {column.flink_type} is not "
+            f"supported by the jdbc connector for {dialect.name} (PostgreSQL takes ARRAYs of "
+            "non-collection elements; MAP and ROW columns are taken nowhere); write it as text "
+            "with CAST(... AS STRING) or JSON_STRING(...)"
+        )
 
 
 def _physical(table: TableDef, names: list[str], role: str) -> list[Column]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -111,6 +111,8 @@ class BaseDialect:
     """What differs between databases. Subclasses set the tables and implement `connect`."""
 
     name = ""
+    # ARRAY<T> columns as the database's own arrays (Flink's jdbc connector: PostgreSQL only)
+    supports_arrays = False
     placeholder = "%s"
     quote_char = '"'
     # Flink DuckDB-side type -> SQL type for CREATE TABLE (DECIMAL and timestamps are built).
@@ -160,6 +162,8 @@ class BaseDialect:
 
     def column_type(self, column: Column, in_key: bool) -> str:
         duck = column.duck_type
+        if self.supports_arrays and duck.endswith("[]"):
+            return self.column_type(replace(column, duck_type=duck[:-2]), False) + "[]"
         if duck.startswith("DECIMAL"):
             return self._decimal_type(duck)
         if duck in ("TIMESTAMP", "TIMESTAMPTZ"):
@@ -281,6 +285,7 @@ class SqliteDialect(BaseDialect):
 
 class PostgresDialect(BaseDialect):
     name = "postgresql"
+    supports_arrays = True
     types = {
         "BOOLEAN": "BOOLEAN",
         "TINYINT": "SMALLINT",
@@ -425,6 +430,9 @@ def dialect_for(url: str) -> BaseDialect:
 def reader(column: Column) -> Convert:
     """Normalise what any driver returns for `column` (None stays None)."""
     duck = column.duck_type
+    if duck.endswith("[]"):  # a PostgreSQL array: each element as its type's are read
+        element = reader(replace(column, duck_type=duck[:-2]))
+        return lambda v: None if v is None else [element(e) for e in v]
     if duck.startswith("DECIMAL"):
         quantum = Decimal(1).scaleb(-_decimal_scale(column))
         convert: Convert = lambda v: Decimal(str(v)).quantize(quantum)  # noqa: E731

@@ -13,17 +13,15 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from clickstream.schema import is_collection_type
+
 NESTED_KINDS = (exp.DType.ARRAY, exp.DType.LIST, exp.DType.MAP, exp.DType.STRUCT)
 
 # A leaf type's (Flink name, DuckDB name).
 Leaf = Callable[[exp.DataType], tuple[str, str]]
 
 
-def is_nested(duck_type: str | None) -> bool:
-    """Whether a DuckDB type name is a LIST, MAP or STRUCT."""
-    if not duck_type:
-        return False
-    return duck_type.endswith("]") or duck_type.startswith(("MAP(", "STRUCT("))
+is_nested = is_collection_type
 
 
 def nested_names(datatype: exp.DataType, leaf: Leaf) -> tuple[str, str]:
