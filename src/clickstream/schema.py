@@ -91,7 +91,9 @@ class TableDef:
 
 def is_collection_type(duck_type: str | None) -> bool:
     """Whether a DuckDB type name is a LIST, MAP or STRUCT (Flink's ARRAY, MAP, ROW)."""
-    return bool(duck_type) and (duck_type.endswith("]") or duck_type.startswith(("MAP(", "STRUCT(")))
+    if not duck_type:
+        return False
+    return duck_type.endswith("]") or duck_type.startswith(("MAP(", "STRUCT("))
 
 
 def arrow_type(column: Column):
