@@ -1,7 +1,8 @@
 """Flink's functions on ARRAY, MAP and ROW values, in DuckDB's LIST, MAP and STRUCT terms.
 
-- `a[i]` is 1-based; an index out of range (0, negative, past the end) is NULL, as in Flink
-  (DuckDB would count a negative index from the end). `m[k]` is the value of key k or NULL.
+- `a[i]` is 1-based; an index past the end is NULL, a literal index below 1 is refused and a
+  computed one is NULL, as in Flink (DuckDB would count a negative index from the end). `m[k]`
+  is the value of key k or NULL; `r[i]` is a ROW's i-th field.
 - `r.x`, `t.r.x`, `a[1].x`: a ROW's field; a table qualifier wins over a column of the same name,
   as in Flink's name resolution.
 - Constructors: `ARRAY[...]` (DuckDB's list), `MAP[k1, v1, ...]`, `ROW(a, b)` (fields `EXPR$0`,
@@ -57,7 +58,7 @@ def field(value: exp.Expression, name: str, value_type: str | None) -> exp.Expre
         raise SqlValidationError(
             f"Unknown field '{name}' of {_flink(value_type)}; fields: {', '.join(names)}"
         )
-    return func("struct_extract", value, exp.Literal.string(name))
+    return _named(value, name)
 
 
 def field_path(
