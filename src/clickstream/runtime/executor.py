@@ -48,8 +48,8 @@ from clickstream.runtime.state import JobState
 from clickstream.sql.plan import (
     CalcNode,
     ChangelogNormalizeNode,
-    ExpandNode,
     CorrelateNode,
+    ExpandNode,
     GroupAggregateNode,
     IntervalJoinNode,
     JoinNode,
