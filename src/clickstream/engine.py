@@ -252,7 +252,7 @@ class Engine:
         job = Job([("select", sink)], self.settings, self.clock)
         for pipeline in job.pipelines:
             operator = pipeline.operators[-1]
-            operator.sink = PrintSink(table, self.settings, stream=self.out)
+            operator.sink = PrintSink(table, self.settings, stream=self.out, scalar=format_value)
         status = job.run(self.on_batch)
         result.jobs.append(status)
 
