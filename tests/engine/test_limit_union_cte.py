@@ -145,7 +145,7 @@ def test_explain_names_union_sort_and_limit(tmp_path):
             "LIMIT without ORDER BY over an updating input",
             47,
         ),
-        ("SELECT id FROM t EXCEPT SELECT id FROM t", "EXCEPT is not supported", 8),
+        ("SELECT id FROM t EXCEPT SELECT id, ts FROM t", "Column count mismatch in EXCEPT", 32),
         ("WITH a AS (SELECT id FROM t) INSERT INTO t SELECT id, ts FROM a", "near the keyword 'INSERT'", 6),
     ],
 )

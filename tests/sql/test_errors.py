@@ -101,7 +101,11 @@ def test_session_window_on_processing_time_is_refused():
 @pytest.mark.parametrize(
     "statement,feature",
     [
-        ("INSERT INTO sink SELECT user_id, 1 FROM ub INTERSECT SELECT user_id, 2 FROM ub;", "INTERSECT"),
+        (
+            "INSERT INTO sink SELECT user_id, 1 FROM ub a WHERE EXISTS "
+            "(SELECT 1 FROM ub b WHERE b.user_id = a.user_id GROUP BY b.item_id);",
+            "correlated subquery with GROUP BY",
+        ),
         ("INSERT INTO sink SELECT a.user_id, 1 FROM ub a CROSS JOIN ub b;", "CROSS JOIN"),
         ("INSERT INTO sink WITH RECURSIVE r AS (SELECT 1) SELECT user_id, 1 FROM ub;", "RECURSIVE"),
         ("CREATE FUNCTION f AS 'x';", "CREATE FUNCTION"),

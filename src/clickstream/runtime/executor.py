@@ -36,7 +36,9 @@ from clickstream.runtime.operators.match_recognize import MatchRecognizeOperator
 from clickstream.runtime.operators.over_aggregate import OverAggregateOperator
 from clickstream.runtime.operators.proctime_window import ProcTimeWindowAggregateOperator
 from clickstream.runtime.operators.rank import RankOperator
+from clickstream.runtime.operators.replicate_rows import ReplicateRowsOperator
 from clickstream.runtime.operators.retract_aggregate import RetractGroupAggregateOperator
+from clickstream.runtime.operators.semi_join import SemiJoinOperator
 from clickstream.runtime.operators.session_window import SessionWindowOperator
 from clickstream.runtime.operators.sink import SinkOperator
 from clickstream.runtime.operators.temporal_join import TemporalJoinOperator
@@ -59,7 +61,9 @@ from clickstream.sql.plan import (
     OverAggregateNode,
     PlanNode,
     RankNode,
+    ReplicateRowsNode,
     ScanNode,
+    SemiJoinNode,
     SinkNode,
     TemporalJoinNode,
     TemporalSortNode,
@@ -274,6 +278,8 @@ class Job:
             return ExpandOperator(node)
         if isinstance(node, JoinNode):
             return JoinOperator(node, state, self._state_ttl_ms(), self.clock)
+        if isinstance(node, SemiJoinNode):
+            return SemiJoinOperator(node, state)
         if isinstance(node, TemporalJoinNode):
             return TemporalJoinOperator(node, state)
         if isinstance(node, IntervalJoinNode):
@@ -286,6 +292,8 @@ class Job:
             return MatchRecognizeOperator(node, state)
         if isinstance(node, UnionNode):
             return UnionOperator(node)
+        if isinstance(node, ReplicateRowsNode):
+            return ReplicateRowsOperator(node)
         if isinstance(node, LimitNode):
             return LimitOperator(node)
         if isinstance(node, TemporalSortNode):

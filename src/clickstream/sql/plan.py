@@ -413,6 +413,39 @@ class JoinNode(BinaryJoinNode):
 
 
 @dataclass(eq=False)
+class SemiJoinNode(PlanNode):
+    """Flink's semi (SEMI) or anti (ANTI) regular join, planned from `IN`/`EXISTS` subqueries:
+    the left rows that have a right row matching `condition` (SEMI) or none (ANTI), with the left's
+    columns. The right's columns are named apart from the left's; `condition` (None: TRUE) reads
+    both by name. An ANTI join retracts a left row when a first match arrives: it updates."""
+
+    left: PlanNode = None  # type: ignore[assignment]
+    right: PlanNode = None  # type: ignore[assignment]
+    kind: str = "SEMI"
+    condition: exp.Expression | None = None
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.left, self.right]
+
+    @property
+    def updating(self) -> bool:
+        return self.left.updating or self.right.updating or self.kind == "ANTI"
+
+    @property
+    def upsert_keys(self) -> list[str] | None:
+        return self.left.upsert_keys
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.left.rowtime
+
+    def describe(self) -> str:
+        where = to_sql(self.condition) if self.condition is not None else "true"
+        return f"Join(joinType=[{self.kind.title()}Join], where=[{where}])"
+
+
+@dataclass(eq=False)
 class TemporalJoinNode(BinaryJoinNode):
     """`JOIN v FOR SYSTEM_TIME AS OF l.rowtime`: a left row waits until the watermark passes its
     time, then joins the version of its key valid at that time (the latest one not after it).
@@ -560,6 +593,22 @@ class UnionNode(PlanNode):
 
     def describe(self) -> str:
         return f"Union(all=[true], union=[{', '.join(c.name for c in self.columns)}])"
+
+
+@dataclass(eq=False)
+class ReplicateRowsNode(PlanNode):
+    """Each input row `count` times, without the count column (Flink's ReplicateRows table
+    function, which INTERSECT ALL and EXCEPT ALL end with); a change of the row the same."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    count: str = ""
+
+    @property
+    def inputs(self) -> list[PlanNode]:
+        return [self.input]
+
+    def describe(self) -> str:
+        return f"Correlate(invocation=[ReplicateRows({self.count})])"
 
 
 @dataclass(eq=False)

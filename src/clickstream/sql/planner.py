@@ -36,6 +36,7 @@ from clickstream.sql.catalog import Catalog, ViewDef
 from clickstream.sql.ctes import inline_ctes
 from clickstream.sql.expressions import WindowTvf
 from clickstream.sql.functions import translate
+from clickstream.sql.intersect_except import plan_intersect_except
 from clickstream.sql.join_planner import JoinPlanner
 from clickstream.sql.match_recognize import plan_match_recognize
 from clickstream.sql.optimize import push_filters
@@ -55,6 +56,7 @@ from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.set_operations import plan_set_operation
 from clickstream.sql.sorting import plan_sorted
 from clickstream.sql.statements import InsertStatement, Statement, position_of
+from clickstream.sql.subqueries import has_subquery, is_subquery, plan_where
 from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
 from clickstream.sql.unnest import plan_unnest
 from clickstream.sql.windowing import WindowTvfRelation, interval_ms, parse_window_tvf
@@ -208,7 +210,9 @@ class Planner:
             query = inline_ctes(query)
         if any(query.args.get(clause) for clause in ("order", "limit", "offset")):
             return plan_sorted(self, query)
-        if isinstance(query, exp.SetOperation):
+        if isinstance(query, exp.Intersect | exp.Except):
+            return plan_intersect_except(self, query)
+        if isinstance(query, exp.Union):
             return plan_set_operation(self, query)
         if not isinstance(query, exp.Select):
             raise UnsupportedFeatureError(
@@ -224,7 +228,15 @@ class Planner:
         query = self._take_rank_filter(query)
         node, scope, window = self._from(query)
         where = query.args.get("where")
-        condition = self.bind(where.this, scope) if where else None
+        filtered = where.this if where else None
+        if filtered is not None and has_subquery(filtered):
+            if window is not None:
+                raise UnsupportedFeatureError(
+                    "a subquery in the WHERE of a window table function query is not supported",
+                    *position_of(where),
+                )
+            node, filtered = plan_where(self, node, scope, filtered)
+        condition = self.bind(filtered, scope) if filtered is not None else None
         if over.over_windows(query):
             if query.args.get("group") or window is not None:
                 raise UnsupportedFeatureError(
@@ -534,6 +546,12 @@ class Planner:
 
     def bind(self, node: exp.Expression, scope: Scope) -> exp.Expression:
         """`node` with its columns resolved in `scope` and its Flink semantics spelled in DuckDB's."""
+        found = next((n for n in node.walk() if isinstance(n, exp.Expression) and is_subquery(n)), None)
+        if found is not None:  # WHERE's conjuncts with subqueries are semi/anti joins by now
+            raise UnsupportedFeatureError(
+                "a subquery is only supported in WHERE (IN, EXISTS, a scalar aggregate) and FROM",
+                *position_of(found),
+            )
 
         def column_type(column: exp.Column) -> str:
             return scope.resolve_entry(column).column.duck_type

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from clickstream.errors import SqlValidationError, UnsupportedFeatureError
+from clickstream.errors import SqlValidationError
 from clickstream.schema import Column, plan_name
 from clickstream.sql import render
 from clickstream.sql.aggregation import AggregatePlanner
@@ -28,15 +28,12 @@ if TYPE_CHECKING:
 _Planned = tuple[PlanNode, Scope]
 
 
-def plan_set_operation(planner: Planner, query: exp.SetOperation) -> _Planned:
-    if not isinstance(query, exp.Union):
-        name = "INTERSECT" if isinstance(query, exp.Intersect) else "EXCEPT"
-        raise UnsupportedFeatureError(f"{name} is not supported", *position_of(query))
+def plan_set_operation(planner: Planner, query: exp.Union) -> _Planned:
     distinct = bool(query.args.get("distinct"))
     label = "UNION" if distinct else "UNION ALL"
     inputs = [(branch, *planner.query_plan(branch)) for branch in _branches(query)]
-    columns = _union_columns(planner, inputs, label)
-    node, scope = _union_all(inputs, columns)
+    columns = union_columns(planner, inputs, label)
+    node, scope = union_all(inputs, columns)
     if not distinct:
         return node, scope
     return AggregatePlanner(planner).plan_distinct(node, scope)
@@ -54,7 +51,7 @@ def _branches(query: exp.Union) -> list[exp.Expression]:
     return out
 
 
-def _union_columns(
+def union_columns(
     planner: Planner, inputs: list[tuple[exp.Expression, PlanNode, Scope]], label: str
 ) -> list[tuple[str, Column]]:
     """The union's columns: the first input's names and, per position, the inputs' common type."""
@@ -87,7 +84,7 @@ def _common_column(
     return Column(name, flink_type_of_duckdb(duck), duck, nullable)
 
 
-def _union_all(
+def union_all(
     inputs: list[tuple[exp.Expression, PlanNode, Scope]], columns: list[tuple[str, Column]]
 ) -> _Planned:
     """Each input through a Calc giving the union's columns (names and types), then the union."""

@@ -1,0 +1,282 @@
+"""Subqueries in WHERE, planned as Flink plans them in streaming: semi and anti regular joins.
+
+A conjunct of WHERE (an AND of conditions) may be
+- `x IN (SELECT y ...)` or `(x1, x2) IN (SELECT y1, y2 ...)`: a SEMI join on `x = y` (a NULL
+  never matches);
+- `x NOT IN (SELECT y ...)`: an ANTI join on Flink's null-aware condition `x = y OR x IS NULL OR
+  y IS NULL` (per column), so that a NULL on either side excludes the row, as SQL's three-valued
+  NOT IN does; an empty subquery excludes nothing;
+- `[NOT] EXISTS (SELECT ... WHERE inner.a = outer.b ...)`: a SEMI (ANTI) join on the correlated
+  conditions of the subquery's WHERE (those that read the outer query's columns);
+- a comparison with an uncorrelated scalar subquery that is an aggregate without GROUP BY
+  (`amount > (SELECT AVG(amount) FROM t)`): it has exactly one row, so the conjunct holds when
+  that row matches it, a SEMI join again. Its result updates as the aggregate changes.
+The other conjuncts stay the query's filter. Refused by name: a subquery under OR or NOT or inside
+another expression (Flink plans those as a join with a marker column), a correlated subquery with
+GROUP BY, DISTINCT, LIMIT or ORDER BY, a correlated scalar subquery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from clickstream.errors import SqlValidationError, UnsupportedFeatureError
+from clickstream.schema import Column
+from clickstream.sql import render
+from clickstream.sql.join_planner import JoinPlanner
+from clickstream.sql.plan import CalcNode, PlanNode, SemiJoinNode
+from clickstream.sql.scope import Scope, ScopeEntry, unique_name
+from clickstream.sql.statements import position_of
+
+if TYPE_CHECKING:
+    from clickstream.sql.planner import Planner
+
+SUB = "$sub"  # the qualifier of the subquery's columns in a semi join's condition
+
+
+def has_subquery(expression: exp.Expr) -> bool:
+    return any(is_subquery(n) for n in expression.walk())
+
+
+def is_subquery(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Subquery | exp.Exists) or (isinstance(node, exp.In) and "query" in node.args)
+
+
+def plan_where(
+    planner: Planner, node: PlanNode, scope: Scope, where: exp.Expr
+) -> tuple[PlanNode, exp.Expr | None]:
+    """`node` semi/anti-joined with WHERE's subqueries, and the conjuncts left for the filter."""
+    conjuncts = list(where.flatten()) if isinstance(where, exp.And) else [where]
+    rest = []
+    for conjunct in conjuncts:
+        if has_subquery(conjunct):
+            node = _SubqueryConjunct(planner, node, scope).plan(conjunct)
+        else:
+            rest.append(conjunct)
+    return node, _conjunction(rest)
+
+
+@dataclass
+class _Right:
+    """A subquery as a semi join's right side: a Calc giving the columns the condition reads,
+    and the label the condition reads each one by (`$v0`, `$c0`, ...)."""
+
+    node: CalcNode
+    labels: list[str]
+
+
+class _SubqueryConjunct:
+    """One conjunct of WHERE that holds a subquery, as a semi or anti join of `left`."""
+
+    def __init__(self, planner: Planner, left: PlanNode, scope: Scope) -> None:
+        self.planner, self.left, self.scope = planner, left, scope
+
+    def plan(self, conjunct: exp.Expr) -> PlanNode:
+        inner = conjunct.unnest()
+        negated = isinstance(inner, exp.Not)
+        if negated:
+            inner = inner.this.unnest()
+        if isinstance(inner, exp.In) and "query" in inner.args:
+            return self._in(inner, negated)
+        if isinstance(inner, exp.Exists):
+            return self._exists(inner, negated)
+        return self._scalar(conjunct)
+
+    def _in(self, predicate: exp.In, negated: bool) -> PlanNode:
+        subquery = predicate.args["query"].unnest()
+        tested = predicate.this.unnest()
+        lefts = list(tested.expressions) if isinstance(tested, exp.Tuple) else [tested]
+        right, correlated = self._right(subquery, predicate, len(lefts))
+        pairs = [(a.copy(), _sub(f"$v{i}")) for i, a in enumerate(lefts)]
+        if negated:
+            # null-aware: a NULL on either side makes NOT IN unknown, which excludes the row
+            terms: list[exp.Expr] = [
+                exp.or_(exp.EQ(this=a, expression=b), a.copy().is_(exp.null()), b.copy().is_(exp.null()))
+                for a, b in pairs
+            ]
+        else:
+            terms = [exp.EQ(this=a, expression=b) for a, b in pairs]
+        return self._join(right, "ANTI" if negated else "SEMI", _conjunction(terms + correlated), predicate)
+
+    def _exists(self, predicate: exp.Exists, negated: bool) -> PlanNode:
+        right, correlated = self._right(predicate.this.unnest(), predicate, 0)
+        return self._join(right, "ANTI" if negated else "SEMI", _conjunction(correlated), predicate)
+
+    def _scalar(self, conjunct: exp.Expr) -> PlanNode:
+        found = [n for n in conjunct.walk() if isinstance(n, exp.Expression) and is_subquery(n)]
+        if len(found) != 1 or not isinstance(found[0], exp.Subquery):
+            raise UnsupportedFeatureError(
+                "IN or EXISTS with a subquery is only supported as a condition of WHERE joined by AND "
+                "(not under OR, NOT or inside an expression)",
+                *position_of(found[0]),
+            )
+        subquery = found[0]
+        select = subquery.unnest()
+        if not _single_row(select):
+            raise UnsupportedFeatureError(
+                "a scalar subquery is only supported as an aggregate without GROUP BY "
+                "(e.g. (SELECT AVG(x) FROM t))",
+                *position_of(subquery),
+            )
+        right, correlated = self._right(select, subquery, 1)
+        if correlated:
+            raise UnsupportedFeatureError(
+                "a correlated scalar subquery is not supported", *position_of(subquery)
+            )
+        condition = conjunct.copy()
+        path = [n for n in conjunct.walk()].index(subquery)
+        target = list(condition.walk())[path]
+        target.replace(_sub("$v0"))
+        return self._join(right, "SEMI", condition, subquery)
+
+    # --- the subquery's side ------------------------------------------------------------------
+
+    def _right(
+        self, subquery: exp.Expr, at: exp.Expression, value_count: int
+    ) -> tuple[_Right, list[exp.Expr]]:
+        """The subquery planned as the join's right side, its value columns (the first
+        `value_count` it selects) labelled `$v0`, `$v1`, ..., and its correlated conditions,
+        which read the right side as `$sub.<label>`."""
+        correlated: list[exp.Expr] = []
+        if isinstance(subquery, exp.Select) and subquery.args.get("where") is not None:
+            subquery, correlated = self._decorrelated(subquery, value_count)
+        node, scope = self.planner.query_plan(_expression(subquery))
+        visible = scope.visible()
+        values = [e for e in visible if not (correlated and e.name.startswith("$c"))]
+        if value_count and len(values) != value_count:
+            raise SqlValidationError(
+                "Values passed to IN operator must have compatible types",
+                *position_of(at),
+                hint=f"The subquery gives {len(values)} columns where {value_count} are compared.",
+            )
+        wanted = [(f"$v{i}", e) for i, e in enumerate(values[:value_count])]
+        wanted += [(e.name, e) for e in visible if correlated and e.name.startswith("$c")]
+        return self._renamed(node, wanted), correlated
+
+    def _decorrelated(self, select: exp.Select, value_count: int) -> tuple[exp.Select, list[exp.Expr]]:
+        """`select` without the conditions of its WHERE that read the outer query, and those
+        conditions; the inner columns they read become select items `$c0`, `$c1`, ..."""
+        where = select.args["where"].this
+        inner = self._inner_scope(select)
+        conjuncts = list(where.flatten()) if isinstance(where, exp.And) else [where]
+        correlated = [c for c in conjuncts if self._is_correlated(c, inner)]
+        if not correlated:
+            return select, []
+        if any(select.args.get(k) for k in ("group", "having", "distinct", "limit", "order")) or any(
+            isinstance(n, exp.AggFunc) for item in select.expressions for n in item.walk()
+        ):
+            raise UnsupportedFeatureError(
+                "a correlated subquery with GROUP BY, an aggregate, DISTINCT, LIMIT or ORDER BY "
+                "is not supported",
+                *position_of(select),
+            )
+        rewritten: list[exp.Expr] = []
+        items: list[exp.Expr] = []
+        for conjunct in correlated:
+            copy = conjunct.copy()
+            for column in list(copy.find_all(exp.Column)):
+                if _resolves(column, inner):
+                    name = f"$c{len(items)}"
+                    items.append(exp.alias_(column.copy(), name, quoted=True))
+                    column.replace(exp.column(name, table=SUB, quoted=True))
+            rewritten.append(copy)
+        out = select.copy()
+        out.set("where", None)
+        uncorrelated = _conjunction([c.copy() for c in conjuncts if c not in correlated])
+        if uncorrelated is not None:
+            out = out.where(uncorrelated, copy=False)
+        values = [e.copy() for e in select.expressions[:value_count]] if value_count else []
+        out.set("expressions", [*values, *items])
+        if not out.expressions:
+            out.set("expressions", [exp.alias_(exp.true(), "$c", quoted=True)])
+        return out, rewritten
+
+    def _inner_scope(self, select: exp.Select) -> Scope:
+        source = select.args.get("from_")
+        if source is None:
+            raise UnsupportedFeatureError("a subquery without FROM is not supported", *position_of(select))
+        node, scope, _ = self.planner.relation(source.this)
+        for join in select.args.get("joins") or []:
+            node, scope = JoinPlanner(self.planner).plan(node, scope, join)
+        return scope
+
+    def _is_correlated(self, conjunct: exp.Expr, inner: Scope) -> bool:
+        outer = [
+            c
+            for c in conjunct.find_all(exp.Column)
+            if not _resolves(c, inner) and _resolves(c, self.scope) and not has_subquery(conjunct)
+        ]
+        return bool(outer)
+
+    def _renamed(self, node: PlanNode, wanted: list[tuple[str, ScopeEntry]]) -> _Right:
+        """The right side's columns the condition reads (label, entry), named apart from the
+        left's; a constant column when there are none (EXISTS without correlation)."""
+        taken = {c.name.lower() for c in self.left.columns}
+        columns: list[Column] = []
+        projections: list[exp.Expression] = []
+        labels: list[str] = []
+        for label, entry in wanted:
+            name = unique_name(label, taken)
+            taken.add(name.lower())
+            columns.append(Column(name, entry.column.flink_type, entry.column.duck_type))
+            projections.append(render.column(entry.internal))
+            labels.append(label)
+        if not columns:
+            columns.append(Column(unique_name("$c", taken), "BOOLEAN", "BOOLEAN"))
+            projections.append(exp.true())
+            labels.append("$c")
+        return _Right(CalcNode(columns=columns, input=node, projections=projections), labels)
+
+    # --- the join -----------------------------------------------------------------------------
+
+    def _join(self, right: _Right, kind: str, condition: exp.Expr | None, at: exp.Expression) -> SemiJoinNode:
+        columns = right.node.columns
+        entries = [ScopeEntry(SUB, label, c.name, c) for label, c in zip(right.labels, columns, strict=True)]
+        joined = Scope(self.scope.entries + entries)
+        bound = self.planner.bind(_expression(condition), joined) if condition is not None else None
+        node = SemiJoinNode(
+            columns=list(self.left.columns), left=self.left, right=right.node, kind=kind, condition=bound
+        )
+        if bound is not None:
+            both = PlanNode(columns=list(self.left.columns) + list(columns))
+            try:
+                self.planner.infer_types(both, [], bound)
+            except SqlValidationError as error:
+                raise SqlValidationError(str(error.message), *position_of(at)) from None
+        return node
+
+
+def _expression(node: exp.Expr) -> exp.Expression:
+    """`node` as the Expression it always is here (sqlglot types tree walks as the base Expr)."""
+    assert isinstance(node, exp.Expression)
+    return node
+
+
+def _sub(name: str) -> exp.Column:
+    return exp.column(name, table=SUB, quoted=True)
+
+
+def _resolves(column: exp.Column, scope: Scope) -> bool:
+    try:
+        scope.resolve_entry(column)
+    except SqlValidationError:
+        return False
+    return True
+
+
+def _single_row(select: exp.Expr) -> bool:
+    """An aggregate query without GROUP BY: exactly one row, whatever its input."""
+    return (
+        isinstance(select, exp.Select)
+        and not select.args.get("group")
+        and len(select.expressions) == 1
+        and any(isinstance(n, exp.AggFunc) for n in select.expressions[0].walk())
+    )
+
+
+def _conjunction(conjuncts: list[exp.Expr]) -> exp.Expr | None:
+    """`a AND b AND ...` (an OR among them in parentheses), or None for no conjunct."""
+    return exp.and_(*conjuncts, copy=False) if conjuncts else None
