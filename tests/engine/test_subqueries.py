@@ -47,6 +47,13 @@ QUERIES = {
         "WHERE cust IN (SELECT cust FROM vip_cdc WHERE tier >= 2) GROUP BY cust"
     ),
     "scalar": "SELECT id FROM orders WHERE amount > (SELECT MAX(tier) FROM vip_cdc) * 5",
+    "marks": (
+        "SELECT id, cust IN (SELECT cust FROM vip_cdc) AS known, "
+        "EXISTS (SELECT 1 FROM vip v WHERE v.cust = o.cust AND v.tier < 3) AS low FROM orders o"
+    ),
+    "not_in_under_or": (
+        "SELECT id FROM orders WHERE amount < 20 OR amount NOT IN (SELECT tier * 10 FROM vip_cdc)"
+    ),
     "intersect_all": "SELECT cust FROM orders INTERSECT ALL SELECT cust FROM vip",
     "except_all": "SELECT cust FROM orders EXCEPT ALL SELECT cust FROM vip_cdc",
     "except": "SELECT cust, amount FROM orders EXCEPT SELECT cust, tier * 10 FROM vip",
@@ -120,7 +127,7 @@ def test_same_as_batch_oracle(data, name):
         assert _run(data, QUERIES[name], batch) == expected, f"mini-batch size {batch}"
 
 
-@pytest.mark.parametrize("name", ["not_in_changelog", "exists", "except_all"])
+@pytest.mark.parametrize("name", ["not_in_changelog", "exists", "except_all", "marks"])
 def test_batch_size_one(data, name):
     assert _run(data, QUERIES[name], "1") == _oracle(data, QUERIES[name])
 

@@ -416,13 +416,17 @@ class JoinNode(BinaryJoinNode):
 class SemiJoinNode(PlanNode):
     """Flink's semi (SEMI) or anti (ANTI) regular join, planned from `IN`/`EXISTS` subqueries:
     the left rows that have a right row matching `condition` (SEMI) or none (ANTI), with the left's
-    columns. The right's columns are named apart from the left's; `condition` (None: TRUE) reads
-    both by name. An ANTI join retracts a left row when a first match arrives: it updates."""
+    columns. MARK gives every left row with one more column, the `IN`/`EXISTS` value: TRUE with a
+    match, else NULL with a right row for which `null_condition` holds, else FALSE. The right's
+    columns are named apart from the left's; the conditions (None: TRUE, FALSE for
+    `null_condition`) read both by name. ANTI and MARK joins change a left row's output when the
+    right side changes: they update."""
 
     left: PlanNode = None  # type: ignore[assignment]
     right: PlanNode = None  # type: ignore[assignment]
     kind: str = "SEMI"
     condition: exp.Expression | None = None
+    null_condition: exp.Expression | None = None
 
     @property
     def inputs(self) -> list[PlanNode]:
@@ -430,7 +434,7 @@ class SemiJoinNode(PlanNode):
 
     @property
     def updating(self) -> bool:
-        return self.left.updating or self.right.updating or self.kind == "ANTI"
+        return self.left.updating or self.right.updating or self.kind != "SEMI"
 
     @property
     def upsert_keys(self) -> list[str] | None:

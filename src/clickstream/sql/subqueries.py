@@ -1,4 +1,5 @@
-"""Subqueries in WHERE, planned as Flink plans them in streaming: semi and anti regular joins.
+"""Subqueries in WHERE and SELECT, planned as Flink plans them in streaming: semi, anti and
+marking regular joins.
 
 A conjunct of WHERE (an AND of conditions) may be
 - `x IN (SELECT y ...)` or `(x1, x2) IN (SELECT y1, y2 ...)`: a SEMI join on `x = y` (a NULL
@@ -11,9 +12,11 @@ A conjunct of WHERE (an AND of conditions) may be
 - a comparison with an uncorrelated scalar subquery that is an aggregate without GROUP BY
   (`amount > (SELECT AVG(amount) FROM t)`): it has exactly one row, so the conjunct holds when
   that row matches it, a SEMI join again. Its result updates as the aggregate changes.
-The other conjuncts stay the query's filter. Refused by name: a subquery under OR or NOT or inside
-another expression (Flink plans those as a join with a marker column), a correlated subquery with
-GROUP BY, DISTINCT, LIMIT or ORDER BY, a correlated scalar subquery.
+An `IN`/`EXISTS` anywhere else (under OR or NOT, inside CASE, in the SELECT list) becomes a MARK
+join, whose extra column is its three-valued result, read where the subquery stood. The other
+conjuncts stay the query's filter. Refused by name: a correlated subquery with GROUP BY, an
+aggregate, DISTINCT, LIMIT or ORDER BY (so a correlated scalar subquery), a scalar subquery that
+is not an aggregate without GROUP BY, or one outside WHERE's conjuncts.
 """
 
 from __future__ import annotations
@@ -47,16 +50,59 @@ def is_subquery(node: exp.Expr) -> bool:
 
 def plan_where(
     planner: Planner, node: PlanNode, scope: Scope, where: exp.Expr
-) -> tuple[PlanNode, exp.Expr | None]:
-    """`node` semi/anti-joined with WHERE's subqueries, and the conjuncts left for the filter."""
+) -> tuple[PlanNode, Scope, exp.Expr | None]:
+    """`node` semi/anti-joined with WHERE's subqueries, and the conjuncts left for the filter
+    (where an `IN`/`EXISTS` that is not a conjunct on its own reads its MARK join's column)."""
     conjuncts = list(where.flatten()) if isinstance(where, exp.And) else [where]
     rest = []
     for conjunct in conjuncts:
-        if has_subquery(conjunct):
+        if not has_subquery(conjunct):
+            rest.append(conjunct)
+        elif _is_filter(conjunct):
             node = _SubqueryConjunct(planner, node, scope).plan(conjunct)
         else:
-            rest.append(conjunct)
-    return node, _conjunction(rest)
+            node, scope, (conjunct,) = plan_marks(planner, node, scope, [conjunct])
+            if has_subquery(conjunct):  # a scalar subquery
+                node = _SubqueryConjunct(planner, node, scope).plan(conjunct)
+            else:
+                rest.append(conjunct)
+    return node, scope, _conjunction(rest)
+
+
+def plan_marks(
+    planner: Planner, node: PlanNode, scope: Scope, expressions: list[exp.Expr]
+) -> tuple[PlanNode, Scope, list[exp.Expr]]:
+    """Each `IN`/`EXISTS` subquery in `expressions` (copied) replaced by the column of a MARK join
+    of `node` that gives its value."""
+    out = []
+    for expression in expressions:
+        expression = expression.copy()
+        for predicate in _predicates(expression):
+            node, scope, marker = _SubqueryConjunct(planner, node, scope).mark(predicate)
+            if predicate is expression:
+                expression = marker
+            else:
+                predicate.replace(marker)
+        out.append(expression)
+    return node, scope, out
+
+
+def _is_filter(conjunct: exp.Expr) -> bool:
+    """`[NOT] x IN (SELECT ...)`, `[NOT] EXISTS (...)`: a semi or anti join on its own."""
+    inner = conjunct.unnest()
+    if isinstance(inner, exp.Not):
+        inner = inner.this.unnest()
+    return isinstance(inner, exp.Exists) or (isinstance(inner, exp.In) and "query" in inner.args)
+
+
+def _predicates(expression: exp.Expr) -> list[exp.Expression]:
+    """The `IN`/`EXISTS` subqueries of `expression`, not those inside its subqueries."""
+    nested = (exp.Subquery, exp.Exists, exp.Select)
+    return [
+        n
+        for n in expression.walk(prune=lambda n: isinstance(n, nested) and n is not expression)
+        if isinstance(n, exp.Exists) or (isinstance(n, exp.In) and "query" in n.args)
+    ]
 
 
 @dataclass
@@ -85,12 +131,46 @@ class _SubqueryConjunct:
             return self._exists(inner, negated)
         return self._scalar(conjunct)
 
-    def _in(self, predicate: exp.In, negated: bool) -> PlanNode:
+    def mark(self, predicate: exp.Expression) -> tuple[SemiJoinNode, Scope, exp.Column]:
+        """A MARK join giving `predicate`'s value, the scope with its column, and that column."""
+        if isinstance(predicate, exp.Exists):
+            right, correlated = self._right(predicate.this.unnest(), predicate, 0)
+            node = self._join(right, "MARK", _conjunction(correlated), predicate)
+        else:
+            if isinstance(predicate.this.unnest(), exp.Tuple):  # Flink's planner cannot either
+                raise UnsupportedFeatureError(
+                    "an IN of several columns is only supported as a condition of WHERE joined by AND "
+                    "(Flink: We now only support the count of one field)",
+                    *position_of(predicate),
+                )
+            right, correlated, pairs = self._in_right(predicate)
+            equal = exp.and_(*(exp.EQ(this=a, expression=b) for a, b in pairs))
+            unknown = exp.paren(equal.copy()).is_(exp.null())
+            node = self._join(
+                right,
+                "MARK",
+                _conjunction([equal, *correlated]),
+                predicate,
+                _conjunction([unknown, *correlated]),
+            )
+        marker = node.columns[-1]
+        entry = ScopeEntry(None, marker.name, marker.name, marker, hidden=True)
+        return node, Scope([*self.scope.entries, entry]), exp.column(marker.name, quoted=True)
+
+    def _in_right(
+        self, predicate: exp.Expression
+    ) -> tuple[_Right, list[exp.Expr], list[tuple[exp.Expr, exp.Expr]]]:
+        """An IN's subquery as the right side, its correlated conditions, and the pairs of
+        (tested expression, subquery column) it compares."""
         subquery = predicate.args["query"].unnest()
         tested = predicate.this.unnest()
         lefts = list(tested.expressions) if isinstance(tested, exp.Tuple) else [tested]
         right, correlated = self._right(subquery, predicate, len(lefts))
-        pairs = [(a.copy(), _sub(f"$v{i}")) for i, a in enumerate(lefts)]
+        pairs: list[tuple[exp.Expr, exp.Expr]] = [(a.copy(), _sub(f"$v{i}")) for i, a in enumerate(lefts)]
+        return right, correlated, pairs
+
+    def _in(self, predicate: exp.In, negated: bool) -> PlanNode:
+        right, correlated, pairs = self._in_right(predicate)
         if negated:
             # null-aware: a NULL on either side makes NOT IN unknown, which excludes the row
             terms: list[exp.Expr] = [
@@ -109,8 +189,7 @@ class _SubqueryConjunct:
         found = [n for n in conjunct.walk() if isinstance(n, exp.Expression) and is_subquery(n)]
         if len(found) != 1 or not isinstance(found[0], exp.Subquery):
             raise UnsupportedFeatureError(
-                "IN or EXISTS with a subquery is only supported as a condition of WHERE joined by AND "
-                "(not under OR, NOT or inside an expression)",
+                "a scalar subquery is only supported alone in a condition of WHERE joined by AND",
                 *position_of(found[0]),
             )
         subquery = found[0]
@@ -232,21 +311,44 @@ class _SubqueryConjunct:
 
     # --- the join -----------------------------------------------------------------------------
 
-    def _join(self, right: _Right, kind: str, condition: exp.Expr | None, at: exp.Expression) -> SemiJoinNode:
+    def _join(
+        self,
+        right: _Right,
+        kind: str,
+        condition: exp.Expr | None,
+        at: exp.Expression,
+        null_condition: exp.Expr | None = None,
+    ) -> SemiJoinNode:
         columns = right.node.columns
         entries = [ScopeEntry(SUB, label, c.name, c) for label, c in zip(right.labels, columns, strict=True)]
         joined = Scope(self.scope.entries + entries)
-        bound = self.planner.bind(_expression(condition), joined) if condition is not None else None
-        node = SemiJoinNode(
-            columns=list(self.left.columns), left=self.left, right=right.node, kind=kind, condition=bound
+        both = PlanNode(columns=list(self.left.columns) + list(columns))
+        bound, bound_null = (
+            self._bound(c, joined, both, at) if c is not None else None for c in (condition, null_condition)
         )
-        if bound is not None:
-            both = PlanNode(columns=list(self.left.columns) + list(columns))
-            try:
-                self.planner.infer_types(both, [], bound)
-            except SqlValidationError as error:
-                raise SqlValidationError(str(error.message), *position_of(at)) from None
-        return node
+        output = list(self.left.columns)
+        if kind == "MARK":
+            taken = {c.name.lower() for c in output}
+            output.append(Column(unique_name("$mark", taken), "BOOLEAN", "BOOLEAN"))
+        return SemiJoinNode(
+            columns=output,
+            left=self.left,
+            right=right.node,
+            kind=kind,
+            condition=bound,
+            null_condition=bound_null,
+        )
+
+    def _bound(
+        self, condition: exp.Expr, joined: Scope, both: PlanNode, at: exp.Expression
+    ) -> exp.Expression:
+        """`condition` bound over both sides' columns, its types checked."""
+        bound = self.planner.bind(_expression(condition), joined)
+        try:
+            self.planner.infer_types(both, [], bound)
+        except SqlValidationError as error:
+            raise SqlValidationError(str(error.message), *position_of(at)) from None
+        return bound
 
 
 def _expression(node: exp.Expr) -> exp.Expression:

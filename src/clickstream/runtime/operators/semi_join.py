@@ -1,14 +1,19 @@
 """SemiJoin: Flink's semi and anti regular joins, what `IN`/`EXISTS` subqueries (and their `NOT`
-forms) become: each left row passes on while it has a match on the right (SEMI) or while it has
-none (ANTI), with only the left side's columns.
+forms) become, and the marking join that gives an `IN`/`EXISTS` its value where it is not a
+condition of WHERE on its own (under OR, in the SELECT list).
+
+SEMI passes each left row on while it has a match on the right, ANTI while it has none, both with
+the left side's columns only. MARK passes every left row on with one more column, the value of
+the `IN`/`EXISTS`: TRUE with a match, else NULL when a right row compares as unknown (a NULL on
+either side of `x IN (...)`: the `null_condition`), else FALSE.
 
 Both sides' current rows live in state tables; each left row keeps the number of right rows that
-match it. A batch is first reduced to its net effect (inserted minus retracted rows, as
-multisets). A left batch emits its retracted rows that were passed on (-D), then its inserted rows
-that pass (+I). A right batch changes the left rows' match counts: a left row that gains its first
-match is inserted (SEMI) or deleted (ANTI), one that loses its last match the other way round, all
-deletions before insertions, as Flink's semi/anti join does. Over append-only inputs a SEMI join
-therefore only inserts; an ANTI join updates.
+match it (and, for MARK, that compare as unknown). A batch is first reduced to its net effect
+(inserted minus retracted rows, as multisets). A left batch emits its retracted rows that were
+passed on (-D), then its inserted rows that pass (+I). A right batch changes the left rows'
+counts: a row whose output changes is deleted as it was (-D), then inserted as it is now (+I),
+all deletions before insertions, as Flink's semi/anti join does. Over append-only inputs a SEMI
+join therefore only inserts; ANTI and MARK joins update.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ class SemiJoinOperator(BaseOperator):
         self.node, self.state = node, state
         self.p = state.new_prefix("semi")
         self.cols = ([c.name for c in node.left.columns], [c.name for c in node.right.columns])
-        self.anti = node.kind == "ANTI"
+        self.kind = node.kind
+        self.marker = quote(node.columns[-1].name) if node.kind == "MARK" else None
         self._create_state()
 
     def _create_state(self) -> None:
@@ -43,8 +49,8 @@ class SemiJoinOperator(BaseOperator):
             node = self.node.left if port == LEFT else self.node.right
             columns = [f"{quote(c.name)} {c.duck_type}" for c in node.columns]
             columns.append("__id BIGINT")
-            if port == LEFT:
-                columns.append("__m BIGINT")  # the number of right rows that match
+            if port == LEFT:  # the right rows that match, and that compare as unknown
+                columns += ["__m BIGINT", "__n BIGINT"]
             self.state.execute(f"CREATE TABLE {self._table(port)} ({', '.join(columns)})")
         self.next_id = 0
 
@@ -55,16 +61,31 @@ class SemiJoinOperator(BaseOperator):
         prefix = f"{alias}." if alias else ""
         return ", ".join(prefix + quote(c) for c in self.cols[port])
 
-    def _on(self, left: str, right: str) -> str:
-        """The match condition between a left row (alias `left`) and a right row."""
-        if self.node.condition is None:
-            return "TRUE"
+    def _condition(self, left: str, right: str, unknown: bool = False) -> str:
+        """Whether a left row (alias `left`) and a right row match (or, `unknown`, compare as
+        unknown)."""
+        condition = self.node.null_condition if unknown else self.node.condition
+        if condition is None:
+            return "FALSE" if unknown else "TRUE"
         sides = {name: left for name in self.cols[LEFT]}
         sides.update({name: right for name in self.cols[RIGHT]})
-        return to_sql(qualified(self.node.condition, sides))
+        return f"({to_sql(qualified(condition, sides))})"
 
-    def _passes(self, matches: str) -> str:
-        return f"{matches} = 0" if self.anti else f"{matches} > 0"
+    def _value(self, m: str, n: str) -> str:
+        """What a left row with `m` matches and `n` unknown comparisons gives: whether it passes
+        (SEMI, ANTI), or the IN/EXISTS value (MARK)."""
+        if self.kind == "SEMI":
+            return f"{m} > 0"
+        if self.kind == "ANTI":
+            return f"{m} = 0"
+        return f"CASE WHEN {m} > 0 THEN TRUE WHEN {n} > 0 THEN NULL ELSE FALSE END"
+
+    def _emitted(self, m: str, n: str) -> str:
+        return "TRUE" if self.kind == "MARK" else self._value(m, n)
+
+    def _output(self, alias: str, m: str, n: str, kind: int) -> str:
+        marker = f", {self._value(m, n)} AS {self.marker}" if self.marker else ""
+        return f"{self._names(LEFT, alias)}{marker}, CAST({kind} AS TINYINT) AS {quote(OP)}"
 
     # --- input --------------------------------------------------------------------------------
 
@@ -107,40 +128,47 @@ class SemiJoinOperator(BaseOperator):
 
     def _left_changes(self) -> pa.Table:
         """Retracted left rows that were passed on (-D), then inserted ones that pass (+I)."""
-        p, names = self.p, self._names(LEFT)
+        p, right = self.p, self._table(RIGHT)
+        unknown = "0"
+        if self.kind == "MARK":
+            unknown = f"(SELECT count(*) FROM {right} r WHERE {self._condition('i', 'r', unknown=True)})"
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_ins_m AS SELECT i.*, (SELECT count(*) FROM "
-            f"{self._table(RIGHT)} r WHERE {self._on('i', 'r')}) AS __m FROM {p}_ins i"
+            f"CREATE OR REPLACE TEMP TABLE {p}_ins_m AS SELECT i.*, (SELECT count(*) FROM {right} r "
+            f"WHERE {self._condition('i', 'r')}) AS __m, {unknown} AS __n FROM {p}_ins i"
         )
-        out = self.state.query(
-            f"SELECT {names}, CAST({DELETE} AS TINYINT) AS {quote(OP)} FROM (SELECT * FROM {p}_del "
-            f"WHERE {self._passes('__m')} ORDER BY __id) UNION ALL SELECT {names}, CAST({INSERT} AS "
-            f"TINYINT) FROM (SELECT * FROM {p}_ins_m WHERE {self._passes('__m')} ORDER BY __id)"
-        )
+        parts = [
+            f"SELECT * FROM (SELECT {self._output('x', 'x.__m', 'x.__n', kind)} FROM {source} x "
+            f"WHERE {self._emitted('x.__m', 'x.__n')} ORDER BY x.__id)"
+            for kind, source in ((DELETE, f"{p}_del"), (INSERT, f"{p}_ins_m"))
+        ]
+        out = self.state.query(" UNION ALL ".join(parts))
         self.state.execute(f"INSERT INTO {self._table(LEFT)} SELECT * FROM {p}_ins_m")
         return out
 
     def _right_changes(self) -> pa.Table:
-        """Left rows whose match count crosses zero: those that stop passing (-D), then those
-        that start (+I)."""
+        """Left rows whose output changes: as they were (-D), then as they are now (+I)."""
         p, left = self.p, self._table(LEFT)
         names = self._names(RIGHT)
+        match, unknown = self._condition("l", "x"), self._condition("l", "x", unknown=True)
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_cnt AS SELECT l.__id, l.__m AS old, l.__m + "
-            f"sum(x.{SIGN}) AS new FROM {left} l JOIN (SELECT {names}, 1 AS {SIGN} FROM {p}_ins "
-            f"UNION ALL SELECT {names}, -1 FROM {p}_del) x ON {self._on('l', 'x')} GROUP BY l.__id, l.__m"
+            f"CREATE OR REPLACE TEMP TABLE {p}_cnt AS SELECT l.__id, "
+            f"l.__m + coalesce(sum(x.{SIGN}) FILTER (WHERE {match}), 0) AS m, "
+            f"l.__n + coalesce(sum(x.{SIGN}) FILTER (WHERE {unknown}), 0) AS n "
+            f"FROM {left} l JOIN (SELECT {names}, 1 AS {SIGN} FROM {p}_ins UNION ALL SELECT {names}, -1 "
+            f"FROM {p}_del) x ON {match} OR {unknown} GROUP BY l.__id, l.__m, l.__n"
         )
-        # (kind, the count under which the row passes, the count under which it does not)
-        kinds = [(DELETE, "old", "new"), (INSERT, "new", "old")]
+        before, after = ("l.__m", "l.__n"), ("c.m", "c.n")
+        changed = f"({self._value(*before)}) IS DISTINCT FROM ({self._value(*after)})"
         parts = [
-            f"SELECT {self._names(LEFT, 'l')}, CAST({kind} AS TINYINT) AS {quote(OP)}, {rank} AS __k, "
-            f"l.__id FROM {left} l JOIN {p}_cnt c USING (__id) WHERE {self._passes('c.' + passing)} "
-            f"AND NOT ({self._passes('c.' + failing)})"
-            for rank, (kind, passing, failing) in enumerate(kinds)
+            f"SELECT {self._output('l', *counts, kind)}, {rank} AS __k, l.__id FROM {left} l "
+            f"JOIN {p}_cnt c USING (__id) WHERE {self._emitted(*counts)} AND {changed}"
+            for rank, (kind, counts) in enumerate(((DELETE, before), (INSERT, after)))
         ]
         out = self.state.query(
             f"SELECT * EXCLUDE (__k, __id) FROM ({' UNION ALL '.join(parts)}) ORDER BY __k, __id"
         )
-        self.state.execute(f"UPDATE {left} SET __m = c.new FROM {p}_cnt c WHERE {left}.__id = c.__id")
+        self.state.execute(
+            f"UPDATE {left} SET __m = c.m, __n = c.n FROM {p}_cnt c WHERE {left}.__id = c.__id"
+        )
         self.state.execute(f"INSERT INTO {self._table(RIGHT)} SELECT * FROM {p}_ins")
         return out
