@@ -54,6 +54,9 @@ QUERIES = {
     "not_in_under_or": (
         "SELECT id FROM orders WHERE amount < 20 OR amount NOT IN (SELECT tier * 10 FROM vip_cdc)"
     ),
+    "correlated_scalar": (
+        "SELECT id FROM orders o WHERE amount > (SELECT MAX(tier) * 10 FROM vip_cdc v WHERE v.cust = o.cust)"
+    ),
     "intersect_all": "SELECT cust FROM orders INTERSECT ALL SELECT cust FROM vip",
     "except_all": "SELECT cust FROM orders EXCEPT ALL SELECT cust FROM vip_cdc",
     "except": "SELECT cust, amount FROM orders EXCEPT SELECT cust, tier * 10 FROM vip",

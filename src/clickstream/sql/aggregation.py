@@ -182,8 +182,9 @@ class AggregatePlanner:
             )
 
         # 3. the Calc after it: SELECT list and HAVING over keys, results and window bounds
-        lookup = dict(key_lookup)
-        lookup.update({render.column(c): c for c in WINDOW_COLUMNS})
+        # window bounds grouped as plain keys (a TVF's rows filtered by a semi join) are keys
+        lookup: dict[exp.Expression, str] = {render.column(c): c for c in WINDOW_COLUMNS}
+        lookup.update(key_lookup)
         rewrite = _Rewriter(
             self.planner, scope, lookup, {s: a.output.name for s, a in agg_calls.items()}, window
         )

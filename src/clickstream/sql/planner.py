@@ -56,7 +56,7 @@ from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.set_operations import plan_set_operation
 from clickstream.sql.sorting import plan_sorted
 from clickstream.sql.statements import InsertStatement, Statement, position_of
-from clickstream.sql.subqueries import has_subquery, is_subquery, plan_marks, plan_where
+from clickstream.sql.subqueries import has_subquery, is_subquery, plan_select, plan_where
 from clickstream.sql.types import flink_type_of_duckdb, normalize_duckdb_type
 from clickstream.sql.unnest import plan_unnest
 from clickstream.sql.windowing import WindowTvfRelation, interval_ms, parse_window_tvf
@@ -230,14 +230,12 @@ class Planner:
         where = query.args.get("where")
         filtered = where.this if where else None
         if filtered is not None and has_subquery(filtered):
-            if window is not None:
-                raise UnsupportedFeatureError(
-                    "a subquery in the WHERE of a window table function query is not supported",
-                    *position_of(where),
-                )
+            if window is not None:  # Flink filters the TVF's rows: window bounds are plain columns
+                node, scope = window.as_columns(self, node, scope)
+                window = None
             node, scope, filtered = plan_where(self, node, scope, filtered)
         if any(has_subquery(item) for item in query.expressions):
-            node, scope, items = plan_marks(self, node, scope, list(query.expressions))
+            node, scope, items = plan_select(self, node, scope, list(query.expressions))
             query = query.copy()
             query.set("expressions", items)
         condition = self.bind(filtered, scope) if filtered is not None else None

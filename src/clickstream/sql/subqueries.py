@@ -87,6 +87,20 @@ def plan_marks(
     return node, scope, out
 
 
+def plan_select(
+    planner: Planner, node: PlanNode, scope: Scope, items: list[exp.Expr]
+) -> tuple[PlanNode, Scope, list[exp.Expr]]:
+    """The SELECT list's `IN`/`EXISTS` subqueries read from MARK joins; a scalar one is refused."""
+    node, scope, items = plan_marks(planner, node, scope, items)
+    for item in items:
+        found = next((n for n in item.walk() if isinstance(n, exp.Subquery)), None)
+        if found is not None:
+            raise UnsupportedFeatureError(
+                "a scalar subquery in the SELECT list is not supported", *position_of(found)
+            )
+    return node, scope, items
+
+
 def _is_filter(conjunct: exp.Expr) -> bool:
     """`[NOT] x IN (SELECT ...)`, `[NOT] EXISTS (...)`: a semi or anti join on its own."""
     inner = conjunct.unnest()
@@ -200,28 +214,33 @@ class _SubqueryConjunct:
                 "(e.g. (SELECT AVG(x) FROM t))",
                 *position_of(subquery),
             )
-        right, correlated = self._right(select, subquery, 1)
-        if correlated:
+        right, correlated = self._right(select, subquery, 1, scalar=True)
+        if correlated and not _rejects_null(conjunct, subquery):
+            # a key with no group makes the subquery NULL, which only a comparison rejects as
+            # the semi join does (COUNT gives 0 there)
             raise UnsupportedFeatureError(
-                "a correlated scalar subquery is not supported", *position_of(subquery)
+                "a correlated scalar subquery is only supported as an operand of a comparison, "
+                "and not with COUNT",
+                *position_of(subquery),
             )
         condition = conjunct.copy()
         path = [n for n in conjunct.walk()].index(subquery)
         target = list(condition.walk())[path]
         target.replace(_sub("$v0"))
-        return self._join(right, "SEMI", condition, subquery)
+        return self._join(right, "SEMI", _conjunction([condition, *correlated]), subquery)
 
     # --- the subquery's side ------------------------------------------------------------------
 
     def _right(
-        self, subquery: exp.Expr, at: exp.Expression, value_count: int
+        self, subquery: exp.Expr, at: exp.Expression, value_count: int, scalar: bool = False
     ) -> tuple[_Right, list[exp.Expr]]:
         """The subquery planned as the join's right side, its value columns (the first
         `value_count` it selects) labelled `$v0`, `$v1`, ..., and its correlated conditions,
-        which read the right side as `$sub.<label>`."""
+        which read the right side as `$sub.<label>`. A `scalar` aggregate correlated by
+        equalities is grouped by the inner side of each."""
         correlated: list[exp.Expr] = []
         if isinstance(subquery, exp.Select) and subquery.args.get("where") is not None:
-            subquery, correlated = self._decorrelated(subquery, value_count)
+            subquery, correlated = self._decorrelated(subquery, value_count, scalar)
         node, scope = self.planner.query_plan(_expression(subquery))
         visible = scope.visible()
         values = [e for e in visible if not (correlated and e.name.startswith("$c"))]
@@ -235,7 +254,9 @@ class _SubqueryConjunct:
         wanted += [(e.name, e) for e in visible if correlated and e.name.startswith("$c")]
         return self._renamed(node, wanted), correlated
 
-    def _decorrelated(self, select: exp.Select, value_count: int) -> tuple[exp.Select, list[exp.Expr]]:
+    def _decorrelated(
+        self, select: exp.Select, value_count: int, scalar: bool
+    ) -> tuple[exp.Select, list[exp.Expr]]:
         """`select` without the conditions of its WHERE that read the outer query, and those
         conditions; the inner columns they read become select items `$c0`, `$c1`, ..."""
         where = select.args["where"].this
@@ -244,8 +265,10 @@ class _SubqueryConjunct:
         correlated = [c for c in conjuncts if self._is_correlated(c, inner)]
         if not correlated:
             return select, []
-        if any(select.args.get(k) for k in ("group", "having", "distinct", "limit", "order")) or any(
-            isinstance(n, exp.AggFunc) for item in select.expressions for n in item.walk()
+        aggregated = any(isinstance(n, exp.AggFunc) for item in select.expressions for n in item.walk())
+        grouped = scalar and aggregated and all(self._is_key_equality(c, inner) for c in correlated)
+        if any(select.args.get(k) for k in ("group", "having", "distinct", "limit", "order")) or (
+            aggregated and not grouped
         ):
             raise UnsupportedFeatureError(
                 "a correlated subquery with GROUP BY, an aggregate, DISTINCT, LIMIT or ORDER BY "
@@ -269,9 +292,20 @@ class _SubqueryConjunct:
             out = out.where(uncorrelated, copy=False)
         values = [e.copy() for e in select.expressions[:value_count]] if value_count else []
         out.set("expressions", [*values, *items])
+        if grouped:
+            out.set("group", exp.Group(expressions=[item.this.copy() for item in items]))
         if not out.expressions:
             out.set("expressions", [exp.alias_(exp.true(), "$c", quoted=True)])
         return out, rewritten
+
+    def _is_key_equality(self, conjunct: exp.Expr, inner: Scope) -> bool:
+        """`inner_expression = outer_expression` (either way round)."""
+        if not isinstance(conjunct, exp.EQ):
+            return False
+        sides = [list(side.find_all(exp.Column)) for side in (conjunct.this, conjunct.expression)]
+        reads_inner = [bool(cols) and all(_resolves(c, inner) for c in cols) for cols in sides]
+        reads_outer = [not any(_resolves(c, inner) for c in cols) for cols in sides]
+        return (reads_inner[0] and reads_outer[1]) or (reads_inner[1] and reads_outer[0])
 
     def _inner_scope(self, select: exp.Select) -> Scope:
         source = select.args.get("from_")
@@ -367,6 +401,15 @@ def _resolves(column: exp.Column, scope: Scope) -> bool:
     except SqlValidationError:
         return False
     return True
+
+
+def _rejects_null(conjunct: exp.Expr, subquery: exp.Expr) -> bool:
+    """Is `conjunct` a comparison with `subquery` as an operand, and no COUNT in it?"""
+    comparison = conjunct.unnest()
+    if not isinstance(comparison, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
+        return False
+    operand = comparison.this is subquery or comparison.expression is subquery
+    return operand and not any(isinstance(n, exp.Count) for n in subquery.walk())
 
 
 def _single_row(select: exp.Expr) -> bool:
