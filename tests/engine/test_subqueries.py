@@ -141,3 +141,14 @@ def test_anti_join_retracts_when_a_match_arrives(data):
     engine.execute_script(DDL.format(folder=folder))
     changes = engine.collect(QUERIES["not_exists"])
     assert {kind for kind, _ in changes} == {"+I", "-D"}
+
+
+def test_state_ttl_bounds_the_state(data):
+    folder = data[0]
+    engine = Engine(Settings({"table.exec.mini-batch.size": "20", "table.exec.state.ttl": "1 ms"}))
+    engine.execute_script(DDL.format(folder=folder))
+    sizes: list[int] = []
+    engine.on_batch = lambda job: sizes.append(job.metrics()["collect"]["state_rows"])
+    engine.collect(QUERIES["in"])
+    # rows expire right after their batch, as Flink's TTL expires them: the state stays small
+    assert sizes and max(sizes) <= 40

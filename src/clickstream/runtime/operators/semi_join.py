@@ -14,9 +14,14 @@ passed on (-D), then its inserted rows that pass (+I). A right batch changes the
 counts: a row whose output changes is deleted as it was (-D), then inserted as it is now (+I),
 all deletions before insertions, as Flink's semi/anti join does. Over append-only inputs a SEMI
 join therefore only inserts; ANTI and MARK joins update.
+
+`table.exec.state.ttl` drops rows from either state once they are older than the TTL (processing
+time), as Flink does; nothing is emitted then, and the left rows keep their counts.
 """
 
 from __future__ import annotations
+
+import time
 
 import pyarrow as pa
 
@@ -35,9 +40,9 @@ class SemiJoinOperator(BaseOperator):
     name = "SemiJoin"
     arity = 2
 
-    def __init__(self, node: SemiJoinNode, state: JobState) -> None:
+    def __init__(self, node: SemiJoinNode, state: JobState, ttl_ms: int = 0) -> None:
         super().__init__()
-        self.node, self.state = node, state
+        self.node, self.state, self.ttl_ms = node, state, ttl_ms
         self.p = state.new_prefix("semi")
         self.cols = ([c.name for c in node.left.columns], [c.name for c in node.right.columns])
         self.kind = node.kind
@@ -48,7 +53,7 @@ class SemiJoinOperator(BaseOperator):
         for port in (LEFT, RIGHT):
             node = self.node.left if port == LEFT else self.node.right
             columns = [f"{quote(c.name)} {c.duck_type}" for c in node.columns]
-            columns.append("__id BIGINT")
+            columns += ["__id BIGINT", "__ins BIGINT"]  # __ins: when it entered (for the TTL)
             if port == LEFT:  # the right rows that match, and that compare as unknown
                 columns += ["__m BIGINT", "__n BIGINT"]
             self.state.execute(f"CREATE TABLE {self._table(port)} ({', '.join(columns)})")
@@ -92,6 +97,7 @@ class SemiJoinOperator(BaseOperator):
     def process(self, batch: pa.Table, port: int) -> list[pa.Table]:  # type: ignore[override]
         self._split(batch, port)
         out = self._left_changes() if port == LEFT else self._right_changes()
+        self._expire()
         self.metrics.records_in += batch.num_rows
         self.metrics.state_rows = sum(
             self.state.scalar(f"SELECT count(*) FROM {self._table(s)}") or 0 for s in (LEFT, RIGHT)
@@ -112,7 +118,8 @@ class SemiJoinOperator(BaseOperator):
         )
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_ins AS SELECT {names}, {self.next_id} + row_number() "
-            f"OVER () AS __id FROM (SELECT {names}, unnest(range({COPIES})) FROM {p}_net WHERE {COPIES} > 0)"
+            f"OVER () AS __id, {int(time.time() * 1000)} AS __ins FROM (SELECT {names}, "
+            f"unnest(range({COPIES})) FROM {p}_net WHERE {COPIES} > 0)"
         )
         self.next_id += self.state.scalar(f"SELECT count(*) FROM {p}_ins") or 0
         same = " AND ".join(f"s.{quote(c)} IS NOT DISTINCT FROM d.{quote(c)}" for c in self.cols[port])
@@ -172,3 +179,10 @@ class SemiJoinOperator(BaseOperator):
         )
         self.state.execute(f"INSERT INTO {self._table(RIGHT)} SELECT * FROM {p}_ins")
         return out
+
+    def _expire(self) -> None:
+        if not self.ttl_ms:
+            return
+        cutoff = int(time.time() * 1000) - self.ttl_ms
+        for port in (LEFT, RIGHT):
+            self.state.execute(f"DELETE FROM {self._table(port)} WHERE __ins < {cutoff}")
