@@ -441,12 +441,15 @@ class SemiJoinNode(PlanNode):
         return self.left.upsert_keys
 
     @property
-    def rowtime(self) -> str | None:
-        return self.left.rowtime
+    def time_attributes(self) -> list[str]:
+        # Flink materializes the left's rowtime after the join (no ORDER BY on it, no window
+        # TVF over a view of it), yet a legacy GROUP BY TUMBLE(...) still groups on it
+        return [self.left.rowtime] if self.left.rowtime else []
 
     def describe(self) -> str:
         where = to_sql(self.condition) if self.condition is not None else "true"
-        return f"Join(joinType=[{self.kind.title()}Join], where=[{where}])"
+        unknown = f", unknown=[{to_sql(self.null_condition)}]" if self.null_condition is not None else ""
+        return f"Join(joinType=[Left{self.kind.title()}Join], where=[{where}]{unknown})"
 
 
 @dataclass(eq=False)
