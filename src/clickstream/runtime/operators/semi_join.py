@@ -104,6 +104,8 @@ class SemiJoinOperator(BaseOperator):
         )
         if not out.num_rows:
             return []
+        if not self.node.updating:  # a SEMI join of append-only inputs only inserts
+            out = out.drop_columns([OP])
         return self._released(out, min(self.input_watermarks, default=MIN_WATERMARK))
 
     def _split(self, batch: pa.Table, port: int) -> None:
