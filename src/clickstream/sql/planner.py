@@ -231,6 +231,11 @@ class Planner:
         filtered = where.this if where else None
         if filtered is not None and has_subquery(filtered):
             if window is not None:  # Flink filters the TVF's rows: window bounds are plain columns
+                if window.spec.kind != "TUMBLE":
+                    raise UnsupportedFeatureError(
+                        f"a subquery in the WHERE of a {window.spec.kind} window query is not supported",
+                        *position_of(where),
+                    )
                 node, scope = window.as_columns(self, node, scope)
                 window = None
             node, scope, filtered = plan_where(self, node, scope, filtered)

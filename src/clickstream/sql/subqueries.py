@@ -41,6 +41,7 @@ SUB = "$sub"  # the qualifier of the subquery's columns in a semi join's conditi
 
 
 def has_subquery(expression: exp.Expr) -> bool:
+    """Does `expression` hold a subquery (`IN (SELECT ...)`, `EXISTS`, a scalar one)?"""
     return any(is_subquery(n) for n in expression.walk())
 
 
@@ -129,7 +130,7 @@ class _Right:
 
 
 class _SubqueryConjunct:
-    """One conjunct of WHERE that holds a subquery, as a semi or anti join of `left`."""
+    """A subquery of the query over `left`, as a semi, anti or mark join of `left`."""
 
     def __init__(self, planner: Planner, left: PlanNode, scope: Scope) -> None:
         self.planner, self.left, self.scope = planner, left, scope
