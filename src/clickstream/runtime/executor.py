@@ -279,7 +279,7 @@ class Job:
         if isinstance(node, JoinNode):
             return JoinOperator(node, state, self._state_ttl_ms(), self.clock)
         if isinstance(node, SemiJoinNode):
-            return SemiJoinOperator(node, state, parse_duration_ms(self.settings.get("table.exec.state.ttl")))
+            return SemiJoinOperator(node, state, self._state_ttl_ms(), self.clock)
         if isinstance(node, TemporalJoinNode):
             return TemporalJoinOperator(node, state)
         if isinstance(node, IntervalJoinNode):

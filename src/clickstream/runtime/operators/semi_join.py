@@ -21,11 +21,10 @@ time), as Flink does; nothing is emitted then, and the left rows keep their coun
 
 from __future__ import annotations
 
-import time
-
 import pyarrow as pa
 
 from clickstream.runtime.batch import MIN_WATERMARK, OP, quote
+from clickstream.runtime.clock import Clock, SystemClock
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import SemiJoinNode
@@ -40,9 +39,12 @@ class SemiJoinOperator(BaseOperator):
     name = "SemiJoin"
     arity = 2
 
-    def __init__(self, node: SemiJoinNode, state: JobState, ttl_ms: int = 0) -> None:
+    def __init__(
+        self, node: SemiJoinNode, state: JobState, ttl_ms: int = 0, clock: Clock | None = None
+    ) -> None:
         super().__init__()
         self.node, self.state, self.ttl_ms = node, state, ttl_ms
+        self.clock = clock or SystemClock()
         self.p = state.new_prefix("semi")
         self.cols = ([c.name for c in node.left.columns], [c.name for c in node.right.columns])
         self.kind = node.kind
@@ -120,7 +122,7 @@ class SemiJoinOperator(BaseOperator):
         )
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_ins AS SELECT {names}, {self.next_id} + row_number() "
-            f"OVER () AS __id, {int(time.time() * 1000)} AS __ins FROM (SELECT {names}, "
+            f"OVER () AS __id, {self.clock.now_ms()} AS __ins FROM (SELECT {names}, "
             f"unnest(range({COPIES})) FROM {p}_net WHERE {COPIES} > 0)"
         )
         self.next_id += self.state.scalar(f"SELECT count(*) FROM {p}_ins") or 0
@@ -185,6 +187,6 @@ class SemiJoinOperator(BaseOperator):
     def _expire(self) -> None:
         if not self.ttl_ms:
             return
-        cutoff = int(time.time() * 1000) - self.ttl_ms
+        cutoff = self.clock.now_ms() - self.ttl_ms
         for port in (LEFT, RIGHT):
             self.state.execute(f"DELETE FROM {self._table(port)} WHERE __ins < {cutoff}")
