@@ -69,8 +69,9 @@ def _pad(name: str) -> Builder:
 def _regexp_extract(call: Call) -> exp.Expression:
     """REGEXP_EXTRACT(s, regex[, group]): group 0 (the whole match) by default; NULL when the
     regex does not match, and for a group the regex does not have (Java's `group(i)` throws,
-    Flink answers NULL), which needs a literal regex to count its groups. (A group that takes no
-    part in the match is '' here, NULL in Flink.)"""
+    Flink answers NULL), which needs a literal regex to count its groups. A group that takes no
+    part in the match is NULL too (Java's `group(i)`): DuckDB's regexp_extract gives '' for it,
+    regexp_extract_all a NULL, so the group is read from the first match of the latter."""
     call.arity(2, 3)
     text, regex = call.args[0], call.args[1]
     group = call.args[2] if len(call.args) == 3 else exp.Literal.number(0)
@@ -78,12 +79,14 @@ def _regexp_extract(call: Call) -> exp.Expression:
     groups = _group_count(pattern.this) if isinstance(pattern, exp.Literal) and pattern.is_string else None
     index = literal_int(group)
     if groups is None or index is not None:
-        extracted = sql("regexp_extract(__a0, __a1, __a2)", text, regex, group)
+        extracted = sql("regexp_extract_all(__a0, __a1, __a2)[1]", text, regex, group)
         if index is not None and groups is not None and not 0 <= index <= groups:
             extracted = exp.Null()
     else:
         # DuckDB wants a constant group number: one branch per group of the regex.
-        branches = " ".join(f"WHEN {i} THEN regexp_extract(__a0, __a1, {i})" for i in range(groups + 1))
+        branches = " ".join(
+            f"WHEN {i} THEN regexp_extract_all(__a0, __a1, {i})[1]" for i in range(groups + 1)
+        )
         extracted = sql(f"CASE __a2 {branches} END", text, regex, group)
     return sql("CASE WHEN regexp_matches(__a0, __a1) THEN __a2 END", text, regex, extracted)
 
@@ -290,7 +293,52 @@ def _trim(name: str) -> Builder:
     return build
 
 
+# A string as its UTF-16 units, as Java indexes it: a character beyond U+FFFF is itself followed
+# by '' (its second half); nothing else is ever ''.
+_UNITS = (
+    "CASE WHEN __a0 = '' THEN CAST([] AS VARCHAR[]) ELSE flatten(list_transform(string_split(__a0, ''), "
+    "lambda c: CASE WHEN unicode(c) > 65535 THEN [c, ''] ELSE [c] END)) END"
+)
+
+
+def _overlay(call: Call) -> exp.Expression:
+    """OVERLAY(s PLACING r FROM pos [FOR len]) as Flink's: s itself when pos is outside 1..the
+    length of s, else s's first pos - 1 UTF-16 units, r, then (only when len > 0 and s reaches
+    past pos + len - 1) the rest of s after the len units from pos; len is r's length by default.
+    Positions count UTF-16 units, and a character cut in two leaves a '?' for its half."""
+    call.arity(3, 4)
+    text, replacement, start = call.args[:3]
+    units = sql(_UNITS, text)
+    length = call.args[3] if len(call.args) == 4 else sql(f"len({_UNITS})", replacement)
+    head = sql(
+        "array_to_string(list_transform(list_slice(__a0, 1, __a1 - 1), lambda x, i: "
+        "CASE WHEN i = __a1 - 1 AND unicode(x) > 65535 THEN '?' ELSE x END), '')",
+        units,
+        start,
+    )
+    tail = sql(
+        "array_to_string(list_transform(list_slice(__a0, __a1 + __a2, len(__a0)), lambda x, i: "
+        "CASE WHEN i = 1 AND x = '' THEN '?' ELSE x END), '')",
+        units,
+        start,
+        length,
+    )
+    return sql(
+        "CASE WHEN __a0 IS NULL OR __a1 IS NULL OR __a2 IS NULL OR __a3 IS NULL THEN NULL "
+        "WHEN __a2 <= 0 OR __a2 > len(__a4) THEN __a0 "
+        "ELSE __a5 || __a1 || CASE WHEN __a3 > 0 AND __a2 + __a3 <= len(__a4) THEN __a6 ELSE '' END END",
+        text,
+        replacement,
+        start,
+        length,
+        units,
+        head,
+        tail,
+    )
+
+
 STRING_FUNCTIONS: dict[str, Builder] = {
+    "OVERLAY": _overlay,
     "SUBSTRING": _substring,
     "SUBSTR": _substring,
     "CONCAT": _concat,
