@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlglot import exp
 
@@ -118,11 +119,46 @@ def _parse_path(text: str) -> tuple[bool, str, bool]:
     return lax, duck, wildcard
 
 
-def _path(call_node: JsonCall) -> tuple[bool, str, bool]:
+@dataclass
+class _Path:
+    """A JSON path as DuckDB reads it: `lax` (a bool, or an expression for a path read from a
+    column), the DuckDB path (a string literal or an expression), whether it has a wildcard, and
+    for a path read from a column `source` (the path text itself, for NULL) and `valid` (whether
+    the text is a path we read; another is an error, as an unreadable path is in Flink)."""
+
+    lax: bool | exp.Expression
+    duck: exp.Expression
+    wildcard: bool = False
+    source: exp.Expression | None = None
+    valid: exp.Expression | None = None
+
+    def pick(self, if_lax: exp.Expression, if_strict: exp.Expression) -> exp.Expression:
+        if isinstance(self.lax, bool):
+            return if_lax if self.lax else if_strict
+        return sql("CASE WHEN __a0 THEN __a1 ELSE __a2 END", self.lax, if_lax, if_strict)
+
+
+# A path read from a column: its mode prefix, and the steps DuckDB reads as Flink does.
+_MODE = r"^\s*(strict|lax)\s+"
+_SIMPLE_PATH = r"\$(\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\])*"
+
+
+def _path(call_node: JsonCall, call_of: CallOf, from_column: bool = True) -> _Path:
     path = call_node.expressions[1] if len(call_node.expressions) > 1 else None
-    if not (isinstance(path, exp.Literal) and path.is_string):
+    if isinstance(path, exp.Literal) and path.is_string:
+        lax, duck, wildcard = _parse_path(path.this)
+        return _Path(lax, exp.Literal.string(duck), wildcard)
+    if not from_column or path is None:
         raise UnsupportedFeatureError(f"{call_node.kind}'s path must be a string literal")
-    return _parse_path(path.this)
+    text = call_of([path]).args[0]
+    steps = sql(f"regexp_replace(__a0, {quote(_MODE)}, '', 'i')", text)
+    valid = sql(f"regexp_full_match(__a0, {quote(_SIMPLE_PATH)})", steps)
+    return _Path(
+        lax=sql(f"regexp_matches(__a0, {quote(_MODE.replace('(strict|lax)', 'lax'))}, 'i')", text),
+        duck=sql("CASE WHEN __a0 THEN __a1 END", valid, steps),
+        source=text,
+        valid=valid,
+    )
 
 
 # --- JSON_VALUE, JSON_QUERY, JSON_EXISTS ---------------------------------------------------------
@@ -144,34 +180,45 @@ def _behavior(node: JsonCall, key: str, call_of: CallOf, default: str, what: str
 
 
 def _classified(
-    node: JsonCall, call_of: CallOf, value_of: Callable[[exp.Expression, str], exp.Expression], bad: str
+    node: JsonCall,
+    call_of: CallOf,
+    value_of: Callable[[exp.Expression, exp.Expression], exp.Expression],
+    bad: str,
 ) -> exp.Expression:
-    """The shared frame of JSON_VALUE and JSON_QUERY: NULL for a NULL input, the error or empty
-    behavior for an unreadable document, a missing path or a value of the wrong kind (`bad`, a
-    condition on the extracted JSON `__a0`), NULL for a JSON null, else `value_of(document, path)`."""
-    lax, path, wildcard = _path(node)
+    """The shared frame of JSON_VALUE and JSON_QUERY: NULL for a NULL input (document or path),
+    the error or empty behavior for an unreadable document or path, a missing path or a value of
+    the wrong kind (`bad`, a condition on the extracted JSON `__a0`), NULL for a JSON null, else
+    `value_of(document, path)`."""
+    path = _path(node, call_of)
     call = call_of([node.expressions[0]])
     document = _marked(call.args[0])
     on_error = _behavior(node, "on_error", call_of, "NULL", "the value is missing or of the wrong kind")
     on_empty = _behavior(node, "on_empty", call_of, "NULL", "the value is empty")
-    problem = on_empty if lax else on_error
-    if wildcard:
+    problem = path.pick(on_empty, on_error)
+    if path.wildcard:
         if node.kind != "JSON_VALUE":
             raise UnsupportedFeatureError(f"{node.kind} with a wildcard in the path is not supported")
         # The value is a list: never a scalar.
         return sql("CASE WHEN __a0 IS NULL THEN NULL ELSE __a1 END", call.args[0], problem)
-    extracted = sql(f"json_extract(__a0, {quote(path)})", document)
+    extracted = sql("json_extract(__a0, __a1)", document, path.duck)
+    unreadable_path = ""
+    if path.source is not None:
+        unreadable_path = "WHEN __a7 IS NULL THEN NULL WHEN NOT __a8 THEN __a9 "
     return sql(
-        "CASE WHEN __a0 IS NULL THEN NULL WHEN NOT coalesce(json_valid(__a0), false) THEN __a1 "
-        f"WHEN NOT json_exists(__a2, {quote(path)}) THEN __a1 WHEN json_type(__a3) = 'NULL' THEN NULL "
+        f"CASE WHEN __a0 IS NULL THEN NULL {unreadable_path}WHEN NOT coalesce(json_valid(__a0), false) "
+        "THEN __a1 WHEN NOT json_exists(__a2, __a10) THEN __a1 WHEN json_type(__a3) = 'NULL' THEN NULL "
         "WHEN __a4 THEN __a5 ELSE __a6 END",
         call.args[0],
         problem,
         document,
         extracted,
         sql(bad, extracted),
-        on_empty if lax else on_error,
-        value_of(document, path),
+        problem,
+        value_of(document, path.duck),
+        path.source or exp.null(),
+        path.valid or exp.true(),
+        on_error,
+        path.duck,
     )
 
 
@@ -187,13 +234,13 @@ def _json_value(node: JsonCall, call_of: CallOf) -> exp.Expression:
         raise UnsupportedFeatureError(f"Unsupported type '{flink}' for RETURNING in JSON_VALUE()")
     kind = _RETURNING[duck]
 
-    def value(document: exp.Expression, path: str) -> exp.Expression:
-        text = sql(f"json_extract_string(__a0, {quote(path)})", document)
+    def value(document: exp.Expression, path: exp.Expression) -> exp.Expression:
+        text = sql("json_extract_string(__a0, __a1)", document, path)
         is_number = sql("starts_with(__a0, chr(1))", text)
         number = sql("substring(__a0, 2)", text)
         if kind is None:
             return sql("CASE WHEN __a0 THEN __a1 ELSE __a2 END", is_number, number, text)
-        json_kind = sql(f"json_type(__a0, {quote(path)})", document)
+        json_kind = sql("json_type(__a0, __a1)", document, path)
         ok = is_number if kind == "number" else sql(f"__a0 = '{kind}'", json_kind)
         source = number if kind == "number" else text
         fail = f"error({quote(f'JSON_VALUE: the value cannot be returned as {duck}')})"
@@ -205,8 +252,8 @@ def _json_value(node: JsonCall, call_of: CallOf) -> exp.Expression:
 def _json_query(node: JsonCall, call_of: CallOf) -> exp.Expression:
     wrapper = node.clause("wrapper") or "WITHOUT"
 
-    def value(document: exp.Expression, path: str) -> exp.Expression:
-        extracted = sql(f"json_extract(__a0, {quote(path)})", document)
+    def value(document: exp.Expression, path: exp.Expression) -> exp.Expression:
+        extracted = sql("json_extract(__a0, __a1)", document, path)
         # Flink's Jackson writes an object's keys sorted (here: the outermost object's only).
         sorted_keys = (
             "to_json(map_from_entries(list_transform(list_sort(list_distinct(json_keys(__a0))), "
@@ -232,16 +279,17 @@ def _json_query(node: JsonCall, call_of: CallOf) -> exp.Expression:
 def _json_exists(node: JsonCall, call_of: CallOf) -> exp.Expression:
     """JSON_EXISTS: true when the path leads to a value other than JSON null; an unreadable document
     or (strict mode) a missing path takes the ON ERROR behavior (FALSE by default)."""
-    lax, path, _ = _path(node)
+    # Flink 2.3 cannot run JSON_EXISTS with a path read from a column (its code generation fails).
+    path = _path(node, call_of, from_column=False)
     call = call_of([node.expressions[0]])
     on_error = _behavior(node, "on_error", call_of, "FALSE", "the path does not exist")
-    missing = "false" if lax else "__a1"
     return sql(
         "CASE WHEN __a0 IS NULL THEN NULL WHEN NOT coalesce(json_valid(__a0), false) THEN __a1 "
-        f"WHEN NOT json_exists(__a0, {quote(path)}) THEN {missing} "
-        f"ELSE json_type(json_extract(__a0, {quote(path)})) <> 'NULL' END",
+        "WHEN NOT json_exists(__a0, __a3) THEN __a2 ELSE json_type(json_extract(__a0, __a3)) <> 'NULL' END",
         call.args[0],
         on_error,
+        path.pick(exp.false(), on_error),
+        path.duck,
     )
 
 
