@@ -310,12 +310,6 @@ class Planner:
             # The input's key (say the GROUP BY columns) is needed to apply its changes: carry it
             # as hidden columns when the SELECT list leaves it out, as Flink does.
             node, scope, keys = self._with_input_key(inner, node, scope)
-        if node.updating and not node.upsert_keys:
-            raise UnsupportedFeatureError(
-                "ROW_NUMBER() over an updating input needs the input's key (e.g. the GROUP BY "
-                "columns), so changes can replace rows",
-                *position_of(window),
-            )
         hidden = {f"$p{i}" for i in range(len(partition))} | {f"$o{i}" for i in range(len(order))}
         hidden |= {f"$k{i}" for i in range(keys)}
         rank_column = Column(

@@ -95,12 +95,6 @@ def _top_n(
     planner: Planner, body: exp.Expression, keys: list[exp.Ordered], offset: int, fetch: int
 ) -> _Planned:
     node, scope, order = _with_keys(planner, body, keys)
-    if node.updating and not node.upsert_keys:
-        raise UnsupportedFeatureError(
-            "ORDER BY ... LIMIT over an updating input needs the input's key (e.g. the GROUP BY "
-            "columns) in the SELECT list, so changes can replace rows",
-            *position_of(keys[0]),
-        )
     rank = Column(unique_name("$rank", {c.name.lower() for c in node.columns}), "BIGINT", "BIGINT")
     top = RankNode(
         columns=list(node.columns) + [rank],

@@ -2,7 +2,8 @@
 
 State: the candidate rows (table `<p>_rows`) and the top N last emitted (`<p>_top`). Per batch the
 rows are applied (appended; or, for an updating input, upserted/deleted by the input's unique
-key), the top N of the partitions the batch touched are recomputed with one window query, and
+key, or, without one, inserted and retracted by value as a multiset, as Flink's retract rank
+does), the top N of the partitions the batch touched are recomputed with one window query, and
 compared with what was emitted: a position whose row changed emits `-D` for the old row and `+I`
 for the new one, all deletions before all insertions, so a sink keyed either by position or by
 row ends up right. For an append-only input, rows that fall out of the top N can never come
@@ -77,7 +78,10 @@ class RankOperator(BaseOperator):
         if OP not in batch.column_names:
             self.state.execute(f"INSERT INTO {p}_rows SELECT {cols} FROM batch", batch=batch)
             return
-        key = [quote(k) for k in self.node.row_key or []]
+        if not self.node.row_key:
+            self._apply_by_value(batch, cols)
+            return
+        key = [quote(k) for k in self.node.row_key]
         # the last change of each key in the batch decides: -D deletes, +I/+U upserts
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT * FROM batch WHERE {quote(OP)} <> 1 "
@@ -87,6 +91,28 @@ class RankOperator(BaseOperator):
         )
         self.state.execute(f"DELETE FROM {p}_rows r USING {p}_chg c WHERE " + self._on("r", "c", key))
         self.state.execute(f"INSERT INTO {p}_rows SELECT {cols} FROM {p}_chg WHERE {quote(OP)} <> 3")
+
+    def _apply_by_value(self, batch: pa.Table, cols: str) -> None:
+        """A keyless updating input (a join, say): +I/+U add a row, -U/-D take away one equal
+        row (the earliest), so the state is the input's current multiset of rows."""
+        p, data = self.p, ", ".join(quote(c) for c in self.data)
+        sign = f"CASE WHEN {quote(OP)} IN (1, 3) THEN -1 ELSE 1 END"
+        self.state.execute(
+            f"CREATE OR REPLACE TEMP TABLE {p}_net AS SELECT {data}, max({quote(SEQ)}) AS {quote(SEQ)}, "
+            f"CAST(sum({sign}) AS BIGINT) AS __n FROM batch GROUP BY ALL HAVING sum({sign}) <> 0",
+            batch=batch,
+        )
+        self.state.execute(
+            f"INSERT INTO {p}_rows SELECT {cols} FROM (SELECT *, unnest(range(__n)) FROM {p}_net "
+            "WHERE __n > 0)"
+        )
+        same = " AND ".join(f"r.{quote(c)} IS NOT DISTINCT FROM d.{quote(c)}" for c in self.data)
+        self.state.execute(
+            f"DELETE FROM {p}_rows WHERE rowid IN (SELECT r.__r FROM (SELECT {data}, rowid AS __r, "
+            f"row_number() OVER (PARTITION BY {data} ORDER BY {quote(SEQ)}) AS __i FROM {p}_rows) r "
+            f"JOIN (SELECT {data}, unnest(range(-__n)) + 1 AS __i FROM {p}_net WHERE __n < 0) d "
+            f"ON {same} AND r.__i = d.__i)"
+        )
 
     def _rerank(self, batch: pa.Table, cols: str) -> pa.Table:
         p, part = self.p, self.part
