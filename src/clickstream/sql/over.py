@@ -127,7 +127,8 @@ def plan_over(
     # the SELECT list, with each OVER expression replaced by its column
     replaced = {id(w): c.output.name for w, c in zip(windows, over_calls, strict=True)}
     post_entries = [ScopeEntry(e.qualifier, e.name, e.internal, e.column, e.hidden) for e in scope.entries]
-    post_entries += [ScopeEntry("__over__", c.output.name, c.output.name, c.output) for c in over_calls]
+    # hidden: only the OVER expressions they replace read them, never a `SELECT *`
+    post_entries += [ScopeEntry("__over__", c.output.name, c.output.name, c.output, True) for c in over_calls]
 
     def swap(n: exp.Expression) -> exp.Expression:
         if isinstance(n, exp.Window) and id(n) in replaced:

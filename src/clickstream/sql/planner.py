@@ -33,6 +33,7 @@ from clickstream.schema import (
 from clickstream.sql import over, render
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, ViewDef
+from clickstream.sql.clauses import hidden_by_qualify, output_name, without_qualify
 from clickstream.sql.ctes import inline_ctes
 from clickstream.sql.expressions import WindowTvf
 from clickstream.sql.functions import translate
@@ -214,6 +215,8 @@ class Planner:
             return plan_intersect_except(self, query)
         if isinstance(query, exp.Union):
             return plan_set_operation(self, query)
+        if isinstance(query, exp.Select) and query.args.get("qualify"):
+            return self._query(without_qualify(query))
         if not isinstance(query, exp.Select):
             raise UnsupportedFeatureError(
                 f"{type(query).__name__} queries are not supported", *position_of(query)
@@ -337,7 +340,9 @@ class Planner:
         entries = [
             ScopeEntry(None, e.name, e.internal, e.column, e.internal in hidden) for e in scope.entries
         ]
-        entries.append(ScopeEntry(None, rank.rank_name, rank_column.name, rank_column))
+        entries.append(
+            ScopeEntry(None, rank.rank_name, rank_column.name, rank_column, hidden_by_qualify(rank.rank_name))
+        )
         return rank_node, Scope(entries)
 
     def _with_input_key(self, inner: exp.Select, node: PlanNode, scope: Scope) -> tuple[PlanNode, Scope, int]:
@@ -366,7 +371,7 @@ class Planner:
         rowtime = None
         for index, item in enumerate(items):
             inner = item.this if isinstance(item, exp.Alias) else item
-            name = unique_name(_output_name(item, index), names)
+            name = unique_name(output_name(item, index), names)
             names.add(name.lower())
             projections.append(self.bind(inner, scope))
             entries.append(name)
@@ -387,7 +392,12 @@ class Planner:
             keeps_rowtime=rowtime,
             key_map=key_map,
         )
-        return calc, Scope([ScopeEntry(None, n, c.name, c) for n, c in zip(entries, columns, strict=True)])
+        return calc, Scope(
+            [
+                ScopeEntry(None, n, c.name, c, hidden_by_qualify(n))
+                for n, c in zip(entries, columns, strict=True)
+            ]
+        )
 
     def expand_star(self, items: list[exp.Expression], scope: Scope) -> list[exp.Expression]:
         expanded: list[exp.Expression] = []
@@ -665,14 +675,6 @@ def _in_statement(error: SqlError, statement: Statement) -> SqlError:
     if error.line is None:
         error.line, error.col = 1, 1
     return error.shifted(statement.line - 1, statement.col - 1)
-
-
-def _output_name(item: exp.Expression, index: int) -> str:
-    if isinstance(item, exp.Alias):
-        return item.alias
-    if isinstance(item, exp.Column):
-        return item.name
-    return f"EXPR${index}"
 
 
 def _has_aggregate(query: exp.Select) -> bool:

@@ -16,6 +16,7 @@ from sqlglot.tokens import Token, TokenType
 
 from clickstream.errors import SqlError, SqlParseError, UnsupportedFeatureError
 from clickstream.schema import ComputedColumn, TableDef, Watermark
+from clickstream.sql.clauses import check_clauses
 from clickstream.sql.dialect import Flink
 from clickstream.sql.types import column_from_datatype
 
@@ -285,6 +286,10 @@ def _sqlglot_parse(statement: Statement) -> exp.Expression:
         raise statement.error(SqlParseError, f"cannot read the statement: {error}") from None
     if tree is None:
         raise statement.error(SqlParseError, "empty statement")
+    try:
+        check_clauses(tree, statement.text)
+    except SqlError as error:
+        raise error.shifted(statement.line - 1, statement.col - 1) from None
     return tree
 
 
