@@ -30,6 +30,7 @@ from clickstream.runtime.operators.expand import ExpandOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
 from clickstream.runtime.operators.interval_join import IntervalJoinOperator
 from clickstream.runtime.operators.join import JoinOperator
+from clickstream.runtime.operators.last_row import LastRowOperator
 from clickstream.runtime.operators.limit import LimitOperator
 from clickstream.runtime.operators.lookup_join import LookupJoinOperator
 from clickstream.runtime.operators.match_recognize import MatchRecognizeOperator
@@ -45,6 +46,7 @@ from clickstream.runtime.operators.temporal_join import TemporalJoinOperator
 from clickstream.runtime.operators.temporal_sort import TemporalSortOperator
 from clickstream.runtime.operators.union import UnionOperator
 from clickstream.runtime.operators.window_aggregate import WindowAggregateOperator
+from clickstream.runtime.operators.window_retract import RetractWindowAggregateOperator
 from clickstream.runtime.source_reader import SourceReader
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import (
@@ -266,6 +268,8 @@ class Job:
             return SessionWindowOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, WindowAggregateNode) and node.window.proctime:
             return ProcTimeWindowAggregateOperator(node, state, self.settings.local_time_zone, self.clock)
+        if isinstance(node, WindowAggregateNode) and node.input.updating:
+            return RetractWindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, WindowAggregateNode):
             return WindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode) and node.input.updating:
@@ -285,6 +289,8 @@ class Job:
         if isinstance(node, IntervalJoinNode):
             return IntervalJoinOperator(node, state)
         if isinstance(node, RankNode):
+            if node.per_record:
+                return LastRowOperator(node, state)
             return FirstRowOperator(node, state) if node.first_on_rowtime else RankOperator(node, state)
         if isinstance(node, OverAggregateNode):
             return OverAggregateOperator(node, state, self.clock)

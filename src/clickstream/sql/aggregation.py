@@ -49,6 +49,7 @@ from clickstream.sql.windowing import (
     WINDOW_START,
     WINDOW_TIME,
     WindowTvfRelation,
+    last_row_dedup,
     legacy_window,
 )
 
@@ -152,8 +153,17 @@ class AggregatePlanner:
             key_names, key_columns = key_names + [set_number], key_columns + [source.columns[-1]]
         agg_columns = [a.output for a in agg_calls.values()]
         if window is not None:
-            if node.updating:
-                # Flink 2 aggregates windows over a changelog that keeps its rowtime; not yet here.
+            dedup = last_row_dedup(node)
+            if dedup is not None and window.kind == "SESSION":
+                raise UnsupportedFeatureError(
+                    "a SESSION window over an updating input (a deduplication keeping the last "
+                    "row) is not supported yet",
+                    *position_of(group or query),
+                )
+            if dedup is not None:
+                # Flink 2 aggregates windows over this changelog, change by change.
+                dedup.per_record = True
+            elif node.updating:
                 raise UnsupportedFeatureError(
                     "a window aggregation over an updating input (produced by node "
                     f"{_first_updating(node).describe()}) is not supported yet",

@@ -543,6 +543,9 @@ class RankNode(PlanNode):
     # Deduplication keeping the last row on event time: Flink's versioned view, whose rows keep
     # their rowtime, so a temporal join can read it as versions of its key.
     last_on_rowtime: bool = False
+    # Emit every replacement as it happens (-U, +U per row, nothing folded within a batch), for
+    # an event-time operator downstream (a window aggregate) that judges each change on its own.
+    per_record: bool = False
 
     @property
     def inputs(self) -> list[PlanNode]:

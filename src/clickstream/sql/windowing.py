@@ -12,7 +12,7 @@ from clickstream.schema import Column
 from clickstream.sql import render
 from clickstream.sql.base_functions import sql
 from clickstream.sql.expressions import Descriptor, WindowTvf
-from clickstream.sql.plan import CalcNode, PlanNode, WindowSpec
+from clickstream.sql.plan import CalcNode, PlanNode, RankNode, WindowSpec
 from clickstream.sql.scope import Scope, ScopeEntry
 from clickstream.sql.statements import position_of
 
@@ -56,7 +56,7 @@ def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) ->
     if not isinstance(column_node, exp.Column):
         raise SqlValidationError("a window needs a time attribute column", *position_of(column_node))
     entry = scope.resolve_entry(column_node)
-    if node.updating:
+    if node.updating and last_row_dedup(node) is None:
         # Flink: "doesn't support consuming update and delete changes"
         raise UnsupportedFeatureError(
             "a window over an updating input (a changelog source, a GROUP BY, ...) is not supported",
@@ -71,6 +71,17 @@ def rowtime_column(node: PlanNode, scope: Scope, column_node: exp.Expression) ->
             *position_of(column_node),
         )
     return node.column(entry.internal)
+
+
+def last_row_dedup(node: PlanNode) -> RankNode | None:
+    """The deduplication keeping the last row on event time (over an append-only input) that
+    `node` is, under projections and filters: the one changelog a window may aggregate (Flink
+    2.3 keeps its rowtime); None for any other node."""
+    while isinstance(node, CalcNode):
+        node = node.input
+    if isinstance(node, RankNode) and node.last_on_rowtime and not node.input.updating:
+        return node
+    return None
 
 
 @dataclass

@@ -98,6 +98,7 @@ class WindowAggregateOperator(BaseOperator):
             self.keys
             + [quote(c.name) for c in self.node.input.columns if c.name not in self.node.keys]
             + [quote(SEQ)]
+            + self._row_extras(batch)
         )
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_rows AS SELECT *, __min_end > __last AS __late "
@@ -110,6 +111,10 @@ class WindowAggregateOperator(BaseOperator):
         self.metrics.late_dropped += late
         self._append_partials()
         self.metrics.records_in += batch.num_rows
+        return []
+
+    def _row_extras(self, batch: pa.Table) -> list[str]:
+        """More columns each row of a batch brings into `<p>_rows` (none here)."""
         return []
 
     def _append_partials(self) -> None:
@@ -181,8 +186,32 @@ class WindowAggregateOperator(BaseOperator):
         return _pyfloor(slice_start, self.size) + self.size
 
     def _fire(self, windows: list[tuple[int, int]], watermark: int) -> pa.Table:
-        p = self.prefix
         win = pa.table({"w_start": [w[0] for w in windows], "w_end": [w[1] for w in windows]})
+        sql, joins = self._merged()
+        values = [f"m.{k}" for k in self.keys]
+        for i, call in enumerate(self.node.aggregates):
+            source = f"d{i}" if call.distinct and joins else "m"
+            values.append(f"{final(i, call, source)} AS {quote(call.output.name)}")
+        start, end, time = (quote(c) for c in self.node.window_columns)
+        values += [
+            f"make_timestamp((m.w_start + {self.offset}) * 1000) AS {start}",
+            f"make_timestamp((m.w_end + {self.offset}) * 1000) AS {end}",
+            f"{self._window_time(f'm.w_end + {self.offset}')} AS {time}",
+        ]
+        order = ", ".join(["m.w_end", "m.w_start"] + [f"m.{k}" for k in self.keys])
+        result = self.state.query(
+            f"SELECT {', '.join(values)}, {self.emitted} + row_number() OVER (ORDER BY {order}) "
+            f"AS {quote(SEQ)}, CAST({watermark} AS BIGINT) AS {quote(WM)} FROM ({sql}) m{joins} "
+            f"ORDER BY {order}",
+            win=win,
+        )
+        self.emitted += result.num_rows
+        return result
+
+    def _merged(self) -> tuple[str, str]:
+        """The accumulators of each window of `win` and key, merged from the slices' partials (a
+        query `m`), and the joins that add each DISTINCT aggregate's (`d<i>`)."""
+        p = self.prefix
         group = ", ".join(["w.w_start", "w.w_end"] + [f"a.{k}" for k in self.keys])
         merges = "".join(f", {merge} AS {name}" for name, _, merge in self.accs)
         sql = (
@@ -200,25 +229,7 @@ class WindowAggregateOperator(BaseOperator):
                 f"{group}) d{i} ON d{i}.w_start = m.w_start AND d{i}.w_end = m.w_end"
                 + "".join(f" AND d{i}.{k} IS NOT DISTINCT FROM m.{k}" for k in self.keys)
             )
-        values = [f"m.{k}" for k in self.keys]
-        for i, call in enumerate(self.node.aggregates):
-            source = f"d{i}" if call.distinct else "m"
-            values.append(f"{final(i, call, source)} AS {quote(call.output.name)}")
-        start, end, time = (quote(c) for c in self.node.window_columns)
-        values += [
-            f"make_timestamp((m.w_start + {self.offset}) * 1000) AS {start}",
-            f"make_timestamp((m.w_end + {self.offset}) * 1000) AS {end}",
-            f"{self._window_time(f'm.w_end + {self.offset}')} AS {time}",
-        ]
-        order = ", ".join(["m.w_end", "m.w_start"] + [f"m.{k}" for k in self.keys])
-        result = self.state.query(
-            f"SELECT {', '.join(values)}, {self.emitted} + row_number() OVER (ORDER BY {order}) "
-            f"AS {quote(SEQ)}, CAST({watermark} AS BIGINT) AS {quote(WM)} FROM ({sql}) m{joins} "
-            f"ORDER BY {order}",
-            win=win,
-        )
-        self.emitted += result.num_rows
-        return result
+        return sql, joins
 
     def _window_time(self, end: str) -> str:
         wall = f"make_timestamp(({end} - 1) * 1000)"
