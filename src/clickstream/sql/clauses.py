@@ -14,41 +14,76 @@ from sqlglot.tokens import Token
 from clickstream.errors import SqlError, SqlParseError, UnsupportedFeatureError
 from clickstream.sql.dialect import Flink
 
-# (node type, argument) -> (the clause's name, the keyword to point at, how Flink refuses it)
-_FOREIGN: dict[tuple[type[exp.Expression], str], tuple[str, str, type[SqlError]]] = {
-    (exp.Select, "distribute"): ("DISTRIBUTE BY", "DISTRIBUTE", SqlParseError),
-    (exp.Select, "cluster"): ("CLUSTER BY", "CLUSTER", SqlParseError),
-    (exp.Select, "sort"): ("SORT BY", "SORT", SqlParseError),
-    (exp.Select, "laterals"): ("LATERAL VIEW", "LATERAL", SqlParseError),
-    (exp.Select, "connect"): ("CONNECT BY", "CONNECT", SqlParseError),
-    (exp.Select, "prewhere"): ("PREWHERE", "PREWHERE", SqlParseError),
-    (exp.Select, "locks"): ("FOR UPDATE / FOR SHARE", "FOR", SqlParseError),
-    (exp.Select, "into"): ("SELECT ... INTO", "INTO", SqlParseError),
-    (exp.Select, "exclude"): ("SELECT * EXCLUDE", "EXCLUDE", SqlParseError),
-    (exp.Select, "settings"): ("SETTINGS", "SETTINGS", SqlParseError),
-    (exp.Select, "format"): ("FORMAT", "FORMAT", SqlParseError),
-    (exp.Select, "options"): ("OPTION", "OPTION", SqlParseError),
-    (exp.Select, "for_"): ("FOR XML / FOR JSON", "FOR", SqlParseError),
-    (exp.Select, "sample"): ("TABLESAMPLE", "TABLESAMPLE", UnsupportedFeatureError),
-    (exp.Table, "sample"): ("TABLESAMPLE", "TABLESAMPLE", UnsupportedFeatureError),
-    (exp.Table, "pivots"): ("PIVOT", "PIVOT", SqlParseError),
-    (exp.Table, "changes"): ("CHANGES", "CHANGES", SqlParseError),
-    (exp.WindowSpec, "exclude"): ("EXCLUDE in a window frame", "EXCLUDE", SqlParseError),
-    (exp.Group, "all"): ("GROUP BY ALL", "ALL", SqlParseError),
-    (exp.Group, "totals"): ("WITH TOTALS", "TOTALS", SqlParseError),
+NOT_FLINK = "Flink SQL has no such clause"
+NOT_YET = "not yet supported here (Flink 2.3 supports it)"
+
+# (node type, argument) -> (the clause's name, the keyword to point at, error kind, why)
+_FOREIGN: dict[tuple[type[exp.Expression], str], tuple[str, str, type[SqlError], str]] = {
+    (exp.Select, "distribute"): ("DISTRIBUTE BY", "DISTRIBUTE", SqlParseError, NOT_FLINK),
+    (exp.Select, "cluster"): ("CLUSTER BY", "CLUSTER", SqlParseError, NOT_FLINK),
+    (exp.Select, "sort"): ("SORT BY", "SORT", SqlParseError, NOT_FLINK),
+    (exp.Select, "laterals"): ("LATERAL VIEW", "LATERAL", SqlParseError, NOT_FLINK),
+    (exp.Select, "connect"): ("CONNECT BY", "CONNECT", SqlParseError, NOT_FLINK),
+    (exp.Select, "prewhere"): ("PREWHERE", "PREWHERE", SqlParseError, NOT_FLINK),
+    (exp.Select, "locks"): ("FOR UPDATE / FOR SHARE", "FOR", SqlParseError, NOT_FLINK),
+    (exp.Select, "into"): ("SELECT ... INTO", "INTO", SqlParseError, NOT_FLINK),
+    (exp.Select, "exclude"): ("SELECT * EXCLUDE", "EXCLUDE", SqlParseError, NOT_FLINK),
+    (exp.Select, "settings"): ("SETTINGS", "SETTINGS", SqlParseError, NOT_FLINK),
+    (exp.Select, "format"): ("FORMAT", "FORMAT", SqlParseError, NOT_FLINK),
+    (exp.Select, "options"): ("OPTION", "OPTION", SqlParseError, NOT_FLINK),
+    (exp.Select, "for_"): ("FOR XML / FOR JSON", "FOR", SqlParseError, NOT_FLINK),
+    (exp.Select, "sample"): ("TABLESAMPLE", "TABLESAMPLE", UnsupportedFeatureError, "Flink cannot plan it"),
+    (exp.Table, "sample"): ("TABLESAMPLE", "TABLESAMPLE", UnsupportedFeatureError, "Flink cannot plan it"),
+    (exp.Table, "pivots"): ("PIVOT", "PIVOT", SqlParseError, NOT_FLINK),
+    (exp.Table, "changes"): ("CHANGES", "CHANGES", SqlParseError, NOT_FLINK),
+    (exp.Table, "ordinality"): ("WITH ORDINALITY on a table", "WITH", SqlParseError, NOT_FLINK),
+    (exp.Unnest, "offset"): ("UNNEST ... WITH ORDINALITY", "WITH", UnsupportedFeatureError, NOT_YET),
+    (exp.WindowSpec, "exclude"): ("EXCLUDE in a window frame", "EXCLUDE", SqlParseError, NOT_FLINK),
+    (exp.Group, "all"): ("GROUP BY ALL", "ALL", SqlParseError, NOT_FLINK),
+    (exp.Group, "totals"): ("WITH TOTALS", "TOTALS", SqlParseError, NOT_FLINK),
+    (exp.In, "query"): ("IN (subquery)", "SELECT", UnsupportedFeatureError, NOT_YET),
 }
+
+# Forms Flink plans that are not planned here: (node type, name, its keyword before the node's text).
+_NOT_PLANNED: list[tuple[type[exp.Expression], str, str]] = [
+    (exp.Exists, "EXISTS (subquery)", "EXISTS"),
+    (exp.GroupingSets, "GROUPING SETS", "GROUPING"),
+    (exp.Rollup, "ROLLUP", "ROLLUP"),
+    (exp.Cube, "CUBE", "CUBE"),
+]
 
 
 def check_clauses(tree: exp.Expr, text: str) -> None:
-    """Raise for the first clause of `tree` (parsed from `text`) that Flink SQL does not have;
-    the position is that of its keyword in `text`."""
+    """Raise for the first clause of `tree` (parsed from `text`) that Flink SQL does not have or
+    that is not planned here; the position is that of its keyword in `text`."""
     for node in tree.walk():
-        for (kind, arg), (name, keyword, error) in _FOREIGN.items():
+        for (kind, arg), (name, keyword, error, why) in _FOREIGN.items():
             if isinstance(node, kind) and node.args.get(arg):
-                why = "Flink SQL has no such clause" if error is SqlParseError else "Flink cannot plan it"
                 raise error(f"{name} is not supported: {why}", *_keyword_position(text, keyword, node))
+        for kind, name, keyword in _NOT_PLANNED:
+            if isinstance(node, kind):
+                raise UnsupportedFeatureError(
+                    f"{name} is not supported: {NOT_YET}",
+                    *_keyword_position(text, keyword, node, before=True),
+                )
+        if _scalar_subquery(node):
+            raise UnsupportedFeatureError(
+                f"a scalar subquery is not supported: {NOT_YET}",
+                *_keyword_position(text, "SELECT", node, before=True),
+            )
         if isinstance(node, exp.Select) and node.args.get("qualify") is not None:
             _check_qualify(node, node.args["qualify"], text)
+
+
+def _scalar_subquery(node: exp.Expr) -> bool:
+    """A subquery used as a value: in the SELECT list, a condition or a function's argument
+    (not in FROM, a join, a set operation or IN, which have their own checks)."""
+    if not isinstance(node, exp.Subquery):
+        return False
+    parent = node.parent
+    return isinstance(
+        parent, exp.Alias | exp.Binary | exp.Func | exp.Where | exp.Having | exp.Paren | exp.Not
+    )
 
 
 def _check_qualify(select: exp.Select, qualify: exp.Qualify, text: str) -> None:
@@ -77,16 +112,20 @@ def _has_aggregate(select: exp.Select) -> bool:
     )
 
 
-def _keyword_position(text: str, keyword: str, node: exp.Expression) -> tuple[int | None, int | None]:
-    """The line and column of the first `keyword` token after the start of `node`'s text."""
+def _keyword_position(
+    text: str, keyword: str, node: exp.Expr, before: bool = False
+) -> tuple[int | None, int | None]:
+    """The line and column of the first `keyword` token after the start of `node`'s text, or
+    with `before` of the last one before it (a keyword that opens the node, as EXISTS does)."""
     start = _start_offset(node)
-    for token in Flink().tokenize(text):
-        if token.text.upper().split()[0] == keyword and token.start >= start:
-            return token.line, _token_col(token)
-    return None, None
+    tokens = [t for t in Flink().tokenize(text) if t.text.upper().split()[0] == keyword]
+    chosen = (
+        [t for t in tokens if t.start < start][-1:] if before else [t for t in tokens if t.start >= start][:1]
+    )
+    return (chosen[0].line, _token_col(chosen[0])) if chosen else (None, None)
 
 
-def _start_offset(node: exp.Expression) -> int:
+def _start_offset(node: exp.Expr) -> int:
     starts = [n.meta["start"] for n in node.walk() if hasattr(n, "meta") and "start" in n.meta]
     return min(starts, default=0)
 
