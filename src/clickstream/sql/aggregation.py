@@ -160,6 +160,13 @@ class AggregatePlanner:
                     "row) is not supported yet",
                     *position_of(group or query),
                 )
+            ordered = [(e, a) for e, a in agg_calls.items() if a.function in _IN_ARRIVAL_ORDER]
+            if dedup is not None and ordered:
+                raise UnsupportedFeatureError(
+                    f"{ordered[0][1].function} in a window over an updating input (a deduplication "
+                    "keeping the last row) is not supported yet",
+                    *call_position(ordered[0][0]),
+                )
             if dedup is not None:
                 # Flink 2 aggregates windows over this changelog, change by change.
                 dedup.per_record = True
@@ -370,6 +377,8 @@ def _mark(name: str) -> exp.Column:
 
 
 _UNMERGEABLE = ("FIRST_VALUE", "LAST_VALUE", "JSON_ARRAYAGG")
+# aggregates of values in arrival order: the window over a changelog does not keep that order
+_IN_ARRIVAL_ORDER = ("FIRST_VALUE", "LAST_VALUE", "LISTAGG", "JSON_ARRAYAGG", "JSON_OBJECTAGG")
 
 
 def _check_mergeable(window: WindowSpec, calls: list[AggCall], where: exp.Expression) -> None:

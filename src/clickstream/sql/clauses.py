@@ -1,4 +1,4 @@
-"""Clauses sqlglot reads that Flink SQL does not have, or that we do not plan: refused by name
+"""Clauses sqlglot reads that Flink SQL does not have: refused by name
 with their position, never silently dropped; and QUALIFY, planned as the Top-N it stands for.
 
 sqlglot parses the union of many dialects: a `DISTRIBUTE BY` (Hive), `GROUP BY ALL` (DuckDB) or a
@@ -15,7 +15,6 @@ from clickstream.errors import SqlError, SqlParseError, UnsupportedFeatureError
 from clickstream.sql.dialect import Flink
 
 NOT_FLINK = "Flink SQL has no such clause"
-NOT_YET = "not yet supported here (Flink 2.3 supports it)"
 
 # (node type, argument) -> (the clause's name, the keyword to point at, error kind, why)
 _FOREIGN: dict[tuple[type[exp.Expression], str], tuple[str, str, type[SqlError], str]] = {
@@ -37,20 +36,10 @@ _FOREIGN: dict[tuple[type[exp.Expression], str], tuple[str, str, type[SqlError],
     (exp.Table, "pivots"): ("PIVOT", "PIVOT", SqlParseError, NOT_FLINK),
     (exp.Table, "changes"): ("CHANGES", "CHANGES", SqlParseError, NOT_FLINK),
     (exp.Table, "ordinality"): ("WITH ORDINALITY on a table", "WITH", SqlParseError, NOT_FLINK),
-    (exp.Unnest, "offset"): ("UNNEST ... WITH ORDINALITY", "WITH", UnsupportedFeatureError, NOT_YET),
     (exp.WindowSpec, "exclude"): ("EXCLUDE in a window frame", "EXCLUDE", SqlParseError, NOT_FLINK),
     (exp.Group, "all"): ("GROUP BY ALL", "ALL", SqlParseError, NOT_FLINK),
     (exp.Group, "totals"): ("WITH TOTALS", "TOTALS", SqlParseError, NOT_FLINK),
-    (exp.In, "query"): ("IN (subquery)", "SELECT", UnsupportedFeatureError, NOT_YET),
 }
-
-# Forms Flink plans that are not planned here: (node type, name, its keyword before the node's text).
-_NOT_PLANNED: list[tuple[type[exp.Expression], str, str]] = [
-    (exp.Exists, "EXISTS (subquery)", "EXISTS"),
-    (exp.GroupingSets, "GROUPING SETS", "GROUPING"),
-    (exp.Rollup, "ROLLUP", "ROLLUP"),
-    (exp.Cube, "CUBE", "CUBE"),
-]
 
 
 def check_clauses(tree: exp.Expr, text: str) -> None:
@@ -60,30 +49,8 @@ def check_clauses(tree: exp.Expr, text: str) -> None:
         for (kind, arg), (name, keyword, error, why) in _FOREIGN.items():
             if isinstance(node, kind) and node.args.get(arg):
                 raise error(f"{name} is not supported: {why}", *_keyword_position(text, keyword, node))
-        for kind, name, keyword in _NOT_PLANNED:
-            if isinstance(node, kind):
-                raise UnsupportedFeatureError(
-                    f"{name} is not supported: {NOT_YET}",
-                    *_keyword_position(text, keyword, node, before=True),
-                )
-        if _scalar_subquery(node):
-            raise UnsupportedFeatureError(
-                f"a scalar subquery is not supported: {NOT_YET}",
-                *_keyword_position(text, "SELECT", node, before=True),
-            )
         if isinstance(node, exp.Select) and node.args.get("qualify") is not None:
             _check_qualify(node, node.args["qualify"], text)
-
-
-def _scalar_subquery(node: exp.Expr) -> bool:
-    """A subquery used as a value: in the SELECT list, a condition or a function's argument
-    (not in FROM, a join, a set operation or IN, which have their own checks)."""
-    if not isinstance(node, exp.Subquery):
-        return False
-    parent = node.parent
-    return isinstance(
-        parent, exp.Alias | exp.Binary | exp.Func | exp.Where | exp.Having | exp.Paren | exp.Not
-    )
 
 
 def _check_qualify(select: exp.Select, qualify: exp.Qualify, text: str) -> None:
@@ -112,16 +79,11 @@ def _has_aggregate(select: exp.Select) -> bool:
     )
 
 
-def _keyword_position(
-    text: str, keyword: str, node: exp.Expr, before: bool = False
-) -> tuple[int | None, int | None]:
-    """The line and column of the first `keyword` token after the start of `node`'s text, or
-    with `before` of the last one before it (a keyword that opens the node, as EXISTS does)."""
+def _keyword_position(text: str, keyword: str, node: exp.Expr) -> tuple[int | None, int | None]:
+    """The line and column of the first `keyword` token after the start of `node`'s text."""
     start = _start_offset(node)
     tokens = [t for t in Flink().tokenize(text) if t.text.upper().split()[0] == keyword]
-    chosen = (
-        [t for t in tokens if t.start < start][-1:] if before else [t for t in tokens if t.start >= start][:1]
-    )
+    chosen = [t for t in tokens if t.start >= start][:1]
     return (chosen[0].line, _token_col(chosen[0])) if chosen else (None, None)
 
 
