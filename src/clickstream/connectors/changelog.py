@@ -84,5 +84,6 @@ class ChangelogDecoder:
         rows = decoded.rows.filter(pa.array(good)) if not good.all() else decoded.rows
         rows = rows.append_column(OP_COLUMN, pa.array(ops[good], pa.int8()))
         texts = lines.to_pylist() if reasons else []
-        malformed = [(texts[i], reasons[i]) for i in sorted(reasons)]
-        return Decoded(rows, malformed, origin=origin[good])
+        positions = sorted(reasons)
+        malformed = [(texts[i], reasons[i]) for i in positions]
+        return Decoded(rows, malformed, origin=origin[good], positions=positions)

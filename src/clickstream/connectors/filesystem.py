@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,14 +87,18 @@ OPTIONS = (
 class LineReader:
     """A file as Arrow string arrays of whole lines, block by block, without copying: each block
     is read into a fresh numpy buffer, and the newline positions found with numpy become the
-    offsets of a StringArray over it. Blank lines are left out."""
+    offsets of a StringArray over it. Blank lines are left out. Lines that are not UTF-8 are
+    set apart (`invalid`): DuckDB must never see them (it invalidates its database)."""
 
     def __init__(self, path: Path) -> None:
         self._file = path.open("rb")
         self._rest = np.empty(0, dtype=np.uint8)  # a line not complete at the end of a block
+        self._line = 0  # lines read so far, blank ones too
+        self.invalid: list[tuple[str, int]] = []  # (the line, its number), taken by the source
 
-    def read_next(self) -> pa.Array | None:
-        """The next block's complete lines (the file's last line need not end in a newline)."""
+    def read_next(self) -> tuple[pa.Array, np.ndarray] | None:
+        """The next block's complete lines and their line numbers (from 1; the file's last line
+        need not end in a newline)."""
         while True:
             kept = len(self._rest)
             buffer = np.empty(kept + _BLOCK_BYTES, dtype=np.uint8)
@@ -114,16 +119,37 @@ class LineReader:
             else:
                 self._rest = data[ends[-1] + 1 :].copy()
                 data = data[: ends[-1] + 1]
-            return _lines(data, ends)
+            numbers = np.arange(self._line + 1, self._line + 1 + len(ends), dtype=np.int64)
+            self._line += len(ends)
+            lines, keep = _lines(data, ends)
+            lines, numbers = self._utf8(lines, numbers[keep])
+            return lines, numbers
+
+    def _utf8(self, lines: pa.Array, numbers: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        """The lines that are UTF-8; the others go to `invalid` (checked one by one only when
+        the block as a whole is not valid, which Arrow checks fast)."""
+        try:
+            lines.validate(full=True)
+            return lines, numbers
+        except pa.ArrowInvalid:
+            pass
+        ok = np.ones(len(lines), dtype=bool)
+        for i, raw in enumerate(lines.cast(pa.large_binary()).to_pylist()):
+            try:
+                raw.decode()
+            except UnicodeDecodeError:
+                ok[i] = False
+                self.invalid.append((raw.decode(errors="replace"), int(numbers[i])))
+        return lines.filter(pa.array(ok)), numbers[ok]
 
     def close(self) -> None:
         self._file.close()
 
 
-def _lines(data: np.ndarray, ends: np.ndarray) -> pa.Array:
+def _lines(data: np.ndarray, ends: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     """`data` ends with a newline at `ends[-1]`; one string per line that is not blank, each
     still ending in its newline (the JSON decoder ignores it as whitespace; the CSV decoder trims
-    it): no copy of the text."""
+    it): no copy of the text. Also which lines those are (not blank)."""
     starts = np.r_[0, ends[:-1] + 1]
     length = ends - starts  # without the newline
     blank = (length == 0) | ((length == 1) & (data[starts] == 13))
@@ -131,7 +157,7 @@ def _lines(data: np.ndarray, ends: np.ndarray) -> pa.Array:
     offsets = np.r_[0, ends + 1].astype(np.int64 if large else np.int32)
     kind = pa.LargeStringArray if large else pa.StringArray
     lines = kind.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    return lines.filter(pa.array(~blank)) if blank.any() else lines
+    return (lines.filter(pa.array(~blank)), ~blank) if blank.any() else (lines, ~blank)
 
 
 def _path_option(table: TableDef) -> Path:
@@ -151,14 +177,18 @@ class DeadLetters:
         self.path = Path(directory)
         self.count = 0
 
-    def write(self, records: list[tuple[str, str]], source: str) -> None:
+    def write(
+        self, records: list[tuple[str, str]], source: str, where: Sequence[dict[str, int]] | None = None
+    ) -> None:
+        """`where`: per record, its position in `source` (`line`, or `partition` and `offset`)."""
         if not records:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        places = where if where is not None else [{}] * len(records)
         with self.path.open("ab") as out:
-            for raw, reason in records:
-                record = raw.rstrip("\r\n")
-                out.write(orjson.dumps({"source": source, "reason": reason, "record": record}) + b"\n")
+            for (raw, reason), place in zip(records, places, strict=True):
+                entry = {"source": source, **place, "reason": reason, "record": raw.rstrip("\r\n")}
+                out.write(orjson.dumps(entry) + b"\n")
         self.count += len(records)
 
 
@@ -178,6 +208,7 @@ class FileSystemSource(BaseSource):
         self._done_files: set[Path] = set()
         self._current: tuple[Path, LineReader] | None = None
         self._pending: pa.Array | None = None
+        self._numbers = np.empty(0, dtype=np.int64)  # the pending lines' numbers in their file
         self._last_scan = 0.0
 
     def _files(self) -> list[Path]:
@@ -200,13 +231,21 @@ class FileSystemSource(BaseSource):
                     return None
                 self._current = (todo[0], LineReader(todo[0]))
             path, reader = self._current
-            lines = reader.read_next()
-            if lines is None:
+            read = reader.read_next()
+            self._not_utf8(path, reader)
+            if read is None:
                 self._done_files.add(path)
                 self._current = None
                 continue
+            lines, self._numbers = read
             self.metrics.bytes_in += lines.nbytes
             return lines
+
+    def _not_utf8(self, path: Path, reader: LineReader) -> None:
+        bad, reader.invalid = reader.invalid, []
+        where = [{"line": number} for _, number in bad]
+        self.dead_letters.write([(line, "not UTF-8 text") for line, _ in bad], str(path), where)
+        self.metrics.malformed = self.dead_letters.count
 
     def poll(self, max_rows: int) -> pa.Table | None:
         if self._pending is None or len(self._pending) == 0:
@@ -214,8 +253,11 @@ class FileSystemSource(BaseSource):
             if self._pending is None:
                 return None
         lines, self._pending = self._pending[:max_rows], self._pending[max_rows:]
+        numbers, self._numbers = self._numbers[:max_rows], self._numbers[max_rows:]
         decoded = self.decoder.decode(lines)
-        self.dead_letters.write(decoded.malformed, str(self._current[0] if self._current else self.path))
+        where = [{"line": int(numbers[i])} for i in decoded.positions]
+        source = str(self._current[0] if self._current else self.path)
+        self.dead_letters.write(decoded.malformed, source, where)
         self.metrics.malformed = self.dead_letters.count
         self.metrics.records_in += decoded.rows.num_rows
         return decoded.rows

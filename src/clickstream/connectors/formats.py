@@ -9,7 +9,7 @@ declared type, is malformed: it goes to the dead letters, never into the results
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -124,10 +124,31 @@ class Decoded:
     kept: np.ndarray | None = None
     # a changelog decoder's rows are not its records: per row, its record's position
     origin: np.ndarray | None = None
+    # per malformed record (same order), its position among the input records
+    positions: list[int] = field(default_factory=list)
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+# Flink's TIMESTAMP and TIMESTAMP_LTZ hold years 0000 to 9999 (DuckDB's year 0 is 1 BC). A time
+# outside is malformed: DuckDB reads years up to 294247, whose microseconds overflow downstream.
+_TIME_RANGE = {
+    "TIMESTAMP": ("TIMESTAMP '0000-01-01 00:00:00'", "TIMESTAMP '9999-12-31 23:59:59.999999'"),
+    "TIMESTAMPTZ": (
+        "TIMESTAMPTZ '0000-01-01 00:00:00+00'",
+        "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'",
+    ),
+}
+
+
+def _in_range(value: str, column: Column) -> str:
+    """`value`, or NULL when it is a time outside Flink's range."""
+    if column.duck_type not in _TIME_RANGE:
+        return value
+    low, high = _TIME_RANGE[column.duck_type]
+    return f"CASE WHEN {value} BETWEEN {low} AND {high} THEN {value} END"
 
 
 def _cast_sql(text: str, column: Column, options: dict[str, str]) -> str:
@@ -135,12 +156,16 @@ def _cast_sql(text: str, column: Column, options: dict[str, str]) -> str:
     if duck == "TIMESTAMPTZ":
         # ISO-8601 ('2017-11-26T16:00:00Z') and SQL ('2017-11-26 16:00:00Z'): DuckDB reads both;
         # a value without zone is read in UTC, as Flink does for TIMESTAMP_LTZ.
-        return f"TRY_CAST({text} AS TIMESTAMPTZ)"
+        return _in_range(f"TRY_CAST({text} AS TIMESTAMPTZ)", column)
     if duck == "TIMESTAMP":
-        return f"TRY_CAST(replace(rtrim({text}, 'Z'), 'T', ' ') AS TIMESTAMP)"
+        return _in_range(f"TRY_CAST(replace(rtrim({text}, 'Z'), 'T', ' ') AS TIMESTAMP)", column)
     if duck == "BOOLEAN":
         return f"TRY_CAST(lower({text}) AS BOOLEAN)"
     return f"TRY_CAST({text} AS {duck})"
+
+
+def _range_note(column: Column) -> str:
+    return " (years 0000 to 9999)" if column.duck_type in _TIME_RANGE else ""
 
 
 def _json_type(column: Column) -> str:
@@ -209,7 +234,8 @@ class Decoder:
         merged = pa.concat_tables([rows.filter(complete), checked.rows])
         kept = complete.to_numpy(zero_copy_only=False).copy()
         kept[~kept] = ok.to_numpy()
-        return Decoded(merged.take(pc.sort_indices(positions)), checked.malformed, kept)
+        bad = np.flatnonzero(~kept).tolist()
+        return Decoded(merged.take(pc.sort_indices(positions)), checked.malformed, kept, positions=bad)
 
     def _checked(self, batch: pa.Table) -> tuple[Decoded, pa.ChunkedArray]:
         """Decode with every record checked; also which records were well-formed."""
@@ -223,7 +249,8 @@ class Decoder:
             result = result.filter(ok)
         rows = result.select(self.schema.names)
         kept = ok.to_numpy() if malformed else None
-        return Decoded(rows.cast(self.schema, safe=False), malformed, kept), ok
+        bad = np.flatnonzero(~kept).tolist() if kept is not None else []
+        return Decoded(rows.cast(self.schema, safe=False), malformed, kept, positions=bad), ok
 
     def _query(self, parsed: str, record_ok: str, raw: list[str]) -> tuple[str, str]:
         """(decode SQL, reason SQL) over `parsed`, a query giving `line` and what `raw` uses."""
@@ -242,7 +269,7 @@ class Decoder:
         decode = f"SELECT {names}, {checks} AS __ok FROM (SELECT {inner} FROM {parsed})"
         reasons = " ".join(
             f"WHEN __r{i} IS NOT NULL AND {_quote(c.name)} IS NULL THEN "
-            f"'{c.name}: cannot read ' || __r{i} || ' as {c.flink_type}'"
+            f"'{c.name}: cannot read ' || __r{i} || ' as {c.flink_type}{_range_note(c)}'"
             for i, c in enumerate(columns)
         )
         reason = (
@@ -269,7 +296,7 @@ class Decoder:
         columns = self.table.physical
         shape = json.dumps({c.name: _json_type(c) for c in columns}).replace("'", "''")
         names = ", ".join(f"j.{_quote(c.name)}" for c in columns)
-        complete = " AND ".join(f"j.{_quote(c.name)} IS NOT NULL" for c in columns)
+        complete = " AND ".join(f"{_in_range(f'j.{_quote(c.name)}', c)} IS NOT NULL" for c in columns)
         return (
             f"SELECT {names}, {complete} AS __complete FROM (SELECT json_transform(line, "
             f"'{shape}') AS j FROM batch)"
@@ -281,7 +308,7 @@ class Decoder:
         checked for the few rows with a NULL, inside the CASE."""
         columns = self.table.physical
         shape = json.dumps({c.name: _json_type(c) for c in columns}).replace("'", "''")
-        fields = [f"j.{_quote(c.name)}" for c in columns]
+        fields = [_in_range(f"j.{_quote(c.name)}", c) for c in columns]
         all_set = " AND ".join(f"{f} IS NOT NULL" for f in fields)
         present = [
             f"({f} IS NOT NULL OR json_extract_string(obj, '$.\"{c.name}\"') IS NULL)"

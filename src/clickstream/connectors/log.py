@@ -305,24 +305,33 @@ class LogSource(BaseSource):
         return rows
 
     def _decode(self, records: pa.Table) -> pa.Table:
-        """Typed rows plus `__partition`. One decode for the whole batch; only when some records
-        are malformed (rows dropped, so partitions no longer line up) again per partition."""
+        """Typed rows plus `__partition`, in one decode for the whole batch; the malformed
+        records to the dead letters with their partition and offset."""
         records = self._utf8(records)
         partitions = records.column("partition")
         decoded = self.decoder.decode(records.column("value"))
+        self._dead_letters(records, decoded.malformed, decoded.positions)
         if decoded.origin is not None:  # a changelog: rows say which record they came from
-            self.dead_letters.write(decoded.malformed, f"log:{self.topic}")
             return decoded.rows.append_column(PARTITION, partitions.take(pa.array(decoded.origin)))
-        if not decoded.malformed:
+        if decoded.kept is None:
             return decoded.rows.append_column(PARTITION, partitions)
-        tables = []
-        for partition in pc.unique(partitions).to_pylist():
-            mine = records.filter(pc.equal(partitions, partition))
-            part = self.decoder.decode(mine.column("value"))
-            self.dead_letters.write(part.malformed, f"log:{self.topic}/{partition}")
-            column = pa.array(np.full(part.rows.num_rows, partition, np.int32))
-            tables.append(part.rows.append_column(PARTITION, column))
-        return pa.concat_tables(tables)
+        return decoded.rows.append_column(PARTITION, partitions.filter(pa.array(decoded.kept)))
+
+    def _dead_letters(
+        self, records: pa.Table, malformed: list[tuple[str, str]], positions: list[int]
+    ) -> None:
+        if not malformed:
+            return
+        at = pa.array(positions, pa.int64())
+        where = [
+            {"partition": p, "offset": o}
+            for p, o in zip(
+                records.column("partition").take(at).to_pylist(),
+                records.column("offset").take(at).to_pylist(),
+                strict=True,
+            )
+        ]
+        self.dead_letters.write(malformed, f"log:{self.topic}", where)
 
     def _utf8(self, records: pa.Table) -> pa.Table:
         """`value` as text; records that are not UTF-8 go to the dead letters."""
@@ -337,12 +346,14 @@ class LogSource(BaseSource):
                 ok.append(True)
             except UnicodeDecodeError:
                 ok.append(False)
-        mask = pa.array(ok)
-        bad = records.filter(pc.invert(mask)).column("value").to_pylist()
-        self.dead_letters.write(
-            [(b.decode(errors="replace"), "not UTF-8 text") for b in bad], f"log:{self.topic}"
+        mask = np.array(ok)
+        bad = records.column("value").filter(pa.array(~mask)).to_pylist()
+        self._dead_letters(
+            records,
+            [(b.decode(errors="replace"), "not UTF-8 text") for b in bad],
+            np.flatnonzero(~mask).tolist(),
         )
-        return self._utf8(records.filter(mask))
+        return self._utf8(records.filter(pa.array(mask)))
 
     def exhausted(self) -> bool:
         return self.bounded and self.reader.finished()
