@@ -62,6 +62,7 @@ from clickstream.connectors.options import ANY, Option
 from clickstream.connectors.upsert import DELETED
 from clickstream.errors import ConnectorError
 from clickstream.log import LogError, LogReader, TopicLog
+from clickstream.log.damage import CORRUPT_POLICIES
 from clickstream.log.groups import GroupOffsets
 from clickstream.schema import TableDef
 
@@ -132,6 +133,14 @@ OPTIONS = (
         description="Stop offsets for 'specific-offsets', as scan.startup.specific-offsets.",
     ),
     Option("scan.bounded.timestamp-millis", "int", description=_COMPATIBILITY),
+    Option(
+        "scan.corrupt-frame.policy",
+        "enum",
+        "fail",
+        values=CORRUPT_POLICIES,
+        description="A damaged frame in the log: 'fail' the job with its topic, partition and "
+        "offset, or 'skip' its records into the dead letters and go on.",
+    ),
     Option("scan.topic-partition-discovery.interval", "duration", description=_COMPATIBILITY),
     Option("properties.group.id", description="The consumer group whose committed offsets are used."),
     Option(f"properties.{ANY}", description=_COMPATIBILITY),
@@ -263,7 +272,7 @@ class LogSource(BaseSource):
         self.bounded = bounded != "unbounded"
         try:
             self.reader: LogReader = self.log.open_reader(
-                self.topic, self.group, self._start(), self._stop(bounded)
+                self.topic, self.group, self._start(), self._stop(bounded), self._corrupt()
             )
         except LogError as e:
             raise ConnectorError(f"Table '{table.name}': {e}") from None
@@ -294,8 +303,12 @@ class LogSource(BaseSource):
             return GroupOffsets(self.log.topic_dir(self.topic), self.group).load()
         return None
 
+    def _corrupt(self) -> str:
+        return _choice(self.table, "scan.corrupt-frame.policy", "fail", CORRUPT_POLICIES)
+
     def poll(self, max_rows: int) -> pa.Table | None:
         records = self.reader.poll(max_rows)
+        self._skipped_frames()
         if records.num_rows == 0:
             return None
         self.metrics.bytes_in += records.column("value").nbytes
@@ -332,6 +345,17 @@ class LogSource(BaseSource):
             )
         ]
         self.dead_letters.write(malformed, f"log:{self.topic}", where)
+
+    def _skipped_frames(self) -> None:
+        """Records of damaged frames the reader skipped (policy 'skip'): one dead letter each."""
+        for frame in self.reader.skipped():
+            records = frame.records or [b""] * (frame.end - frame.first)
+            self.dead_letters.write(
+                [(r.decode(errors="replace"), f"corrupt frame ({frame.reason})") for r in records],
+                f"log:{self.topic}",
+                [{"partition": frame.partition, "offset": o} for o in range(frame.first, frame.end)],
+            )
+        self.metrics.malformed = self.dead_letters.count
 
     def _utf8(self, records: pa.Table) -> pa.Table:
         """`value` as text; records that are not UTF-8 go to the dead letters."""

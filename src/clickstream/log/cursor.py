@@ -13,20 +13,35 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from clickstream.log.damage import (
+    CorruptFrame,
+    corrupt_message,
+    find_damage,
+    lost_to_next_segment,
+    scan_past_damage,
+    within,
+)
 from clickstream.log.errors import LogCorruptionError
 from clickstream.log.frames import FrameHeader, crc_ok, read_header, values_of_frames
-from clickstream.log.segments import list_segments, scan, segment_name
+from clickstream.log.segments import list_segments, segment_name
 
 _BLOCK = 4 << 20
 Chunk = tuple[int, pa.BinaryArray]  # (offset of the first record, records)
 
 
 class PartitionCursor:
-    """The read position in one partition: `next_offset` is the next record to hand out."""
+    """The read position in one partition: `next_offset` is the next record to hand out.
 
-    def __init__(self, directory: Path, offset: int = 0, stop: int | None = None) -> None:
+    `corrupt`: what a damaged frame does (`damage.CORRUPT_POLICIES`): 'fail' raises
+    `LogCorruptionError`, 'skip' steps over it and keeps it in `skipped` for the caller."""
+
+    def __init__(
+        self, directory: Path, offset: int = 0, stop: int | None = None, corrupt: str = "fail"
+    ) -> None:
         self.directory = directory
         self.stop = stop
+        self.corrupt = corrupt
+        self.skipped: list[CorruptFrame] = []
         self._fd: int | None = None
         self._tail: tuple[int, int, int, int] | None = None  # (segment, fd, byte pos, offset)
         self.seek(offset)
@@ -51,7 +66,7 @@ class PartitionCursor:
             fd = os.open(self.directory / segment_name(segments[-1]), os.O_RDONLY)
             self._tail = (segments[-1], fd, 0, segments[-1])
         base, fd, pos, offset = self._tail
-        result = scan(fd, pos, offset)
+        result = scan_past_damage(fd, self.directory, pos, offset)
         self._tail = (base, fd, result.end, result.next_offset)
         return result.next_offset
 
@@ -71,6 +86,8 @@ class PartitionCursor:
                 break
             taken = self._read_block(budget, out)
             if taken is None:
+                if self._step_over_damage():
+                    continue
                 if not self._advance():
                     break
                 continue
@@ -145,6 +162,28 @@ class PartitionCursor:
             and crc_ok(data, at, header)
         )
 
+    def _step_over_damage(self) -> bool:
+        """At a frame that is not visible: if it is damaged (not merely being written), fail or
+        skip it by the policy. True if reading can go on after it."""
+        assert self._fd is not None  # called while a segment is open
+        damage = find_damage(self._fd, self.directory, self._pos, self._scanned)
+        if damage is None:
+            return False
+        if self.corrupt == "fail":
+            raise LogCorruptionError(corrupt_message(damage.frame, self.directory, self._segment, self._pos))
+        if damage.resume_at is None:
+            return False  # nothing valid after it in this segment: `_advance` goes on from the next
+        self._skip(damage.frame)
+        self._pos, self._scanned = damage.resume_at, damage.resume_offset
+        return True
+
+    def _skip(self, frame: CorruptFrame) -> None:
+        part = within(frame, self.next_offset, self.stop)
+        if part is not None:
+            self.skipped.append(part)
+        self.next_offset = max(self.next_offset, frame.end)
+        self._pending = None
+
     def _advance(self) -> bool:
         """At the end of the visible frames: move to the next segment once this one is done."""
         later = [b for b in list_segments(self.directory) if b > self._segment]
@@ -153,14 +192,13 @@ class PartitionCursor:
         if self._scanned < later[0]:
             # Sealed after the block was read, so its last frames are whole now: read once more.
             # Nothing new on that second read means a damaged frame, not one being written.
-            if self._retried:
-                raise LogCorruptionError(
-                    f"{self.directory / segment_name(self._segment)}: no valid frame at byte "
-                    f"{self._pos} (offset {self._scanned}), but the segment is sealed and the next "
-                    f"one starts at offset {later[0]}"
-                )
-            self._retried = True
-            return True
+            if not self._retried:
+                self._retried = True
+                return True
+            lost = lost_to_next_segment(self.directory, self._scanned, later[0])
+            if self.corrupt == "fail":
+                raise LogCorruptionError(corrupt_message(lost, self.directory, self._segment, self._pos))
+            self._skip(lost)
         self.next_offset = max(self.next_offset, later[0])
         self._close_segment()
         return self._open_segment()

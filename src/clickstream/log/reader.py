@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from clickstream.log.cursor import Chunk, PartitionCursor
+from clickstream.log.damage import CORRUPT_POLICIES, CorruptFrame
 from clickstream.log.errors import LogError
 from clickstream.log.groups import GroupOffsets
 from clickstream.log.topics import meta_version, partition_dir, read_partitions
@@ -33,7 +34,12 @@ class LogReader:
         group: str | None = None,
         start: str | Offsets = "earliest",
         stop: str | Offsets | None = None,
+        corrupt: str = "fail",
     ) -> None:
+        if corrupt not in CORRUPT_POLICIES:
+            choices = ", ".join(CORRUPT_POLICIES)
+            raise LogError(f"corrupt-frame policy '{corrupt}' is unknown; use one of {choices}")
+        self.corrupt = corrupt
         if isinstance(start, str) and start not in START_MODES:
             raise LogError(
                 f"start '{start}' is unknown; use one of {', '.join(START_MODES)} or offsets per partition"
@@ -72,7 +78,10 @@ class LogReader:
         given = self._given_offsets() if new else {}
         for partition in new:
             cursor = PartitionCursor(
-                partition_dir(self.topic_dir, partition), given.get(partition, 0), self._stop_of(partition)
+                partition_dir(self.topic_dir, partition),
+                given.get(partition, 0),
+                self._stop_of(partition),
+                self.corrupt,
             )
             if latest:
                 cursor.seek(cursor.end_offset())
@@ -118,6 +127,14 @@ class LogReader:
             return []
         self._turn = (self._turn + 1) % len(items)
         return items[self._turn :] + items[: self._turn]
+
+    def skipped(self) -> list[CorruptFrame]:
+        """Damaged frames skipped since the last call (policy 'skip'), in partition order."""
+        frames = []
+        for _, cursor in sorted(self.cursors.items()):
+            frames.extend(cursor.skipped)
+            cursor.skipped = []
+        return frames
 
     def finished(self) -> bool:
         """True once a reader with a `stop` has read everything up to it."""

@@ -137,15 +137,17 @@ class TopicLog:
         group: str | None = None,
         start: str | Mapping[int, int] = "earliest",
         stop: str | Mapping[int, int] | None = None,
+        corrupt: str = "fail",
     ) -> LogReader:
         """A reader of `topic` (created if missing, so a reader may start before any writer).
 
         `start`: 'earliest', 'latest', 'committed' (the group's offsets; partitions without
         one from the earliest), or offsets per partition. `stop`: None (read for ever),
         'latest' (the end offsets now: the reader is bounded), or offsets per partition.
+        `corrupt`: what a damaged frame does, 'fail' or 'skip' (see `log.damage`).
         """
         self._partition_count(topic)
-        return LogReader(self.topic_dir(topic), group, start, stop)
+        return LogReader(self.topic_dir(topic), group, start, stop, corrupt)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         with self.open_reader(topic) as reader:

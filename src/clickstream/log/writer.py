@@ -19,9 +19,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from clickstream.log.damage import scan_past_damage
 from clickstream.log.errors import LogError
 from clickstream.log.frames import encode
-from clickstream.log.segments import list_segments, scan, segment_name
+from clickstream.log.segments import list_segments, segment_name
 
 SYNC_MODES = ("flush", "fsync")
 
@@ -112,7 +113,8 @@ class PartitionWriter:
         verify = size < self._end or self._end == 0
         if size < self._end:
             self._end, self._next = 0, self._base
-        result = scan(self._fd, self._end, self._next, verify_last=verify)
+        assert self._fd is not None  # `_sync_tail` opened the segment
+        result = scan_past_damage(self._fd, self.directory, self._end, self._next, verify_last=verify)
         if not result.clean:
             os.ftruncate(self._fd, result.end)
         self._end, self._next = result.end, result.next_offset
