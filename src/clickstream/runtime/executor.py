@@ -21,6 +21,7 @@ from clickstream.connectors import registry
 from clickstream.errors import ExecutionError
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, WM, constant
 from clickstream.runtime.clock import Clock, SystemClock
+from clickstream.runtime.closing import close_all
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.changelog_normalize import ChangelogNormalizeOperator
@@ -90,9 +91,7 @@ class Pipeline:
         return self.readers[0]
 
     def close(self) -> None:
-        for operator in self.operators:
-            operator.close()
-        self.state.close()
+        close_all([*(operator.close for operator in self.operators), self.state.close])
 
 
 Target = tuple[BaseOperator, int]  # an operator and its input port
@@ -132,6 +131,9 @@ class Job:
             for name, sink in sinks:
                 self.pipelines.append(self._build(name, sink))
         except Exception:
+            building = getattr(self, "_building", None)  # built in part: close what it opened
+            if building is not None and all(p is not building for p in self.pipelines):
+                self.pipelines.append(building)
             self.close()
             raise
 
@@ -369,11 +371,14 @@ class Job:
         return self.status
 
     def close(self) -> None:
-        for pipeline in self.pipelines:
-            pipeline.close()
-        for reader in self.readers.values():
-            reader.close()
-        self.state.close()
+        """Close everything, the source readers (and their threads) even if a sink fails to."""
+        close_all(
+            [
+                *(pipeline.close for pipeline in self.pipelines),
+                *(reader.close for reader in self.readers.values()),
+                self.state.close,
+            ]
+        )
 
     def metrics(self) -> dict[str, dict[str, int]]:
         """Per pipeline: records in/out, late records dropped, watermark."""

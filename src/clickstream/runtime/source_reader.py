@@ -25,6 +25,7 @@ from clickstream.connectors.base import PARTITION, BaseSource
 from clickstream.connectors.filesystem import DeadLetters
 from clickstream.runtime.batch import MIN_WATERMARK, OP, SEQ, WM, constant, quote
 from clickstream.runtime.clock import Clock
+from clickstream.runtime.closing import close_all
 from clickstream.runtime.state import JobState
 from clickstream.runtime.watermarks import WatermarkTracker
 from clickstream.schema import plan_name
@@ -169,9 +170,7 @@ class SourceReader:
         return self.source.exhausted()
 
     def close(self) -> None:
-        if self._ahead is not None:
-            self._ahead.stop()
-        self.source.close()
+        close_all([*([self._ahead.stop] if self._ahead is not None else []), self.source.close])
 
 
 def _epoch_ms(times: pa.ChunkedArray, minus: int) -> pa.ChunkedArray:
