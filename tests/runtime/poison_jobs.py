@@ -26,6 +26,10 @@ def good_json(i: int) -> bytes:
 def run_job(tmp_path: Path, source: str, timeout: float = 60) -> subprocess.CompletedProcess:
     script = tmp_path / "job.sql"
     script.write_text(JOB.format(source=source, out=tmp_path / "out.jsonl"))
+    return run_script(tmp_path, script, timeout)
+
+
+def run_script(tmp_path: Path, script: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "clickstream.cli", "run", "-q", "-s"]
     command += [f"dead-letter.dir={tmp_path / 'dead'}", str(script)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)

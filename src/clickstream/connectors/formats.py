@@ -132,12 +132,13 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# Flink's TIMESTAMP and TIMESTAMP_LTZ hold years 0000 to 9999 (DuckDB's year 0 is 1 BC). A time
-# outside is malformed: DuckDB reads years up to 294247, whose microseconds overflow downstream.
+# Flink's TIMESTAMP and TIMESTAMP_LTZ hold years 0000 to 9999. A time outside is malformed:
+# DuckDB reads years up to 294247, whose microseconds overflow downstream. Year 0000 is left out
+# too: the sinks write rows through Python, whose datetime starts at year 1.
 _TIME_RANGE = {
-    "TIMESTAMP": ("TIMESTAMP '0000-01-01 00:00:00'", "TIMESTAMP '9999-12-31 23:59:59.999999'"),
+    "TIMESTAMP": ("TIMESTAMP '0001-01-01 00:00:00'", "TIMESTAMP '9999-12-31 23:59:59.999999'"),
     "TIMESTAMPTZ": (
-        "TIMESTAMPTZ '0000-01-01 00:00:00+00'",
+        "TIMESTAMPTZ '0001-01-01 00:00:00+00'",
         "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'",
     ),
 }
@@ -165,7 +166,7 @@ def _cast_sql(text: str, column: Column, options: dict[str, str]) -> str:
 
 
 def _range_note(column: Column) -> str:
-    return " (years 0000 to 9999)" if column.duck_type in _TIME_RANGE else ""
+    return " (years 0001 to 9999)" if column.duck_type in _TIME_RANGE else ""
 
 
 def _json_type(column: Column) -> str:

@@ -392,7 +392,7 @@ class Job:
                 "records_out": ops[-1].metrics.records_out if ops else 0,
                 "late_dropped": sum(op.metrics.late_dropped for op in ops),
                 "watermark": min(r.watermark for r in readers),
-                "malformed": sum(r.source.metrics.malformed + r.null_rowtimes for r in readers),
+                "malformed": sum(r.source.metrics.malformed + r.rejected for r in readers),
                 "state_rows": sum(op.metrics.state_rows for op in ops),
                 "lag": sum(r.source.lag() for r in readers if hasattr(r.source, "lag")),
             }

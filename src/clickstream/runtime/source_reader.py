@@ -23,6 +23,7 @@ from sqlglot import exp
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import PARTITION, BaseSource
 from clickstream.connectors.filesystem import DeadLetters
+from clickstream.runtime import unreadable_rows
 from clickstream.runtime.batch import MIN_WATERMARK, OP, SEQ, WM, constant, quote
 from clickstream.runtime.clock import Clock
 from clickstream.runtime.closing import close_all
@@ -63,7 +64,7 @@ class SourceReader:
             f"SELECT {', '.join(computed + watermark)} FROM batch" if (computed or watermark) else None
         )
         self.dead_letters = DeadLetters(scan.table, settings)
-        self.null_rowtimes = 0
+        self.rejected = 0  # rows sent to the dead letters here (see `_without_unplaceable`)
         self._ahead: _ReadAhead | None = None
         self._ended = False
         self._watermark = MIN_WATERMARK  # after the last batch handed out, with read-ahead
@@ -107,39 +108,60 @@ class SourceReader:
             ops = raw.column(OP)
             raw = raw.drop_columns([OP])
         raw = raw.rename_columns([plan_name(name) for name in raw.column_names])
-        batch = self._derive(raw, state)
+        batch, kept = self._derive(raw, state)
+        if kept is not None:
+            mask = pa.array(kept)
+            partitions = partitions.filter(mask) if partitions is not None else None
+            ops = ops.filter(mask) if ops is not None else None
         if ops is not None:
             batch = batch.append_column(OP, ops)
-        batch, partitions = self._without_null_rowtimes(batch, partitions)
+        batch, partitions = self._without_unplaceable(batch, partitions)
         stamped = self._stamp(batch, partitions)
         if ops is not None:  # `_op` after the other hidden columns, as operators emit it
             stamped = stamped.drop_columns([OP]).append_column(OP, stamped.column(OP))
         return stamped, self.watermarks.current
 
-    def _without_null_rowtimes(
+    def _without_unplaceable(
         self, batch: pa.Table, partitions: pa.Array | None
     ) -> tuple[pa.Table, pa.Array | None]:
         """A row without a rowtime cannot be placed in event time: Flink fails the job ("RowTime
         field should not be null"); we send the row to the table's dead letters, count it with the
-        malformed records, and go on."""
+        malformed records, and go on. So too a rowtime outside Flink's TIMESTAMP range (one a
+        computed column made: those read from the record are checked by its decoder)."""
         rowtime = self.scan.rowtime
-        if rowtime is None or batch.column(rowtime).null_count == 0:
+        if rowtime is None:
             return batch, partitions
-        present = pc.is_valid(batch.column(rowtime))
+        times = batch.column(rowtime)
+        outside = unreadable_rows.outside_time_range(times)
+        if times.null_count == 0 and not pc.any(outside).as_py():
+            return batch, partitions
+        present = pc.and_(pc.is_valid(times), pc.invert(outside))
         if OP in batch.column_names:
             # a tombstone may hold only its key: it deletes a row, it is not placed in time
             present = pc.or_(present, pc.equal(batch.column(OP), 3))
-        dropped = batch.filter(pc.invert(present)).drop_columns(
-            [c for c in ("__wmv", OP) if c in batch.column_names]
-        )
-        reason = f"the rowtime attribute '{rowtime}' is NULL"
-        self.dead_letters.write([(_as_json(row), reason) for row in dropped.to_pylist()], "rowtime")
-        self.null_rowtimes += dropped.num_rows
+        dropped = batch.filter(pc.invert(present))
+        null = f"the rowtime attribute '{rowtime}' is NULL"
+        far = f"the rowtime attribute '{rowtime}' is outside years 0001 to 9999"
+        reasons = [far if valid else null for valid in pc.is_valid(dropped.column(rowtime)).to_pylist()]
+        self._dead_letters(dropped, reasons, "rowtime")
         return batch.filter(present), partitions.filter(present) if partitions is not None else None
 
-    def _derive(self, raw: pa.Table, state: JobState) -> pa.Table:
-        """The batch with its computed columns (in declaration order) and `__wmv`."""
-        derived = state.query(self._sql, batch=raw) if self._sql else None
+    def _dead_letters(self, rows: pa.Table, reasons: list[str], stage: str) -> None:
+        rows = rows.drop_columns([c for c in ("__wmv", OP) if c in rows.column_names])
+        records = [_as_json(row) for row in _with_times_as_text(rows).to_pylist()]
+        self.dead_letters.write(list(zip(records, reasons, strict=True)), stage)
+        self.rejected += rows.num_rows
+
+    def _derive(self, raw: pa.Table, state: JobState) -> tuple[pa.Table, np.ndarray | None]:
+        """The batch with its computed columns (in declaration order) and `__wmv`; and which
+        rows were kept (None: all), without those a computed column fails on."""
+        derived, kept = None, None
+        if self._sql:
+            sql = self._sql
+            derived, kept, reasons = unreadable_rows.query_rows(lambda b: state.query(sql, batch=b), raw)
+            if kept is not None:
+                self._dead_letters(raw.filter(pa.array(~kept)), reasons, "computed columns")
+                raw = raw.filter(pa.array(kept))
         now = pa.scalar(self.clock.now_ms() * 1000, pa.timestamp("us", tz=state.time_zone))
         batch = raw
         for name, _ in self.scan.computed_expressions:
@@ -150,7 +172,7 @@ class SourceReader:
         elif self.scan.watermark_delay:
             rowtime, delay = self.scan.watermark_delay
             batch = batch.append_column("__wmv", _epoch_ms(batch.column(rowtime), delay))
-        return batch
+        return batch, kept
 
     def _stamp(self, batch: pa.Table, partitions: pa.Array | None) -> pa.Table:
         """Arrival sequence numbers and the watermark just before each row."""
@@ -231,6 +253,14 @@ class _ReadAhead:
         self._stopping.set()
         self._thread.join()
         self._state.close()
+
+
+def _with_times_as_text(rows: pa.Table) -> pa.Table:
+    """Times as text: a time outside Python's years 1 to 9999 has no `datetime`."""
+    for i, field in enumerate(rows.schema):
+        if pa.types.is_timestamp(field.type):
+            rows = rows.set_column(i, field.name, pc.cast(rows.column(i), pa.string()))
+    return rows
 
 
 def _as_json(row: dict) -> str:
