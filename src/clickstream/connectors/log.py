@@ -12,6 +12,8 @@ Options mirror Flink's Kafka connector (default in brackets):
   starts, which makes the source bounded; also `group-offsets` and `specific-offsets` (from
   `scan.bounded.specific-offsets`).
 - `properties.group.id`: the consumer group whose offsets `commit()` stores.
+- `scan.corrupt-frame.policy` [`fail`]: a damaged frame in the log (see `log.damage`) fails the
+  job with its topic, partition and offset; `skip` sends its records to the dead letters instead.
 - `sink.partitioner` [`default`]: `default` hashes the key (`key.fields` = `a;b`, else the PRIMARY
   KEY) and sends unkeyed rows to one partition per batch; `fixed` writes to partition 0;
   `round-robin` spreads rows one by one.
