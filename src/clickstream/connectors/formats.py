@@ -132,10 +132,11 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# Flink's TIMESTAMP and TIMESTAMP_LTZ hold years 0000 to 9999. A time outside is malformed:
+# Flink's DATE, TIMESTAMP and TIMESTAMP_LTZ hold years 0000 to 9999. A time outside is malformed:
 # DuckDB reads years up to 294247, whose microseconds overflow downstream. Year 0000 is left out
 # too: the sinks write rows through Python, whose datetime starts at year 1.
 _TIME_RANGE = {
+    "DATE": ("DATE '0001-01-01'", "DATE '9999-12-31'"),
     "TIMESTAMP": ("TIMESTAMP '0001-01-01 00:00:00'", "TIMESTAMP '9999-12-31 23:59:59.999999'"),
     "TIMESTAMPTZ": (
         "TIMESTAMPTZ '0001-01-01 00:00:00+00'",
@@ -162,7 +163,7 @@ def _cast_sql(text: str, column: Column, options: dict[str, str]) -> str:
         return _in_range(f"TRY_CAST(replace(rtrim({text}, 'Z'), 'T', ' ') AS TIMESTAMP)", column)
     if duck == "BOOLEAN":
         return f"TRY_CAST(lower({text}) AS BOOLEAN)"
-    return f"TRY_CAST({text} AS {duck})"
+    return _in_range(f"TRY_CAST({text} AS {duck})", column)
 
 
 def _range_note(column: Column) -> str:
