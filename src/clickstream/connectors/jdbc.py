@@ -11,7 +11,6 @@ the database's column names. Connections open on first use; a lost one is reopen
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from clickstream.connectors.base import (
     physical_schema,
 )
 from clickstream.connectors.jdbc_dialects import BaseDialect, dialect_for, reader, redact_url
+from clickstream.connectors.jdbc_retry import WAITING, Outage, RetryPolicy
 from clickstream.connectors.lookup_cache import LookupCache, Rows
 from clickstream.connectors.options import Option
 from clickstream.errors import ClickstreamError, ConnectorError
@@ -53,7 +53,12 @@ OPTIONS = (
     Option("username", description="The database user (or 'user' in the URL)."),
     Option("password", description="The database password (or 'password' in the URL); never shown."),
     Option("driver", description="Accepted for Flink compatibility; the URL chooses the driver."),
-    Option("connection.max-retry-timeout", "duration", "60 s", description=_COMPATIBILITY),
+    Option(
+        "connection.max-retry-timeout",
+        "duration",
+        "60 s",
+        description="How long a lookup or sink waits for a lost database to come back before the job fails.",
+    ),
     Option(
         "lookup.cache",
         "enum",
@@ -123,7 +128,13 @@ OPTIONS = (
         "1 s",
         description="Accepted for Flink compatibility; each micro-batch is one transaction.",
     ),
-    Option("sink.max-retries", "int", "3", minimum=0, description=_COMPATIBILITY),
+    Option(
+        "sink.max-retries",
+        "int",
+        "3",
+        minimum=0,
+        description="Retries of a batch whose connection was lost (the whole batch, in a new transaction).",
+    ),
     Option("sink.parallelism", "int", minimum=1, description=_COMPATIBILITY),
 )
 
@@ -152,6 +163,8 @@ class JdbcDatabase:
         self.username = table.options.get("username") or params.get("user")
         self._password = table.options.get("password") or params.get("password")
         self._conn: Any = None
+        self._reached = False  # whether a connection ever opened: only then is a failure an outage
+        self.status = ""  # WAITING while an outage is ridden out
 
     @property
     def where(self) -> str:
@@ -160,26 +173,46 @@ class JdbcDatabase:
     def connection(self) -> Any:
         if self._conn is None:
             self._conn = self.dialect.connect(self.username, self._password)
+            self._reached = True
         return self._conn
 
-    def run(self, action: str, work: Callable[[Any], T], retries: int) -> T:
-        """`work(connection)`, retried up to `retries` times after a connection-level failure."""
-        attempt = 0
+    def run(self, action: str, work: Callable[[Any], T], policy: RetryPolicy) -> T:
+        """`work(connection)` in one transaction, redone on a new connection after a transient failure.
+
+        `work` must leave nothing behind when it fails before its commit: the retry redoes all of it.
+        A database never reached fails at once (a wrong host or port, not an outage).
+        """
+        outage: Outage | None = None
         while True:
+            connected = False
             try:
-                return work(self.connection())
+                conn = self.connection()
+                connected = True
+                result = work(conn)
             except self.dialect.driver_error as e:
                 self._rollback()
-                if attempt >= retries or not self.dialect.is_transient(e):
-                    # Chain the driver's error for debugging, unless it quotes the password.
-                    leaks = bool(self._password) and self._password in str(e)
-                    raise self.error(action, e) from (None if leaks else e)
-                # The first retry is immediate (a server-side idle timeout); then back off a little.
                 self.close()
-                time.sleep(min(0.1 * attempt, 1.0))
-                attempt += 1
+                if not self.dialect.is_transient(e) or not self._reached:
+                    raise self._driver_error(action, e, None) from self._cause(e)
+                outage = outage or Outage(policy)
+                if outage.give_up(statement_failed=connected):
+                    raise self._driver_error(action, e, outage) from self._cause(e)
+                self.status = WAITING
+                outage.wait()
+            else:
+                self.status = ""
+                return result
 
-    def error(self, action: str, cause: Exception) -> ConnectorError:
+    def _driver_error(self, action: str, cause: Exception, outage: Outage | None) -> ConnectorError:
+        if outage is None:
+            return self.error(action, cause)
+        return self.error(action, f"the database stayed unreachable: {outage.summary()}; last error: {cause}")
+
+    def _cause(self, error: Exception) -> Exception | None:
+        # Chain the driver's error for debugging, unless it quotes the password.
+        return None if self._password and self._password in str(error) else error
+
+    def error(self, action: str, cause: Exception | str) -> ConnectorError:
         message = f"{self.where}: {action} failed: {cause}"
         if self._password:
             message = message.replace(self._password, "******")
@@ -240,7 +273,8 @@ class JdbcLookupSource(BaseLookupSource):
     def __init__(self, table: TableDef, settings: Settings, clock: Callable[[], int] | None = None) -> None:
         super().__init__(table, settings)
         self.database = JdbcDatabase(table)
-        self.max_retries = _option_int(table, "lookup.max-retries", 3, minimum=0)
+        max_retries = _option_int(table, "lookup.max-retries", 3, minimum=0)
+        self.retry = RetryPolicy.of(table, "lookup.max-retries", max_retries)
         self.cache, self.cache_missing = _lookup_cache(table, clock)
         self.queries = 0
         self._schema = physical_schema(table)
@@ -249,6 +283,10 @@ class JdbcLookupSource(BaseLookupSource):
             ", ".join(self.database.dialect.quote(c.name) for c in table.physical),
             self.database.dialect.quote_table(self.database.table_name),
         )
+
+    @property
+    def status(self) -> str:
+        return self.database.status
 
     def lookup(self, key_columns: list[str], keys: pa.Table) -> pa.Table:
         columns = _physical(self.table, key_columns, "lookup key")
@@ -278,7 +316,7 @@ class JdbcLookupSource(BaseLookupSource):
             part = keys[start : start + per_query]
             sql = f"{self._select} WHERE {dialect.in_list([c.name for c in columns], len(part))}"
             params = [_apply(w, v) for key in part for w, v in zip(writers, key, strict=True)]
-            raw_rows = self.database.run("lookup", partial(_fetch_all, sql, params), self.max_retries)
+            raw_rows = self.database.run("lookup", partial(_fetch_all, sql, params), self.retry)
             self.queries += 1
             for raw in raw_rows:
                 row = tuple(read(v) for read, v in zip(self._readers, raw, strict=True))
@@ -392,6 +430,8 @@ class JdbcSink(BaseSink):
         self._key = _physical(table, table.primary_key, "primary key")
         self._key_positions = [table.physical.index(c) for c in self._key]
         self._writers = [self.database.dialect.writer(c) for c in table.physical]
+        max_retries = _option_int(table, "sink.max-retries", 3, minimum=0)
+        self.retry = RetryPolicy.of(table, "sink.max-retries", max_retries)
         self._table_ready = False
         dialect = self.database.dialect
         self._target = dialect.quote_table(self.database.table_name)
@@ -400,6 +440,10 @@ class JdbcSink(BaseSink):
             ", ".join(dialect.quote(c.name) for c in table.physical),
             ", ".join([dialect.placeholder] * len(table.physical)),
         )
+
+    @property
+    def status(self) -> str:
+        return self.database.status
 
     def write(self, batch: pa.Table) -> None:
         if batch.num_rows == 0:
@@ -415,13 +459,13 @@ class JdbcSink(BaseSink):
                 [r for op, r in zip(ops, rows, strict=True) if op in (INSERT, UPDATE_AFTER)],
             )
         if deletes or inserts:
-            # Retried once on a lost connection: the batch was not committed, so redo it.
-            self.database.run("write", partial(self._apply_batch, deletes, inserts), retries=1)
+            # The batch is one transaction: after a failure before its commit, redo all of it.
+            self.database.run("write", partial(self._apply_batch, deletes, inserts), self.retry)
 
     def flush(self) -> None:
         # Each write commits; flush only makes sure the table exists, even with no rows yet.
         if not self._table_ready:
-            self.database.run("create table", self._ensure_table, retries=1)
+            self.database.run("create table", self._ensure_table, self.retry)
 
     def close(self) -> None:
         self.database.close()

@@ -10,6 +10,7 @@ the value Arrow expects.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -303,6 +304,7 @@ class PostgresDialect(BaseDialect):
     def connect(self, username: str | None, password: str | None) -> Any:
         import psycopg
 
+        _quiet_psycopg_cleanup()
         extra = {k: v for k, v in self.url.params.items() if k in ("sslmode", "application_name")}
         extra.setdefault("application_name", "clickstream")
         return psycopg.connect(
@@ -343,6 +345,21 @@ class PostgresDialect(BaseDialect):
         name = ".".join(self._quote_raw(part) for part in table.split("."))
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
         return bool(cursor.fetchone()[0])
+
+
+def _ignored_cleanup_error(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("error ignored terminating")
+
+
+def _quiet_psycopg_cleanup() -> None:
+    """Silence psycopg's warning that ending a pipeline (executemany) on a lost connection failed.
+
+    It comes with the error the connector is already handling (retry, or a clear failure), so it
+    says nothing new: `error ignored terminating <psycopg.Pipeline [BAD]...>`.
+    """
+    logger = logging.getLogger("psycopg")
+    if _ignored_cleanup_error not in logger.filters:
+        logger.addFilter(_ignored_cleanup_error)
 
 
 class MysqlDialect(BaseDialect):
