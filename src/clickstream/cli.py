@@ -72,6 +72,9 @@ def _status_table(job: Job) -> Table:
             f"{m['malformed']:,}",
             _watermark_text(m["watermark"]),
         )
+    waiting = job.waiting()
+    if waiting:
+        table.caption = escape("; ".join(waiting))
     return table
 
 
@@ -85,22 +88,17 @@ def run(
     engine = Engine(_settings(set_))
     text = script.read_text()
     live: Live | None = None
-    last = [0.0]
 
     def on_job_start(job: Job) -> None:
         nonlocal live
         signal.signal(signal.SIGINT, lambda *_: job.stop())
         signal.signal(signal.SIGTERM, lambda *_: job.stop())
         if not quiet and err.is_terminal:
-            live = Live(_status_table(job), console=err, refresh_per_second=4)
+            # Rendered on Live's own thread, so the table stays current while a sink waits for its database.
+            live = Live(console=err, refresh_per_second=4, get_renderable=lambda: _status_table(job))
             live.start()
 
-    def on_batch(job: Job) -> None:
-        if live is not None and time.monotonic() - last[0] > 0.25:
-            last[0] = time.monotonic()
-            live.update(_status_table(job))
-
-    engine.on_job_start, engine.on_batch = on_job_start, on_batch
+    engine.on_job_start = on_job_start
     try:
         engine.execute_script(text, str(script))
     except ClickstreamError as error:

@@ -71,6 +71,11 @@ class BaseSink(ABC):
 
     accepts_updates_without_key: bool = False  # print accepts any changelog
 
+    @property
+    def status(self) -> str:
+        """What the sink is waiting on (jdbc: "waiting for database"); empty while it runs."""
+        return ""
+
     @abstractmethod
     def write(self, batch: pa.Table) -> None:
         """Apply one batch (data columns in the sink's declared order, plus `_op`)."""
@@ -84,6 +89,11 @@ class BaseSink(ABC):
 
 class BaseLookupSource(ABC):
     """Answers point queries for a lookup join (`FOR SYSTEM_TIME AS OF proctime`)."""
+
+    @property
+    def status(self) -> str:
+        """What the lookup is waiting on (jdbc: "waiting for database"); empty while it runs."""
+        return ""
 
     def __init__(self, table: TableDef, settings: Settings) -> None:
         self.table = table

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors import registry
+from clickstream.connectors.base import BaseLookupSource, BaseSink
 from clickstream.errors import ExecutionError
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, WM, constant
 from clickstream.runtime.clock import Clock, SystemClock
@@ -395,8 +396,27 @@ class Job:
                 "malformed": sum(r.source.metrics.malformed + r.rejected for r in readers),
                 "state_rows": sum(op.metrics.state_rows for op in ops),
                 "lag": sum(r.source.lag() for r in readers if hasattr(r.source, "lag")),
+                "waiting": sum(bool((c := _connector(op)) and c.status) for op in ops),
             }
         return out
+
+    def waiting(self) -> list[str]:
+        """Each connector waiting on an external system, as "<table>: waiting for database"."""
+        return [
+            f"{connector.table.name}: {connector.status}"
+            for pipeline in self.pipelines
+            for op in pipeline.operators
+            if (connector := _connector(op)) is not None and connector.status
+        ]
+
+
+def _connector(op: BaseOperator) -> BaseSink | BaseLookupSource | None:
+    # Sinks and lookup joins talk to external systems; their connector says when it waits on one.
+    if isinstance(op, SinkOperator):
+        return op.sink
+    if isinstance(op, LookupJoinOperator):
+        return op.lookup
+    return None
 
 
 def _held_back(watermark: int, delay_ms: int) -> int:

@@ -69,6 +69,15 @@ class ClickstreamCollector(Collector):
             if "lag" in q:
                 lag.add_metric([query], float(q["lag"]))
         yield lag
+        waiting = GaugeMetricFamily(
+            "clickstream_waiting_for_database",
+            "Sinks and lookups of the query waiting for their database to come back.",
+            labels=["query"],
+        )
+        for query, q in queries.items():
+            if "waiting" in q:
+                waiting.add_metric([query], float(q["waiting"]))
+        yield waiting
 
 
 def _watermarks(queries: dict) -> GaugeMetricFamily:

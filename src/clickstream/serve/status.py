@@ -13,6 +13,7 @@ Whoever runs the engine hands `create_app` a `status` callable returning a `JobS
       "malformed": 1,                      # source lines that could not be decoded
       "watermark": 1511740800000,          # epoch ms; -2**63 = no watermark yet, 2**63-1 = end of input
       "state_rows": 57,                    # optional: rows held in operator state
+      "waiting": 1,                        # optional: sinks/lookups waiting for their database
       "errors": ["..."],                   # optional: recent error messages
     },
   },
@@ -45,6 +46,7 @@ class QueryStatus(TypedDict):
     watermark: int
     state_rows: NotRequired[int]
     lag: NotRequired[int]  # records in the source's log not read yet
+    waiting: NotRequired[int]  # connectors of the query waiting for their database to come back
     errors: NotRequired[list[str]]
 
 
@@ -83,6 +85,8 @@ def job_status(job: _HasMetrics, started: float | None = None) -> StatusFn:
                 query["state_rows"] = int(m["state_rows"])
             if "lag" in m:
                 query["lag"] = int(m["lag"])
+            if "waiting" in m:
+                query["waiting"] = int(m["waiting"])
             queries[name] = query
         return JobStatusDict(started=started_s, queries=queries, sources=_sources_of(job))
 
