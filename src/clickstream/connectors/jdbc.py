@@ -163,7 +163,7 @@ class JdbcDatabase:
         self.username = table.options.get("username") or params.get("user")
         self._password = table.options.get("password") or params.get("password")
         self._conn: Any = None
-        self._reached = False  # whether a connection ever opened: only then is a failure an outage
+        self._reached = False  # whether a connection ever opened: only then is it waited for
         self.status = ""  # WAITING while an outage is ridden out
 
     @property
@@ -180,7 +180,6 @@ class JdbcDatabase:
         """`work(connection)` in one transaction, redone on a new connection after a transient failure.
 
         `work` must leave nothing behind when it fails before its commit: the retry redoes all of it.
-        A database never reached fails at once (a wrong host or port, not an outage).
         """
         outage: Outage | None = None
         while True:
@@ -192,10 +191,12 @@ class JdbcDatabase:
             except self.dialect.driver_error as e:
                 self._rollback()
                 self.close()
-                if not self.dialect.is_transient(e) or not self._reached:
+                if not self.dialect.is_transient(e):
                     raise self._driver_error(action, e, None) from self._cause(e)
                 outage = outage or Outage(policy)
-                if outage.give_up(statement_failed=connected):
+                # Connecting to a database never reached counts as a failure, so that a wrong host
+                # or port fails within a second instead of after the whole timeout.
+                if outage.give_up(statement_failed=connected or not self._reached):
                     raise self._driver_error(action, e, outage) from self._cause(e)
                 self.status = WAITING
                 outage.wait()
@@ -206,7 +207,7 @@ class JdbcDatabase:
     def _driver_error(self, action: str, cause: Exception, outage: Outage | None) -> ConnectorError:
         if outage is None:
             return self.error(action, cause)
-        return self.error(action, f"the database stayed unreachable: {outage.summary()}; last error: {cause}")
+        return self.error(action, f"lost the database: {outage.summary()}; last error: {cause}")
 
     def _cause(self, error: Exception) -> Exception | None:
         # Chain the driver's error for debugging, unless it quotes the password.
