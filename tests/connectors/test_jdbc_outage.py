@@ -5,6 +5,7 @@ after a few batches the proxy cuts every connection and refuses new ones for a w
 waits ("waiting for database"), reconnects and re-sends the unacknowledged batch in a new
 transaction: the table ends with exactly the rows of an uninterrupted run. Past
 `connection.max-retry-timeout` the job fails with one message naming the table and database.
+Connections reset at random moments and a slow link are ridden out too.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from clickstream.config import Settings
+from clickstream.connectors.jdbc import JdbcLookupSource
 from clickstream.engine import Engine
 from clickstream.errors import ClickstreamError
 from clickstream.runtime.executor import Job
 from tests.connectors.jdbc_db import Db
 from tests.connectors.tcp_proxy import TcpProxy
+from tests.connectors.test_jdbc import ids, names
+from tests.connectors.test_jdbc import jdbc_table as _jdbc_table
 
 ROWS = 3000
 KEYS = 97
@@ -188,3 +194,16 @@ def test_upsert_sink_survives_resets_in_the_middle_of_its_transactions(
         resetter.join()
     assert server_db.rows(upsert) == [(k, len(range(k, ROWS, KEYS))) for k in range(KEYS)]
     assert proxy.connections >= 2  # reset at least once
+
+
+def test_a_slow_link_is_waited_on_not_an_outage(server_db: Db, proxy: TcpProxy) -> None:
+    name = server_db.category_table([(1, "Books")])
+    table = _jdbc_table(_through(server_db, proxy), name)
+    source = JdbcLookupSource(table, Settings())
+    assert names(source.lookup(["sub_category_id"], ids(1))) == ["Books"]
+    proxy.delay(0.2)
+    started = time.monotonic()
+    assert names(source.lookup(["sub_category_id"], ids(1))) == ["Books"]
+    assert time.monotonic() - started >= 0.4  # a query and its answer, each held back
+    assert source.status == "" and proxy.connections == 1
+    source.close()
