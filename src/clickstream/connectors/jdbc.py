@@ -5,7 +5,8 @@ Databases: SQLite, PostgreSQL and MySQL/MariaDB (see `jdbc_dialects`).
 Options keep Flink's keys (`OPTIONS`): `url`, `table-name`, `username`, `password`,
 `lookup.cache.max-rows`, `lookup.cache.ttl`, `lookup.cache.caching-missing-key`, `lookup.max-retries`
 (and Flink 1.16's `lookup.cache` = 'PARTIAL' with `lookup.partial-cache.*`). Declared column names are
-the database's column names. Connections open on first use; a lost one is reopened and the statement retried.
+the database's column names. Connections open on first use; a lost one is reopened and the statement
+(a sink's whole batch, one transaction) retried with backoff, as `jdbc_retry` describes.
 """
 
 from __future__ import annotations
