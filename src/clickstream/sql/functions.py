@@ -202,9 +202,11 @@ def numeric_kind(node: exp.Expression, column_type: ColumnType | None) -> str | 
         return "fractional" if "e" in text else "decimal" if "." in text else "integral"
     if isinstance(node, exp.Cast):
         return _kind_of_type(datatype_names(node.to)[1])
-    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
-        kinds = {numeric_kind(node.this, column_type), numeric_kind(node.expression, column_type)}
-        if None in kinds:
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod) or _is_conditional(node):
+        # a CASE, IF, COALESCE or NULLIF takes its branches' common kind (INT / INT stays integral)
+        parts = _branches(node) if _is_conditional(node) else [node.this, node.expression]
+        kinds = {numeric_kind(p, column_type) for p in parts if not isinstance(p, exp.Null)}
+        if not kinds or None in kinds:
             return None
         return next(k for k in ("fractional", "decimal", "integral") if k in kinds)
     return None
