@@ -19,6 +19,7 @@ from sqlglot import exp
 from clickstream.errors import SqlValidationError, UnsupportedFeatureError
 from clickstream.schema import Column
 from clickstream.sql import render
+from clickstream.sql.aggregate_calls import result_type
 from clickstream.sql.plan import CalcNode, OverAggregateNode, OverCall, PlanNode
 from clickstream.sql.scope import Scope, ScopeEntry, unique_name
 from clickstream.sql.statements import position_of
@@ -194,7 +195,7 @@ def _typed(pre: CalcNode, call: OverCall, output: str) -> OverCall:
     if call.function in ("COUNT", "ROW_NUMBER"):
         duck = "BIGINT"
     elif call.function in ("SUM", "AVG"):
-        duck = arg_type if arg_type in _INTEGERS else "DOUBLE"
+        duck = result_type(call.function, arg_type)  # as GROUP BY's: a DECIMAL stays a DECIMAL
     else:
         duck = arg_type
     call.output = Column(output, flink_type_of_duckdb(duck), duck)

@@ -222,6 +222,8 @@ class OverAggregateOperator(BaseOperator):
             return f"{pick}({arg}, (__t, __s)) {frame}"
         if call.function == "AVG" and duck_type in _INTEGERS:
             return f"CAST(trunc(avg({arg}) {frame}) AS {duck_type})"
+        if call.function == "AVG" and duck_type.startswith("DECIMAL"):  # as GROUP BY's AVG computes it
+            return f"CAST((sum({arg}) {frame}) / nullif(count({arg}) {frame}, 0) AS {duck_type})"
         return wrapped_integer(f"{call.function.lower()}({arg}) {frame}", duck_type)
 
     def _note_last_emitted(self, watermark: int) -> None:
