@@ -7,8 +7,13 @@ Everything is deterministic from the seed. Each batch of queries gets two fresh 
 ``n INT``, a few columns of random types among INT, BIGINT, DOUBLE, DECIMAL(p,s), STRING, BOOLEAN, and
 ``ts TIMESTAMP(3)`` with a ``WATERMARK``; 5-30 rows with NULLs, duplicates, negative numbers, empty
 strings, out-of-order and late times) and statements drawn from a typed grammar: projections of random
-expressions, ``WHERE``, ``GROUP BY`` with aggregates and ``HAVING``, TUMBLE/HOP/CUMULATE window
-aggregates and the legacy ``GROUP BY TUMBLE/HOP``, Top-N and deduplication, regular and interval joins.
+expressions, ``SELECT DISTINCT``, ``WHERE``, ``GROUP BY`` with aggregates and ``HAVING``, GROUPING
+SETS/ROLLUP/CUBE with ``GROUPING(...)`` (unbounded or per window), TUMBLE/HOP/CUMULATE window
+aggregates and the legacy ``GROUP BY TUMBLE/HOP``, OVER aggregates on event time (one window per
+SELECT: ROWS/RANGE frames, LAG, FIRST_VALUE/LAST_VALUE), Top-N and deduplication, regular and interval
+joins, ``UNION ALL`` of two projections, a CTE, and pipelines of two operators (a window over a
+window's ``window_time``, GROUP BY over GROUP BY, a window over a first-row deduplication, an
+aggregate over an interval join, Top-N over GROUP BY).
 The generator tracks each expression's type, so statements are meant to be well typed; one Flink
 rejects anyway is skipped, not a finding.
 
@@ -506,9 +511,13 @@ _RULES: dict[str, list[Rule]] = {
 class Query:
     """A generated statement, kept as parts so the shrinker can drop and simplify them.
 
-    ``kind``: project, group, window (TVF), legacy (GROUP BY TUMBLE/HOP), topn, join, ijoin
-    (interval join). ``items`` are ``(alias, expression)``; ``keys`` are grouping or partition
-    columns; ``opts`` holds the rest (window function and sizes, N, join type and equi-columns).
+    ``kind``: project, distinct, group, gsets (GROUPING SETS/ROLLUP/CUBE, unbounded or over a window
+    TVF), window (TVF), legacy (GROUP BY TUMBLE/HOP), over (OVER aggregation), topn, join, ijoin
+    (interval join), union (UNION ALL of two projections). ``items`` are ``(alias, expression)``;
+    ``keys`` are grouping or partition columns; ``opts`` holds the rest (window function and sizes,
+    OVER frame, grouping form, N, join type and equi-columns). ``inner`` makes a pipeline: this query
+    reads the inner one's result (a subquery, or a CTE ``v`` with ``opts`` cte), or for a union it is
+    the second projection, over table B.
     """
 
     kind: str
@@ -519,29 +528,86 @@ class Query:
     order: tuple[tuple[Expr, str], ...] = ()
     on: tuple[Expr, ...] = ()
     opts: tuple[tuple[str, Any], ...] = ()
+    inner: Query | None = None
 
     def opt(self, name: str) -> Any:
-        return dict(self.opts)[name]
+        return dict(self.opts).get(name)
 
     def with_opt(self, name: str, value: Any) -> Query:
         return dataclasses.replace(self, opts=tuple({**dict(self.opts), name: value}.items()))
 
+    @property
+    def shape(self) -> str:
+        """The kind, with the inner query's for a pipeline: ``window_of_topn``."""
+        return self.kind if self.inner is None else f"{self.kind}_of_{self.inner.shape}"
+
     def render(self, a: str, b: str) -> str:
+        if self.inner is None:
+            return self._render(a, b)
+        if self.kind == "union":
+            return f"{self._render(a, b)} UNION ALL {self.inner.render(b, a)}"
+        inner = self.inner.render(a, b)
+        if self.opt("cte"):
+            return f"WITH v AS ({inner}) {self._render('v', b)}"
+        return self._render(f"({inner})", b)
+
+    def _tvf(self, a: str) -> str:
+        fn, sizes = self.opt("fn"), ", ".join(f"INTERVAL '{s}' SECOND" for s in self.opt("sizes"))
+        return f"TABLE({fn}(TABLE {a}, DESCRIPTOR(ts), {sizes}))"
+
+    def _sets(self) -> list[tuple[str, ...]]:
+        """The grouping sets, of the keys still there (the shrinker drops keys)."""
+        names = [k.sql() for k in self.keys]
+        return list(dict.fromkeys(tuple(x for x in s if x in names) for s in self.opt("sets")))
+
+    def _grouped(self) -> list[str]:
+        """The keys some grouping set holds: the ones the select list may show."""
+        names = [k.sql() for k in self.keys]
+        return (
+            names if self.opt("form") != "SETS" else [n for n in names if any(n in s for s in self._sets())]
+        )
+
+    def _grouping(self) -> str:
+        names = [k.sql() for k in self.keys]
+        if self.opt("form") != "SETS":
+            return f"{self.opt('form')} ({', '.join(names)})"
+        sets = self._sets()
+        listed = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+        return f"GROUPING SETS ({listed})"
+
+    def _render(self, a: str, b: str) -> str:
         where = f" WHERE {' AND '.join(e.sql() for e in self.where)}" if self.where else ""
         having = f" HAVING {' AND '.join(e.sql() for e in self.having)}" if self.having else ""
         items = [f"{e.sql()} AS {alias}" for alias, e in self.items]
         keys = [k.sql() for k in self.keys]
-        if self.kind == "project":
-            return f"SELECT {', '.join(items)} FROM {a}{where}"
+        if self.kind in ("project", "union", "distinct"):
+            distinct = "DISTINCT " if self.kind == "distinct" else ""
+            return f"SELECT {distinct}{', '.join(items)} FROM {a}{where}"
+        if self.kind == "over":
+            partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
+            spec = f"{partition}ORDER BY ts{self.opt('frame')}"
+            cols = [
+                f"{e.sql()} OVER ({spec}) AS {alias}" if e.agg else f"{e.sql()} AS {alias}"
+                for alias, e in self.items
+            ]
+            return f"SELECT {', '.join(cols)} FROM {a}{where}"
         if self.kind == "group":
             group = f" GROUP BY {', '.join(keys)}" if keys else ""
             return f"SELECT {', '.join(keys + items)} FROM {a}{where}{group}{having}"
-        if self.kind == "window":
-            fn, sizes = self.opt("fn"), ", ".join(f"INTERVAL '{s}' SECOND" for s in self.opt("sizes"))
-            source = f"TABLE({fn}(TABLE {a}, DESCRIPTOR(ts), {sizes}))"
+        if self.kind == "gsets":
+            keys = self._grouped()
+            if self.opt("fn") is None:
+                return f"SELECT {', '.join(keys + items)} FROM {a}{where} GROUP BY {self._grouping()}{having}"
             select = ", ".join(["window_start", "window_end", *keys, *items])
-            group = ", ".join(["window_start", "window_end", *keys])
-            return f"SELECT {select} FROM {source}{where} GROUP BY {group}{having}"
+            group = f"window_start, window_end, {self._grouping()}"
+            return f"SELECT {select} FROM {self._tvf(a)}{where} GROUP BY {group}{having}"
+        if self.kind == "window":
+            # with "time", the window's time is the output's rowtime ts, for a window over it
+            bounds = ["window_time AS ts"] if self.opt("time") else ["window_start", "window_end"]
+            select = ", ".join([*bounds, *keys, *items])
+            time_key = ["window_time"] if self.opt("time") else []
+            group = ", ".join(["window_start", "window_end", *time_key, *keys])
+            return f"SELECT {select} FROM {self._tvf(a)}{where} GROUP BY {group}{having}"
         if self.kind == "legacy":
             fn, sizes = self.opt("fn"), ", ".join(f"INTERVAL '{s}' SECOND" for s in self.opt("sizes"))
             bounds = [f"{fn}_START(ts, {sizes}) AS ws", f"{fn}_END(ts, {sizes}) AS we"]
@@ -576,7 +642,7 @@ class Query:
         return None
 
     def uses_b(self) -> bool:
-        return self.kind in ("join", "ijoin")
+        return self.kind in ("join", "ijoin", "union") or (self.inner is not None and self.inner.uses_b())
 
     def expressions(self) -> list[Expr]:
         return (
@@ -591,7 +657,8 @@ class Query:
         found: set[str] = set()
         for e in self.expressions():
             found |= e.functions()
-        return frozenset({self.kind, *found})
+        inner = self.inner.features() if self.inner is not None else frozenset()
+        return frozenset({self.shape, *found, *inner})
 
 
 def _scope(table: TableData, prefix: str = "") -> list[tuple[str, str]]:
@@ -620,8 +687,8 @@ def _key_columns(g: ExprGen, table: TableData, most: int) -> tuple[Expr, ...]:
     return tuple(leaf(c.kind, c.name) for c in picked)
 
 
-def _aggregates(g: ExprGen) -> tuple[tuple[tuple[str, Expr], ...], tuple[Expr, ...]]:
-    aggs = tuple((f"a{i}", g.aggregate()) for i in range(g.rng.randint(1, 3)))
+def _aggregates(g: ExprGen, prefix: str = "a") -> tuple[tuple[tuple[str, Expr], ...], tuple[Expr, ...]]:
+    aggs = tuple((f"{prefix}{i}", g.aggregate()) for i in range(g.rng.randint(1, 3)))
     having = (g.having(g.aggregate(depth=0)),) if g.rng.random() < 0.3 else ()
     return aggs, having
 
@@ -634,10 +701,171 @@ def _window_opts(g: ExprGen, legacy: bool) -> tuple[tuple[str, Any], ...]:
     return (("fn", fn), ("sizes", (str(step), str(step * g.rng.choice([2, 3])))))
 
 
+# OVER frames (after ORDER BY ts); LAG takes none of them but the default
+FRAMES = (
+    "",
+    " ROWS BETWEEN 1 PRECEDING AND CURRENT ROW",
+    " ROWS BETWEEN 2 PRECEDING AND CURRENT ROW",
+    " RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW",
+    " RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW",
+    " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
+    " RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
+)
+KINDS_WEIGHTS = {
+    "project": 5,
+    "group": 4,
+    "window": 4,
+    "legacy": 2,
+    "topn": 3,
+    "join": 2,
+    "ijoin": 2,
+    "over": 4,
+    "gsets": 3,
+    "pipeline": 4,
+    "distinct": 1,
+    "union": 1,
+    "cte": 1,
+}
+PIPELINES = ("window_of_window", "group_of_group", "window_of_dedup", "group_of_ijoin", "topn_of_group")
+
+
 def gen_query(rng: random.Random, a: TableData, b: TableData) -> Query:
-    kind = rng.choices(
-        ["project", "group", "window", "legacy", "topn", "join", "ijoin"], [5, 4, 4, 2, 3, 2, 2]
-    )[0]
+    kind = rng.choices(list(KINDS_WEIGHTS), list(KINDS_WEIGHTS.values()))[0]
+    g = ExprGen(rng, _scope(a))
+    if kind == "over":
+        return _gen_over(g, a)
+    if kind == "gsets":
+        return _gen_gsets(g, a)
+    if kind == "pipeline":
+        return _gen_pipeline(rng, a, b)
+    if kind == "distinct":
+        return Query(kind, _items(g, rng.randint(1, 3), 2), where=_where(g, 0.4))
+    if kind == "union":
+        first = _items(g, rng.randint(1, 3), 2)
+        gb = ExprGen(rng, _scope(b))
+        second = tuple((alias, gb.expr(e.kind, 2)) for alias, e in first)
+        return Query(kind, first, where=_where(g, 0.3), inner=Query("project", second, where=_where(gb, 0.3)))
+    if kind == "cte":
+        inner = Query("project", _items(g, rng.randint(2, 4), 2), where=_where(g, 0.3))
+        outer = ExprGen(rng, _outputs(inner))
+        items = _items(outer, rng.randint(1, 3), 2)
+        return Query("project", items, where=_where(outer, 0.5), opts=(("cte", True),), inner=inner)
+    return _gen_basic(rng, kind, a, b)
+
+
+def _over_aggregate(g: ExprGen, lag: bool) -> Expr:
+    choice = g.pick(["AGG", "AGG", "AGG", "FIRST_VALUE", "LAST_VALUE"] + (["LAG", "LAG"] if lag else []))
+    if choice == "AGG":
+        agg = g.aggregate()
+        return agg if "DISTINCT" not in agg.fmt else Expr("BIGINT", "COUNT(*)", agg=True)
+    kind = g.pick(["INT", "BIGINT", "DOUBLE", "DECIMAL", "STRING", "BOOLEAN"])
+    offset = g.pick(["", "", ", 1", ", 2"]) if choice == "LAG" else ""
+    return Expr(kind, f"{choice}({{0}}{offset})", (g.expr(kind, 1),), agg=True)
+
+
+def _gen_over(g: ExprGen, a: TableData) -> Query:
+    """One OVER window on ts per SELECT: a few columns and 1-3 aggregates over it."""
+    frame = g.pick(list(FRAMES))
+    keys = _key_columns(g, a, 2) if g.rng.random() < 0.75 else ()
+    shown = [(c.name, leaf(c.kind, c.name)) for c in g.rng.sample(list(a.columns), g.rng.randint(1, 3))]
+    overs = [(f"o{i}", _over_aggregate(g, lag=not frame)) for i in range(g.rng.randint(1, 3))]
+    return Query("over", (*shown, *overs), where=_where(g, 0.3), keys=keys, opts=(("frame", frame),))
+
+
+def _gen_gsets(g: ExprGen, a: TableData) -> Query:
+    """GROUPING SETS, ROLLUP or CUBE of 1-3 keys with GROUPING(...) items, unbounded or per window."""
+    rng = g.rng
+    keys = _key_columns(g, a, 3)
+    names = [k.sql() for k in keys]
+    form = g.pick(["ROLLUP", "CUBE", "SETS", "SETS"])
+    sets = tuple(tuple(x for x in names if rng.random() < 0.5) for _ in range(rng.randint(2, 3)))
+    grouped = names if form != "SETS" else [n for n in names if any(n in s for s in sets)]
+    groupings = tuple(
+        (
+            f"g{i}",
+            Expr(
+                "BIGINT",
+                f"GROUPING({', '.join(rng.sample(grouped, rng.randint(1, len(grouped))))})",
+                agg=True,
+            ),
+        )
+        for i in range(rng.randint(0, 2) if grouped else 0)
+    )
+    aggs, having = _aggregates(g)
+    if grouped and rng.random() < 0.2:
+        having = (*having, Expr("BOOLEAN", f"GROUPING({g.pick(grouped)}) = {g.pick(['0', '1'])}"))
+    window = _window_opts(g, False) if rng.random() < 0.4 else ()
+    opts = (("form", form), ("sets", sets), *window)
+    return Query("gsets", groupings + aggs, where=_where(g, 0.3), keys=keys, having=having, opts=opts)
+
+
+def _outputs(q: Query) -> list[tuple[str, str]]:
+    """The columns a query gives (name, kind), for the query over it in a pipeline."""
+    items = [(alias, e.kind) for alias, e in q.items]
+    keys = [(k.sql(), k.kind) for k in q.keys]
+    if q.kind == "window":
+        return [("ts", "TIMESTAMP"), *keys, *items]
+    if q.kind in ("group", "topn"):
+        return list(dict.fromkeys(keys + items))
+    return items
+
+
+def _scope_keys(g: ExprGen, scope: list[tuple[str, str]], most: int) -> tuple[Expr, ...]:
+    candidates = [(n, k) for n, k in scope if k in ("STRING", "INT", "BIGINT", "BOOLEAN", "DECIMAL")]
+    if not candidates:
+        return ()
+    picked = dict.fromkeys(g.rng.choice(candidates) for _ in range(g.rng.randint(1, most)))
+    return tuple(leaf(k, n) for n, k in picked)
+
+
+def _gen_inner(rng: random.Random, inner: str, a: TableData, b: TableData) -> Query:
+    g = ExprGen(rng, _scope(a))
+    if inner == "window":  # its window_time as ts: the rowtime of the window over it
+        keys = _key_columns(g, a, 2) if rng.random() < 0.7 else ()
+        aggs, _ = _aggregates(g)
+        return Query(
+            "window", aggs, where=_where(g, 0.3), keys=keys, opts=(*_window_opts(g, False), ("time", True))
+        )
+    if inner == "group":
+        aggs, _ = _aggregates(g)
+        return Query("group", aggs, where=_where(g, 0.3), keys=_key_columns(g, a, 2))
+    if inner == "dedup":  # keeps the first row per key on rowtime: append-only, ts stays a rowtime
+        items = tuple((c.name, leaf(c.kind, c.name)) for c in a.columns)
+        order = ((leaf("TIMESTAMP", "ts"), "ASC"),)
+        opts = (("n", 1), ("eq", True), ("rn", False))
+        return Query("topn", items, where=_where(g, 0.3), keys=_key_columns(g, a, 1), order=order, opts=opts)
+    return _gen_basic(rng, inner, a, b)
+
+
+def _gen_pipeline(rng: random.Random, a: TableData, b: TableData) -> Query:
+    """Two operators: a window over a window, GROUP BY over GROUP BY, a window over a deduplication,
+    an aggregate over an interval join, Top-N over GROUP BY."""
+    outer, inner_kind = rng.choice(PIPELINES).split("_of_")
+    inner = _gen_inner(rng, inner_kind, a, b)
+    scope = _outputs(inner)
+    g = ExprGen(rng, scope)
+    cte = outer == "window" or rng.random() < 0.5  # a window TVF reads a named table only
+    if outer in ("window", "group"):
+        keys = _scope_keys(g, [s for s in scope if s[0] != "ts"], 2) if rng.random() < 0.7 else ()
+        aggs, having = _aggregates(g, "b")  # not a0: the inner query's names are in scope
+        window = _window_opts(g, False) if outer == "window" else ()
+        return Query(outer, aggs, _where(g, 0.3), keys, having, opts=(*window, ("cte", cte)), inner=inner)
+    keys = _scope_keys(g, [(k.sql(), k.kind) for k in inner.keys], 1) if rng.random() < 0.7 else ()
+    orderable = [(n, k) for n, k in scope if k in COMPARABLE]
+    order = tuple(
+        (leaf(k, n), rng.choice(["ASC", "DESC"])) for n, k in rng.sample(orderable, min(2, len(orderable)))
+    )
+    shown = tuple((n, leaf(k, n)) for n, k in rng.sample(scope, rng.randint(1, min(3, len(scope)))))
+    opts = (
+        ("n", rng.choice([1, 2, 3])),
+        ("eq", rng.random() < 0.5),
+        ("rn", rng.random() < 0.6 or not keys),
+        ("cte", cte),
+    )
+    return Query("topn", shown, keys=keys, order=order, opts=opts, inner=inner)
+
+
+def _gen_basic(rng: random.Random, kind: str, a: TableData, b: TableData) -> Query:
     g = ExprGen(rng, _scope(a))
     if kind == "project":
         return Query(kind, _items(g, rng.randint(1, 4), 3), where=_where(g))
@@ -847,10 +1075,32 @@ def _expr_reductions(e: Expr) -> Iterator[Expr]:
             yield e.replace(path, Expr("BIGINT", "COUNT(*)", agg=True))
 
 
+def _pipeline_reductions(q: Query) -> Iterator[Query]:
+    """A pipeline without its outer query, or with a smaller inner one; a union's items in pairs."""
+    if q.inner is None:
+        return
+    yield q.inner if q.kind != "union" else dataclasses.replace(q, kind="project", inner=None)
+    for smaller in _query_reductions(q.inner):
+        if q.kind != "union" or len(smaller.items) == len(q.inner.items):
+            yield dataclasses.replace(q, inner=smaller)
+    if q.kind == "union" and len(q.items) > 1:
+        for i in range(len(q.items)):
+            second = dataclasses.replace(q.inner, items=q.inner.items[:i] + q.inner.items[i + 1 :])
+            yield dataclasses.replace(q, items=q.items[:i] + q.items[i + 1 :], inner=second)
+
+
 def _query_reductions(q: Query) -> Iterator[Query]:
-    aggregating = q.kind in ("group", "window", "legacy")
+    yield from _pipeline_reductions(q)
+    if q.kind == "gsets":  # plain GROUP BY of the same keys
+        window = tuple((k, v) for k, v in q.opts if k in ("fn", "sizes"))
+        yield Query("window" if window else "group", q.items, q.where, q.keys, q.having, opts=window)
+    if q.kind == "distinct":
+        yield dataclasses.replace(q, kind="project")
+    aggregating = q.kind in ("group", "window", "legacy", "gsets")
     least = 0 if (aggregating and (q.keys or q.kind != "group")) else 1
-    if len(q.items) > 1:
+    if q.kind == "union":
+        least = len(q.items)  # items go in pairs, above
+    if len(q.items) > 1 and q.kind != "union":
         for i in range(len(q.items)):
             yield dataclasses.replace(q, items=(q.items[i],))
     if len(q.items) > least:
@@ -865,13 +1115,13 @@ def _query_reductions(q: Query) -> Iterator[Query]:
                 yield dataclasses.replace(q, **{name: parts[:i] + parts[i + 1 :]})
     keyed_top1 = q.kind == "topn" and q.opt("n") == 1 and not q.opt("rn")
     for i in range(len(q.keys) if not keyed_top1 else 0):
-        if q.kind != "group" or q.items:
+        if (q.kind != "group" or q.items) and (q.kind != "gsets" or len(q.keys) > 1):
             yield dataclasses.replace(q, keys=q.keys[:i] + q.keys[i + 1 :])
     if len(q.order) > 1:
         yield dataclasses.replace(q, order=q.order[:1])
     if q.kind in ("join", "ijoin") and q.opt("join") != "INNER":
         yield q.with_opt("join", "INNER")
-    if q.kind in ("window", "legacy") and q.opt("fn") != "TUMBLE":
+    if q.kind in ("window", "legacy", "gsets") and q.opt("fn") not in (None, "TUMBLE"):
         yield q.with_opt("fn", "TUMBLE").with_opt("sizes", q.opt("sizes")[-1:])
     for slot in ("items", "where", "having", "on", "order"):
         parts = getattr(q, slot)
@@ -904,7 +1154,7 @@ def _row_reductions(t: TableData) -> Iterator[TableData]:
 
 def _unused_columns(trial: Trial, t: TableData) -> set[str]:
     """Columns the query never names (a Top-N reads ``SELECT *``: none then); k, n and ts stay."""
-    if trial.query.kind == "topn":
+    if "SELECT *" in trial.sql(("A", "B")):
         return set()
     used = set(re.findall(r"\b[a-z]\w*\b", trial.sql(("A", "B"))))
     return {c.name for c in t.columns if c.name not in used and c.name not in ("ts", "k", "n")}
@@ -1070,7 +1320,7 @@ def record(findings: list[Finding], seed: int, path: Path) -> list[str]:
     new_cases: list[tuple[Finding, Case, dict[str, Any]]] = []
     for f in findings:
         trial = tidy(f.current or f.trial)
-        name = f"s{seed}_q{f.index}_{trial.query.kind}"
+        name = f"s{seed}_q{f.index}_{trial.query.shape}"
         names = (f"s{seed}_q{f.index}_a", f"s{seed}_q{f.index}_b")
         case = trial.case(name, names)
         existing = by_shape.get(_shape(case.query))
@@ -1118,7 +1368,7 @@ class Report:
 
     def add(self, index: int, trial: Trial, verdict: Verdict) -> None:
         self.statuses[verdict.status] += 1
-        self.by_kind.setdefault(trial.query.kind, Counter())[verdict.status] += 1
+        self.by_kind.setdefault(trial.query.shape, Counter())[verdict.status] += 1
         if verdict.status == "rejected":
             self.rejections[re.sub(r"'[^']*'|\d+", "?", verdict.detail)[:110]] += 1
         if verdict.finding:
