@@ -128,7 +128,8 @@ class GroupAggregateOperator(BaseOperator):
         merged = self._merged()
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_chg AS SELECT {', '.join(merged)} FROM "
-            f"(SELECT {select}, row_number() OVER () AS __ord "
+            # groups in the order of their first record in the batch, as one record a batch gives them
+            f"(SELECT {select}, row_number() OVER (ORDER BY min({quote(SEQ)})) AS __ord "
             f"FROM rows{group_by}) n LEFT JOIN (SELECT *, TRUE AS __present FROM {p}_acc) o "
             f"ON {self._on('o', 'n')} ORDER BY n.__ord",
             rows=rows,
