@@ -152,14 +152,11 @@ class CalcNode(PlanNode):
         return f"Calc(select=[{select}]{where})"
 
 
-@dataclass(eq=False)
-class ExpandNode(PlanNode):
-    """Each input row once per grouping set, the keys outside the set NULL and `set_column` the
-    set's number (Flink's Expand under a GROUPING SETS aggregate)."""
+class _RowByRow:
+    """A node that maps each input row to rows of its own, keeping the input's time attributes
+    (Expand, Correlate): it has one input and no state."""
 
-    input: PlanNode = None  # type: ignore[assignment]
-    nulled: list[list[str]] = field(default_factory=list)  # per set: the key columns made NULL
-    set_column: str = ""
+    input: PlanNode
 
     @property
     def inputs(self) -> list[PlanNode]:
@@ -172,6 +169,16 @@ class ExpandNode(PlanNode):
     @property
     def time_attributes(self) -> list[str]:
         return self.input.time_attributes
+
+
+@dataclass(eq=False)
+class ExpandNode(_RowByRow, PlanNode):
+    """Each input row once per grouping set, the keys outside the set NULL and `set_column` the
+    set's number (Flink's Expand under a GROUPING SETS aggregate)."""
+
+    input: PlanNode = None  # type: ignore[assignment]
+    nulled: list[list[str]] = field(default_factory=list)  # per set: the key columns made NULL
+    set_column: str = ""
 
     def describe(self) -> str:
         sets = ", ".join("{" + ", ".join(n) + "}" for n in self.nulled)
@@ -205,7 +212,7 @@ class LookupJoinNode(PlanNode):
 
 
 @dataclass(eq=False)
-class CorrelateNode(PlanNode):
+class CorrelateNode(_RowByRow, PlanNode):
     """`CROSS JOIN UNNEST(x) AS t(...)` (Flink's Correlate): each input row joined with the
     elements of its array (or entries of its map), row by row and without state, so it takes
     updating inputs (each change is unnested) and keeps the rowtime."""
@@ -218,18 +225,6 @@ class CorrelateNode(PlanNode):
     # the ON condition (over this node's columns) an element must meet; None for ON TRUE
     condition: exp.Expression | None = None
     ordinality: bool = False  # WITH ORDINALITY: the last column is the element's position (from 1)
-
-    @property
-    def inputs(self) -> list[PlanNode]:
-        return [self.input]
-
-    @property
-    def rowtime(self) -> str | None:
-        return self.input.rowtime
-
-    @property
-    def time_attributes(self) -> list[str]:
-        return self.input.time_attributes
 
     def describe(self) -> str:
         join = "LEFT" if self.outer else "INNER"

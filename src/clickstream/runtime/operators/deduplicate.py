@@ -17,13 +17,17 @@ from clickstream.runtime.state import JobState
 from clickstream.sql.plan import RankNode
 
 
-class FirstRowOperator(BaseOperator):
+class RowTimeDeduplicateBase(BaseOperator):
+    """What both event-time deduplications share: the input's columns, the partition keys and the
+    order time, quoted, and a state-table prefix of their own."""
+
     name = "Deduplicate"
+    prefix = "dedup"
 
     def __init__(self, node: RankNode, state: JobState) -> None:
         super().__init__()
         self.node, self.state = node, state
-        self.p = state.new_prefix("dedup")
+        self.p = state.new_prefix(self.prefix)
         self.data = [quote(c.name) for c in node.input.columns]
         self.keys = [quote(k) for k in node.partition]
         self.time = quote(node.order[0][0])
@@ -32,6 +36,8 @@ class FirstRowOperator(BaseOperator):
     def _same_key(self, a: str, b: str) -> str:
         return " AND ".join(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in self.keys) or "TRUE"
 
+
+class FirstRowOperator(RowTimeDeduplicateBase):
     def process(self, batch: pa.Table) -> list[pa.Table]:
         p, columns = self.p, ", ".join(self.data + [quote(SEQ)])
         if not self._created:

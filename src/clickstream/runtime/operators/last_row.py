@@ -16,27 +16,13 @@ from __future__ import annotations
 import pyarrow as pa
 
 from clickstream.runtime.batch import OP, SEQ, WM, quote
-from clickstream.runtime.operators.base import BaseOperator
-from clickstream.runtime.state import JobState
-from clickstream.sql.plan import RankNode
+from clickstream.runtime.operators.deduplicate import RowTimeDeduplicateBase
 
 INSERT, UPDATE_BEFORE, UPDATE_AFTER = 0, 1, 2
 
 
-class LastRowOperator(BaseOperator):
-    name = "Deduplicate"
-
-    def __init__(self, node: RankNode, state: JobState) -> None:
-        super().__init__()
-        self.node, self.state = node, state
-        self.p = state.new_prefix("lastrow")
-        self.data = [quote(c.name) for c in node.input.columns]
-        self.keys = [quote(k) for k in node.partition]
-        self.time = quote(node.order[0][0])
-        self._created = False
-
-    def _same_key(self, a: str, b: str) -> str:
-        return " AND ".join(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in self.keys) or "TRUE"
+class LastRowOperator(RowTimeDeduplicateBase):
+    prefix = "lastrow"
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
         p, data, seq = self.p, ", ".join(self.data), quote(SEQ)
