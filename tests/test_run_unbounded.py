@@ -4,15 +4,14 @@ runs, and SIGTERM / SIGINT stop it cleanly (exit 0)."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 
 import orjson
 import pytest
 
 from clickstream.log import TopicLog
+from tests.sink_polling import sink_total, wait_for_total
 
 JOB = """
 CREATE TABLE events (user_id BIGINT, behavior STRING, ts TIMESTAMP_LTZ(3),
@@ -39,19 +38,11 @@ def _append(log: TopicLog, start: int, count: int) -> None:
 
 
 def _total(db) -> int:
-    try:
-        with sqlite3.connect(db) as conn:
-            return conn.execute("SELECT coalesce(sum(n), 0) FROM per_behavior").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+    return sink_total(db, "per_behavior")
 
 
-def _wait_for(db, total: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while _total(db) != total:
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline, f"sink has {_total(db)} of {total}"
-        time.sleep(0.2)
+def _wait_for(db, total: int, process: subprocess.Popen) -> None:
+    wait_for_total(db, "per_behavior", total, process)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])

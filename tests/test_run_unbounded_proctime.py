@@ -7,11 +7,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import orjson
 
 from clickstream.log import TopicLog
+from tests.sink_polling import sink_total, wait_for_total
 
 JOB = """
 CREATE TABLE events (user_id BIGINT, proc AS PROCTIME())
@@ -29,19 +29,11 @@ def _append(log: TopicLog, count: int) -> None:
 
 
 def _total(db) -> int:
-    try:
-        with sqlite3.connect(db) as conn:
-            return conn.execute("SELECT coalesce(sum(n), 0) FROM per_second").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+    return sink_total(db, "per_second")
 
 
-def _wait_for(db, total: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while _total(db) != total:
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline, f"sink has {_total(db)} of {total}"
-        time.sleep(0.2)
+def _wait_for(db, total: int, process: subprocess.Popen) -> None:
+    wait_for_total(db, "per_second", total, process)
 
 
 def test_processing_time_window_fires_without_further_input(tmp_path):

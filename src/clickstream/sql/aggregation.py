@@ -21,6 +21,7 @@ from clickstream.sql.aggregate_calls import (
     result_type,
     separator_of,
 )
+from clickstream.sql.clauses import output_name
 from clickstream.sql.grouping_sets import (
     GROUPING_ID,
     check_group_clause,
@@ -233,7 +234,7 @@ class AggregatePlanner:
         for index, item in enumerate(items):
             inner = item.this if isinstance(item, exp.Alias) else item
             rewritten = rewrite(inner)
-            name = unique_name(_output_name(item, index), {n.lower() for n in names})
+            name = unique_name(output_name(item, index), {n.lower() for n in names})
             projections.append(self.planner.bind(rewritten, _GroupedScope(post_scope)))
             names.append(name)
             if isinstance(rewritten, exp.Column) and rewritten.table == _MARK:
@@ -401,11 +402,3 @@ def _first_updating(node: PlanNode) -> PlanNode:
         if not updating:
             return node
         node = updating[0]
-
-
-def _output_name(item: exp.Expression, index: int) -> str:
-    if isinstance(item, exp.Alias):
-        return item.alias
-    if isinstance(item, exp.Column):
-        return item.name
-    return f"EXPR${index}"
