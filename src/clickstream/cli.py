@@ -83,9 +83,13 @@ def run(
     script: Path = typer.Argument(..., help="A file of Flink SQL statements.", exists=True, dir_okay=False),
     set_: list[str] = typer.Option([], "--set", "-s", help="An option, key=value (as SET)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status."),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Forget the job's checkpoints and start over (else it resumes)."
+    ),
 ) -> None:
-    """Run every statement of SCRIPT. With file sources it runs to the end and exits 0."""
-    engine = Engine(_settings(set_))
+    """Run every statement of SCRIPT. With file sources it runs to the end and exits 0; a job
+    stopped or killed resumes from its last checkpoint when run again."""
+    engine = Engine(_settings(set_), fresh=fresh)
     text = script.read_text()
     live: Live | None = None
 

@@ -41,6 +41,17 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "pipeline.name": ("clickstream", "Name of the job, shown in status and metrics."),
     "execution.runtime-mode": ("streaming", "Only 'streaming' is supported; bounded input ends."),
     "sql-client.execution.result-mode": ("table", "Accepted for Flink SQL client compatibility."),
+    "execution.checkpointing.interval": (
+        "",
+        "How often a checkpoint is taken (e.g. '10 s'). Unset: every 10 s for a job with an "
+        "unbounded source, none for a bounded one.",
+    ),
+    "state.checkpoints.dir": (
+        "clickstream-checkpoints",
+        "Where checkpoints are kept: one directory per job, named by 'pipeline.name' (else by "
+        "its sink tables).",
+    ),
+    "execution.checkpointing.num-retained": ("1", "How many complete checkpoints are kept."),
     "dead-letter.dir": (
         "dead-letters",
         "Directory where malformed source records are written, one JSON Lines file per table.",

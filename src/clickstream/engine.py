@@ -63,10 +63,16 @@ class _CollectSink(BlackholeSink):
 
 class Engine:
     def __init__(
-        self, settings: Settings | None = None, out: TextIO | None = None, clock: Clock | None = None
+        self,
+        settings: Settings | None = None,
+        out: TextIO | None = None,
+        clock: Clock | None = None,
+        fresh: bool = False,
     ) -> None:
+        """`fresh`: the jobs forget their checkpoints and start over (`clickstream run --fresh`)."""
         self.settings = settings or Settings()
         self.clock = clock  # processing time of the jobs; the wall clock when None
+        self.fresh = fresh
         self.catalog = Catalog()
         self.out = out or sys.stdout
         self.pending: list[tuple[str, SinkNode]] = []
@@ -113,6 +119,9 @@ class Engine:
             [("collect", SinkNode(columns=list(node.columns), input=node, table=table))],
             self.settings,
             self.clock,
+            # a caller collecting from an unbounded source checkpoints only when it asks to
+            checkpoints="execution.checkpointing.interval" in self.settings.values,
+            fresh=self.fresh,
         )
         sink = _CollectSink(table, self.settings, on_rows)
         job.pipelines[0].operators[-1].sink = sink
@@ -234,7 +243,7 @@ class Engine:
             self._pending_statements = []
 
     def _run_job(self, sinks: list[tuple[str, SinkNode]], result: RunResult) -> None:
-        job = Job(sinks, self.settings, self.clock)
+        job = Job(sinks, self.settings, self.clock, fresh=self.fresh)
         self.current_job = job
         if self.on_job_start:
             self.on_job_start(job)
@@ -249,7 +258,7 @@ class Engine:
         self._print(" | ".join(["op"] + names))
         table = TableDef("__select", physical=_result_columns(node, names), options={"connector": "print"})
         sink = SinkNode(columns=list(node.columns), input=node, table=table)
-        job = Job([("select", sink)], self.settings, self.clock)
+        job = Job([("select", sink)], self.settings, self.clock, checkpoints=False)
         for pipeline in job.pipelines:
             operator = pipeline.operators[-1]
             operator.sink = PrintSink(table, self.settings, stream=self.out, scalar=format_value)

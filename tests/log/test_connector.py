@@ -186,7 +186,7 @@ def test_unbounded_source_group_offsets_and_commit(tmp_path):
     assert again.offsets() == {0: 8}
     assert again.poll(100).num_rows == 12
     assert again.poll(100) is None
-    again.seek({0: 15})
+    again.seek({"offsets": {0: 15}, "stops": None, "turn": 0})
     assert again.poll(100).num_rows == 5
     again.close()
 

@@ -56,9 +56,9 @@ def test_read_ahead_keeps_order_and_survives_blocks_without_a_good_record(tmp_pa
 
 def test_read_ahead_hands_out_items_in_order_then_none():
     state = JobState()
-    items = iter(range(5))
-    ahead = _ReadAhead(lambda _: next(items, None), lambda: True, state)
-    assert [ahead.next() for _ in range(6)] == [0, 1, 2, 3, 4, None]
+    items = iter([(i, 0, {}) for i in range(5)])
+    ahead = _ReadAhead(lambda _: next(items, (None, 0, {})), lambda: True, state)
+    assert [ahead.next() for _ in range(6)] == [(i, 0, {}) for i in range(5)] + [None]
     ahead.stop()
     state.close()
 
@@ -78,8 +78,8 @@ def test_read_ahead_raises_the_threads_error_on_the_jobs_thread():
 
 def test_read_ahead_stops_while_its_thread_waits_to_hand_over():
     state = JobState()
-    ahead = _ReadAhead(lambda _: 1, lambda: False, state)  # an endless source
-    assert ahead.next() == 1
+    ahead = _ReadAhead(lambda _: (1, 0, {}), lambda: False, state)  # an endless source
+    assert ahead.next() == (1, 0, {})
     time.sleep(0.05)  # the thread has read the next item and waits for room
     started = time.monotonic()
     ahead.stop()

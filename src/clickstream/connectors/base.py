@@ -54,6 +54,16 @@ class BaseSource(ABC):
     def exhausted(self) -> bool:
         """True once a bounded source has returned everything."""
 
+    def position(self) -> object:
+        """Where the source is: what a checkpoint stores so that `seek` resumes after the last
+        batch polled (picklable; None for a source that can only start over)."""
+        return None
+
+    def seek(self, position: object) -> None:
+        """Resume at a `position()` a checkpoint stored."""
+        if position is not None:
+            raise NotImplementedError(f"{type(self).__name__} cannot resume from a checkpoint")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 
@@ -79,6 +89,19 @@ class BaseSink(ABC):
     @abstractmethod
     def write(self, batch: pa.Table) -> None:
         """Apply one batch (data columns in the sink's declared order, plus `_op`)."""
+
+    @property
+    def transactional(self) -> bool:
+        """Does this sink commit its rows with checkpoints (`sink.delivery-guarantee` =
+        'exactly-once', the default where the sink supports it)? An upsert sink need not: writing
+        the same changes again leaves the same rows."""
+        return False
+
+    def commit(self, writer: str, checkpoint: int, batches: list[pa.Table]) -> None:
+        """Append `batches` as the rows of `checkpoint`, atomically with a note that `writer` (a
+        job's sink) committed it; nothing if that note says it already did (a restored job
+        committing again what its crashed run committed)."""
+        raise NotImplementedError(f"{type(self).__name__} does not commit with checkpoints")
 
     def flush(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -121,5 +121,15 @@ class DataGenSource(BaseSource):
             values = pa.compute.if_else(mask, pa.nulls(n, values.type), values)
         return values
 
+    def position(self) -> object:
+        return {"produced": self.produced, "rng": self.rng.bit_generator.state}
+
+    def seek(self, position: object) -> None:
+        assert isinstance(position, dict)
+        self.produced = position["produced"]
+        self.rng.bit_generator.state = position["rng"]
+        # the rate limit counts from now, as if the rows produced so far were produced just now
+        self._started = time.monotonic() - self.produced / self.rate
+
     def exhausted(self) -> bool:
         return self.total is not None and self.produced >= self.total

@@ -22,8 +22,9 @@ from clickstream.connectors.base import BaseSink, BaseSource
 from clickstream.connectors.changelog import decoder_for, is_changelog_format
 from clickstream.connectors.collection_values import is_collection, to_json
 from clickstream.connectors.formats import FORMATS, refuse_collections
-from clickstream.connectors.options import Option
+from clickstream.connectors.options import DELIVERY_GUARANTEE, Option, exactly_once
 from clickstream.errors import ConnectorError
+from clickstream.log.files import read_json, write_atomically
 from clickstream.schema import TableDef
 
 _BLOCK_BYTES = 16 << 20
@@ -69,6 +70,7 @@ OPTIONS = (
         description="Accepted for Flink compatibility; the sink appends to one file.",
     ),
     Option("auto-compaction", "bool", "false", description="Accepted for Flink compatibility."),
+    DELIVERY_GUARANTEE,
     Option("compaction.file-size", description="Accepted for Flink compatibility."),
     Option(
         "partition.default-name",
@@ -141,6 +143,10 @@ class LineReader:
                 ok[i] = False
                 self.invalid.append((raw.decode(errors="replace"), int(numbers[i])))
         return lines.filter(pa.array(ok)), numbers[ok]
+
+    @property
+    def lines_read(self) -> int:
+        return self._line
 
     def close(self) -> None:
         self._file.close()
@@ -262,6 +268,37 @@ class FileSystemSource(BaseSource):
         self.metrics.records_in += decoded.rows.num_rows
         return decoded.rows
 
+    def position(self) -> object:
+        """The files read to the end, and the file being read with how many of its lines were
+        handed out."""
+        current = None
+        if self._current is not None:
+            path, reader = self._current
+            pending = self._pending is not None and len(self._pending) > 0
+            current = (str(path), int(self._numbers[0]) - 1 if pending else reader.lines_read)
+        return {"done": sorted(str(p) for p in self._done_files), "current": current}
+
+    def seek(self, position: object) -> None:
+        assert isinstance(position, dict)
+        self._done_files = {Path(p) for p in position["done"]}
+        if position["current"] is None:
+            return
+        name, skip = position["current"]
+        path = Path(name)
+        reader = LineReader(path)
+        self._current = (path, reader)
+        while (read := reader.read_next()) is not None:
+            lines, numbers = read
+            reader.invalid = [(line, n) for line, n in reader.invalid if n > skip]
+            after = numbers > skip
+            if after.any():
+                self._pending, self._numbers = lines.filter(pa.array(after)), numbers[after]
+                return
+            if reader.lines_read > skip:  # the rest of the block was blank or not UTF-8
+                return
+        self._done_files.add(path)
+        self._current = None
+
     def exhausted(self) -> bool:
         if not self.bounded:
             return False
@@ -298,17 +335,44 @@ class FileSystemSink(BaseSink):
         return False
 
     def write(self, batch: pa.Table) -> None:
+        self._out.write(self._encode(batch))
+
+    def _encode(self, batch: pa.Table) -> bytes:
         data = batch.drop_columns([c for c in ("_op",) if c in batch.column_names])
         names = data.column_names
         nested = [f for f in data.schema if is_collection(f.type)]
+        lines = []
         for row in data.to_pylist():
             for f in nested:  # a MAP as a JSON object, not a list of pairs
                 row[f.name] = to_json(row[f.name], f.type)
             if self.format == "csv":
-                line = ",".join("" if row[n] is None else str(row[n]) for n in names)
-                self._out.write(line.encode() + b"\n")
+                lines.append(",".join("" if row[n] is None else str(row[n]) for n in names).encode())
             else:
-                self._out.write(orjson.dumps(row, default=str) + b"\n")
+                lines.append(orjson.dumps(row, default=str))
+        return b"".join(line + b"\n" for line in lines)
+
+    @property
+    def transactional(self) -> bool:
+        return exactly_once(self.table.options)
+
+    def commit(self, writer: str, checkpoint: int, batches: list[pa.Table]) -> None:
+        """Append the rows and then note, in `.<file>.commits` (replaced atomically), the
+        checkpoint and the file's length after them. A kill between the two leaves rows past the
+        noted length: they are cut off before the checkpoint's rows are appended again."""
+        notes_path = self.path.with_name(f".{self.path.name}.commits")
+        notes = read_json(notes_path) or {}
+        last = notes.get(writer)
+        if last is not None and last["checkpoint"] >= checkpoint:
+            return
+        self._out.flush()
+        if last is not None and self.path.stat().st_size > last["length"]:
+            os.truncate(self.path, last["length"])
+        for batch in batches:
+            self._out.write(self._encode(batch))
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        notes[writer] = {"checkpoint": checkpoint, "length": self.path.stat().st_size}
+        write_atomically(notes_path, notes)
 
     def flush(self) -> None:
         self._out.flush()

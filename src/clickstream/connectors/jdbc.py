@@ -28,10 +28,11 @@ from clickstream.connectors.base import (
     BaseSink,
     physical_schema,
 )
+from clickstream.connectors.jdbc_commits import last_committed, note_committed
 from clickstream.connectors.jdbc_dialects import BaseDialect, dialect_for, reader, redact_url
 from clickstream.connectors.jdbc_retry import WAITING, Outage, RetryPolicy
 from clickstream.connectors.lookup_cache import LookupCache, Rows
-from clickstream.connectors.options import Option
+from clickstream.connectors.options import DELIVERY_GUARANTEE, Option, exactly_once
 from clickstream.errors import ClickstreamError, ConnectorError
 from clickstream.schema import Column, TableDef, is_collection_type
 
@@ -137,6 +138,7 @@ OPTIONS = (
         description="Retries of a batch whose connection was lost (the whole batch, in a new transaction).",
     ),
     Option("sink.parallelism", "int", minimum=1, description=_COMPATIBILITY),
+    DELIVERY_GUARANTEE,
 )
 
 
@@ -450,19 +452,40 @@ class JdbcSink(BaseSink):
     def write(self, batch: pa.Table) -> None:
         if batch.num_rows == 0:
             return
-        ops = batch.column("_op").to_pylist()
-        rows = self._rows(batch)
         if self.is_upsert:
-            deletes, inserts = self._last_per_key(ops, rows)
+            deletes, inserts = self._last_per_key(batch.column("_op").to_pylist(), self._rows(batch))
         else:
             # The planner gives keyless sinks append-only streams; other kinds are not ours.
-            deletes, inserts = (
-                [],
-                [r for op, r in zip(ops, rows, strict=True) if op in (INSERT, UPDATE_AFTER)],
-            )
+            deletes, inserts = [], self._appended(batch)
         if deletes or inserts:
             # The batch is one transaction: after a failure before its commit, redo all of it.
             self.database.run("write", partial(self._apply_batch, deletes, inserts), self.retry)
+
+    @property
+    def transactional(self) -> bool:
+        return not self.is_upsert and exactly_once(self.table.options)
+
+    def commit(self, writer: str, checkpoint: int, batches: list[pa.Table]) -> None:
+        rows = [row for batch in batches for row in self._appended(batch)]
+        self.database.run("commit", partial(self._commit, writer, checkpoint, rows), self.retry)
+
+    def _commit(self, writer: str, checkpoint: int, rows: list[tuple[Any, ...]], conn: Any) -> None:
+        self._ensure_table(conn)
+        cursor = conn.cursor()
+        try:
+            if last_committed(cursor, self.database.dialect, writer) >= checkpoint:
+                conn.rollback()
+                return
+            if rows:
+                cursor.executemany(self._insert_sql, rows)
+            note_committed(cursor, self.database.dialect, writer, checkpoint)
+        finally:
+            cursor.close()
+        conn.commit()
+
+    def _appended(self, batch: pa.Table) -> list[tuple[Any, ...]]:
+        ops = batch.column("_op").to_pylist()
+        return [r for op, r in zip(ops, self._rows(batch), strict=True) if op in (INSERT, UPDATE_AFTER)]
 
     def flush(self) -> None:
         # Each write commits; flush only makes sure the table exists, even with no rows yet.

@@ -386,17 +386,31 @@ class LogSource(BaseSource):
 
     def lag(self) -> int:
         """Records appended to the topic that this source has not read yet."""
-        position = self.reader.position()
-        return sum(max(end - position.get(p, 0), 0) for p, end in self.reader.end_offsets().items())
+        return sum(self.lag_per_partition().values())
 
     def offsets(self) -> dict[int, int]:
-        """Per partition, the next offset to read: what a checkpoint stores to resume."""
+        """Per partition, the next offset to read."""
         return self.reader.position()
 
-    def seek(self, offsets: dict[int, int]) -> None:
-        """Resume from offsets a checkpoint stored."""
-        for partition, offset in offsets.items():
-            self.reader.seek(partition, offset)
+    def lag_per_partition(self) -> dict[int, int]:
+        """Per partition, records appended that this source has not read yet."""
+        position = self.reader.position()
+        return {p: max(end - position.get(p, 0), 0) for p, end in self.reader.end_offsets().items()}
+
+    def position(self) -> object:
+        # the stop offsets too: a bounded reader stops where the first run would have
+        return {"offsets": self.reader.position(), "stops": self.reader.stops, "turn": self.reader.turn}
+
+    def seek(self, position: object) -> None:
+        assert isinstance(position, dict)
+        self.reader.restore(position["offsets"], position["stops"], position["turn"])
+
+    def commit_checkpoint(self, position: object) -> None:
+        """A checkpoint holding `position` is complete: commit its offsets for the group (a
+        consumer group's offsets say what a job has finished with, as Flink's Kafka source)."""
+        if self.group:
+            assert isinstance(position, dict)
+            self.reader.commit(position["offsets"])
 
     def commit(self, offsets: dict[int, int] | None = None) -> None:
         """Store `offsets` (default: the current position) as `properties.group.id`'s offsets."""

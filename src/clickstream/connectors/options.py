@@ -150,3 +150,19 @@ def _sentence(description: str) -> str:
     """A description as a clause: 'The file to read.' -> 'the file to read'."""
     text = description.removesuffix(".")
     return text[:1].lower() + text[1:]
+
+
+DELIVERY_GUARANTEE = Option(
+    "sink.delivery-guarantee",
+    "enum",
+    "exactly-once",
+    values=("exactly-once", "at-least-once", "none"),
+    description="'exactly-once': an append sink commits its rows with each checkpoint, so a "
+    "restored job adds nothing twice (rows appear at checkpoints); 'at-least-once' writes each "
+    "batch at once.",
+)
+
+
+def exactly_once(options: Mapping[str, str]) -> bool:
+    """Whether a sink's `sink.delivery-guarantee` asks for exactly-once."""
+    return options.get("sink.delivery-guarantee", "exactly-once").lower() == "exactly-once"

@@ -155,6 +155,27 @@ class LogReader:
             raise LogError(f"topic '{self.topic}' has no partition {partition}")
         self.cursors[partition].seek(offset)
 
+    @property
+    def stops(self) -> Offsets | None:
+        """Where a bounded reader stops, per partition."""
+        return None if self._stops is None else dict(self._stops)
+
+    @property
+    def turn(self) -> int:
+        """Which partition the next poll reads first."""
+        return self._turn
+
+    def restore(self, offsets: Offsets, stops: Offsets | None, turn: int) -> None:
+        """Continue from a position a checkpoint stored: the next offsets, the stops of a
+        bounded reader (those of its first start, not the end now) and the partition turn."""
+        if stops is not None:
+            self._stops = dict(stops)
+            for partition, cursor in self.cursors.items():
+                cursor.stop = self._stop_of(partition)
+        for partition, offset in offsets.items():
+            self.seek(partition, offset)
+        self._turn = turn
+
     def seek_to_beginning(self) -> None:
         for cursor in self.cursors.values():
             cursor.seek(cursor.earliest())

@@ -21,6 +21,7 @@ from clickstream.connectors import registry
 from clickstream.connectors.base import BaseLookupSource, BaseSink
 from clickstream.errors import ExecutionError
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, WM, constant
+from clickstream.runtime.checkpointing import Checkpointer, checkpoint_config
 from clickstream.runtime.clock import Clock, SystemClock
 from clickstream.runtime.closing import close_all
 from clickstream.runtime.operators.base import BaseOperator
@@ -105,14 +106,23 @@ class JobStatus:
     batches: int = 0
     records_in: int = 0
     finished: bool = False
+    restored_from: int | None = None  # the checkpoint the job resumed from
 
 
 class Job:
     """A set of planned INSERTs, built into readers and pipelines over one JobState."""
 
     def __init__(
-        self, sinks: list[tuple[str, SinkNode]], settings: Settings, clock: Clock | None = None
+        self,
+        sinks: list[tuple[str, SinkNode]],
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        checkpoints: bool = True,
+        fresh: bool = False,
     ) -> None:
+        """`checkpoints`: take them as the settings say (a SELECT printed to the terminal
+        takes none); `fresh`: forget the job's checkpoints and start over."""
         self.settings = settings
         self.clock = clock or SystemClock()  # processing time: PROCTIME() and its timers
         self.state = JobState(settings.local_time_zone)
@@ -128,9 +138,14 @@ class Job:
         self.status = JobStatus()
         self._stop = threading.Event()
         self._ticked = self.clock.now_ms()  # when processing-time timers last fired
+        self.checkpointer: Checkpointer | None = None
         try:
             for name, sink in sinks:
                 self.pipelines.append(self._build(name, sink))
+            unbounded = any(not reader.source.bounded for reader in self.readers.values())
+            config = checkpoint_config(settings, sinks, unbounded, fresh) if checkpoints else None
+            if config is not None:
+                self.checkpointer = Checkpointer(self, config)
         except Exception:
             building = getattr(self, "_building", None)  # built in part: close what it opened
             if building is not None and all(p is not building for p in self.pipelines):
@@ -329,40 +344,30 @@ class Job:
         """Ask the loop to finish the current batch, flush and return (SIGINT/SIGTERM)."""
         self._stop.set()
 
+    def operator_watermarks(self) -> list[list[tuple[int, list[int]]]]:
+        """Per pipeline and operator: its watermark and its inputs' (for a checkpoint)."""
+        return [
+            [(self._watermarks[id(op)], list(self._input_watermarks[id(op)])) for op in p.operators]
+            for p in self.pipelines
+        ]
+
+    def restore_watermarks(self, saved: list[list[tuple[int, list[int]]]]) -> None:
+        for pipeline, marks in zip(self.pipelines, saved, strict=True):
+            for op, (watermark, inputs) in zip(pipeline.operators, marks, strict=True):
+                self._watermarks[id(op)] = watermark
+                self._input_watermarks[id(op)][:] = inputs  # the operator's own list, shared
+
     def run(self, on_batch: Callable[[Job], None] | None = None) -> JobStatus:
         idle_sleep = 0.05
         if len(self.pipelines) > 1:
             self._pool = ThreadPoolExecutor(len(self.pipelines), thread_name_prefix="pipeline")
         try:
-            while not self._stop.is_set():
-                progressed = False
-                for reader in self.readers.values():
-                    batch = reader.poll()
-                    if batch is None:
-                        continue
-                    progressed = True
-                    self.status.batches += 1
-                    self.status.records_in += batch.num_rows
-                    self._feed(
-                        self._consumers.get(id(reader), []),
-                        batch,
-                        reader.watermark if reader.has_watermark else None,
-                    )
-                    if on_batch:
-                        on_batch(self)
-                if self._limits_reached():
-                    self.status.finished = True
-                    break
-                if all(r.exhausted() for r in self.readers.values()):
-                    # Bounded input: the final watermark is +infinity, every window fires.
-                    for reader in self.readers.values():
-                        self._feed(self._consumers.get(id(reader), []), None, MAX_WATERMARK)
-                    self.status.finished = True
-                    break
-                if not progressed or self.clock.now_ms() - self._ticked >= _TICK_MS:
-                    self._tick()
-                if not progressed:
-                    time.sleep(idle_sleep)
+            if self.checkpointer is not None:
+                self.status.restored_from = self.checkpointer.restore()
+            self._loop(on_batch, idle_sleep)
+            if self.checkpointer is not None:
+                # the end of bounded input: commit the last rows; stopped: resume from here
+                self.checkpointer.finish() if self.status.finished else self.checkpointer.checkpoint()
         finally:
             if self._pool is not None:
                 self._pool.shutdown()
@@ -370,6 +375,39 @@ class Job:
         if on_batch:
             on_batch(self)
         return self.status
+
+    def _loop(self, on_batch: Callable[[Job], None] | None, idle_sleep: float) -> None:
+        while not self._stop.is_set():
+            progressed = False
+            for reader in self.readers.values():
+                batch = reader.poll()
+                if batch is None:
+                    continue
+                progressed = True
+                self.status.batches += 1
+                self.status.records_in += batch.num_rows
+                self._feed(
+                    self._consumers.get(id(reader), []),
+                    batch,
+                    reader.watermark if reader.has_watermark else None,
+                )
+                if on_batch:
+                    on_batch(self)
+            if self._limits_reached():
+                self.status.finished = True
+                break
+            if all(r.exhausted() for r in self.readers.values()):
+                # Bounded input: the final watermark is +infinity, every window fires.
+                for reader in self.readers.values():
+                    self._feed(self._consumers.get(id(reader), []), None, MAX_WATERMARK)
+                self.status.finished = True
+                break
+            if not progressed or self.clock.now_ms() - self._ticked >= _TICK_MS:
+                self._tick()
+            if self.checkpointer is not None and self.checkpointer.due():
+                self.checkpointer.checkpoint()
+            if not progressed:
+                time.sleep(idle_sleep)
 
     def close(self) -> None:
         """Close everything, the source readers (and their threads) even if a sink fails to."""

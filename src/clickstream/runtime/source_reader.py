@@ -34,6 +34,8 @@ from clickstream.sql.plan import ScanNode
 from clickstream.sql.render import to_sql
 
 _END = object()  # the read-ahead thread's last item: the source is exhausted
+# a batch (None: none now), the watermark after it, the reader's position after it
+Read = tuple[pa.Table | None, int, dict]
 
 
 class SourceReader:
@@ -68,9 +70,11 @@ class SourceReader:
         self._ahead: _ReadAhead | None = None
         self._ended = False
         self._watermark = MIN_WATERMARK  # after the last batch handed out, with read-ahead
-        if source.bounded and source.read_ahead:
-            # starts reading now, while the rest of the job is being built
-            self._ahead = _ReadAhead(self._read, source.exhausted, state)
+        # what a checkpoint keeps of this reader, as of the last batch handed out (a read-ahead
+        # thread is further on)
+        self.position = self._position(source.position())
+        # read one batch ahead on a thread, from the first poll (after a checkpoint's restore)
+        self._reads_ahead = source.bounded and source.read_ahead
 
     @property
     def watermark(self) -> int:
@@ -82,24 +86,27 @@ class SourceReader:
 
     def poll(self) -> pa.Table | None:
         """The next batch (at most `table.exec.mini-batch.size` rows), None if there is none now."""
+        if self._reads_ahead and self._ahead is None:
+            self._ahead = _ReadAhead(self._read, self.source.exhausted, self.state)
         if self._ahead is None:
-            item = self._read(self.state)
-            return item[0] if item is not None else None
+            batch, _, self.position = self._read(self.state)
+            return batch
         if self._ended:
             return None
         item = self._ahead.next()
         if item is None:
             self._ended = True
             return None
-        batch, self._watermark = item
+        batch, self._watermark, self.position = item
         return batch
 
-    def _read(self, state: JobState) -> tuple[pa.Table, int] | None:
-        """The next batch with its derived columns, sequence numbers and per-row watermarks,
-        and the watermark after it."""
+    def _read(self, state: JobState) -> Read:
+        """The next batch with its derived columns, sequence numbers and per-row watermarks (None
+        if there is none), the watermark after it and the source's position after it."""
         raw = self.source.poll(self.max_rows)
+        source_position = self.source.position()
         if raw is None or raw.num_rows == 0:
-            return None
+            return None, self.watermarks.current, self._position(source_position)
         partitions = ops = None
         if PARTITION in raw.column_names:
             partitions = raw.column(PARTITION)
@@ -119,7 +126,7 @@ class SourceReader:
         stamped = self._stamp(batch, partitions)
         if ops is not None:  # `_op` after the other hidden columns, as operators emit it
             stamped = stamped.drop_columns([OP]).append_column(OP, stamped.column(OP))
-        return stamped, self.watermarks.current
+        return stamped, self.watermarks.current, self._position(source_position)
 
     def _without_unplaceable(
         self, batch: pa.Table, partitions: pa.Array | None
@@ -186,8 +193,27 @@ class SourceReader:
         self.sequence += n
         return batch.append_column(SEQ, seq).append_column(WM, before)
 
+    def _position(self, source_position: object) -> dict:
+        """Where the source is, the next sequence number and the watermark per partition."""
+        return {
+            "source": source_position,
+            "sequence": self.sequence,
+            "watermarks": dict(self.watermarks.partitions),
+        }
+
+    def snapshot(self) -> dict:
+        """What a checkpoint keeps of this reader (as of the last batch handed out)."""
+        return {**self.position, "watermark": self.watermark}
+
+    def restore(self, saved: dict) -> None:
+        self.source.seek(saved["source"])
+        self.position = {k: saved[k] for k in ("source", "sequence", "watermarks")}
+        self.sequence = saved["sequence"]
+        self.watermarks.restore(saved["watermarks"])
+        self._watermark = saved["watermark"]
+
     def exhausted(self) -> bool:
-        if self._ahead is not None:
+        if self._reads_ahead:
             return self._ended
         return self.source.exhausted()
 
@@ -213,7 +239,7 @@ class _ReadAhead:
     once the source is exhausted. An error on the thread is raised by `next()`."""
 
     def __init__(
-        self, read: Callable[[JobState], object | None], exhausted: Callable[[], bool], state: JobState
+        self, read: Callable[[JobState], Read], exhausted: Callable[[], bool], state: JobState
     ) -> None:
         self._read, self._exhausted, self._state = read, exhausted, state.cursor()
         self._items: queue.Queue = queue.Queue(maxsize=1)
@@ -225,7 +251,7 @@ class _ReadAhead:
         try:
             while not self._stopping.is_set():
                 item = self._read(self._state)
-                if item is not None:
+                if item[0] is not None:
                     self._put(item)
                 elif self._exhausted():  # (None also when a whole batch was malformed)
                     self._put(_END)
@@ -241,7 +267,7 @@ class _ReadAhead:
             except queue.Full:
                 continue
 
-    def next(self) -> object | None:
+    def next(self) -> Read | None:
         item = self._items.get()
         if item is _END:
             return None

@@ -37,6 +37,12 @@ class WatermarkTracker:
         # all idle: the most advanced partition decides, so time still moves on
         return active or [max(self.partitions, key=self.partitions.get)]
 
+    def restore(self, partitions: dict[int, int]) -> None:
+        """The watermark per partition a checkpoint stored (each one counts as just seen)."""
+        self.partitions = dict(partitions)
+        now = time.monotonic()
+        self.last_seen = {p: now for p in self.partitions}
+
     def assign(self, values: pa.Array, partitions: pa.Array | None = None) -> pa.Array:
         """Given each record's watermark expression value (epoch ms, NULL = none) and partition,
         return the source watermark just before each record, and advance."""

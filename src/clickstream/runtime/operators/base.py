@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pyarrow as pa
 
@@ -27,6 +28,12 @@ class BaseOperator:
     output_delay_ms = 0
     # Does on_processing_time() ever emit? (processing-time windows and OVER frames)
     timed = False
+    # What the operator is built with, not what it has seen: a checkpoint stores every other
+    # attribute (runtime.snapshots), and a restored job has these from its own plan.
+    # (The input watermarks are the job's, which it checkpoints itself.)
+    wiring: ClassVar[frozenset[str]] = frozenset(
+        {"node", "nodes", "state", "clock", "sink", "lookup", "input_watermarks"}
+    )
 
     def __init__(self) -> None:
         self.metrics = OperatorMetrics()

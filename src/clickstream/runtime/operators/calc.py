@@ -20,6 +20,7 @@ from clickstream.sql.render import to_sql
 
 class CalcOperator(BaseOperator):
     name = "Calc"
+    wiring = BaseOperator.wiring | {"_arrow", "_schema"}  # compiled for the input schema
 
     def __init__(self, nodes: list[CalcNode], state: JobState) -> None:
         """`nodes` in data-flow order: nodes[0] reads the batch, each next one reads the last."""

@@ -148,6 +148,10 @@ class Matcher:
         self.start, self.skip, self.skip_target, self.within_ms = start, skip, skip_target, within_ms
         self._wanted: dict[int, list[str]] = {}  # per state (the graph never changes)
 
+    def __getstate__(self) -> dict:
+        # the cache is keyed by id(): ids differ once a checkpoint is restored
+        return {**vars(self), "_wanted": {}}
+
     def new_run(self) -> PartitionRun:
         return PartitionRun([Partial(self.start)])
 

@@ -49,6 +49,7 @@ Key = tuple[Any, ...]
 
 class MatchRecognizeOperator(BaseOperator):
     name = "Match"
+    wiring = BaseOperator.wiring | {"in_python"}  # DEFINE conditions compiled to functions
 
     def __init__(self, node: MatchNode, state: JobState) -> None:
         super().__init__()

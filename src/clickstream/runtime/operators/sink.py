@@ -18,6 +18,7 @@ from clickstream.sql.plan import SinkNode
 
 class SinkOperator(BaseOperator):
     name = "Sink"
+    wiring = BaseOperator.wiring | {"writer"}
 
     def __init__(self, node: SinkNode, sink: BaseSink, state: JobState) -> None:
         super().__init__()
@@ -26,6 +27,10 @@ class SinkOperator(BaseOperator):
         # the plan's names (schema.plan_name) back to the sink table's, by position
         self.table_names = [c.name for c in node.table.physical] + [OP]
         self.fold = sink.is_upsert and node.input.updating
+        # With checkpoints, a transactional sink's rows wait here for the next one (and are part
+        # of it), then go in with `commit`: `writer` names this sink in the sink's commit notes.
+        self.writer: str | None = None
+        self.pending: list[pa.Table] = []
 
     def process(self, batch: pa.Table) -> list[pa.Table]:
         self.metrics.records_in += batch.num_rows
@@ -40,9 +45,19 @@ class SinkOperator(BaseOperator):
             )
         out = batch.select(self.names + [OP]).rename_columns(self.table_names)
         if out.num_rows:
-            self.sink.write(out)
+            if self.writer is not None:
+                self.pending.append(out)
+            else:
+                self.sink.write(out)
             self.metrics.records_out += out.num_rows
         return []
+
+    def commit(self, checkpoint: int) -> None:
+        """The rows since the last checkpoint, into the sink as those of `checkpoint` (nothing
+        if the sink has them already: see `BaseSink.commit`)."""
+        if self.writer is not None and self.pending:
+            self.sink.commit(self.writer, checkpoint, self.pending)
+            self.pending = []
 
     def close(self) -> None:
         self.sink.flush()
