@@ -30,6 +30,15 @@ TEST_DATABASE = "test"
 START_TIMEOUT_S = 30
 
 
+@pytest.fixture(autouse=True)
+def _own_checkpoints(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's jobs (and the processes it starts) keep their checkpoints apart: a job with
+    an unbounded source checkpoints by default, and a later test's job of the same name would
+    resume from it."""
+    directory = tmp_path_factory.mktemp("checkpoints")
+    monkeypatch.setenv("CLICKSTREAM_CHECKPOINTS_DIR", str(directory))
+
+
 def _under_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 

@@ -48,7 +48,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     ),
     "state.checkpoints.dir": (
         "clickstream-checkpoints",
-        "Where checkpoints are kept: one directory per job, named by 'pipeline.name' (else by "
+        "Where checkpoints are kept (default: $CLICKSTREAM_CHECKPOINTS_DIR, else "
+        "./clickstream-checkpoints): one directory per job, named by 'pipeline.name' (else by "
         "its sink tables).",
     ),
     "execution.checkpointing.num-retained": ("1", "How many complete checkpoints are kept."),

@@ -14,6 +14,7 @@ checkpoint were never committed, and the replay of the sources produces them aga
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import re
 import time
@@ -57,7 +58,12 @@ def checkpoint_config(
     if interval_ms <= 0:
         return None
     name = settings.values.get("pipeline.name") or _name_of(sinks)
-    directory = Path(settings.get("state.checkpoints.dir").removeprefix("file://")) / _safe(name)
+    root = (
+        settings.values.get("state.checkpoints.dir")
+        or os.environ.get("CLICKSTREAM_CHECKPOINTS_DIR")
+        or settings.get("state.checkpoints.dir")
+    )
+    directory = Path(root.removeprefix("file://")) / _safe(name)
     retained = int(settings.get("execution.checkpointing.num-retained"))
     plans = "\n".join(explain(sink) for _, sink in sinks)
     fingerprint = hashlib.sha256(plans.encode()).hexdigest()[:16]
