@@ -72,10 +72,35 @@ def _status_table(job: Job) -> Table:
             f"{m['malformed']:,}",
             _watermark_text(m["watermark"]),
         )
-    waiting = job.waiting()
-    if waiting:
-        table.caption = escape("; ".join(waiting))
+    notes = job.waiting() + _checkpoint_note(job) + _lag_notes(job)
+    if notes:
+        table.caption = escape("; ".join(notes))
     return table
+
+
+def _checkpoint_note(job: Job) -> list[str]:
+    checkpointer = job.checkpointer
+    if checkpointer is None:
+        return []
+    restored = job.status.restored_from
+    note = f"resumed from checkpoint {restored}, " if restored else ""
+    if not checkpointer.last_id:
+        return [f"{note}no checkpoint yet"]
+    size = checkpointer.last_bytes / 1024
+    return [
+        f"{note}checkpoint {checkpointer.last_id} ({checkpointer.last_duration_ms:.0f} ms, {size:,.0f} KiB)"
+    ]
+
+
+def _lag_notes(job: Job) -> list[str]:
+    """The lag of each log source, per partition (records appended, not read yet)."""
+    notes = []
+    for reader in job.readers.values():
+        per_partition = getattr(reader.source, "lag_per_partition", None)
+        if per_partition is not None:
+            lags = ", ".join(f"p{p} {n:,}" for p, n in per_partition().items())
+            notes.append(f"{reader.scan.table.name} lag: {lags}")
+    return notes
 
 
 @app.command()

@@ -18,6 +18,7 @@ import os
 import pickle
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,12 +90,17 @@ class Checkpointer:
         self._last_at = time.monotonic()
         self.last_duration_ms = 0.0
         self.last_bytes = 0
-        sinks = [
-            (i, op) for i, p in enumerate(job.pipelines) for op in p.operators if isinstance(op, SinkOperator)
-        ]
-        for i, op in sinks:
-            if op.sink.transactional:
-                op.writer = f"{config.job_name}/{i}/{op.sink.table.name}"
+        # One run of the job, from its fresh start through every restore: its sinks' commit notes
+        # are its own, so a job started over (--fresh, or after it finished) is not taken for one
+        # that committed its checkpoints already.
+        self.run_id = uuid.uuid4().hex[:12]
+        self._name_writers()
+
+    def _name_writers(self) -> None:
+        for i, pipeline in enumerate(self.job.pipelines):
+            for op in pipeline.operators:
+                if isinstance(op, SinkOperator) and op.sink.transactional:
+                    op.writer = f"{self.config.job_name}/{self.run_id}/{i}/{op.sink.table.name}"
 
     # --- taking ---------------------------------------------------------------------------------
 
@@ -122,6 +128,7 @@ class Checkpointer:
             "id": number,
             "job": self.config.job_name,
             "fingerprint": self.config.fingerprint,
+            "run": self.run_id,
             "taken_at_ms": int(time.time() * 1000),
             "state_rows": state_rows,
         }
@@ -176,7 +183,8 @@ class Checkpointer:
         for reader, saved in zip(self.job.readers.values(), content["readers"], strict=True):
             reader.restore(saved)
         self.job.restore_watermarks(content["watermarks"])
-        self.last_id = number
+        self.last_id, self.run_id = number, metadata["run"]
+        self._name_writers()
         # rows the crashed run may not have committed: in now, or already in (then nothing)
         self._committed(number, content["readers"])
         return number

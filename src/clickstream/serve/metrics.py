@@ -78,6 +78,33 @@ class ClickstreamCollector(Collector):
             if "waiting" in q:
                 waiting.add_metric([query], float(q["waiting"]))
         yield waiting
+        yield _partition_lags(status["sources"])
+        yield from _checkpoint_metrics(status.get("checkpoints"))
+
+
+def _partition_lags(sources: dict) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "clickstream_source_partition_lag_records",
+        "Records appended to a partition of a log source, not read yet.",
+        labels=["source", "partition"],
+    )
+    for source, s in sources.items():
+        for partition, lag in s.get("lag", {}).items():
+            family.add_metric([source, partition], float(lag))
+    return family
+
+
+def _checkpoint_metrics(checkpoints: dict | None) -> Iterator[Metric]:
+    if not checkpoints:
+        return
+    for key, name, doc in (
+        ("last_id", "clickstream_last_checkpoint_id", "The id of the job's last complete checkpoint."),
+        ("duration_ms", "clickstream_last_checkpoint_duration_ms", "How long the last checkpoint took."),
+        ("bytes", "clickstream_last_checkpoint_size_bytes", "The size of the last checkpoint on disk."),
+    ):
+        family = GaugeMetricFamily(name, doc)
+        family.add_metric([], float(checkpoints[key]))
+        yield family
 
 
 def _watermarks(queries: dict) -> GaugeMetricFamily:

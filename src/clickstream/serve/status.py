@@ -17,7 +17,10 @@ Whoever runs the engine hands `create_app` a `status` callable returning a `JobS
       "errors": ["..."],                   # optional: recent error messages
     },
   },
-  "sources": {"user_behavior": {"watermark": 1511740800000, "exhausted": False}},   # free-form
+  "sources": {"user_behavior": {"watermark": 1511740800000, "exhausted": False,   # free-form
+                                 "lag": {"0": 1200, "1": 0}}},  # log sources: per partition
+  "checkpoints": {"last_id": 12, "duration_ms": 41.0, "bytes": 81920,           # optional
+                  "restored_from": 7},
 }
 ```
 
@@ -54,6 +57,7 @@ class JobStatusDict(TypedDict):
     started: float
     queries: dict[str, QueryStatus]
     sources: dict[str, dict[str, Any]]
+    checkpoints: NotRequired[dict[str, Any]]
 
 
 StatusFn = Callable[[], JobStatusDict]
@@ -88,7 +92,11 @@ def job_status(job: _HasMetrics, started: float | None = None) -> StatusFn:
             if "waiting" in m:
                 query["waiting"] = int(m["waiting"])
             queries[name] = query
-        return JobStatusDict(started=started_s, queries=queries, sources=_sources_of(job))
+        out = JobStatusDict(started=started_s, queries=queries, sources=_sources_of(job))
+        checkpoints = _checkpoints_of(job)
+        if checkpoints:
+            out["checkpoints"] = checkpoints
+        return out
 
     return status
 
@@ -100,9 +108,25 @@ def _sources_of(job: object) -> dict[str, dict[str, Any]]:
         try:
             name = reader.scan.table.name
             out[name] = {"watermark": int(reader.watermark), "exhausted": bool(reader.exhausted())}
+            per_partition = getattr(reader.source, "lag_per_partition", None)
+            if per_partition is not None:
+                out[name]["lag"] = {str(p): int(n) for p, n in per_partition().items()}
         except Exception:  # a source we cannot describe is left out, not fatal
             continue
     return out
+
+
+def _checkpoints_of(job: object) -> dict[str, Any]:
+    checkpointer = getattr(job, "checkpointer", None)
+    if checkpointer is None:
+        return {}
+    status = getattr(job, "status", None)
+    return {
+        "last_id": int(checkpointer.last_id),
+        "duration_ms": float(checkpointer.last_duration_ms),
+        "bytes": int(checkpointer.last_bytes),
+        "restored_from": getattr(status, "restored_from", None),
+    }
 
 
 def watermark_seconds(watermark_ms: int) -> float | None:
