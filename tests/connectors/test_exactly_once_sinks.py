@@ -11,8 +11,10 @@ import pytest
 from clickstream.config import Settings
 from clickstream.connectors.filesystem import FileSystemSink
 from clickstream.connectors.jdbc import JdbcSink
+from clickstream.connectors.log import LogSink
 from clickstream.engine import Engine
 from clickstream.errors import ExecutionError
+from clickstream.log import TopicLog
 from clickstream.runtime.executor import Job
 from clickstream.schema import Column, TableDef
 from tests.connectors.jdbc_db import Db
@@ -141,3 +143,61 @@ def test_changed_statements_are_refused_and_fresh_starts_over(tmp_path: Path) ->
     assert fresh.last_job is not None and fresh.last_job.status.restored_from is None
     tripled = [line for line in out.read_text().splitlines() if int(line.split(":")[-1][:-1]) % 3 == 0]
     assert len(tripled) >= 32  # the fresh run wrote all 32 rows
+
+
+def _log_table(tmp_path: Path, partitions: str) -> TableDef:
+    columns = [Column("k", "STRING", "VARCHAR"), Column("n", "BIGINT", "BIGINT")]
+    options = {
+        "connector": "log",
+        "path": str(tmp_path / "log"),
+        "topic": "out",
+        "log.partitions": partitions,
+        "key.fields": "k",
+    }
+    return TableDef("out", physical=columns, options=options)
+
+
+def _log_records(tmp_path: Path) -> list[bytes]:
+    with TopicLog(tmp_path / "log") as log, log.open_reader("out", stop="latest") as reader:
+        return sorted(reader.poll(1000).column("value").to_pylist())
+
+
+@pytest.mark.parametrize("partitions", ["1", "3"])
+def test_log_sink_appends_the_rest_of_an_interrupted_commit(tmp_path: Path, partitions: str) -> None:
+    table = _log_table(tmp_path, partitions)
+    rows = [("+I", f"k{i % 4}", i) for i in range(12)]
+    sink = LogSink(table, Settings())
+    assert sink.transactional
+    sink.commit("job/r/0/out", 1, [changelog(table, rows[:4])])
+    sink.commit("job/r/0/out", 1, [changelog(table, rows[:4])])  # again: nothing
+    # A kill in the middle of checkpoint 2's commit: its note and some of its records are in.
+    second = [changelog(table, rows[4:])]
+    interrupted = LogSink(table, Settings())
+    original = interrupted.log.append
+
+    def append_once_then_die(*args: object, **kwargs: object) -> None:
+        original(*args, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt  # after one partition's records, before the others and the note
+
+    interrupted.log.append = append_once_then_die  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.commit("job/r/0/out", 2, second)
+    interrupted.close()
+    again = LogSink(table, Settings())
+    again.commit("job/r/0/out", 2, second)
+    again.commit("job/r/0/out", 2, second)
+    again.close()
+    sink.close()
+    values = _log_records(tmp_path)
+    assert values == sorted(f'{{"k":"k{i % 4}","n":{i}}}'.encode() for i in range(12))
+
+
+def test_killed_job_into_the_log_appends_every_record_once(tmp_path: Path) -> None:
+    options = f"'connector' = 'log', 'path' = '{tmp_path / 'log'}', 'topic' = 'out', 'log.partitions' = '2'"
+    engine = Engine(out=io.StringIO())
+    engine.on_batch = _kill_after_checkpoint(3, 7)
+    with pytest.raises(_Killed):
+        engine.execute_script(_script(tmp_path, options))
+    Engine(out=io.StringIO()).execute_script(_script(tmp_path, options))
+    want = sorted(f'{{"k":"k{i % 3}","n":{2 * i}}}'.encode() for i in range(40) if i % 5)
+    assert _log_records(tmp_path) == want

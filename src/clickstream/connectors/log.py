@@ -17,6 +17,8 @@ Options mirror Flink's Kafka connector (default in brackets):
 - `sink.partitioner` [`default`]: `default` hashes the key (`key.fields` = `a;b`, else the PRIMARY
   KEY) and sends unkeyed rows to one partition per batch; `fixed` writes to partition 0;
   `round-robin` spreads rows one by one.
+- `sink.delivery-guarantee` [`exactly-once`]: with checkpoints, an append sink's records go in
+  at each checkpoint, once (see `LogSink.commit`); `at-least-once` appends each batch at once.
 - `log.partitions` [1]: partitions of a topic this table creates.
 - `log.sync` [`flush`]: `fsync` makes each sink write wait for the disk (survives power loss).
 - `log.segment.bytes` [67108864]: size at which a new segment file is started.
@@ -40,6 +42,7 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import orjson
@@ -60,12 +63,14 @@ from clickstream.connectors.changelog import decoder_for
 from clickstream.connectors.collection_values import is_collection, to_json
 from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
 from clickstream.connectors.formats import FORMATS
-from clickstream.connectors.options import ANY, Option
+from clickstream.connectors.options import ANY, DELIVERY_GUARANTEE, Option, exactly_once
 from clickstream.connectors.upsert import DELETED
 from clickstream.errors import ConnectorError
 from clickstream.log import LogError, LogReader, TopicLog
 from clickstream.log.damage import CORRUPT_POLICIES
+from clickstream.log.files import read_json, write_atomically
 from clickstream.log.groups import GroupOffsets
+from clickstream.log.topic_log import by_partition
 from clickstream.schema import TableDef
 
 DEFAULT_DIR = "./clickstream-log"
@@ -153,13 +158,7 @@ OPTIONS = (
         values=PARTITIONERS,
         description="How rows are spread over partitions: by key, all to partition 0, or one by one.",
     ),
-    Option(
-        "sink.delivery-guarantee",
-        "enum",
-        "at-least-once",
-        values=("none", "at-least-once"),
-        description="Accepted for Flink compatibility; 'exactly-once' (Kafka transactions) is not.",
-    ),
+    DELIVERY_GUARANTEE,
     Option("sink.transactional-id-prefix", description=_COMPATIBILITY),
     Option("sink.parallelism", "int", minimum=1, description=_COMPATIBILITY),
     Option("log.partitions", "int", "1", minimum=1, description="Partitions of a topic this table creates."),
@@ -472,6 +471,12 @@ class LogSink(BaseSink):
     def write(self, batch: pa.Table) -> None:
         """+I/+U rows as JSON objects; -D as tombstones (`upsert.DELETED`) for a table with a
         primary key, which the log source reads back as deletions."""
+        values, rows = self._records(batch)
+        if values:
+            self._append(values, rows)
+
+    def _records(self, batch: pa.Table) -> tuple[list[bytes], list[dict]]:
+        """The batch's records, and its rows (by column name) that their keys are taken from."""
         deletes = None
         if OP_COLUMN in batch.column_names:
             ops = batch.column(OP_COLUMN)
@@ -485,7 +490,7 @@ class LogSink(BaseSink):
                 )
             batch = batch.drop_columns([OP_COLUMN])
         if batch.num_rows == 0:
-            return
+            return [], []
         names = batch.column_names
         rows = [
             dict(zip(names, row, strict=True)) for row in zip(*map(_json_values, batch.columns), strict=True)
@@ -494,7 +499,55 @@ class LogSink(BaseSink):
             self._tombstone(r) if d else r for r, d in zip(rows, deletes or [False] * len(rows), strict=True)
         ]
         values = [orjson.dumps(row, default=_json_default, option=orjson.OPT_UTC_Z) for row in written]
-        self._append(values, rows)
+        return values, rows
+
+    def _key(self, row: dict) -> bytes:
+        key = {k: row[k] for k in self.key_fields}
+        return orjson.dumps(key, default=_json_default, option=orjson.OPT_UTC_Z)
+
+    @property
+    def transactional(self) -> bool:
+        # an upsert topic (with a primary key) is written through, as jdbc upserts are
+        return not self.table.primary_key and exactly_once(self.table.options)
+
+    def commit(self, writer: str, checkpoint: int, batches: list[pa.Table]) -> None:
+        """Append the checkpoint's records, between two notes in `<topic>/producers/`: one
+        with the partitions' end offsets before (where its records begin), one saying it is
+        committed. After a kill between the two, the records already appended are not appended
+        again: the partitions are chosen from the checkpoint's rows alone, so a replay puts the
+        same records in the same order (this sink must be the topic's only writer)."""
+        notes_path = self.log.topic_dir(self.topic) / "producers" / f"{quote(writer, safe='')}.json"
+        notes = read_json(notes_path) or {"checkpoint": -1}
+        if notes["checkpoint"] >= checkpoint:
+            return
+        ends = self.log.end_offsets(self.topic)
+        if notes.get("pending") == checkpoint:  # interrupted: its records begin there
+            begin = {int(p): o for p, o in notes["begin"].items()}
+        else:
+            begin = ends
+            notes_path.parent.mkdir(parents=True, exist_ok=True)
+            begun = {str(p): o for p, o in begin.items()}
+            write_atomically(notes_path, {**notes, "pending": checkpoint, "begin": begun})
+        for partition, values in self._partitioned(batches, checkpoint).items():
+            written = ends.get(partition, 0) - begin.get(partition, 0)
+            self.log.append(self.topic, values[written:], partition=partition)
+        write_atomically(notes_path, {"checkpoint": checkpoint})
+
+    def _partitioned(self, batches: list[pa.Table], checkpoint: int) -> dict[int, list[bytes]]:
+        """The checkpoint's records per partition, as the partitioner spreads them, with a
+        partition for unkeyed rows that depends on the checkpoint only."""
+        values: list[bytes] = []
+        keys: list[bytes | None] = []
+        for batch in batches:
+            batch_values, rows = self._records(batch)
+            values += batch_values
+            keys += [self._key(row) for row in rows] if self.key_fields else [None] * len(rows)
+        count = self.log.partitions(self.topic)
+        if self.partitioner == "fixed":
+            return {0: values}
+        if self.partitioner == "round-robin":
+            return {p: values[p::count] for p in range(min(count, len(values)))}
+        return by_partition(values, keys, count, checkpoint % count)
 
     def _tombstone(self, row: dict) -> dict:
         key = {self.table.column(k).name: None for k in self.table.primary_key}  # type: ignore[union-attr]
@@ -509,13 +562,7 @@ class LogSink(BaseSink):
             for offset in range(min(count, len(values))):
                 self.log.append(self.topic, values[offset::count], partition=(start + offset) % count)
         elif self.key_fields:
-            keys = [
-                orjson.dumps(
-                    {k: row[k] for k in self.key_fields}, default=_json_default, option=orjson.OPT_UTC_Z
-                )
-                for row in rows
-            ]
-            self.log.append(self.topic, values, keys)
+            self.log.append(self.topic, values, [self._key(row) for row in rows])
         else:
             self.log.append(self.topic, values)
 

@@ -107,7 +107,7 @@ class TopicLog:
         if keys is None or count == 1:
             self._writer(topic, sticky).append(values)
             return
-        for target, batch in _by_partition(values, keys, count, sticky).items():
+        for target, batch in by_partition(values, keys, count, sticky).items():
             self._writer(topic, target).append(batch)
 
     def _partition_count(self, topic: str) -> int:
@@ -165,9 +165,10 @@ class TopicLog:
         self.close()
 
 
-def _by_partition(
+def by_partition(
     values: Sequence[bytes], keys: Sequence[bytes | None], count: int, sticky: int
 ) -> dict[int, list[bytes]]:
+    """The records per partition: a keyed one by its key's hash, the others to `sticky`."""
     buckets: dict[int, list[bytes]] = {}
     for value, key in zip(values, keys, strict=True):
         target = sticky if key is None else zlib.crc32(key) % count
