@@ -11,7 +11,9 @@ import types
 import orjson
 import pytest
 
+from clickstream.log import TopicLog
 from clickstream.simulate import KINDS, generate, make_generator
+from clickstream.simulate.outputs import open_output
 from clickstream.simulate.tianchi import TianchiConfig, category_rows
 
 
@@ -101,8 +103,9 @@ class FakeTopicLog:
 
     calls: list[tuple] = []
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, **options) -> None:
         self.root = root
+        self.options = options
 
     def create_topic(self, topic: str, partitions: int) -> None:
         self.calls.append(("create", self.root, topic, partitions))
@@ -147,3 +150,37 @@ def test_generate_to_the_embedded_log(tmp_path):
             values += reader.poll(1_000).column("value").to_pylist()
     assert len(values) == first.total + again.total == 3_000  # a second run appends
     assert orjson.loads(values[0])["behavior"] in ("pv", "cart", "fav", "buy")
+
+
+def test_a_resumed_tianchi_run_writes_what_the_whole_run_would_have(tmp_path):
+    whole = tmp_path / "whole.jsonl"
+    generate("tianchi", str(whole), events=3_000, seed=5)
+    first = generate(
+        "tianchi", "log:feed", events=3_000, seed=5, rate=10_000, duration_s=0.1, log_dir=str(tmp_path)
+    )
+    assert 0 < first.total < 3_000  # stopped part-way
+    rest = generate("tianchi", "log:feed", events=3_000, seed=5, start=first.total, log_dir=str(tmp_path))
+    assert rest.total == 3_000 - first.total
+    with TopicLog(tmp_path) as log, log.open_reader("feed", stop="latest") as reader:
+        values = []
+        while not reader.finished():
+            values += reader.poll(1_000).column("value").to_pylist()
+    assert values == whole.read_bytes().splitlines()
+
+
+def test_a_finished_run_resumed_writes_nothing(tmp_path):
+    summary = generate("tianchi", str(tmp_path / "t.jsonl"), events=100, start=100)
+    assert summary.total == 0
+
+
+def test_only_tianchi_resumes_part_way(tmp_path):
+    with pytest.raises(ValueError, match="only tianchi"):
+        generate("checkouts", str(tmp_path / "c.jsonl"), events=100, start=10)
+    with pytest.raises(ValueError, match="endless"):
+        generate("tianchi", str(tmp_path / "t.jsonl"), events=None, start=10)
+
+
+def test_log_retention_reaches_the_log_writer(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "clickstream.log", types.SimpleNamespace(TopicLog=FakeTopicLog))
+    output = open_output("log:feed", ["feed"], str(tmp_path), log_retention_bytes=1 << 20)
+    assert output.log.options == {"retention_bytes": 1 << 20}

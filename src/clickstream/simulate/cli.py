@@ -19,7 +19,7 @@ from clickstream.simulate.checkouts import CheckoutsGenerator
 from clickstream.simulate.dimension import write_dimensions
 from clickstream.simulate.ecommerce import EcommerceGenerator
 from clickstream.simulate.ksql_clickstream import KsqlClickstreamGenerator
-from clickstream.simulate.outputs import open_output
+from clickstream.simulate.outputs import BaseOutput, open_output
 from clickstream.simulate.rate import EventClock, RateLimiter
 from clickstream.simulate.replay import paced, read_user_behavior, seed_records
 from clickstream.simulate.tianchi import TianchiConfig, TianchiGenerator
@@ -85,15 +85,10 @@ def make_generator(
 
 
 def _drain(
-    records: Iterable[Record],
-    out: str,
-    topics: list[str],
-    log_dir: str | None,
-    pace: Callable[[], None],
-    deadline: float | None,
+    records: Iterable[Record], output: BaseOutput, pace: Callable[[], None], deadline: float | None
 ) -> RunSummary:
-    """Write `records` until they end, `deadline` (monotonic) passes, or Ctrl-C."""
-    output = open_output(out, topics, log_dir)
+    """Write `records` to `output` (closed after) until they end, `deadline` (monotonic) passes,
+    or Ctrl-C."""
     counts: Counter[str] = Counter()
     started, interrupted = time.monotonic(), False
     try:
@@ -127,22 +122,37 @@ def generate(
     log_dir: str | None = None,
     *,
     days: float = 1.0,
+    start: int = 0,
+    log_retention_bytes: int | None = None,
 ) -> RunSummary:
     """Write `events` records of `kind` (None: endless, until `duration_s` or Ctrl-C) to `out`.
 
     `rate`: records per second (None: as fast as possible). Table snapshots (users, status
     codes) come first and are not counted in `events`. `dimension`: also write the kind's
     dimension tables there (sqlite:path or a path, postgresql://..., mysql://...).
+    `start`: resume a run that stopped after `start` of the `events` (tianchi only): the records
+    from there are those the whole run would have written. `log_retention_bytes`: a `log:`
+    output keeps about this much per partition (see `clickstream.log.writer.WriterOptions`).
     """
     injection = Injection(disorder_ms=disorder_ms, late_ratio=late_ratio, malformed_ratio=malformed_ratio)
     generator = make_generator(kind, seed, injection, days)
     tables = write_dimensions(dimension, generator.dimensions()) if dimension else []
     deadline = time.monotonic() + duration_s if duration_s is not None else None
-    summary = _drain(
-        generator.records(events), out, list(generator.topics()), log_dir, RateLimiter(rate).acquire, deadline
-    )
+    records = _records(generator, events, start)
+    output = open_output(out, list(generator.topics()), log_dir, log_retention_bytes)
+    summary = _drain(records, output, RateLimiter(rate).acquire, deadline)
     summary.dimension_tables = tables
     return summary
+
+
+def _records(generator: Generator, events: int | None, start: int) -> Iterator[Record]:
+    if not start:
+        return generator.records(events)
+    # Only tianchi can start part-way cheaply (its columns are drawn at once); the others carry
+    # sessions and table snapshots from record to record, so there is no start to jump to.
+    if not isinstance(generator, TianchiGenerator):
+        raise ValueError(f"only tianchi runs can resume part-way, not {generator.name} (start={start})")
+    return generator.records(events, start)
 
 
 def _progress_bar(enabled: bool) -> Progress:
@@ -197,9 +207,7 @@ def replay(
     deadline = time.monotonic() + duration_s if duration_s is not None else None
     return _drain(
         _with_progress(records, table.num_rows, progress),
-        out,
-        list(TianchiGenerator().topics()),
-        log_dir,
+        open_output(out, list(TianchiGenerator().topics()), log_dir),
         RateLimiter(rate).acquire,
         deadline,
     )

@@ -112,11 +112,21 @@ class LogOutput(BaseOutput):
     """Appends to the embedded log (`clickstream.log.TopicLog`) in batches; keys, when a topic has
     them (upserts), choose the partition, so one key's changes stay in order."""
 
-    def __init__(self, name: str, topics: list[str], log_dir: str | None, partitions: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        topics: list[str],
+        log_dir: str | None,
+        partitions: int = 1,
+        retention_bytes: int | None = None,
+    ) -> None:
         super().__init__()
         from clickstream.log import TopicLog  # imported here: the CLI works without the log
 
-        self.log = TopicLog(log_dir or os.environ.get("CLICKSTREAM_LOG_DIR", DEFAULT_LOG_DIR))
+        # retention is applied by appenders when they roll a segment: this writer is the one
+        self.log = TopicLog(
+            log_dir or os.environ.get("CLICKSTREAM_LOG_DIR", DEFAULT_LOG_DIR), retention_bytes=retention_bytes
+        )
         self.pending: dict[str, tuple[list[bytes], list[bytes | None]]] = {}
         for topic in topics:
             target = name if len(topics) == 1 else f"{name}{topic}"
@@ -146,15 +156,19 @@ class LogOutput(BaseOutput):
             self.log.close()
 
 
-def open_output(out: str, topics: list[str], log_dir: str | None = None) -> BaseOutput:
-    """`-` (stdout), `log:<name>` (the embedded log), `*.csv` (CSV) or any other path (JSON Lines)."""
+def open_output(
+    out: str, topics: list[str], log_dir: str | None = None, log_retention_bytes: int | None = None
+) -> BaseOutput:
+    """`-` (stdout), `log:<name>` (the embedded log), `*.csv` (CSV) or any other path (JSON Lines).
+
+    `log_retention_bytes`: the log keeps about this much per partition (None: everything)."""
     if out == "-":
         return StdoutOutput(topics)
     if out.startswith(LOG_PREFIX):
         name = out.removeprefix(LOG_PREFIX)
         if not name:
             raise ValueError("log output needs a topic name: log:<topic> (or log:<prefix> for several)")
-        return LogOutput(name, topics, log_dir)
+        return LogOutput(name, topics, log_dir, retention_bytes=log_retention_bytes)
     path = Path(out)
     if path.suffix.lower() == ".csv":
         return CsvOutput(path, topics)

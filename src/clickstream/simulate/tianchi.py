@@ -115,14 +115,18 @@ def iso(ms: int) -> str:
     )
 
 
-def values(config: TianchiConfig) -> Iterator[Payload]:
-    """The seed's records: dicts with ids as strings and ISO-8601 time; a str is a broken line."""
+def values(config: TianchiConfig, start: int = 0) -> Iterator[Payload]:
+    """The seed's records: dicts with ids as strings and ISO-8601 time; a str is a broken line.
+
+    `start`: begin at the start-th record, as if the ones before had been skipped. The columns are
+    drawn whole (so the randomness is the same), but only the rest become records.
+    """
     columns = generate_columns(config)
-    bad = _rng(config, 2).random(config.events) < config.malformed_ratio
+    bad = (_rng(config, 2).random(config.events) < config.malformed_ratio)[start:].tolist()
     users, items, categories, behaviors = (
-        columns[name].tolist() for name in ("user_id", "item_id", "category_id", "behavior")
+        columns[name][start:].tolist() for name in ("user_id", "item_id", "category_id", "behavior")
     )
-    for i, ts in enumerate(columns["ts"].tolist()):
+    for i, ts in enumerate(columns["ts"][start:].tolist()):
         if bad[i]:
             yield '{"user_id":"' + str(users[i]) + '","behavior":'  # truncated
             continue
@@ -184,11 +188,17 @@ class TianchiGenerator:
             )
         ]
 
-    def records(self, n: int | None = None) -> Iterator[Record]:
-        """`n` events over `config.days`; endless: `config.events` per `days` span, span after span."""
+    def records(self, n: int | None = None, start: int = 0) -> Iterator[Record]:
+        """`n` events over `config.days`; endless: `config.events` per `days` span, span after span.
+
+        `start`: of the `n` events, begin at this one (a resumed run: the records are those the
+        uninterrupted run would have written from there). Only with `n`.
+        """
         if n is not None:
-            yield from (Record(TOPIC, value) for value in values(replace(self.config, events=n)))
+            yield from (Record(TOPIC, value) for value in values(replace(self.config, events=n), start))
             return
+        if start:
+            raise ValueError("an endless stream cannot start part-way; give n")
         span_ms = int(self.config.days * 86_400_000)
         block = 0
         while True:
