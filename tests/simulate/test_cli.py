@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import sqlite3
 import sys
+import threading
 import time
 import types
 
@@ -184,3 +185,10 @@ def test_log_retention_reaches_the_log_writer(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "clickstream.log", types.SimpleNamespace(TopicLog=FakeTopicLog))
     output = open_output("log:feed", ["feed"], str(tmp_path), log_retention_bytes=1 << 20)
     assert output.log.options == {"retention_bytes": 1 << 20}
+
+
+def test_another_thread_stops_a_run(tmp_path):
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    summary = generate("tianchi", str(tmp_path / "t.jsonl"), events=100_000, rate=2_000, stop=stop)
+    assert 100 < summary.total < 1_000

@@ -6,6 +6,7 @@ Both write through `outputs.open_output` (file, stdout or `log:`), pace in wall-
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -85,15 +86,14 @@ def make_generator(
 
 
 def _drain(
-    records: Iterable[Record], output: BaseOutput, pace: Callable[[], None], deadline: float | None
+    records: Iterable[Record], output: BaseOutput, pace: Callable[[], None], done: Callable[[], bool]
 ) -> RunSummary:
-    """Write `records` to `output` (closed after) until they end, `deadline` (monotonic) passes,
-    or Ctrl-C."""
+    """Write `records` to `output` (closed after) until they end, `done()`, or Ctrl-C."""
     counts: Counter[str] = Counter()
     started, interrupted = time.monotonic(), False
     try:
         for record in records:
-            if deadline is not None and time.monotonic() >= deadline:
+            if done():
                 break
             pace()
             output.write(record)
@@ -124,6 +124,7 @@ def generate(
     days: float = 1.0,
     start: int = 0,
     log_retention_bytes: int | None = None,
+    stop: threading.Event | None = None,
 ) -> RunSummary:
     """Write `events` records of `kind` (None: endless, until `duration_s` or Ctrl-C) to `out`.
 
@@ -133,16 +134,24 @@ def generate(
     `start`: resume a run that stopped after `start` of the `events` (tianchi only): the records
     from there are those the whole run would have written. `log_retention_bytes`: a `log:`
     output keeps about this much per partition (see `clickstream.log.writer.WriterOptions`).
+    `stop`: set by another thread to end the run (Ctrl-C reaches only the main thread).
     """
     injection = Injection(disorder_ms=disorder_ms, late_ratio=late_ratio, malformed_ratio=malformed_ratio)
     generator = make_generator(kind, seed, injection, days)
     tables = write_dimensions(dimension, generator.dimensions()) if dimension else []
-    deadline = time.monotonic() + duration_s if duration_s is not None else None
     records = _records(generator, events, start)
     output = open_output(out, list(generator.topics()), log_dir, log_retention_bytes)
-    summary = _drain(records, output, RateLimiter(rate).acquire, deadline)
+    summary = _drain(records, output, RateLimiter(rate).acquire, _done_when(duration_s, stop))
     summary.dimension_tables = tables
     return summary
+
+
+def _done_when(duration_s: float | None, stop: threading.Event | None = None) -> Callable[[], bool]:
+    """True once `duration_s` has passed or `stop` is set."""
+    deadline = time.monotonic() + duration_s if duration_s is not None else float("inf")
+    if stop is None:
+        return lambda: time.monotonic() >= deadline
+    return lambda: stop.is_set() or time.monotonic() >= deadline
 
 
 def _records(generator: Generator, events: int | None, start: int) -> Iterator[Record]:
@@ -204,10 +213,9 @@ def replay(
     """
     table = read_user_behavior(path, limit=limit, start_s=start_s, end_s=end_s)
     records = paced(seed_records(table), EventClock(speedup, max_idle_s=max_idle_s))
-    deadline = time.monotonic() + duration_s if duration_s is not None else None
     return _drain(
         _with_progress(records, table.num_rows, progress),
         open_output(out, list(TianchiGenerator().topics()), log_dir),
         RateLimiter(rate).acquire,
-        deadline,
+        _done_when(duration_s),
     )
