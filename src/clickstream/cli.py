@@ -262,13 +262,25 @@ def demo(
     data_dir: Path = typer.Option(
         Path("clickstream-demo"), "--data-dir", help="Where the log, the results and the dimension table go."
     ),
+    seed: int = typer.Option(42, "--seed", help="Same seed, same simulated events."),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Delete the data directory's log, results and checkpoints and start over."
+    ),
 ) -> None:
     """Simulator -> embedded log -> the seed's analyses -> SQLite -> live dashboard, in one
-    command. Prints the dashboard URL; Ctrl-C stops everything cleanly."""
+    command. Prints the dashboard URL; Ctrl-C stops everything cleanly. Started again on the same
+    --data-dir, it goes on where it stopped (unless --fresh)."""
     from clickstream.demo import Demo, DemoOptions
 
     options = DemoOptions(
-        data_dir=data_dir, rate=rate, speedup=speedup, days=days, duration_s=duration, port=port
+        data_dir=data_dir,
+        rate=rate,
+        speedup=speedup,
+        days=days,
+        duration_s=duration,
+        port=port,
+        seed=seed,
+        fresh=fresh,
     )
     try:
         Demo(options, err).run()

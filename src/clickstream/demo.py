@@ -1,10 +1,15 @@
 """`clickstream demo`: a simulator, the embedded log, the seed's analyses and the dashboard, in
 one process. The simulator runs in a thread and appends to the log; the engine runs the seed's
 statements on that log in the main thread; the dashboard serves the results from a thread.
+
+Stopped and started again on the same data directory, the demo goes on where it stopped: the
+simulator writes the rest of the same simulation (see `demo_state`) and the results are kept.
+`fresh` starts over. The log keeps about `LOG_RETENTION_BYTES`, so a long run stays bounded.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 from dataclasses import dataclass
@@ -12,12 +17,18 @@ from pathlib import Path
 
 from rich.console import Console
 
-from clickstream import pipelines
+from clickstream import demo_state, pipelines
 from clickstream.config import Settings
+from clickstream.demo_state import Simulation
 from clickstream.engine import Engine
+from clickstream.log import TopicLog
 from clickstream.runtime.executor import Job
 
 TOPIC = "user_behavior"
+CHECKPOINTS = "checkpoints"
+# About 3.5 simulated days at the default rate and speed-up; a job that fell further behind goes on
+# from the oldest record left (the log's readers skip what retention deleted).
+LOG_RETENTION_BYTES = 256 << 20
 
 
 @dataclass
@@ -31,6 +42,11 @@ class DemoOptions:
     host: str = "127.0.0.1"
     seed: int = 42
     mini_batch_size: int = 20_000
+    fresh: bool = False  # wipe the data directory's log, results and state first
+
+    @property
+    def simulation(self) -> Simulation:
+        return Simulation(seed=self.seed, days=self.days, rate=self.rate, speedup=self.speedup)
 
 
 class Demo:
@@ -39,17 +55,16 @@ class Demo:
         self.console = console or Console(stderr=True)
         self.job: Job | None = None
         self.stopping = threading.Event()
-        data = options.data_dir.resolve()
-        self.log_dir = data / "log"
-        self.results_db = data / "results.db"
-        self.dimension_db = data / "dim.db"
+        self.data_dir = options.data_dir.resolve()
+        self.log_dir = self.data_dir / "log"
+        self.results_db = self.data_dir / "results.db"
+        self.dimension_db = self.data_dir / "dim.db"
 
     def run(self) -> None:
         from clickstream.serve import create_app, start_in_thread
 
-        self.options.data_dir.mkdir(parents=True, exist_ok=True)
-        self.results_db.unlink(missing_ok=True)
-        simulator = threading.Thread(target=self._simulate, name="simulator", daemon=True)
+        start = self._prepare()
+        simulator = threading.Thread(target=self._simulate, args=(start,), name="simulator", daemon=True)
         simulator.start()
         app = create_app(self.results_db, status=self._status, title="clickstream demo")
         server = start_in_thread(app, self.options.host, self.options.port)
@@ -64,24 +79,55 @@ class Demo:
             server.stop()
             simulator.join(timeout=5)
 
-    def _simulate(self) -> None:
+    def _prepare(self) -> int:
+        """Wipe (`fresh`) or check the data directory; write the lookup table the job joins with
+        before the job starts. Returns how many events the simulator has written already."""
+        from clickstream.simulate.cli import make_generator
+        from clickstream.simulate.dimension import write_dimensions
+
+        if self.options.fresh:
+            self._wipe()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        simulation = self.options.simulation
+        with TopicLog(self.log_dir) as log:
+            logged = sum(log.end_offsets(TOPIC).values())
+        start = demo_state.resume_point(self.data_dir, simulation, logged)
+        demo_state.save(self.data_dir, simulation, start)
+        tianchi = make_generator("tianchi", simulation.seed, days=simulation.days)
+        write_dimensions(f"sqlite:{self.dimension_db}", tianchi.dimensions())
+        if start >= simulation.events:
+            self.console.print(f"The simulation is complete ({start:,} events); the job goes on where it was")
+        elif start:
+            self.console.print(f"Resuming: {start:,} of {simulation.events:,} events were simulated already")
+        return start
+
+    def _wipe(self) -> None:
+        # Only what the demo writes: the data directory may hold other files of the user's.
+        for directory in (self.log_dir, self.data_dir / CHECKPOINTS):
+            shutil.rmtree(directory, ignore_errors=True)
+        for database in (self.results_db, self.dimension_db):
+            for path in database.parent.glob(database.name + "*"):  # with SQLite's -wal/-journal
+                path.unlink()
+        (self.data_dir / demo_state.STATE_FILE).unlink(missing_ok=True)
+
+    def _simulate(self, start: int) -> None:
         from clickstream.simulate.cli import generate
 
-        options = self.options
-        # the simulator spreads its events evenly over `days` of event time, so the number of
-        # events at `rate` per second sets how fast event time runs
-        events = max(int(options.rate * 86_400 * options.days / options.speedup), 1)
-        generate(
+        options, simulation = self.options, self.options.simulation
+        summary = generate(
             "tianchi",
             f"log:{TOPIC}",
-            events=events,
+            events=simulation.events,
             rate=options.rate,
             seed=options.seed,
-            dimension=f"sqlite:{self.dimension_db}",
             log_dir=str(self.log_dir),
             days=options.days,
             duration_s=options.duration_s,
+            start=start,
+            log_retention_bytes=LOG_RETENTION_BYTES,
+            stop=self.stopping,
         )
+        demo_state.save(self.data_dir, simulation, start + summary.total)
 
     def _run_engine(self) -> None:
         settings = Settings({"table.exec.mini-batch.size": str(self.options.mini_batch_size)})
@@ -91,6 +137,7 @@ class Demo:
             log_dir=str(self.log_dir),
             results_db=str(self.results_db),
             dimension_db=str(self.dimension_db),
+            log_retention_bytes=str(LOG_RETENTION_BYTES),
         )
 
         def on_job_start(job: Job) -> None:
@@ -106,15 +153,7 @@ class Demo:
                 timer.start()
 
         engine.on_job_start = on_job_start
-        self._wait_for_dimension()
         engine.execute_script(script, "seed_000.sql")
-
-    def _wait_for_dimension(self) -> None:
-        """The lookup table is written by the simulator thread before its first event."""
-        for _ in range(200):
-            if self.dimension_db.exists() and self.log_dir.exists():
-                return
-            self.stopping.wait(0.05)
 
     def _status(self) -> dict:
         if self.job is None:
