@@ -16,6 +16,7 @@ from clickstream.connectors.log import LogSink, LogSource
 from clickstream.engine import Engine
 from clickstream.errors import ConnectorError
 from clickstream.log import TopicLog
+from clickstream.log.segments import list_segments
 from clickstream.schema import TableDef
 from tests.engine.conftest import sqlite_rows, sqlite_sink
 
@@ -189,6 +190,27 @@ def test_unbounded_source_group_offsets_and_commit(tmp_path):
     again.seek({"offsets": {0: 15}, "stops": None, "turn": 0})
     assert again.poll(100).num_rows == 5
     again.close()
+
+
+def test_a_source_resumed_at_offsets_retention_deleted_goes_on_from_the_earliest_kept(tmp_path):
+    # a job restored from a checkpoint taken before the log's retention moved past its offsets
+    options = {"scan.bounded.mode": "unbounded"}
+    with TopicLog(tmp_path / "log", segment_bytes=2_048, retention_bytes=3 * 2_048) as log:
+        log.append("events", [_event(i) for i in range(20)])
+        source = _source(tmp_path, **options)
+        assert source.poll(5).num_rows == 5
+        position = source.position()
+        source.close()
+        for i in range(20, 400, 20):
+            log.append("events", [_event(j) for j in range(i, i + 20)])
+    earliest = list_segments(tmp_path / "log" / "events" / "0")[0]
+    assert earliest > 5
+    restored = _source(tmp_path, **options)
+    restored.seek(position)
+    rows = restored.poll(1_000)
+    restored.close()
+    assert rows.num_rows == 400 - earliest
+    assert rows.column("user_id")[0].as_py() == earliest % 7
 
 
 def test_startup_modes_latest_and_specific(tmp_path):
