@@ -4,16 +4,14 @@ the three charts filling with live results; /metrics parses; Ctrl-C stops it cle
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.demo_process import free_port, interrupt, start_demo, wait_for_url
 
 pytestmark = pytest.mark.integration
 
@@ -31,56 +29,17 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_url(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
 @pytest.fixture
 def demo(tmp_path):
     if not CHROMIUM.exists():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{CHROMIUM} is missing; CI=true: the browser test must run")
         pytest.skip(f"{CHROMIUM} is not installed")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clickstream.cli",
-            "demo",
-            "--port",
-            str(port),
-            "--rate",
-            "4000",
-            "--speedup",
-            "1200",
-            "--duration",
-            "600",
-            "--data-dir",
-            str(tmp_path / "demo"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
+    port = free_port()
+    process = start_demo(tmp_path / "demo", port, "--rate", "4000", "--speedup", "1200", "--duration", "600")
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_url(url + "/api/status", process)
+        wait_for_url(url + "/api/status", process)
         yield url, process
     finally:
         if process.poll() is None:
@@ -128,5 +87,4 @@ def test_demo_dashboard_shows_live_results(demo):
     }
     assert records and all(v > 0 for v in records.values())
 
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
+    interrupt(process)
