@@ -116,10 +116,15 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+# the exactly-once sinks' bookkeeping (connectors/jdbc_commits.py), not a result
+_BOOKKEEPING = "clickstream_commits"
+
+
 def _catalogue(conn: sqlite3.Connection) -> dict[str, str]:
     cursor = conn.execute(
         "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') "
-        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ? ORDER BY name",
+        (_BOOKKEEPING,),
     )
     return dict(cursor.fetchall())
 
