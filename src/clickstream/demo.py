@@ -148,7 +148,6 @@ class Demo:
             log_dir=str(self.log_dir),
             results_db=str(self.results_db),
             dimension_db=str(self.dimension_db),
-            log_retention_bytes=str(LOG_RETENTION_BYTES),
         )
 
         def on_job_start(job: Job) -> None:

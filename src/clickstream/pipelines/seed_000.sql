@@ -16,8 +16,7 @@ CREATE TABLE user_behavior (
     'topic' = 'user_behavior',
     'scan.startup.mode' = 'earliest-offset',
     'format' = 'json',
-    'json.timestamp-format.standard' = 'ISO-8601',
-    'log.retention.bytes' = '{log_retention_bytes}'  -- kept on disk; applied by whoever appends (the simulator)
+    'json.timestamp-format.standard' = 'ISO-8601'
 );
 
 CREATE TABLE buy_cnt_per_hour (
