@@ -6,6 +6,11 @@ them. A fixture checks the server answers, runs that script if not, and then ski
 fails it under CI=true, where a missing service is a broken setup. The URLs carry the user in their
 query string, as JDBC URLs may: `jdbc:...?user=postgres`.
 
+Kafka: `kafka_broker` is one Apache Kafka broker for the whole session (tests/kafka_broker.py), its
+jars fetched from Maven Central by `scripts/kafka.sh` on first use; `kafka_sasl` is its SASL/PLAIN
+listener; `fresh_kafka_broker` is a broker of a test's own, to stop, kill or restart. Without Java or
+Maven they skip, and under CI=true they fail.
+
 Tests marked `flink` compare with PyFlink, which lives in its own venv: without it they skip and say
 how to create it, and under CI=true they fail.
 """
@@ -16,12 +21,15 @@ import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.flink_oracle import pyflink_unusable
+from tests.kafka_broker import KAFKA_SCRIPT, SASL_PASSWORD, SASL_USER, BrokerError, KafkaBroker, fetch_libs
 
 SERVICES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services.sh"
 POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER = "127.0.0.1", 5432, "postgres"
@@ -43,8 +51,8 @@ def _under_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def _unavailable(service: str, reason: str) -> None:
-    message = f"{service} is not reachable: {reason} (start it with: bash {SERVICES_SCRIPT})"
+def _unavailable(service: str, reason: str, script: Path = SERVICES_SCRIPT) -> None:
+    message = f"{service} is not reachable: {reason} (start it with: bash {script})"
     if _under_ci():
         pytest.fail(f"{message} (CI=true: integration services must be up)")
     pytest.skip(message)
@@ -136,3 +144,48 @@ def postgres_url() -> str:
 def mariadb_url() -> str:
     _ensure_service("MariaDB", _check_mariadb, ["bash", str(SERVICES_SCRIPT), "mariadb"])
     return f"jdbc:mariadb://{MARIADB_HOST}:{MARIADB_PORT}/{TEST_DATABASE}?user={MARIADB_USER}"
+
+
+@dataclass(frozen=True)
+class KafkaSasl:
+    """The SASL/PLAIN listener of the session's broker: `bootstrap`, the user and password it accepts."""
+
+    broker: KafkaBroker
+    bootstrap: str
+    username: str = SASL_USER
+    password: str = SASL_PASSWORD
+
+    def client_config(self, password: str | None = None, **extra: Any) -> dict[str, Any]:
+        return self.broker.sasl_config(self.password if password is None else password, **extra)
+
+
+def _started_broker(directory: Path) -> KafkaBroker:
+    """A running broker in `directory`, or skip (fail under CI=true) saying why it is not."""
+    try:
+        broker = KafkaBroker(fetch_libs(), directory)
+        broker.start()
+    except BrokerError as e:
+        _unavailable("Kafka", str(e), KAFKA_SCRIPT)
+    return broker
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """One broker for the session: `.bootstrap` is '127.0.0.1:<port>'. Tests create their own topics
+    (`new_topic`); they do not stop it (see `fresh_kafka_broker`)."""
+    broker = _started_broker(tmp_path_factory.mktemp("kafka"))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl(kafka_broker: KafkaBroker) -> KafkaSasl:
+    return KafkaSasl(kafka_broker, kafka_broker.sasl_bootstrap)
+
+
+@pytest.fixture
+def fresh_kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
+    """A broker of this test's own (about 5 s to start), to stop, kill or restart mid-test."""
+    broker = _started_broker(tmp_path / "kafka")
+    yield broker
+    broker.stop()
