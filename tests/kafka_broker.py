@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -303,6 +304,42 @@ class KafkaBroker:
         self.stop()
 
 
+def produce(config: dict[str, Any], topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    """Write `records` (key, value) to `topic`; raise the first delivery error."""
+    from confluent_kafka import KafkaException, Producer
+
+    errors: list[Any] = []
+    producer = Producer(config)
+    for key, value in records:
+        producer.produce(topic, value, key, on_delivery=lambda error, _: error and errors.append(error))
+    if producer.flush(60) != 0:
+        raise BrokerError(f"records to {topic} left undelivered after 60 s")
+    if errors:
+        raise KafkaException(errors[0])
+
+
+def consume(config: dict[str, Any], topic: str, count: int, timeout: float = 60.0) -> list[Any]:
+    """The first `count` messages of `topic` (confluent_kafka Messages), read from the beginning by a
+    consumer group of its own; fewer if `timeout` passes first."""
+    from confluent_kafka import Consumer, KafkaException
+
+    consumer = Consumer({**config, "group.id": f"reader-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    found: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            if message.error():
+                raise KafkaException(message.error())
+            found.append(message)
+    finally:
+        consumer.close()
+    return found
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -327,9 +364,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Kafka on {broker.bootstrap}")
         print(f"SASL/PLAIN on {broker.sasl_bootstrap}: user {SASL_USER}, password {SASL_PASSWORD}")
         print(f"data in {directory}; Ctrl-C stops it", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.pause()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        _wait_for_stop_signal()
+
+
+def _wait_for_stop_signal() -> None:
+    """Until Ctrl-C or SIGTERM. Handlers are set explicitly: a shell starting this in the background
+    ignores SIGINT for it, and Python's default SIGTERM would exit without stopping the JVM."""
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    while not stop.wait(1):  # a timed wait: Python runs signal handlers between waits
+        pass
 
 
 if __name__ == "__main__":
