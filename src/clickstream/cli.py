@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -165,13 +167,27 @@ def explain(
         raise typer.Exit(1) from None
 
 
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """A user's mistake or an unreachable service (a ClickstreamError): its message, exit code 1."""
+    try:
+        yield
+    except ClickstreamError as error:
+        _say(str(error), "red")
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def generate(
     kind: str = typer.Argument(
         "tianchi", help="tianchi | ecommerce | ksql-clickstream | users-clicks | checkouts (one per seed)."
     ),
     out: str = typer.Option(
-        "-", "--out", "-o", help="File (.jsonl or .csv), - for stdout, or log:<topic> for the embedded log."
+        "-",
+        "--out",
+        "-o",
+        help="File (.jsonl or .csv), - for stdout, log:<topic> for the embedded log, "
+        "or kafka://host:port/<topic> for Kafka (several topics: <topic> is their prefix).",
     ),
     events: int | None = typer.Option(
         100_000, "--events", "-n", help="How many events (0: endless, until --duration)."
@@ -192,23 +208,24 @@ def generate(
     ),
     log_dir: str | None = typer.Option(None, "--log-dir", help="The embedded log's directory."),
 ) -> None:
-    """Simulate a seed's data, deterministically, at a rate, to a file, stdout or the log."""
+    """Simulate a seed's data, deterministically, at a rate, to a file, stdout, the log or Kafka."""
     from clickstream.simulate.cli import generate as run_generate
 
-    summary = run_generate(
-        kind,
-        out,
-        events=events or None,
-        rate=rate,
-        seed=seed,
-        late_ratio=late_ratio,
-        malformed_ratio=malformed_ratio,
-        disorder_ms=disorder_ms,
-        duration_s=duration,
-        dimension=dimension,
-        log_dir=log_dir,
-        days=days,
-    )
+    with _user_errors():
+        summary = run_generate(
+            kind,
+            out,
+            events=events or None,
+            rate=rate,
+            seed=seed,
+            late_ratio=late_ratio,
+            malformed_ratio=malformed_ratio,
+            disorder_ms=disorder_ms,
+            duration_s=duration,
+            dimension=dimension,
+            log_dir=log_dir,
+            days=days,
+        )
     _say(str(summary))
 
 
@@ -220,7 +237,12 @@ def replay(
         dir_okay=False,
         help="A Tianchi UserBehavior.csv (user,item,category,behavior,unix seconds).",
     ),
-    out: str = typer.Option("log:user_behavior", "--out", "-o", help="File, - for stdout, or log:<topic>."),
+    out: str = typer.Option(
+        "log:user_behavior",
+        "--out",
+        "-o",
+        help="File, - for stdout, log:<topic> or kafka://host:port/<topic>.",
+    ),
     speedup: float = typer.Option(3_600, "--speedup", help="Event-time seconds per second (0: no waiting)."),
     limit: int | None = typer.Option(None, "--limit", help="Replay only this many rows."),
     log_dir: str | None = typer.Option(None, "--log-dir"),
@@ -229,7 +251,8 @@ def replay(
     """Replay the real Tianchi file in event-time order at a speed-up, with a progress bar."""
     from clickstream.simulate.cli import replay as run_replay
 
-    summary = run_replay(path, out, speedup or None, limit=limit, log_dir=log_dir, duration_s=duration)
+    with _user_errors():
+        summary = run_replay(path, out, speedup or None, limit=limit, log_dir=log_dir, duration_s=duration)
     _say(str(summary))
 
 

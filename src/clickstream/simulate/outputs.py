@@ -1,8 +1,9 @@
-"""Where generated records go: JSON Lines or CSV files, stdout, or the embedded log.
+"""Where generated records go: JSON Lines or CSV files, stdout, the embedded log, or Kafka.
 
 One output serves every topic of a generator. Single-topic generators write to the target as
-named; multi-topic ones write each topic beside it: `out.jsonl` -> `out.<topic>.jsonl`, and
-`log:<prefix>` -> log topic `<prefix><topic>`.
+named; multi-topic ones write each topic beside it: `out.jsonl` -> `out.<topic>.jsonl`,
+`log:<prefix>` -> log topic `<prefix><topic>`, and `kafka://host:port/<prefix>` -> Kafka topic
+`<prefix><topic>` (see `kafka_output`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import IO, Any
 from clickstream.simulate.base import Record, to_line
 
 LOG_PREFIX = "log:"
+KAFKA_PREFIX = "kafka://"
 DEFAULT_LOG_DIR = "data/log"
 LOG_BATCH = 1_000  # records per append: one call per record would dominate the cost
 
@@ -159,7 +161,8 @@ class LogOutput(BaseOutput):
 def open_output(
     out: str, topics: list[str], log_dir: str | None = None, log_retention_bytes: int | None = None
 ) -> BaseOutput:
-    """`-` (stdout), `log:<name>` (the embedded log), `*.csv` (CSV) or any other path (JSON Lines).
+    """`-` (stdout), `log:<name>` (the embedded log), `kafka://host:port/<name>` (a Kafka broker),
+    `*.csv` (CSV) or any other path (JSON Lines).
 
     `log_retention_bytes`: the log keeps about this much per partition (None: everything)."""
     if out == "-":
@@ -169,6 +172,10 @@ def open_output(
         if not name:
             raise ValueError("log output needs a topic name: log:<topic> (or log:<prefix> for several)")
         return LogOutput(name, topics, log_dir, retention_bytes=log_retention_bytes)
+    if out.startswith(KAFKA_PREFIX):
+        from clickstream.simulate.kafka_output import KafkaOutput  # it builds on this module
+
+        return KafkaOutput(out, topics)
     path = Path(out)
     if path.suffix.lower() == ".csv":
         return CsvOutput(path, topics)
