@@ -16,7 +16,14 @@ from clickstream.simulate import generate
 from clickstream.simulate import kafka_output as kafka_output_module
 from clickstream.simulate.base import Record
 from clickstream.simulate.cli import replay
-from clickstream.simulate.kafka_output import KafkaOutputError, natural_key, parse_kafka_url, target_topics
+from clickstream.simulate.kafka_output import (
+    KafkaOutput,
+    KafkaOutputError,
+    natural_key,
+    parse_kafka_url,
+    target_topics,
+)
+from clickstream.simulate.outputs import open_output
 from tests.conftest import KafkaSasl
 from tests.kafka_broker import SASL_PASSWORD, SASL_USER, KafkaBroker, consume, free_ports
 
@@ -84,6 +91,24 @@ def parses(line: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+def test_a_small_client_queue_only_slows_the_run(kafka_broker, tmp_path):
+    topic = f"queue-{tmp_path.name}"
+    url = f"kafka://{kafka_broker.bootstrap}/{topic}?queue.buffering.max.messages=1500"
+    generate("tianchi", url, events=10_000, seed=4)
+    generate("tianchi", str(tmp_path / "feed.jsonl"), events=10_000, seed=4)
+    messages = read_topic(kafka_broker, topic, 10_000)
+    assert [m.value() for m in messages] == (tmp_path / "feed.jsonl").read_bytes().splitlines()
+
+
+def test_delivered_counts_the_acknowledged_records(kafka_broker, tmp_path):
+    output = open_output(f"kafka://{kafka_broker.bootstrap}/count-{tmp_path.name}", ["feed"])
+    assert isinstance(output, KafkaOutput)
+    for n in range(2_500):
+        output.write(Record("feed", {"user_id": n}))
+    output.close()
+    assert (output.produced, output.delivered, output.failures.count) == (2_500, 2_500, 0)
 
 
 def test_replay_to_kafka(kafka_broker, tmp_path):

@@ -26,14 +26,15 @@ from clickstream.simulate.outputs import KAFKA_PREFIX, BaseOutput
 KEY_FIELDS = ("user_id", "userid", "product")  # the first a record has is its key
 CONNECT_TIMEOUT_S = 15.0
 FLUSH_TIMEOUT_S = 120.0
-POLL_EVERY = 1_000  # records between two calls serving delivery reports
-# Batches of up to 1 MiB or 20 ms, whichever fills first; idempotence keeps a retried batch from
-# being written twice or out of order; only failures are reported back (the successes are counted
-# as produced minus failed), since a Python callback per record would cost more than the send.
+HANDOFF = 1_000  # records per produce_batch call: one call per record costs more than the send
+# Batches of up to 1 MiB or 20 ms, whichever fills first, uncompressed (add compression.type=lz4 to
+# the URL for a distant broker); idempotence keeps a retried batch from being written twice or out
+# of order; only failures are reported back (the successes are counted as produced minus failed),
+# since a Python callback per record would cost more than the send.
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "linger.ms": 20,
     "batch.size": 1 << 20,
-    "compression.type": "lz4",
+    "queue.buffering.max.messages": 100_000,
     "enable.idempotence": True,
     "acks": "all",
     "delivery.report.only.error": True,
@@ -84,15 +85,16 @@ class KafkaOutput(BaseOutput):
         self.topics = target_topics(name, topics)
         self.targets = {topic: f"{KAFKA_PREFIX}{servers}/{target}" for topic, target in self.topics.items()}
         self._ensure_topics()
-        self.producer = Producer({**self.config, "on_delivery": self._on_delivery})
+        self.failures = _Failures()
+        self.producer = Producer({**self.config, "on_delivery": self.failures})
+        self.queue_limit = int(self.config["queue.buffering.max.messages"])
+        self.pending: dict[str, list[dict[str, bytes | None]]] = {topic: [] for topic in self.topics}
         self.produced = 0
-        self.failed = 0
-        self.first_failure: str | None = None
 
     @property
     def delivered(self) -> int:
         """Records the broker acknowledged (exact after `close`)."""
-        return self.produced - self.failed - len(self.producer)
+        return self.produced - self.failures.count - len(self.producer)
 
     def _ensure_topics(self) -> None:
         """Create the targets the broker lacks (it may not create topics on first use)."""
@@ -132,39 +134,70 @@ class KafkaOutput(BaseOutput):
                     reason = (refused or errors or e.args)[-1].str()
                     raise KafkaOutputError(f"cannot reach Kafka at {self.servers}: {reason}") from e
 
-    def _on_delivery(self, error: Any, message: Any) -> None:
-        if error is not None:
-            self.failed += 1
-            if self.first_failure is None:
-                topic = message.topic()
-                self.first_failure = f"a record to Kafka topic {topic!r} was not delivered: {error.str()}"
-
     def write(self, record: Record) -> None:
-        topic = self.topics[record.topic]
-        value, key = to_line(record.value), natural_key(record)
-        while True:
-            try:
-                self.producer.produce(topic, value, key)
-                break
-            except BufferError:  # the client's queue is full: wait for the broker to take some
-                self.producer.poll(0.1)
-                self._raise_failure()
-        self.produced += 1
-        if self.produced % POLL_EVERY == 0:
-            self.producer.poll(0)
-            self._raise_failure()
+        batch = self.pending[record.topic]
+        batch.append({"value": to_line(record.value), "key": natural_key(record)})
+        if len(batch) >= HANDOFF:
+            self._hand_off(record.topic)
 
-    def _raise_failure(self) -> None:
-        if self.first_failure is not None:
-            failed = f"{self.failed:,} of {self.produced:,} failed so far"
-            raise KafkaOutputError(f"{self.first_failure} ({failed})")
+    def _hand_off(self, topic: str) -> None:
+        """The topic's pending records to the client, in order."""
+        messages, self.pending[topic] = self.pending[topic], []
+        # Room first: a full queue would refuse the batch's tail, and retrying it could reorder.
+        while len(self.producer) > self.queue_limit - len(messages):
+            self.producer.poll(0.05)  # serves delivery reports while the broker takes records
+            self.failures.raise_first(self.produced)
+        while messages:
+            queued = self.producer.produce_batch(self.topics[topic], messages)
+            self.produced += queued
+            messages = _refused(messages) if queued < len(messages) else []
+            self.producer.poll(0.05 if messages else 0)
+            self.failures.raise_first(self.produced)
 
     def close(self) -> None:
         """Wait until every record is acknowledged; raise if one was refused or is still waiting."""
+        for topic in self.pending:
+            self._hand_off(topic)
         left = self.producer.flush(FLUSH_TIMEOUT_S)
-        self._raise_failure()
+        self.failures.raise_first(self.produced)
         if left:
             raise KafkaOutputError(
                 f"{left:,} of {self.produced:,} records were not delivered to Kafka at {self.servers} "
                 f"within {FLUSH_TIMEOUT_S:.0f} s"
             )
+
+
+def _refused(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages the client did not queue because its queue was full, to try again; any other
+    reason (too large, an unknown topic) ends the run."""
+    from confluent_kafka import KafkaError
+
+    again = []
+    for message in messages:
+        error = message.pop("_error", None)
+        if error is None:
+            continue
+        if error.code() != KafkaError._QUEUE_FULL:
+            raise KafkaOutputError(f"a record was refused by the Kafka client: {error.str()}")
+        again.append(message)
+    return again
+
+
+class _Failures:
+    """The producer's delivery report callback: counts refused records and keeps the first reason.
+    An object of its own, so that the producer does not refer back to the output that holds it (a
+    cycle would keep the client and its threads alive after the run, until a garbage collection)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: str | None = None
+
+    def __call__(self, error: Any, message: Any) -> None:
+        if error is not None:
+            self.count += 1
+            if self.first is None:
+                self.first = f"a record to Kafka topic {message.topic()!r} was not delivered: {error.str()}"
+
+    def raise_first(self, produced: int) -> None:
+        if self.first is not None:
+            raise KafkaOutputError(f"{self.first} ({self.count:,} of {produced:,} failed so far)")
