@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import ctypes
 import itertools
 import os
 import shutil
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -224,7 +226,10 @@ class KafkaBroker:
         self._format(config)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self._java("kafka.Kafka", str(config)), stdout=self._log, stderr=subprocess.STDOUT
+            self._java("kafka.Kafka", str(config)),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_ended_with_this_process(),
         )
         try:
             self._wait_ready(timeout)
@@ -338,6 +343,17 @@ def consume(config: dict[str, Any], topic: str, count: int, timeout: float = 60.
     finally:
         consumer.close()
     return found
+
+
+def _ended_with_this_process() -> Callable[[], None] | None:
+    """For the child: a SIGTERM when this process dies, so a test run killed outright (no fixture
+    teardown) leaves no JVM behind. Linux ties it to the thread that started the child, so only a
+    start from the main thread gets it: one from a helper thread would end when that thread does."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = ctypes.CDLL(None).prctl  # looked up here: the child, between fork and exec, only calls it
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+    return lambda: prctl(pr_set_pdeathsig, sigterm)
 
 
 def _port_open(port: int) -> bool:

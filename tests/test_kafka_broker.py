@@ -3,6 +3,9 @@ and keeps topics and data across a restart and a crash."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from tests.conftest import KafkaSasl
 from tests.kafka_broker import KafkaBroker, consume, produce
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pairs(messages: list[Any]) -> list[tuple[bytes | None, bytes]]:
@@ -69,3 +73,21 @@ def test_a_killed_broker_starts_again_with_its_data(fresh_kafka_broker: KafkaBro
     broker.kill()
     broker.start()
     assert pairs(consume(broker.client_config(), topic, 1)) == [(None, b"acknowledged")]
+
+
+def test_the_command_line_broker_ends_its_jvm(tmp_path: Path) -> None:
+    """`python -m tests.kafka_broker` (what `scripts/kafka.sh start` runs) prints where it listens,
+    answers there, and leaves no JVM behind on SIGTERM."""
+    command = [sys.executable, "-m", "tests.kafka_broker", "--port", "0", "--dir", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline() if process.stdout else ""
+        assert first.startswith("Kafka on 127.0.0.1:"), first
+        bootstrap = first.split()[-1]
+        jvm = int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0])
+        assert AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).brokers
+    finally:
+        process.terminate()
+        process.wait(60)
+    assert process.returncode == 0
+    assert not Path(f"/proc/{jvm}").exists(), "the JVM outlived its launcher"
