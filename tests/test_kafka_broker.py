@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from tests import conftest
 from tests.conftest import KafkaSasl
 from tests.kafka_broker import KafkaBroker, consume, produce
 
@@ -91,3 +92,13 @@ def test_the_command_line_broker_ends_its_jvm(tmp_path: Path) -> None:
         process.wait(60)
     assert process.returncode == 0
     assert not Path(f"/proc/{jvm}").exists(), "the JVM outlived its launcher"
+
+
+def test_a_broker_that_cannot_start_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(conftest, "fetch_libs", lambda: tmp_path)  # no jars: the format step fails
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)Kafka .*kafka-storage format failed.*kafka\.sh"):
+        conftest._started_broker(tmp_path / "ci")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match=r"(?s)start it with: bash .*scripts/kafka\.sh"):
+        conftest._started_broker(tmp_path / "dev")
