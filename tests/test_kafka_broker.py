@@ -79,7 +79,8 @@ def test_a_killed_broker_starts_again_with_its_data(fresh_kafka_broker: KafkaBro
 def test_the_command_line_broker_ends_its_jvm(tmp_path: Path) -> None:
     """`python -m tests.kafka_broker` (what `scripts/kafka.sh start` runs) prints where it listens,
     answers there, and leaves no JVM behind on SIGTERM."""
-    command = [sys.executable, "-m", "tests.kafka_broker", "--port", "0", "--dir", str(tmp_path)]
+    options = ["--port", "0", "--dir", str(tmp_path), "--quick-start"]
+    command = [sys.executable, "-m", "tests.kafka_broker", *options]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         first = process.stdout.readline() if process.stdout else ""
