@@ -155,7 +155,12 @@ class KafkaOutput(BaseOutput):
             self.failures.raise_first(self.produced)
 
     def close(self) -> None:
-        """Wait until every record is acknowledged; raise if one was refused or is still waiting."""
+        """Wait until every record is acknowledged; raise if one was refused or is still waiting.
+        After a refusal, what is still queued is dropped: the run has failed, and waiting for a
+        broker that is gone could take minutes."""
+        if self.failures.first is not None:
+            self.producer.purge()
+            self.failures.raise_first(self.produced)
         for topic in self.pending:
             self._hand_off(topic)
         left = self.producer.flush(FLUSH_TIMEOUT_S)
