@@ -4,6 +4,8 @@ cannot be reached, refuses a login or refuses records says so."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,22 @@ def test_cli_says_why_it_cannot_write(monkeypatch):
     result = CliRunner().invoke(app, ["generate", "tianchi", "-n", "5", "-o", f"kafka://127.0.0.1:{port}/x"])
     assert result.exit_code == 1
     assert "cannot reach Kafka" in result.output
+
+
+def test_a_broker_restart_mid_run_loses_and_repeats_nothing(fresh_kafka_broker, tmp_path):
+    broker = fresh_kafka_broker
+    topic = broker.new_topic(partitions=2)
+    summaries = []
+    run = threading.Thread(
+        target=lambda: summaries.append(
+            generate("tianchi", f"kafka://{broker.bootstrap}/{topic}", events=12_000, rate=3_000, seed=8)
+        )
+    )
+    run.start()
+    time.sleep(1.5)
+    broker.restart()  # the producer keeps its records and sends them again once the broker is back
+    run.join(120)
+    assert summaries and summaries[0].total == 12_000
+    generate("tianchi", str(tmp_path / "feed.jsonl"), events=12_000, seed=8)
+    values = sorted(m.value() for m in read_topic(broker, topic, 12_000))
+    assert values == sorted((tmp_path / "feed.jsonl").read_bytes().splitlines())
