@@ -64,6 +64,8 @@ fetch() {
     exit 1
   fi
   touch "$work/libs/.complete"
+  # A libs folder without the mark was not made by this script (renames are whole): replace it.
+  if [ -d "$LIBS" ] && [ ! -f "$LIBS/.complete" ]; then rm -rf "$LIBS"; fi
   mv -T "$work/libs" "$LIBS" 2>/dev/null || [ -f "$LIBS/.complete" ]  # another run got there first
   log "$(find "$LIBS" -name '*.jar' | wc -l) jars in $LIBS"
 }
