@@ -8,6 +8,9 @@ defaults except the session time zone (UTC, as in clickstream) and
 
 ``python -m benchmarks.flink_job join CLICKS CHECKOUTS [OUT]``: the join workload instead, the
 DDL of `join_workload.setup_statements` and its one INSERT (`execute_sql(...).wait()`).
+
+``--set KEY=VALUE`` (before the arguments, repeatable): a Flink option besides those, e.g.
+``execution.checkpointing.interval=1 s`` (the checkpoint benchmark); it is echoed into ``OUT``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,21 @@ from benchmarks.workload import flink_statements
 _STARTED = time.monotonic()
 
 
+def _options(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """argv without its `--set KEY=VALUE` pairs, and those settings."""
+    rest, options = [], {}
+    args = iter(argv)
+    for arg in args:
+        if arg == "--set":
+            key, _, value = next(args).partition("=")
+            options[key] = value
+        else:
+            rest.append(arg)
+    return rest, options
+
+
 def main(argv: list[str]) -> int:
+    argv, options = _options(argv)
     workload = "seed"
     if len(argv) > 1 and argv[1] == "join":
         workload, argv = "join", argv[1:]
@@ -44,6 +61,8 @@ def main(argv: list[str]) -> int:
     # for sub-categories missing from the dimension: Flink's default enforcer (ERROR) fails the
     # job. DROP drops those rows (clickstream keeps them, as NULL).
     t_env.get_config().set("table.exec.sink.not-null-enforcer", "DROP")
+    for key, value in options.items():
+        t_env.get_config().set(key, value)
     started = time.monotonic()
     if workload == "join":
         setup, job = join_workload.setup_statements(argv[1], argv[2]), join_workload.INSERT.strip()
@@ -71,6 +90,7 @@ def main(argv: list[str]) -> int:
                     "submit_s": round(submitted - ddl_done, 3),
                     "wait_s": round(finished - submitted, 3),
                     "parallelism.default": config.get("parallelism.default", "(default)"),
+                    **options,
                 },
                 f,
             )

@@ -187,13 +187,23 @@ def run_clickstream(data: Dataset, work: Path, sinks: str, index: int) -> Run:
     return Run(system, data.events, m, detail)
 
 
-def run_flink(data: Dataset, work: Path, python: Path, index: int) -> Run:
+def run_flink(
+    data: Dataset,
+    work: Path,
+    python: Path,
+    index: int,
+    options: dict[str, str] | None = None,
+    log_dir: Path | None = None,
+) -> Run:
+    """PyFlink on the seed; `options`: Flink settings besides the defaults (`--set KEY=VALUE`);
+    `log_dir`: where Flink's log goes (else PyFlink's own directory, shared by its runs)."""
     runs = work / "runs" / f"n{data.events}"
     runs.mkdir(parents=True, exist_ok=True)
     out = runs / f"flink_{index}.json"
-    env = {**os.environ, "TZ": "UTC"}
+    env = {**os.environ, "TZ": "UTC", **({"FLINK_LOG_DIR": str(log_dir)} if log_dir else {})}
+    sets = [arg for key, value in (options or {}).items() for arg in ("--set", f"{key}={value}")]
     m = measure(
-        [str(python), "-m", "benchmarks.flink_job", str(data.jsonl), str(data.dim_csv), str(out)],
+        [str(python), "-m", "benchmarks.flink_job", *sets, str(data.jsonl), str(data.dim_csv), str(out)],
         cwd=REPO,
         log_prefix=runs / f"flink_{index}",
         env=env,

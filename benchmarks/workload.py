@@ -23,11 +23,21 @@ CREATE TABLE user_behavior (
     proctime AS PROCTIME(),
     WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
 ) WITH (
-    'connector' = 'filesystem',
+    {options}
+)"""
+
+FILE_SOURCE = """'connector' = 'filesystem',
     'path' = '{path}',
     'format' = 'json',
-    'json.timestamp-format.standard' = 'ISO-8601'
-)"""
+    'json.timestamp-format.standard' = 'ISO-8601'"""
+
+# The same records in a topic of the embedded log, read up to its end offsets at the job's start.
+LOG_SOURCE = """'connector' = 'log',
+    'path' = '{root}',
+    'topic' = '{topic}',
+    'format' = 'json',
+    'json.timestamp-format.standard' = 'ISO-8601',
+    'scan.bounded.mode' = 'latest-offset'"""
 
 SINKS_DDL = """
 CREATE TABLE buy_cnt_per_hour (
@@ -132,15 +142,29 @@ def _sinks(kind: str, results_db: str | None) -> str:
     )
 
 
+def file_source(events: str) -> str:
+    return SOURCE_DDL.format(options=FILE_SOURCE.format(path=events))
+
+
+def log_source(root: str, topic: str) -> str:
+    return SOURCE_DDL.format(options=LOG_SOURCE.format(root=root, topic=topic))
+
+
 def clickstream_script(
-    events: str, dim_db: str, sinks: str, results_db: str | None = None, dead_letters: str | None = None
+    events: str,
+    dim_db: str,
+    sinks: str,
+    results_db: str | None = None,
+    dead_letters: str | None = None,
+    source: str | None = None,
 ) -> str:
-    """The seed as `tests/engine/test_seed.py` runs it; `sinks` is 'blackhole' or 'sqlite'."""
+    """The seed as `tests/engine/test_seed.py` runs it; `sinks` is 'blackhole' or 'sqlite'.
+    `source`: another `user_behavior` DDL (`log_source`) than the json file `events`."""
     parts = []
     if dead_letters:
         parts.append(f"SET 'dead-letter.dir' = '{dead_letters}'")
     parts += [
-        SOURCE_DDL.format(path=events),
+        source or file_source(events),
         _sinks(sinks, results_db),
         JDBC_DIM_DDL.format(db=dim_db),
         HOURLY_INSERT,
@@ -154,7 +178,7 @@ def clickstream_script(
 def flink_statements(events: str, dim_csv: str) -> tuple[list[str], list[str]]:
     """(setup statements, INSERTs for one STATEMENT SET) for PyFlink, all sinks `blackhole`."""
     setup = [
-        SOURCE_DDL.format(path=events),
+        file_source(events),
         *_sinks("blackhole", None).split(";"),
         CSV_DIM_DDL.format(csv=dim_csv),
         REGULAR_JOIN_VIEW,
