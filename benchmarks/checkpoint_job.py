@@ -2,12 +2,12 @@
 SCRIPT OUT [--progress]``.
 
 At the end of bounded input a job discards its checkpoints, so their sizes and durations are
-collected while it runs: after each batch (and once more at the end, after the last checkpoint)
-the `Checkpointer`'s `last_id`, `last_duration_ms` and `last_bytes` are read. ``OUT`` (JSON) gets
-those, the import and script seconds, the job's records in, and when the job restored a checkpoint
-(`Checkpointer.restore` is timed: epoch seconds before and after it, so the caller can measure
-the time from its restart to the job running again). ``--progress`` prints one JSON line per
-batch (records in, last checkpoint id) so that the caller can decide when to kill the process.
+collected while it runs: after each checkpoint the `Checkpointer`'s `last_duration_ms` and
+`last_bytes` are read. ``OUT`` (JSON) gets those, the import and script seconds, the job's records
+in, and when the job restored a checkpoint (`Checkpointer.restore` is timed: epoch seconds before
+and after it, so the caller can measure the time from its restart to the job running again).
+``--progress`` prints one JSON line per batch (records in, last checkpoint id) so that the caller
+can decide when to kill the process.
 """
 
 from __future__ import annotations
@@ -25,44 +25,46 @@ _STARTED = time.monotonic()
 
 
 class Recorder:
-    """What the job module reports: each checkpoint once, and the restore's start and end."""
+    """What the job module reports: each checkpoint, and the restore's start and end. The job's
+    Checkpointer methods are wrapped on the instance, so every checkpoint is seen, the last one
+    (taken by `finish` at the end of input) too."""
 
     def __init__(self, progress: bool) -> None:
         self.progress = progress
         self.checkpoints: list[dict[str, float]] = []
         self.restore: dict[str, Any] = {}
         self.records_in = 0
-        self.seen = 0  # the last checkpoint id recorded (or restored: not this run's to report)
 
     def on_job_start(self, job: Job) -> None:
         checkpointer = job.checkpointer
         if checkpointer is None:
             return
-        restore = checkpointer.restore
+        restore, checkpoint = checkpointer.restore, checkpointer.checkpoint
 
         def timed_restore() -> int | None:
             self.restore["started_epoch"] = time.time()
             restored = restore()
             self.restore.update(done_epoch=time.time(), checkpoint=restored)
-            self.seen = restored or 0
             return restored
 
-        checkpointer.restore = timed_restore  # type: ignore[method-assign]
-
-    def on_batch(self, job: Job) -> None:
-        self.records_in = job.status.records_in
-        checkpointer = job.checkpointer
-        last = checkpointer.last_id if checkpointer is not None else 0
-        if checkpointer is not None and last != self.seen:
-            self.seen = last
+        def recorded_checkpoint() -> int:
+            number = checkpoint()
             self.checkpoints.append(
                 {
-                    "id": last,
+                    "id": number,
                     "duration_ms": round(checkpointer.last_duration_ms, 2),
                     "bytes": checkpointer.last_bytes,
                 }
             )
+            return number
+
+        checkpointer.restore = timed_restore  # type: ignore[method-assign]
+        checkpointer.checkpoint = recorded_checkpoint  # type: ignore[method-assign]
+
+    def on_batch(self, job: Job) -> None:
+        self.records_in = job.status.records_in
         if self.progress:
+            last = job.checkpointer.last_id if job.checkpointer is not None else 0
             print(json.dumps({"records_in": self.records_in, "checkpoint": last}), flush=True)
 
 

@@ -111,6 +111,7 @@ class Setup:
     runs: Path  # scripts, results, checkpoints and logs of the runs
     batch_size: int  # table.exec.mini-batch.size
     interval: str  # execution.checkpointing.interval of the runs with checkpoints
+    load: float = field(default_factory=lambda: os.getloadavg()[0])  # the machine may be shared
 
 
 def _script(setup: Setup, results_db: Path, interval: str | None) -> Path:
@@ -434,6 +435,11 @@ def print_notes(setup: Setup, runs: ClickstreamRuns, flink: bool) -> None:
         "process + the restart; 'running' = from the restart's spawn until Checkpointer.restore "
         "returned; ckpt columns: the restart's.",
         "DuckDB batch: the batch oracle, one query per analysis over the json file.",
+        "wall s of each run, without checkpoints: "
+        + ", ".join(f"{r.measurement.wall_s:.2f}" for r in runs.plain)
+        + "; with: "
+        + ", ".join(f"{r.measurement.wall_s:.2f}" for r in runs.checked)
+        + f" (load average before the runs: {setup.load:.1f}; CPU s vary less with other load)",
     ]
     if flink:
         notes.insert(
@@ -495,7 +501,6 @@ def main(argv: list[str] | None = None) -> int:
     flink = None if args.skip_flink else flink_python()
     if not args.skip_flink and (flink is None or not flink.exists()):
         raise SystemExit("no PyFlink python: set CLICKSTREAM_PYFLINK_PYTHON or use --skip-flink")
-    console.print(f"load average (1 min) at the start: {os.getloadavg()[0]:.1f}")
     data = prepare_data(args.events, work)
     runs_dir = work / "runs" / f"checkpoints_n{args.events}"
     runs_dir.mkdir(parents=True, exist_ok=True)
