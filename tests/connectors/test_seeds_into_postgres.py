@@ -23,112 +23,16 @@ from clickstream.engine import Engine
 from clickstream.simulate.cli import make_generator
 from clickstream.simulate.outputs import LogOutput
 from tests.connectors.jdbc_db import Db
+from tests.connectors.seed_004 import (
+    ATTRIBUTE_CHECKOUTS,
+    CHECKOUTS_DDL,
+    CLICKS_DDL,
+    SINK_DDL,
+    USERS_DDL,
+    write_events,
+)
 
 pytestmark = pytest.mark.integration
-
-CHECKOUTS_DDL = """
-CREATE TABLE checkouts (
-    checkout_id STRING,
-    user_id INT,
-    product_id STRING,
-    payment_method STRING,
-    total_amount DECIMAL(5, 2),
-    shipping_address STRING,
-    billing_address STRING,
-    user_agent STRING,
-    ip_address STRING,
-    datetime_occured TIMESTAMP(3),
-    processing_time AS PROCTIME(),
-    WATERMARK FOR datetime_occured AS datetime_occured - INTERVAL '15' SECOND
-) WITH ({checkouts});"""
-
-CLICKS_DDL = """
-CREATE TABLE clicks (
-    click_id STRING,
-    user_id INT,
-    product_id STRING,
-    product STRING,
-    price DOUBLE,
-    url STRING,
-    user_agent STRING,
-    ip_address STRING,
-    datetime_occured TIMESTAMP(3),
-    processing_time AS PROCTIME(),
-    WATERMARK FOR datetime_occured AS datetime_occured - INTERVAL '15' SECOND
-) WITH ({clicks});"""
-
-USERS_DDL = """
-CREATE TEMPORARY TABLE users (
-    id INT,
-    username STRING,
-    PASSWORD STRING,
-    PRIMARY KEY (id) NOT ENFORCED
-) WITH ({users});"""
-
-SINK_DDL = """
-CREATE TABLE attributed_checkouts (
-    checkout_id STRING,
-    user_name STRING,
-    click_id STRING,
-    product_id STRING,
-    payment_method STRING,
-    total_amount DECIMAL(5, 2),
-    shipping_address STRING,
-    billing_address STRING,
-    user_agent STRING,
-    ip_address STRING,
-    checkout_time TIMESTAMP(3),
-    click_time TIMESTAMP,
-    PRIMARY KEY (checkout_id) NOT ENFORCED
-) WITH ({sink});"""
-
-ATTRIBUTE_CHECKOUTS = """
-INSERT INTO
-    attributed_checkouts
-SELECT
-    checkout_id,
-    user_name,
-    click_id,
-    product_id,
-    payment_method,
-    total_amount,
-    shipping_address,
-    billing_address,
-    user_agent,
-    ip_address,
-    checkout_time,
-    click_time
-FROM
-    (
-        SELECT
-            co.checkout_id,
-            u.username AS user_name,
-            cl.click_id,
-            co.product_id,
-            co.payment_method,
-            co.total_amount,
-            co.shipping_address,
-            co.billing_address,
-            co.user_agent,
-            co.ip_address,
-            co.datetime_occured AS checkout_time,
-            cl.datetime_occured AS click_time,
-            ROW_NUMBER() OVER (
-                PARTITION BY cl.user_id,
-                cl.product_id
-                ORDER BY
-                    cl.datetime_occured
-            ) AS rn
-        FROM
-            checkouts AS co
-            JOIN users FOR SYSTEM_TIME AS OF co.processing_time AS u ON co.user_id = u.id
-            LEFT JOIN clicks AS cl ON co.user_id = cl.user_id
-            AND co.product_id = cl.product_id
-            AND co.datetime_occured BETWEEN cl.datetime_occured
-            AND cl.datetime_occured + INTERVAL '1' HOUR
-    )
-WHERE
-    rn = 1;"""
 
 # The same question in one batch pass. Among checkouts that reach the same first click (equal
 # rowtimes) the earlier checkout arrives first and is kept. A checkout with no click in the hour
@@ -200,11 +104,7 @@ def test_seed_004_attribution_into_postgres(commerce, postgres_url, tmp_path) ->
     users = [(r.value["id"], r.value["username"], "secret") for r in records if r.topic == "users"]
     db.insert(f"{schema}.users", users)
     root = tmp_path / "log"
-    output = LogOutput("s4_", ["clicks", "checkouts"], str(root), partitions=2)
-    for record in records:
-        if record.topic != "users":
-            output.write(record)
-    output.close()
+    write_events(records, root, "s4_")
 
     engine = Engine(out=io.StringIO())
     engine.execute_script(

