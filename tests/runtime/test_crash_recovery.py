@@ -10,9 +10,15 @@ taken by other statements are tested here too.
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
+import subprocess
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,7 +34,7 @@ from tests.connectors.seed_004 import (
     USERS_DDL,
     write_events,
 )
-from tests.runtime.crash_harness import CrashRun, checkpoints, run_to_end
+from tests.runtime.crash_harness import SRC, CrashRun, checkpoints, command, run_to_end, spawn
 
 KILLS = 24
 SEED_000_TABLES = ("buy_cnt_per_hour", "cumulative_uv", "top_category")
@@ -187,3 +193,75 @@ def test_seed_004_killed_24_times_into_mariadb(mariadb_url, tmp_path) -> None:
     finally:
         db.close()
     print(f"\nseed 004 into MariaDB: {summary}; " + "; ".join(compared))
+
+
+# --- the CLI: --fresh, and a checkpoint of other statements ---------------------------------------
+
+BUYS = """
+CREATE TABLE user_behavior (user_id BIGINT, item_id BIGINT, category_id BIGINT, behavior STRING,
+    ts TIMESTAMP_LTZ(3), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+WITH ('connector' = 'log', 'path' = '{log_dir}', 'topic' = 'user_behavior',
+    'scan.bounded.mode' = 'latest-offset', 'format' = 'json');
+CREATE TABLE buys (user_id BIGINT, item_id BIGINT, ts TIMESTAMP_LTZ(3))
+WITH ('connector' = 'jdbc', 'url' = 'jdbc:sqlite:{db}', 'table-name' = 'buys');
+INSERT INTO buys SELECT user_id, item_id, ts FROM user_behavior WHERE behavior = '{behavior}';
+"""
+
+
+def _buys_script(path: Path, log_dir: Path, db: Path, behavior: str = "buy") -> Path:
+    path.write_text(BUYS.format(log_dir=log_dir, db=db, behavior=behavior))
+    return path
+
+
+def _rows(db: Path) -> Counter:
+    with closing(sqlite3.connect(db)) as conn:
+        return Counter(conn.execute("SELECT * FROM buys").fetchall())
+
+
+def _stopped_after_a_checkpoint(script: Path, settings: dict[str, str], output: Path) -> int:
+    """Run the job until its first checkpoint, then stop it as Ctrl-C does (it takes a last
+    checkpoint, which stays: the job did not end); that checkpoint's id."""
+    directory = Path(settings["state.checkpoints.dir"]) / settings["pipeline.name"]
+    process = spawn(script, settings, output)
+    deadline = time.monotonic() + 60
+    while checkpoints(directory)[0] == 0:
+        assert process.poll() is None and time.monotonic() < deadline, output.read_text()[-3000:]
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, output.read_text()[-3000:]
+    return checkpoints(directory)[0]
+
+
+def _cli(script: Path, settings: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.run(
+        command(script, settings, *flags), env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_fresh_starts_over_and_a_checkpoint_of_other_statements_is_refused(tmp_path: Path) -> None:
+    log_dir, db = tmp_path / "log", tmp_path / "out.db"
+    generate("tianchi", "log:user_behavior", events=200_000, seed=5, log_dir=str(log_dir))
+    settings = _settings(tmp_path / "checkpoints", "buys")
+    script = _buys_script(tmp_path / "buys.sql", log_dir, db)
+    stopped_at = _stopped_after_a_checkpoint(script, settings, tmp_path / "stopped.log")
+    first = _rows(db)
+
+    changed = _buys_script(tmp_path / "carts.sql", log_dir, db, behavior="cart")
+    refused = _cli(changed, settings)
+    assert refused.returncode == 1, refused.stderr
+    assert "taken by other statements" in refused.stderr and "--fresh" in refused.stderr
+    assert checkpoints(tmp_path / "checkpoints" / "buys")[0] == stopped_at and _rows(db) == first
+
+    fresh = _cli(script, settings, "--fresh")
+    assert fresh.returncode == 0, fresh.stderr
+    reference = tmp_path / "reference.db"
+    run_to_end(
+        _buys_script(tmp_path / "reference.sql", log_dir, reference),
+        _settings(tmp_path / "reference-checkpoints", "buys"),
+        tmp_path / "reference.log",
+    )
+    everything = _rows(reference)
+    assert 0 < sum(first.values()) < sum(everything.values())  # stopped part of the way
+    # resuming would have added the rest of the rows, starting over adds them all
+    assert _rows(db) == first + everything
