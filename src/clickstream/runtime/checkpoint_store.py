@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 import orjson
@@ -73,8 +74,16 @@ class CheckpointStore:
                 shutil.rmtree(entry, ignore_errors=True)
 
     def discard(self) -> None:
-        """Forget every checkpoint (the job finished, or `--fresh`)."""
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Forget every checkpoint (the job finished, or `--fresh`). The directory is renamed
+        away first, atomically: a kill while its files are deleted must not leave a checkpoint
+        with files missing, which the next run would try and fail to restore."""
+        for leftover in self.directory.parent.glob(f".{self.directory.name}.deleting-*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # by a discard a kill interrupted
+        if not self.directory.is_dir():
+            return
+        doomed = self.directory.with_name(f".{self.directory.name}.deleting-{uuid.uuid4().hex[:8]}")
+        os.rename(self.directory, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _fsync(path: Path) -> None:
