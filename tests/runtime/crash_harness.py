@@ -8,8 +8,11 @@ A kill lands at one of four kinds of moments, chosen by a seeded random generato
 - `commit`: as soon as the run's first checkpoint is complete, when its sinks commit the rows
   that waited for it (a restore must commit them, unless they are in);
 - `any`: a random time after the run completed a checkpoint of its own (during a batch, a sink's
-  commit, or a checkpoint): only these two get further than the last one, so the input must
-  last for enough checkpoints.
+  commit, or a checkpoint).
+Only the last two let the job get past its last checkpoint: they are chosen only while it is
+behind a schedule that spreads the kills over the checkpoints of an uninterrupted run, so the
+job does not end before its last kill, on a fast machine too. The moments are reproducible from
+the seed as far as the job's speed allows.
 A run that has ended (it deleted its checkpoints) is not killed: it would start over.
 
 A restarted job must resume: the first checkpoint it completes is numbered right after the last
@@ -33,8 +36,9 @@ import clickstream
 SRC = Path(clickstream.__file__).resolve().parents[1]  # this checkout's code, for the subprocess
 _POLL_S = 0.001
 _CHECKPOINT = re.compile(r"^chk-(\d+)(\.inprogress)?$")
-MODES = ("early", "checkpoint", "commit", "any")
+MODES = ("early", "checkpoint", "commit", "any")  # the last two let the job get further
 WEIGHTS = (0.15, 0.3, 0.2, 0.35)
+_FURTHER_SHARE = 0.6  # of the uninterrupted run's checkpoints, the crashed runs get past before the end
 
 
 @dataclass
@@ -66,10 +70,17 @@ def spawn(script: Path, settings: dict[str, str], output: Path, *flags: str) -> 
         return subprocess.Popen(command(script, settings, *flags), stdout=out, stderr=out, env=env)
 
 
-def run_to_end(script: Path, settings: dict[str, str], output: Path, timeout_s: float = 150) -> None:
+def run_to_end(script: Path, settings: dict[str, str], output: Path, timeout_s: float = 150) -> int:
+    """Run the job uninterrupted; how many checkpoints it took."""
+    directory = Path(settings["state.checkpoints.dir"]) / settings["pipeline.name"]
     process = spawn(script, settings, output)
-    code = process.wait(timeout=timeout_s)
-    assert code == 0, f"exit {code}: {output.read_text()[-3000:]}"
+    deadline, taken = time.monotonic() + timeout_s, 0
+    while process.poll() is None:
+        taken = max(taken, checkpoints(directory)[0])
+        assert time.monotonic() < deadline, f"not done in {timeout_s} s: {output.read_text()[-3000:]}"
+        time.sleep(0.005)
+    assert process.returncode == 0, f"exit {process.returncode}: {output.read_text()[-3000:]}"
+    return taken
 
 
 def checkpoints(directory: Path) -> tuple[int, int]:
@@ -147,10 +158,13 @@ class CrashRun:
         self.random = random.Random(seed)
         self.stats = CrashStats()
 
-    def run(self, kills: int) -> CrashStats:
+    def run(self, kills: int, uninterrupted: int) -> CrashStats:
+        """`uninterrupted`: the checkpoints an uninterrupted run takes. The runs that would get
+        further are spread over them, so that the job does not end before the last kill."""
         started = time.monotonic()
         while self.stats.kills < kills:
-            if not self._life():
+            further = (self.stats.kills + 1) / kills * uninterrupted * _FURTHER_SHARE
+            if not self._life(further):
                 break  # it ended before its kill: the test says whether the kills were enough
             self.stats.restarts += 1
         else:
@@ -158,11 +172,13 @@ class CrashRun:
         self.stats.seconds = time.monotonic() - started
         return self.stats
 
-    def _life(self) -> bool:
-        """Start the job and kill it at a moment of a random kind; False if it ended first."""
+    def _life(self, further: float) -> bool:
+        """Start the job and kill it at a moment of a random kind (one that lets it get past
+        its last checkpoint only while that is below `further`); False if it ended first."""
         last, _ = checkpoints(self.directory)
+        modes = MODES if last < further else MODES[:2]
         life = _Life(
-            mode=self.random.choices(MODES, WEIGHTS)[0],
+            mode=self.random.choices(modes, WEIGHTS[: len(modes)])[0],
             last=last,
             left=half_written(self.directory),
             early=self.random.uniform(0.0, 1.5),
