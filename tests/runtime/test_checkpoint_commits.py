@@ -1,5 +1,5 @@
-"""Exactly-once appends across runs of one job: the commit notes a run leaves in the sink's
-database must not make a later run of the job skip its own rows."""
+"""Exactly-once appends: the commit notes a run of a job leaves in the sink's database must not
+make a later run skip its own rows, and a kill during a commit must not leave rows twice."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import io
 import sqlite3
 from pathlib import Path
 
+import pyarrow as pa
+import pytest
+
 from clickstream.config import Settings
+from clickstream.connectors import filesystem
+from clickstream.connectors.filesystem import FileSystemSink
 from clickstream.engine import Engine
+from clickstream.schema import Column, TableDef
 
 ROWS = 50
 
@@ -53,3 +59,33 @@ def test_a_fresh_run_appends_all_its_rows(tmp_path: Path) -> None:
     _run(tmp_path)
     _run(tmp_path, fresh=True)
     assert _count(tmp_path) == 2 * ROWS
+
+
+class _Killed(Exception):
+    pass
+
+
+def _file_sink(path: Path) -> FileSystemSink:
+    columns = [Column("id", "BIGINT", "BIGINT")]
+    table = TableDef("dst", columns, options={"connector": "filesystem", "path": str(path), "format": "csv"})
+    return FileSystemSink(table, Settings())
+
+
+def test_a_kill_before_a_files_first_commit_is_noted_leaves_no_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.csv"
+    rows = pa.table({"id": pa.array(range(5), pa.int64()), "_op": pa.array([0] * 5, pa.int8())})
+    noted = filesystem.write_atomically
+
+    def killed_before_noting_chk_1(notes_path: Path, content: dict, durable: bool = True) -> None:
+        if content["job/0/dst"]["checkpoint"] == 1:  # the rows are in the file, the note is not
+            raise _Killed
+        noted(notes_path, content, durable)
+
+    monkeypatch.setattr(filesystem, "write_atomically", killed_before_noting_chk_1)
+    with pytest.raises(_Killed):
+        _file_sink(path).commit("job/0/dst", 1, [rows])
+    monkeypatch.undo()
+    _file_sink(path).commit("job/0/dst", 1, [rows])  # the restored job commits chk-1 again
+    assert path.read_text().splitlines() == [str(i) for i in range(5)]

@@ -361,11 +361,16 @@ class FileSystemSink(BaseSink):
         noted length: they are cut off before the checkpoint's rows are appended again."""
         notes_path = self.path.with_name(f".{self.path.name}.commits")
         notes = read_json(notes_path) or {}
-        last = notes.get(writer)
-        if last is not None and last["checkpoint"] >= checkpoint:
-            return
         self._out.flush()
-        if last is not None and self.path.stat().st_size > last["length"]:
+        last = notes.get(writer)
+        if last is None:
+            # the writer's first commit: where its rows start is noted first (as checkpoint 0,
+            # before any), so that a kill before its note is cut off as for a later commit
+            last = notes[writer] = {"checkpoint": 0, "length": self.path.stat().st_size}
+            write_atomically(notes_path, notes)
+        if last["checkpoint"] >= checkpoint:
+            return
+        if self.path.stat().st_size > last["length"]:
             os.truncate(self.path, last["length"])
         for batch in batches:
             self._out.write(self._encode(batch))
