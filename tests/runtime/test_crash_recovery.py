@@ -2,10 +2,11 @@
 let run to its end, exactly the sink tables an uninterrupted run writes: no row lost, none twice.
 
 Job 1 is seed 000 (all its INSERTs) from the embedded log into PostgreSQL; job 2 is seed 004's
-checkout attribution into an append table in MariaDB. Each runs through `clickstream run` in a
-subprocess (see `crash_harness`); the uninterrupted run has the same statements and settings, its
-own checkpoint directory and its own tables. The CLI's `--fresh` and its refusal of a checkpoint
-taken by other statements are tested here too.
+checkout attribution into an append table in MariaDB; job 3 reads CSV files into JSON files. Each
+runs through `clickstream run` in a subprocess (see `crash_harness`); the uninterrupted run has
+the same statements and settings, its own checkpoint directory and its own tables. The CLI's
+resume after SIGTERM, `--fresh`, and its refusal of a checkpoint taken by other statements are
+tested here too.
 """
 
 from __future__ import annotations
@@ -289,13 +290,38 @@ def _cli(script: Path, settings: dict[str, str], *flags: str) -> subprocess.Comp
     )
 
 
-def test_fresh_starts_over_and_a_checkpoint_of_other_statements_is_refused(tmp_path: Path) -> None:
-    log_dir, db = tmp_path / "log", tmp_path / "out.db"
+@pytest.fixture(scope="module")
+def buys_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Counter]:
+    """A log of tianchi events, and the rows the buys job writes from it uninterrupted."""
+    directory = tmp_path_factory.mktemp("buys")
+    log_dir, reference = directory / "log", directory / "reference.db"
     generate("tianchi", "log:user_behavior", events=200_000, seed=5, log_dir=str(log_dir))
-    settings = _settings(tmp_path / "checkpoints", "buys")
+    run_to_end(
+        _buys_script(directory / "reference.sql", log_dir, reference),
+        _settings(directory / "reference-checkpoints", "buys"),
+        directory / "reference.log",
+    )
+    return log_dir, _rows(reference)
+
+
+def test_a_job_stopped_by_sigterm_resumes_where_it_stopped(buys_log, tmp_path: Path) -> None:
+    log_dir, everything = buys_log
+    db, settings = tmp_path / "out.db", _settings(tmp_path / "checkpoints", "buys")
+    script = _buys_script(tmp_path / "buys.sql", log_dir, db)
+    _stopped_after_a_checkpoint(script, settings, tmp_path / "stopped.log")
+    assert 0 < sum(_rows(db).values()) < sum(everything.values())  # stopped part of the way
+    resumed = _cli(script, settings)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _rows(db) == everything
+
+
+def test_fresh_starts_over_and_a_checkpoint_of_other_statements_is_refused(buys_log, tmp_path: Path) -> None:
+    log_dir, everything = buys_log
+    db, settings = tmp_path / "out.db", _settings(tmp_path / "checkpoints", "buys")
     script = _buys_script(tmp_path / "buys.sql", log_dir, db)
     stopped_at = _stopped_after_a_checkpoint(script, settings, tmp_path / "stopped.log")
     first = _rows(db)
+    assert 0 < sum(first.values()) < sum(everything.values())  # stopped part of the way
 
     changed = _buys_script(tmp_path / "carts.sql", log_dir, db, behavior="cart")
     refused = _cli(changed, settings)
@@ -305,13 +331,5 @@ def test_fresh_starts_over_and_a_checkpoint_of_other_statements_is_refused(tmp_p
 
     fresh = _cli(script, settings, "--fresh")
     assert fresh.returncode == 0, fresh.stderr
-    reference = tmp_path / "reference.db"
-    run_to_end(
-        _buys_script(tmp_path / "reference.sql", log_dir, reference),
-        _settings(tmp_path / "reference-checkpoints", "buys"),
-        tmp_path / "reference.log",
-    )
-    everything = _rows(reference)
-    assert 0 < sum(first.values()) < sum(everything.values())  # stopped part of the way
     # resuming would have added the rest of the rows, starting over adds them all
     assert _rows(db) == first + everything
