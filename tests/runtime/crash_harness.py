@@ -16,8 +16,8 @@ job does not end before its last kill, on a fast machine too. The moments are re
 the seed as far as the job's speed allows.
 A run that has ended (it deleted its checkpoints) is not killed: it would start over.
 
-A restarted job must resume: the first checkpoint it completes is numbered right after the last
-one on disk (a job starting over would number from 1 again).
+A restarted job must resume: the first checkpoint it writes is numbered right after the last one
+on disk (a job starting over would number from 1 again).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class CrashStats:
     kills: int = 0
     kills_in_checkpoint: int = 0  # the kill left a checkpoint half written (chk-<n>.inprogress)
     restarts: int = 0
-    resumed: int = 0  # restarts seen completing the checkpoint after the last one on disk
+    resumed: int = 0  # restarts seen writing the checkpoint after the last one on disk
     modes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -129,6 +129,7 @@ class _Life:
     delay: float  # mode `any`: kill this long after its first checkpoint
     started: float = field(default_factory=time.monotonic)
     first_checkpoint: float | None = None  # when it completed its first checkpoint
+    resumed: bool = False  # it was seen writing the checkpoint after the last one on disk
 
     def age(self) -> float:
         return time.monotonic() - self.started
@@ -190,9 +191,11 @@ class CrashRun:
         while process.poll() is None:
             complete, _ = checkpoints(self.directory)
             if life.first_checkpoint is None and complete > last:
-                assert complete == last + 1, f"resumed at chk-{complete} after chk-{last}: {self.stats}"
                 life.first_checkpoint = time.monotonic()
-                self.stats.resumed += 1
+                self._resumed(life, complete)
+            writing = half_written(self.directory)
+            if writing is not None and writing != life.left:
+                self._resumed(life, int(writing[0].removeprefix("chk-").removesuffix(".inprogress")))
             if life.due(self.directory) and not life.ended(self.directory):
                 self._kill(process, life)
                 return True
@@ -200,6 +203,13 @@ class CrashRun:
             time.sleep(_POLL_S)
         assert process.returncode == 0, f"exit {process.returncode}: {self.output.read_text()[-3000:]}"
         return False
+
+    def _resumed(self, life: _Life, number: int) -> None:
+        """The run writes (or wrote) checkpoint `number`: the next after the last on disk."""
+        if not life.resumed:
+            assert number == life.last + 1, f"chk-{number} after chk-{life.last}: {self.stats.summary()}"
+            life.resumed = True
+            self.stats.resumed += 1
 
     def _kill(self, process: subprocess.Popen, life: _Life) -> None:
         process.send_signal(signal.SIGKILL)

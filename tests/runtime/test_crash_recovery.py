@@ -229,7 +229,7 @@ def _csv_input(directory: Path, files: int, rows: int) -> Path:
 
 
 def test_files_into_files_killed_20_times(tmp_path: Path) -> None:
-    source = _csv_input(tmp_path / "input", files=3, rows=100_000)
+    source = _csv_input(tmp_path / "input", files=3, rows=200_000)
     scripts = {}
     for run in ("reference", "crashed"):
         scripts[run] = tmp_path / f"{run}.sql"
