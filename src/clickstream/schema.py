@@ -49,6 +49,15 @@ class ComputedColumn:
         return isinstance(self.expression, exp.Anonymous) and self.expression.name.upper() == ("PROCTIME")
 
 
+@dataclass(frozen=True)
+class MetadataColumn:
+    """`col TYPE METADATA [FROM 'key'] [VIRTUAL]`: the connector reads the column from a record's
+    metadata (`key`, else the column's name); a VIRTUAL one is not written by a sink."""
+
+    key: str
+    virtual: bool = False
+
+
 @dataclass
 class Watermark:
     column: str
@@ -66,6 +75,8 @@ class TableDef:
     watermark: Watermark | None = None
     primary_key: list[str] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)
+    # physical columns read from record metadata, by column name
+    metadata: dict[str, MetadataColumn] = field(default_factory=dict)
 
     @property
     def connector(self) -> str:
@@ -79,6 +90,11 @@ class TableDef:
     def columns(self) -> list[Column]:
         """All columns in declaration order: physical first, then computed (as Flink lists them)."""
         return self.physical + self.computed_columns
+
+    @property
+    def persisted(self) -> list[Column]:
+        """The physical columns an INSERT writes: all but the VIRTUAL metadata ones."""
+        return [c for c in self.physical if not (c.name in self.metadata and self.metadata[c.name].virtual)]
 
     def column(self, name: str) -> Column | None:
         lowered = name.lower()

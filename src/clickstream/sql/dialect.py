@@ -14,7 +14,14 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.helper import seq_get
 from sqlglot.tokens import Token, TokenType
 
-from clickstream.sql.expressions import Descriptor, JsonCall, MapConstructor, TableArg, WindowTvf
+from clickstream.sql.expressions import (
+    Descriptor,
+    JsonCall,
+    MapConstructor,
+    MetadataColumnConstraint,
+    TableArg,
+    WindowTvf,
+)
 from clickstream.sql.match_syntax import MatchRecognizeClause, match_recognize_sql, parse_match_recognize
 from clickstream.sql.reserved_words import RESERVED_WORDS
 
@@ -108,6 +115,13 @@ class FlinkParser(parser.Parser):
             exp.WatermarkColumnConstraint(
                 this=self._match(TokenType.FOR) and self._parse_column(),
                 expression=self._match(TokenType.ALIAS) and self._parse_disjunction(),
+            )
+        ),
+        # col TYPE METADATA [FROM 'key'] [VIRTUAL]
+        "METADATA": lambda self: self.expression(
+            MetadataColumnConstraint(
+                this=self._match(TokenType.FROM) and self._parse_string(),
+                virtual=self._match_text_seq("VIRTUAL"),
             )
         ),
     }

@@ -60,3 +60,9 @@ class MapConstructor(exp.Expression, exp.Func):
     """`MAP[k1, v1, k2, v2, ...]`: a map value from alternating keys and values."""
 
     arg_types = {"expressions": True}
+
+
+class MetadataColumnConstraint(exp.Expression, exp.ColumnConstraintKind):
+    """`METADATA [FROM 'key'] [VIRTUAL]`: a column the connector fills from a record's metadata."""
+
+    arg_types = {"this": False, "virtual": False}

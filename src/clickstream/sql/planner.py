@@ -146,10 +146,10 @@ class Planner:
 
     def _sink_columns(self, target: TableDef, statement: InsertStatement) -> list[Column]:
         if not statement.columns:
-            return list(target.physical)
+            return list(target.persisted)
         columns = []
         for name in statement.columns:
-            column = next((c for c in target.physical if c.name.lower() == name.lower()), None)
+            column = next((c for c in target.persisted if c.name.lower() == name.lower()), None)
             if column is None:
                 raise SqlValidationError(
                     f"Unknown target column '{name}' in '{target.name}'", *position_of(statement.target_node)

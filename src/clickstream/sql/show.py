@@ -25,8 +25,18 @@ def function_names() -> list[str]:
     return sorted({*FUNCTIONS, *_NATIVE, *_AGGREGATES, *_TABLE_FUNCTIONS, *_OPERATORS})
 
 
+def _metadata(table: TableDef, name: str) -> str:
+    meta = table.metadata.get(name)
+    if meta is None:
+        return ""
+    return f" METADATA FROM '{meta.key}'" + (" VIRTUAL" if meta.virtual else "")
+
+
 def show_create_table(table: TableDef, temporary: bool) -> str:
-    lines = [f"  {_quote(c.name)} {_type(c, c.name in table.primary_key)}" for c in table.physical]
+    lines = [
+        f"  {_quote(c.name)} {_type(c, c.name in table.primary_key)}{_metadata(table, c.name)}"
+        for c in table.physical
+    ]
     lines += [f"  {_quote(c.name)} AS {_sql(c.expression)}" for c in table.computed]
     if table.watermark is not None:
         lines.append(

@@ -15,9 +15,10 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from clickstream.errors import SqlError, SqlParseError, UnsupportedFeatureError
-from clickstream.schema import ComputedColumn, TableDef, Watermark
+from clickstream.schema import ComputedColumn, MetadataColumn, TableDef, Watermark
 from clickstream.sql.clauses import check_clauses
 from clickstream.sql.dialect import Flink
+from clickstream.sql.expressions import MetadataColumnConstraint
 from clickstream.sql.types import column_from_datatype
 
 
@@ -423,6 +424,9 @@ def _add_column(statement: Statement, table: TableDef, item: exp.ColumnDef) -> N
         if isinstance(kind, exp.ComputedColumnConstraint):
             table.computed.append(ComputedColumn(name, kind.this))
             return
+        if isinstance(kind, MetadataColumnConstraint):
+            key = kind.this.name if kind.this else name
+            table.metadata[name] = MetadataColumn(key, bool(kind.args.get("virtual")))
         if isinstance(kind, exp.PrimaryKeyColumnConstraint):
             table.primary_key = [name]
             nullable = False

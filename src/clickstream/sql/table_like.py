@@ -11,6 +11,7 @@ OPTIONS; METADATA and PARTITIONS are accepted and have nothing to merge here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from clickstream.errors import CatalogError, SqlError, SqlValidationError
 from clickstream.schema import ComputedColumn, TableDef
@@ -43,6 +44,10 @@ def merge_like(statement: CreateTable, source: TableDef | ViewDef | None) -> Tab
     def fail(message: str) -> SqlError:
         return statement.error(SqlValidationError, message, like.node)
 
+    if strategies["METADATA"] == "EXCLUDING":  # the source's metadata columns are left out
+        source = replace(
+            source, physical=[c for c in source.physical if c.name not in source.metadata], metadata={}
+        )
     merged = TableDef(
         name=table.name,
         physical=_physical(source, table, fail),
@@ -50,6 +55,7 @@ def merge_like(statement: CreateTable, source: TableDef | ViewDef | None) -> Tab
         watermark=_pick(source.watermark, table.watermark, strategies["WATERMARKS"], fail, _watermark_clash),
         primary_key=_pick(source.primary_key, table.primary_key, strategies["CONSTRAINTS"], fail, _key_clash),
         options=_options(source.options, table.options, strategies["OPTIONS"], fail),
+        metadata={**source.metadata, **table.metadata},
     )
     check_table(statement, merged, like.node)
     return merged
