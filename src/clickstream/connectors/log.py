@@ -36,16 +36,13 @@ changelog format (`debezium-json`, `canal-json`, `maxwell-json`) to read CDC eve
 
 from __future__ import annotations
 
-import base64
 import itertools
 import os
 import re
-from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,9 +57,9 @@ from clickstream.connectors.base import (
     BaseSource,
 )
 from clickstream.connectors.changelog import decoder_for
-from clickstream.connectors.collection_values import is_collection, to_json
 from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
 from clickstream.connectors.formats import FORMATS
+from clickstream.connectors.json_rows import dumps, rows_of
 from clickstream.connectors.options import ANY, DELIVERY_GUARANTEE, Option, exactly_once
 from clickstream.connectors.upsert import DELETED
 from clickstream.errors import ConnectorError
@@ -425,21 +422,6 @@ class LogSource(BaseSource):
 # --- sink -------------------------------------------------------------------------------------
 
 
-def _json_values(column: pa.ChunkedArray) -> list:
-    """A column's values for JSON: a MAP as an object (Arrow gives a list of pairs)."""
-    if is_collection(column.type):
-        return [to_json(v, column.type) for v in column.to_pylist()]
-    return column.to_pylist()
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)  # exact; the JSON decoder reads numbers in strings
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()  # as Flink's json format writes BYTES
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
 class LogSink(BaseSink):
     """Appends each +I/+U row as a JSON object and each -D as a tombstone of its key; -U is
     dropped (the +U after it carries the row)."""
@@ -491,19 +473,15 @@ class LogSink(BaseSink):
             batch = batch.drop_columns([OP_COLUMN])
         if batch.num_rows == 0:
             return [], []
-        names = batch.column_names
-        rows = [
-            dict(zip(names, row, strict=True)) for row in zip(*map(_json_values, batch.columns), strict=True)
-        ]
+        rows = rows_of(batch)
         written = [
             self._tombstone(r) if d else r for r, d in zip(rows, deletes or [False] * len(rows), strict=True)
         ]
-        values = [orjson.dumps(row, default=_json_default, option=orjson.OPT_UTC_Z) for row in written]
+        values = [dumps(row) for row in written]
         return values, rows
 
     def _key(self, row: dict) -> bytes:
-        key = {k: row[k] for k in self.key_fields}
-        return orjson.dumps(key, default=_json_default, option=orjson.OPT_UTC_Z)
+        return dumps({k: row[k] for k in self.key_fields})
 
     @property
     def transactional(self) -> bool:
