@@ -186,8 +186,8 @@ def test_datagen_field_options_name_a_column():
 
 
 def test_unknown_connector_is_left_to_the_first_use():
-    engine = create("CREATE TABLE k (a INT) WITH ('connector' = 'kafka', 'topic' = 't', 'whatever' = 'x');")
-    with pytest.raises(ClickstreamError, match="connector 'kafka'"):
+    engine = create("CREATE TABLE k (a INT) WITH ('connector' = 'pulsar', 'topic' = 't', 'whatever' = 'x');")
+    with pytest.raises(ClickstreamError, match="connector 'pulsar'"):
         engine.execute_script(
             "CREATE TABLE s (a INT) WITH ('connector' = 'print'); INSERT INTO s SELECT a FROM k;"
         )

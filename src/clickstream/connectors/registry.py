@@ -21,12 +21,21 @@ _CONNECTORS: dict[str, tuple[str, str | None, str | None, str | None]] = {
     "blackhole": ("clickstream.connectors.blackhole", None, "BlackholeSink", None),
     "datagen": ("clickstream.connectors.datagen", "DataGenSource", None, None),
     "log": ("clickstream.connectors.log", "LogSource", "LogSink", None),
+    "kafka": ("clickstream.connectors.kafka", "KafkaSource", "KafkaSink", None),
+    "upsert-kafka": ("clickstream.connectors.upsert_kafka", "UpsertKafkaSource", "UpsertKafkaSink", None),
 }
+# connectors whose tables may declare METADATA columns
+_METADATA = ("kafka", "upsert-kafka")
 
 _ROLES: dict[Role, int] = {"source": 1, "sink": 2, "lookup": 3}
 
 # How each sink takes a changelog (see ConnectorCapabilities); the others upsert by primary key.
-_SINK_MODES: dict[str, SinkMode] = {"print": "changelog", "blackhole": "changelog", "filesystem": "append"}
+_SINK_MODES: dict[str, SinkMode] = {
+    "print": "changelog",
+    "blackhole": "changelog",
+    "filesystem": "append",
+    "kafka": "append",
+}
 
 
 def connector_names() -> list[str]:
@@ -65,6 +74,8 @@ def _source_mode(table: TableDef) -> SourceMode:
         return "all"
     if table.connector == "log" and table.primary_key:
         return "upsert"
+    if table.connector == "upsert-kafka":
+        return "upsert"
     return "insert"
 
 
@@ -80,6 +91,11 @@ def check_options(table: TableDef) -> None:
     A table whose connector is unknown is left alone: using it fails, naming the connectors."""
     if table.connector not in _CONNECTORS:
         return
+    if table.metadata and table.connector not in _METADATA:
+        raise ConnectorError(
+            f"Table '{table.name}': connector '{table.connector}' has no metadata columns "
+            f"('{next(iter(table.metadata))}' is declared METADATA); only kafka and upsert-kafka do"
+        )
     options.check(
         table.connector,
         table.name,

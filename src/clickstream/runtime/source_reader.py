@@ -44,7 +44,10 @@ class SourceReader:
     ) -> None:
         self.scan, self.source, self.state, self.clock = scan, source, state, clock
         self.max_rows = settings.mini_batch_size
-        idle = parse_duration_ms(settings.get("table.exec.source.idle-timeout"))
+        # a source's own idle timeout (Kafka's `scan.watermark.idle-timeout`) wins over the job's
+        idle = getattr(source, "idle_timeout_ms", None)
+        if idle is None:
+            idle = parse_duration_ms(settings.get("table.exec.source.idle-timeout"))
         self.watermarks = WatermarkTracker(getattr(source, "partitions", None) or 1, idle)
         self.sequence = 0
         # Derived columns: PROCTIME() and a `ts - INTERVAL ...` watermark are computed here, the

@@ -1,0 +1,341 @@
+"""The `kafka` connector: tables over Apache Kafka topics, on confluent-kafka, with Flink's options
+(see `kafka_options`).
+
+The source assigns itself every partition of its topics (as Flink's KafkaSource: the group id is
+only where offsets are committed, there is no group rebalancing), starting where
+`scan.startup.mode` says and, with `scan.bounded.mode`, stopping at offsets fixed when the job
+starts. It polls whole batches (`consume`) and decodes them at once (`kafka_records`). Each row
+carries an int32 `__partition`, an index per (topic, partition) in the order the partitions were
+found, so the engine keeps a watermark per Kafka partition. Its `position()` holds the next offset
+of each partition, the stop offsets and that index, so a checkpoint resumes exactly; after each
+checkpoint the offsets go to the consumer group (`enable.auto.commit` is off), so Kafka's tools
+show the job's real lag. New partitions (and topics of a pattern) are looked for every
+`scan.topic-partition-discovery.interval` and read from their start.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
+
+from clickstream.config import Settings, parse_duration_ms
+from clickstream.connectors.base import BaseSource
+from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
+from clickstream.connectors.kafka_client import TRANSIENT, consumer, metadata, partitions_of, where
+from clickstream.connectors.kafka_options import (
+    KAFKA_OPTIONS,
+    choice,
+    required_int,
+    specific_offsets,
+    timeout_ms,
+    topics,
+)
+from clickstream.connectors.kafka_records import RecordDecoder, Records
+from clickstream.connectors.kafka_sink import KafkaSink
+from clickstream.errors import ConnectorError
+from clickstream.schema import TableDef
+
+OPTIONS = (*KAFKA_OPTIONS, DEAD_LETTER_PATH)
+__all__ = ["OPTIONS", "KafkaSink", "KafkaSource"]
+
+Partition = tuple[str, int]  # (topic, partition)
+_POLL_TIMEOUT_S = 0.1
+
+
+def _partition(message: Message) -> Partition:
+    return message.topic(), message.partition()  # type: ignore[return-value]  # a record has both
+
+
+def _offset(message: Message) -> int:
+    return message.offset()  # type: ignore[return-value]  # a record has one
+
+
+class KafkaSource(BaseSource):
+    """Reads a table's topics; decodes each batch with the table's formats."""
+
+    upsert = False
+
+    def __init__(self, table: TableDef, settings: Settings) -> None:
+        super().__init__(table, settings)
+        self.topics = topics(table)
+        self.check_table()
+        self.group = table.options.get("properties.group.id")
+        self.decoder = RecordDecoder(table, self.upsert)
+        self.dead_letters = DeadLetters(table, settings)
+        self.bounded = choice(table, "scan.bounded.mode", "unbounded") != "unbounded"
+        idle = table.options.get("scan.watermark.idle-timeout")
+        self.idle_timeout_ms = parse_duration_ms(idle) if idle else None
+        discovery = parse_duration_ms(table.options.get("scan.topic-partition-discovery.interval", "5 min"))
+        self.discovery_s = discovery / 1000 if discovery > 0 and not self.bounded else None
+        self.consumer, self.errors = consumer(table, self._config())
+        self.index: dict[Partition, int] = {}  # partition -> its __partition index
+        self.next: dict[Partition, int] = {}  # partition -> next offset to read
+        self.stops: dict[Partition, int] = {}  # bounded: partition -> offset to stop before
+        self.paused: set[Partition] = set()
+        found = self._discover()
+        self.next = self._start(found)
+        if self.bounded:
+            self.stops = self._stop_offsets(found)
+        self._assign()
+        self.partitions = len(self.index)
+        self._discovered_at = time.monotonic()
+
+    def check_table(self) -> None:
+        """A plain topic has no keys to upsert by (Flink refuses a PRIMARY KEY without a changelog format)."""
+        from clickstream.connectors.changelog import is_changelog_format
+
+        if self.table.primary_key and not is_changelog_format(self.table):
+            raise ConnectorError(
+                f"Table '{self.table.name}': the kafka connector does not take a PRIMARY KEY (it cannot "
+                "guarantee it); use the 'upsert-kafka' connector for a keyed changelog"
+            )
+
+    def _config(self) -> dict:
+        return {
+            "group.id": self.group or f"clickstream-{self.table.name}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+            "on_commit": self._on_commit,
+        }
+
+    def _on_commit(self, error: KafkaError | None, _partitions: list) -> None:
+        # a failed commit is not fatal (as in Flink): the next checkpoint commits newer offsets
+        self.commit_error = error
+
+    # --- partitions and offsets -----------------------------------------------------------------
+
+    def _discover(self) -> list[Partition]:
+        """Every partition of the table's topics, those not seen before given the next indexes."""
+        meta = metadata(self.consumer, self.errors, self.table, self.topics)
+        counts = partitions_of(meta, self.table, self.topics)
+        found = sorted((t, p) for t, n in counts.items() for p in range(n))
+        for partition in found:
+            self.index.setdefault(partition, len(self.index))
+        return found
+
+    def _watermarks(self, partition: Partition) -> tuple[int, int]:
+        try:
+            return self.consumer.get_watermark_offsets(
+                TopicPartition(*partition), timeout=timeout_ms(self.table) / 1000
+            )
+        except KafkaException as e:
+            raise ConnectorError(
+                f"{where(self.table, partition[0])}: cannot read the offsets of partition "
+                f"{partition[1]}: {e.args[0].str()}"
+            ) from None
+
+    def _start(self, found: list[Partition]) -> dict[Partition, int]:
+        mode = choice(self.table, "scan.startup.mode", "group-offsets")
+        if mode == "earliest-offset":
+            return {p: self._watermarks(p)[0] for p in found}
+        if mode == "latest-offset":
+            return {p: self._watermarks(p)[1] for p in found}
+        if mode == "group-offsets":
+            return self._committed(found, "scan.startup.mode")
+        if mode == "timestamp":
+            return self._at_time(found, required_int(self.table, "scan.startup.timestamp-millis"))
+        given = self._specific("scan.startup.specific-offsets")
+        return {p: given.get(p, self._watermarks(p)[0]) for p in found}
+
+    def _stop_offsets(self, found: list[Partition]) -> dict[Partition, int]:
+        mode = choice(self.table, "scan.bounded.mode", "unbounded")
+        if mode == "latest-offset":
+            return {p: self._watermarks(p)[1] for p in found}
+        if mode == "group-offsets":
+            return self._committed(found, "scan.bounded.mode")
+        if mode == "timestamp":
+            return self._at_time(found, required_int(self.table, "scan.bounded.timestamp-millis"))
+        given = self._specific("scan.bounded.specific-offsets")
+        # a partition without a stop offset is not read (Flink's default: its earliest offset)
+        return {p: given.get(p, self.next[p]) for p in found}
+
+    def _specific(self, key: str) -> dict[Partition, int]:
+        if len(self.topics.names) != 1:
+            raise ConnectorError(f"Table '{self.table.name}': '{key}' needs a single 'topic'")
+        return {(self.topics.names[0], p): o for p, o in specific_offsets(self.table, key).items()}
+
+    def _committed(self, found: list[Partition], key: str) -> dict[Partition, int]:
+        """The group's committed offsets; the earliest where it has none."""
+        if not self.group:
+            raise ConnectorError(
+                f"Table '{self.table.name}': '{key}' = 'group-offsets' needs 'properties.group.id'"
+            )
+        try:
+            committed = self.consumer.committed(
+                [TopicPartition(*p) for p in found], timeout=timeout_ms(self.table) / 1000
+            )
+        except KafkaException as e:
+            raise ConnectorError(
+                f"{where(self.table, self.topics)}: cannot read the group's offsets: {e.args[0].str()}"
+            ) from None
+        return {
+            (tp.topic, tp.partition): tp.offset
+            if tp.offset >= 0
+            else self._watermarks((tp.topic, tp.partition))[0]
+            for tp in committed
+        }
+
+    def _at_time(self, found: list[Partition], millis: int) -> dict[Partition, int]:
+        """The first offset of each partition at or after `millis` (its end where there is none)."""
+        asked = [TopicPartition(t, p, millis) for t, p in found]
+        try:
+            answered = self.consumer.offsets_for_times(asked, timeout=timeout_ms(self.table) / 1000)
+        except KafkaException as e:
+            raise ConnectorError(
+                f"{where(self.table, self.topics)}: cannot look up offsets by time: {e.args[0].str()}"
+            ) from None
+        return {
+            (tp.topic, tp.partition): tp.offset
+            if tp.offset >= 0
+            else self._watermarks((tp.topic, tp.partition))[1]
+            for tp in answered
+        }
+
+    def _assign(self) -> None:
+        """Read every partition from its next offset (those at their stop are not assigned)."""
+        self.paused = {p for p in self.next if p in self.stops and self.next[p] >= self.stops[p]}
+        self.consumer.assign(
+            [TopicPartition(t, p, o) for (t, p), o in self.next.items() if (t, p) not in self.paused]
+        )
+
+    def _discover_new(self) -> None:
+        """Partitions (and pattern topics) added since: read from their start, as Flink does."""
+        if self.discovery_s is None or time.monotonic() - self._discovered_at < self.discovery_s:
+            return
+        self._discovered_at = time.monotonic()
+        try:
+            found = self._discover()
+        except ConnectorError:
+            return  # the broker is away: look again at the next interval
+        new = [p for p in found if p not in self.next]
+        if new:
+            for partition in new:
+                self.next[partition] = OFFSET_BEGINNING
+            self.consumer.incremental_assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in new])
+            for partition in new:  # a concrete offset for position(), once the client knows
+                self.next[partition] = self._watermarks(partition)[0]
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def poll(self, max_rows: int) -> pa.Table | None:
+        self._discover_new()
+        if self.exhausted():
+            return None
+        messages = [m for m in self.consumer.consume(max_rows, _POLL_TIMEOUT_S) if self._data(m)]
+        messages = self._within_stops(messages)
+        if not messages:
+            return None
+        for m in messages:
+            self.next[_partition(m)] = _offset(m) + 1
+        return self._decode(messages)
+
+    def _data(self, message) -> bool:
+        """Whether `message` is a record; the end of a partition moves its position on (past
+        transaction markers); a lasting error fails the job."""
+        error = message.error()
+        if error is None:
+            return True
+        if error.code() == KafkaError._PARTITION_EOF:
+            partition = _partition(message)
+            self.next[partition] = max(self.next.get(partition, 0), message.offset())
+            self._pause_finished(partition)
+            return False
+        if error.code() in TRANSIENT or error.retriable():
+            return False  # the client reconnects and goes on
+        topic = message.topic() or self.topics.describe()
+        raise ConnectorError(f"{where(self.table, topic)}: {error.str()}")
+
+    def _within_stops(self, messages: list) -> list:
+        """A bounded source's records before the stop offsets; finished partitions are paused."""
+        if not self.bounded:
+            return messages
+        kept = [m for m in messages if m.offset() < self.stops.get(_partition(m), 0)]
+        for m in messages:
+            partition = _partition(m)
+            if m.offset() + 1 >= self.stops.get(partition, 0):
+                self.next[partition] = max(
+                    self.next.get(partition, 0), min(m.offset() + 1, self.stops.get(partition, 0))
+                )
+        for partition in {_partition(m) for m in messages}:
+            self._pause_finished(partition)
+        return kept
+
+    def _pause_finished(self, partition: Partition) -> None:
+        if (
+            self.bounded
+            and partition not in self.paused
+            and self.next.get(partition, 0) >= self.stops.get(partition, 0)
+        ):
+            self.paused.add(partition)
+            self.consumer.incremental_unassign([TopicPartition(*partition)])
+
+    def _decode(self, messages: list) -> pa.Table | None:
+        index = np.array([self.index[_partition(m)] for m in messages], dtype=np.int32)
+        values = [m.value() for m in messages]
+        self.metrics.bytes_in += sum(len(v) for v in values if v is not None)
+        rows, malformed, positions = self.decoder.decode(Records(messages, index, values))
+        if malformed:
+            topics, places = Records(messages, index, values).where(positions)
+            for topic in sorted(set(topics)):
+                chosen = [i for i, t in enumerate(topics) if t == topic]
+                self.dead_letters.write(
+                    [malformed[i] for i in chosen], f"kafka:{topic}", [places[i] for i in chosen]
+                )
+            self.metrics.malformed = self.dead_letters.count
+        self.metrics.records_in += rows.num_rows
+        return rows if rows.num_rows else None
+
+    def exhausted(self) -> bool:
+        return self.bounded and all(self.next.get(p, 0) >= stop for p, stop in self.stops.items())
+
+    # --- lag, checkpoints and commits -----------------------------------------------------------
+
+    def lag(self) -> int:
+        return sum(self.lag_per_partition().values())
+
+    def lag_per_partition(self) -> dict[int, int]:
+        """Per partition index, records in the topic this source has not read yet (from the
+        client's cached end offsets: no broker round trip)."""
+        lags = {}
+        for partition, offset in self.next.items():
+            try:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(*partition), cached=True)
+            except KafkaException:
+                continue
+            if high >= 0:
+                lags[self.index[partition]] = max(high - offset, 0)
+        return lags
+
+    def position(self) -> object:
+        return {"next": dict(self.next), "stops": dict(self.stops), "index": dict(self.index)}
+
+    def seek(self, position: object) -> None:
+        assert isinstance(position, dict)
+        self.index = {
+            **position["index"],
+            **{p: i for p, i in self.index.items() if p not in position["index"]},
+        }
+        self.next = {**self.next, **position["next"]}
+        if self.bounded:
+            self.stops = dict(position["stops"])
+        self._assign()
+
+    def commit_checkpoint(self, position: object) -> None:
+        """A checkpoint holding `position` is complete: its offsets become the group's."""
+        if not self.group:
+            return
+        assert isinstance(position, dict)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in position["next"].items() if o >= 0]
+        if offsets:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as e:
+                self.commit_error = e.args[0]
+
+    def close(self) -> None:
+        self.consumer.close()
