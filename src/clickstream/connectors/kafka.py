@@ -75,6 +75,8 @@ class KafkaSource(BaseSource):
         self.next: dict[Partition, int] = {}  # partition -> next offset to read
         self.stops: dict[Partition, int] = {}  # bounded: partition -> offset to stop before
         self.paused: set[Partition] = set()
+        self.closed = False
+        self._lags: dict[int, int] = {}
         found = self._discover()
         self.next = self._start(found)
         if self.bounded:
@@ -300,7 +302,9 @@ class KafkaSource(BaseSource):
 
     def lag_per_partition(self) -> dict[int, int]:
         """Per partition index, records in the topic this source has not read yet (from the
-        client's cached end offsets: no broker round trip)."""
+        client's cached end offsets: no broker round trip). The last ones once closed."""
+        if self.closed:
+            return self._lags
         lags = {}
         for partition, offset in self.next.items():
             try:
@@ -309,6 +313,7 @@ class KafkaSource(BaseSource):
                 continue
             if high >= 0:
                 lags[self.index[partition]] = max(high - offset, 0)
+        self._lags = lags
         return lags
 
     def position(self) -> object:
@@ -338,4 +343,7 @@ class KafkaSource(BaseSource):
                 self.commit_error = e.args[0]
 
     def close(self) -> None:
-        self.consumer.close()
+        if not self.closed:
+            self.lag_per_partition()
+            self.closed = True
+            self.consumer.close()

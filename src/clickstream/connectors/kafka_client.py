@@ -10,6 +10,7 @@ reconnects, polls return nothing meanwhile.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from clickstream.connectors.kafka_options import Topics, bootstrap, client_confi
 from clickstream.errors import ConnectorError
 from clickstream.schema import TableDef
 
+_LOG = logging.getLogger("clickstream.kafka")
 # errors a client reports while the brokers are away; it retries them itself
 TRANSIENT = {
     KafkaError._TRANSPORT,
@@ -68,7 +70,10 @@ def where(table: TableDef, topics: Topics | str) -> str:
 def _make(kind: Callable[[dict], Any], table: TableDef, config: dict[str, Any]) -> tuple[Any, ClientErrors]:
     errors = ClientErrors()
     try:
-        return kind({**client_config(table), **config, "error_cb": errors}), errors
+        # the client's own log lines (connection refused while a broker restarts, ...) go to
+        # Python logging, not to the job's stderr
+        settings = {"logger": _LOG, **client_config(table), **config, "error_cb": errors}
+        return kind(settings), errors
     except KafkaException as e:
         raise ConnectorError(
             f"Table '{table.name}': the Kafka client refuses its properties: {e.args[0].str()}"
