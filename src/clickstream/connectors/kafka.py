@@ -113,7 +113,8 @@ class KafkaSource(BaseSource):
 
     def _discover(self) -> list[Partition]:
         """Every partition of the table's topics, those not seen before given the next indexes."""
-        meta = metadata(self.consumer, self.errors, self.table, self.topics)
+        # polling serves the client's error callback: only before anything is assigned
+        meta = metadata(self.consumer, self.errors, self.table, self.topics, serve=not self.next)
         counts = partitions_of(meta, self.table, self.topics)
         found = sorted((t, p) for t, n in counts.items() for p in range(n))
         for partition in found:

@@ -23,6 +23,7 @@ from clickstream.errors import ConnectorError
 from clickstream.schema import TableDef
 
 _LOG = logging.getLogger("clickstream.kafka")
+_LASTING = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
 # errors a client reports while the brokers are away; it retries them itself
 TRANSIENT = {
     KafkaError._TRANSPORT,
@@ -41,24 +42,20 @@ TRANSIENT = {
 
 
 class ClientErrors:
-    """The `error_cb` of a client: keeps the last error it reported, to explain a timeout."""
+    """The `error_cb` of a client: keeps the last error it reported, to explain a timeout, and
+    the first that no retry mends (wrong credentials, a fatal client error)."""
 
     def __init__(self) -> None:
         self.last: KafkaError | None = None
+        self.lasting: KafkaError | None = None
 
     def __call__(self, error: KafkaError) -> None:
         self.last = error
+        if error.fatal() or error.code() in _LASTING:
+            self.lasting = self.lasting or error
 
     def fatal(self) -> KafkaError | None:
-        """An error no retry mends: wrong credentials, a fatal client error."""
-        if self.last is None:
-            return None
-        if self.last.fatal() or self.last.code() in (
-            KafkaError._AUTHENTICATION,
-            KafkaError.SASL_AUTHENTICATION_FAILED,
-        ):
-            return self.last
-        return None
+        return self.lasting
 
 
 def where(table: TableDef, topics: Topics | str) -> str:
@@ -92,11 +89,16 @@ def admin(table: TableDef) -> tuple[AdminClient, ClientErrors]:
     return _make(AdminClient, table, {})
 
 
-def metadata(client: Any, errors: ClientErrors, table: TableDef, topics: Topics | str) -> ClusterMetadata:
+def metadata(
+    client: Any, errors: ClientErrors, table: TableDef, topics: Topics | str, serve: bool = True
+) -> ClusterMetadata:
     """The cluster's metadata (all topics), waiting at most the table's timeout; a clear error
-    when the brokers cannot be reached or refuse the credentials."""
+    when the brokers cannot be reached or refuse the credentials. `serve`: poll the client between
+    tries, which runs `error_cb` (only where a poll returns no record: before any assignment)."""
     deadline = time.monotonic() + timeout_ms(table) / 1000
     while True:
+        if serve:
+            client.poll(0)
         fatal = errors.fatal()
         if fatal is not None:
             raise ConnectorError(f"{where(table, topics)}: the broker refuses the client: {fatal.str()}")
