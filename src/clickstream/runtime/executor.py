@@ -133,6 +133,7 @@ class Job:
         self._upstream: dict[int, list[BaseOperator | SourceReader]] = {}  # operator -> its inputs
         self._input_watermarks: dict[int, list[int]] = {}
         self._watermarks: dict[int, int] = {}
+        self._fed_watermarks: dict[int, int] = {}  # per reader, the last watermark fed without a batch
         self._pipeline_of: dict[int, int] = {}  # operator -> index of its pipeline
         self._pool: ThreadPoolExecutor | None = None
         self.status = JobStatus()
@@ -382,6 +383,7 @@ class Job:
             for reader in self.readers.values():
                 batch = reader.poll()
                 if batch is None:
+                    self._idle_watermark(reader)
                     continue
                 progressed = True
                 self.status.batches += 1
@@ -408,6 +410,13 @@ class Job:
                 self.checkpointer.checkpoint()
             if not progressed:
                 time.sleep(idle_sleep)
+
+    def _idle_watermark(self, reader: SourceReader) -> None:
+        """A source's watermark can move with no batch: a partition quiet for the idle timeout
+        stops holding it back. Flink emits it periodically; here when it has moved."""
+        if reader.has_watermark and reader.watermark > self._fed_watermarks.get(id(reader), MIN_WATERMARK):
+            self._fed_watermarks[id(reader)] = reader.watermark
+            self._feed(self._consumers.get(id(reader), []), None, reader.watermark)
 
     def close(self) -> None:
         """Close everything, the source readers (and their threads) even if a sink fails to."""
