@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from confluent_kafka.admin import AdminClient, NewPartitions
 
@@ -24,6 +25,7 @@ from tests.connectors.kafka_helpers import (
     event,
     poll_until,
     produce,
+    read_topic,
     settings,
     table,
 )
@@ -72,8 +74,7 @@ SET 'execution.checkpointing.interval' = '300 ms';
 SET 'pipeline.name' = 'kafka-kill-test';
 CREATE TABLE events ({columns})
 WITH ('connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}',
-      'format' = 'json', 'scan.startup.mode' = 'group-offsets', 'properties.group.id' = '{group}',
-      'scan.watermark.idle-timeout' = '1 s');
+      'format' = 'json', 'scan.startup.mode' = 'group-offsets', 'properties.group.id' = '{group}');
 CREATE TABLE copied (user_id BIGINT, n BIGINT)
 WITH ('connector' = 'jdbc', 'url' = 'jdbc:sqlite:{db}', 'table-name' = 'copied');
 CREATE TABLE per_minute (minute_start TIMESTAMP(3), n BIGINT)
@@ -157,3 +158,56 @@ def test_killed_job_resumes_from_its_checkpoint_with_exactly_the_uninterrupted_r
     minutes = _rows(db, "per_minute")  # every minute the watermark passed, counted once
     assert len(minutes) >= 38 and {n for _, n in minutes} == {60}
     assert _rows(db, "per_behavior") == [("buy", 1200), ("pv", 1200)]
+
+
+EXACTLY_ONCE_JOB = """
+SET 'execution.checkpointing.interval' = '300 ms';
+SET 'pipeline.name' = 'kafka-exactly-once-test';
+CREATE TABLE events ({columns})
+WITH ('connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}',
+      'format' = 'json', 'scan.startup.mode' = 'group-offsets', 'properties.group.id' = '{group}');
+CREATE TABLE copied (user_id BIGINT, behavior STRING)
+WITH ('connector' = 'kafka', 'topic' = '{out}', 'properties.bootstrap.servers' = '{bootstrap}',
+      'format' = 'json', 'sink.delivery-guarantee' = 'exactly-once',
+      'sink.transactional-id-prefix' = 'tx-{out}');
+INSERT INTO copied SELECT user_id, behavior FROM events;
+"""
+
+
+def _copied(bootstrap: str, topic: str) -> list[int]:
+    return sorted(orjson.loads(m.value())["user_id"] for m in read_topic(bootstrap, topic))
+
+
+def test_exactly_once_sink_across_a_killed_job(tmp_path, kafka_broker):
+    topic, out = kafka_broker.new_topic(3), kafka_broker.new_topic(2)
+    job = tmp_path / "job.sql"
+    job.write_text(
+        EXACTLY_ONCE_JOB.format(
+            columns=COLUMNS, topic=topic, bootstrap=kafka_broker.bootstrap, group=f"g-{topic}", out=out
+        )
+    )
+    produce(kafka_broker.bootstrap, topic, _numbered(0, 1500))
+    first = _start(job, tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_copied(kafka_broker.bootstrap, out)) < 300:  # checkpoints committed some
+            assert first.poll() is None, first.stderr.read() if first.stderr else ""
+            assert time.monotonic() < deadline, "the job committed nothing"
+        produce(kafka_broker.bootstrap, topic, _numbered(1500, 600))
+        time.sleep(0.5)
+        first.send_signal(signal.SIGKILL)  # maybe mid-transaction: it stays open until aborted
+        first.wait(timeout=20)
+    finally:
+        first.kill()
+    produce(kafka_broker.bootstrap, topic, _numbered(2100, 300))
+    second = _start(job, tmp_path)
+    try:
+        deadline = time.monotonic() + 90
+        while len(copied := _copied(kafka_broker.bootstrap, out)) < 2400:
+            assert second.poll() is None, second.stderr.read() if second.stderr else ""
+            assert time.monotonic() < deadline, f"{len(copied)} of 2400 committed"
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0, second.stderr.read() if second.stderr else ""
+    finally:
+        second.kill()
+    assert _copied(kafka_broker.bootstrap, out) == list(range(2400))  # each once, read_committed

@@ -24,13 +24,12 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Messag
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSource
 from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
-from clickstream.connectors.kafka_client import TRANSIENT, consumer, metadata, partitions_of, where
+from clickstream.connectors.kafka_client import TRANSIENT, ask, consumer, metadata, partitions_of, where
 from clickstream.connectors.kafka_options import (
     KAFKA_OPTIONS,
     choice,
     required_int,
     specific_offsets,
-    timeout_ms,
     topics,
 )
 from clickstream.connectors.kafka_records import RecordDecoder, Records
@@ -122,15 +121,12 @@ class KafkaSource(BaseSource):
         return found
 
     def _watermarks(self, partition: Partition) -> tuple[int, int]:
-        try:
-            return self.consumer.get_watermark_offsets(
-                TopicPartition(*partition), timeout=timeout_ms(self.table) / 1000
-            )
-        except KafkaException as e:
-            raise ConnectorError(
-                f"{where(self.table, partition[0])}: cannot read the offsets of partition "
-                f"{partition[1]}: {e.args[0].str()}"
-            ) from None
+        return ask(
+            self.table,
+            partition[0],
+            f"read the offsets of partition {partition[1]}",
+            lambda timeout: self.consumer.get_watermark_offsets(TopicPartition(*partition), timeout=timeout),
+        )
 
     def _start(self, found: list[Partition]) -> dict[Partition, int]:
         mode = choice(self.table, "scan.startup.mode", "group-offsets")
@@ -168,14 +164,13 @@ class KafkaSource(BaseSource):
             raise ConnectorError(
                 f"Table '{self.table.name}': '{key}' = 'group-offsets' needs 'properties.group.id'"
             )
-        try:
-            committed = self.consumer.committed(
-                [TopicPartition(*p) for p in found], timeout=timeout_ms(self.table) / 1000
-            )
-        except KafkaException as e:
-            raise ConnectorError(
-                f"{where(self.table, self.topics)}: cannot read the group's offsets: {e.args[0].str()}"
-            ) from None
+        asked = [TopicPartition(*p) for p in found]
+        committed = ask(
+            self.table,
+            self.topics,
+            "read the group's offsets",
+            lambda timeout: self.consumer.committed(asked, timeout=timeout),
+        )
         return {
             (tp.topic, tp.partition): tp.offset
             if tp.offset >= 0
@@ -186,12 +181,12 @@ class KafkaSource(BaseSource):
     def _at_time(self, found: list[Partition], millis: int) -> dict[Partition, int]:
         """The first offset of each partition at or after `millis` (its end where there is none)."""
         asked = [TopicPartition(t, p, millis) for t, p in found]
-        try:
-            answered = self.consumer.offsets_for_times(asked, timeout=timeout_ms(self.table) / 1000)
-        except KafkaException as e:
-            raise ConnectorError(
-                f"{where(self.table, self.topics)}: cannot look up offsets by time: {e.args[0].str()}"
-            ) from None
+        answered = ask(
+            self.table,
+            self.topics,
+            "look up offsets by time",
+            lambda timeout: self.consumer.offsets_for_times(asked, timeout=timeout),
+        )
         return {
             (tp.topic, tp.partition): tp.offset
             if tp.offset >= 0
@@ -322,10 +317,12 @@ class KafkaSource(BaseSource):
 
     def seek(self, position: object) -> None:
         assert isinstance(position, dict)
-        self.index = {
-            **position["index"],
-            **{p: i for p, i in self.index.items() if p not in position["index"]},
-        }
+        # the checkpoint's partition indexes (its watermarks are kept by them); partitions found
+        # since get the next ones, and are read from where the startup mode says
+        index = dict(position["index"])
+        for partition in self.index:
+            index.setdefault(partition, len(index))
+        self.index = index
         self.next = {**self.next, **position["next"]}
         if self.bounded:
             self.stops = dict(position["stops"])

@@ -114,6 +114,22 @@ def metadata(
                 ) from None
 
 
+def ask(table: TableDef, topics: Topics | str, what: str, call: Callable[[float], Any]) -> Any:
+    """`call(timeout_s)` to the brokers, tried again while it fails with an error that passes
+    (a coordinator moving or loading, a broker away) until the table's timeout; then, or on a
+    lasting error, a ConnectorError saying it could not `what`."""
+    deadline = time.monotonic() + timeout_ms(table) / 1000
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return call(max(left, 0.1))
+        except KafkaException as e:
+            error = e.args[0]
+            if left <= 0 or not (error.retriable() or error.code() in TRANSIENT):
+                raise ConnectorError(f"{where(table, topics)}: cannot {what}: {error.str()}") from None
+            time.sleep(0.1)
+
+
 def partitions_of(meta: ClusterMetadata, table: TableDef, topics: Topics) -> dict[str, int]:
     """The partition count of each topic the table reads; an unknown named topic is refused."""
     found: dict[str, int] = {}

@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException
 from clickstream.config import Settings
 from clickstream.connectors.base import DELETE, INSERT, OP_COLUMN, UPDATE_AFTER, BaseSink
 from clickstream.connectors.json_rows import dumps, rows_of
-from clickstream.connectors.kafka_client import metadata, partitions_of, producer, where
+from clickstream.connectors.kafka_client import ask, metadata, partitions_of, producer, where
 from clickstream.connectors.kafka_commits import TOPIC as COMMITS
 from clickstream.connectors.kafka_commits import ensure_topic, last_committed, marker
 from clickstream.connectors.kafka_options import Topics, choice, timeout_ms, topics
@@ -128,12 +128,7 @@ class KafkaSink(BaseSink):
 
     def _transactions(self) -> None:
         """Start transactional producing; aborts what a crashed run of this sink left open."""
-        try:
-            self.producer.init_transactions(timeout_ms(self.table) / 1000)
-        except KafkaException as e:
-            raise ConnectorError(
-                f"{where(self.table, self.topic)}: cannot start transactions: {e.args[0].str()}"
-            ) from None
+        ask(self.table, self.topic, "start transactions", self.producer.init_transactions)
 
     # --- records --------------------------------------------------------------------------------
 
@@ -226,11 +221,13 @@ class KafkaSink(BaseSink):
             self._produce(self.topic, records)
             if note is not None:
                 self._produce(COMMITS, [(note[0], note[1], None, None, None)])
-            self.producer.commit_transaction()
-        except KafkaException as e:
+            # a retriable failure (a coordinator moving) may be committed again, as librdkafka says
+            ask(self.table, self.topic, "commit the transaction", self.producer.commit_transaction)
+        except (KafkaException, ConnectorError) as e:
             self._abort()
+            detail = e.args[0].str() if isinstance(e, KafkaException) else str(e)
             raise ConnectorError(
-                f"{where(self.table, self.topic)}: the transaction failed: {e.args[0].str()}"
+                f"{where(self.table, self.topic)}: the transaction failed: {detail}"
             ) from None
         if self._failures:
             failures, self._failures = self._failures, []
