@@ -15,11 +15,12 @@ show the job's real lag. New partitions (and topics of a pattern) are looked for
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
 import pyarrow as pa
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSource
@@ -42,6 +43,9 @@ __all__ = ["OPTIONS", "KafkaSink", "KafkaSource"]
 
 Partition = tuple[str, int]  # (topic, partition)
 _POLL_TIMEOUT_S = 0.1
+# a running job does not wait longer for a discovery while the broker is away: it tries again later
+_DISCOVERY_TIMEOUT_S = 1.0
+_LOG = logging.getLogger("clickstream.kafka")
 
 
 def _partition(message: Message) -> Partition:
@@ -50,6 +54,12 @@ def _partition(message: Message) -> Partition:
 
 def _offset(message: Message) -> int:
     return message.offset()  # type: ignore[return-value]  # a record has one
+
+
+def _committed(error: KafkaError | None, _offsets: list) -> None:
+    """A failed offset commit is not fatal (as in Flink): the next checkpoint commits newer ones."""
+    if error is not None:
+        _LOG.warning("committing the consumer group's offsets failed: %s", error.str())
 
 
 class KafkaSource(BaseSource):
@@ -101,19 +111,15 @@ class KafkaSource(BaseSource):
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
-            "on_commit": self._on_commit,
+            "on_commit": _committed,
         }
-
-    def _on_commit(self, error: KafkaError | None, _partitions: list) -> None:
-        # a failed commit is not fatal (as in Flink): the next checkpoint commits newer offsets
-        self.commit_error = error
 
     # --- partitions and offsets -----------------------------------------------------------------
 
-    def _discover(self) -> list[Partition]:
+    def _discover(self, timeout_s: float | None = None) -> list[Partition]:
         """Every partition of the table's topics, those not seen before given the next indexes."""
         # polling serves the client's error callback: only before anything is assigned
-        meta = metadata(self.consumer, self.errors, self.table, self.topics, serve=not self.next)
+        meta = metadata(self.consumer, self.errors, self.table, self.topics, not self.next, timeout_s)
         counts = partitions_of(meta, self.table, self.topics)
         found = sorted((t, p) for t, n in counts.items() for p in range(n))
         for partition in found:
@@ -207,16 +213,13 @@ class KafkaSource(BaseSource):
             return
         self._discovered_at = time.monotonic()
         try:
-            found = self._discover()
+            found = self._discover(timeout_s=_DISCOVERY_TIMEOUT_S)
         except ConnectorError:
             return  # the broker is away: look again at the next interval
-        new = [p for p in found if p not in self.next]
-        if new:
-            for partition in new:
-                self.next[partition] = OFFSET_BEGINNING
-            self.consumer.incremental_assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in new])
-            for partition in new:  # a concrete offset for position(), once the client knows
-                self.next[partition] = self._watermarks(partition)[0]
+        start = {p: self._watermarks(p)[0] for p in found if p not in self.next}
+        if start:
+            self.next.update(start)
+            self.consumer.incremental_assign([TopicPartition(t, p, o) for (t, p), o in start.items()])
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -228,8 +231,8 @@ class KafkaSource(BaseSource):
         messages = self._within_stops(messages)
         if not messages:
             return None
-        for m in messages:
-            self.next[_partition(m)] = _offset(m) + 1
+        for m in messages:  # (never back: the end of a partition may have moved it past markers)
+            self.next[_partition(m)] = max(self.next.get(_partition(m), 0), _offset(m) + 1)
         return self._decode(messages)
 
     def _data(self, message) -> bool:
@@ -338,7 +341,7 @@ class KafkaSource(BaseSource):
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=True)
             except KafkaException as e:
-                self.commit_error = e.args[0]
+                _committed(e.args[0], offsets)
 
     def close(self) -> None:
         if not self.closed:

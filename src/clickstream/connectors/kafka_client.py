@@ -64,12 +64,15 @@ def where(table: TableDef, topics: Topics | str) -> str:
     return f"Table '{table.name}' ({described} at bootstrap '{bootstrap(table)}')"
 
 
-def _make(kind: Callable[[dict], Any], table: TableDef, config: dict[str, Any]) -> tuple[Any, ClientErrors]:
+def _make(
+    kind: Callable[[dict], Any], table: TableDef, config: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[Any, ClientErrors]:
+    """A client with the table's properties over `defaults`, and `config` over both."""
     errors = ClientErrors()
     try:
         # the client's own log lines (connection refused while a broker restarts, ...) go to
         # Python logging, not to the job's stderr
-        settings = {"logger": _LOG, **client_config(table), **config, "error_cb": errors}
+        settings = {"logger": _LOG, **defaults, **client_config(table), **config, "error_cb": errors}
         return kind(settings), errors
     except KafkaException as e:
         raise ConnectorError(
@@ -78,24 +81,33 @@ def _make(kind: Callable[[dict], Any], table: TableDef, config: dict[str, Any]) 
 
 
 def consumer(table: TableDef, config: dict[str, Any]) -> tuple[Consumer, ClientErrors]:
-    return _make(Consumer, table, config)
+    return _make(Consumer, table, config, {})
 
 
-def producer(table: TableDef, config: dict[str, Any]) -> tuple[Producer, ClientErrors]:
-    return _make(Producer, table, config)
+def producer(
+    table: TableDef, config: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[Producer, ClientErrors]:
+    return _make(Producer, table, config, defaults)
 
 
 def admin(table: TableDef) -> tuple[AdminClient, ClientErrors]:
-    return _make(AdminClient, table, {})
+    return _make(AdminClient, table, {}, {})
 
 
 def metadata(
-    client: Any, errors: ClientErrors, table: TableDef, topics: Topics | str, serve: bool = True
+    client: Any,
+    errors: ClientErrors,
+    table: TableDef,
+    topics: Topics | str,
+    serve: bool = True,
+    timeout_s: float | None = None,
 ) -> ClusterMetadata:
-    """The cluster's metadata (all topics), waiting at most the table's timeout; a clear error
-    when the brokers cannot be reached or refuse the credentials. `serve`: poll the client between
-    tries, which runs `error_cb` (only where a poll returns no record: before any assignment)."""
-    deadline = time.monotonic() + timeout_ms(table) / 1000
+    """The cluster's metadata (all topics), waiting at most `timeout_s` (default: the table's
+    timeout); a clear error when the brokers cannot be reached or refuse the credentials. `serve`:
+    poll the client between tries, which runs `error_cb` (only where a poll returns no record:
+    before any assignment)."""
+    wait_s = timeout_ms(table) / 1000 if timeout_s is None else timeout_s
+    deadline = time.monotonic() + wait_s
     while True:
         if serve:
             client.poll(0)
@@ -109,8 +121,7 @@ def metadata(
             if left <= 0:
                 seen = errors.last.str() if errors.last is not None else e.args[0].str()
                 raise ConnectorError(
-                    f"{where(table, topics)}: cannot reach Kafka within "
-                    f"{timeout_ms(table) / 1000:g} s: {seen}"
+                    f"{where(table, topics)}: cannot reach Kafka within {wait_s:g} s: {seen}"
                 ) from None
 
 

@@ -50,7 +50,9 @@ class KafkaSink(BaseSink):
         }
         self.partitioner = choice(table, "sink.partitioner", "default")
         self.guarantee = choice(table, "sink.delivery-guarantee", "at-least-once")
-        self.producer, self.errors = producer(table, self._config())
+        # Kafka's (Java) key hashing, a short linger to batch records; properties.* may say otherwise
+        defaults = {"partitioner": "murmur2_random", "linger.ms": 5}
+        self.producer, self.errors = producer(table, self._config(), defaults)
         meta = metadata(self.producer, self.errors, table, self.topic)
         self.partition_count = partitions_of(meta, table, Topics(names=(self.topic,)))[self.topic]
         self._round_robin = itertools.count()
@@ -108,14 +110,7 @@ class KafkaSink(BaseSink):
         return self.guarantee == "exactly-once"
 
     def _config(self) -> dict:
-        config: dict = {"partitioner": "murmur2_random", "linger.ms": 5}  # Kafka's (Java) key hashing
-        config.update(
-            {
-                k.removeprefix("properties."): v
-                for k, v in self.table.options.items()
-                if k == "properties.partitioner"
-            }
-        )
+        config: dict = {}
         if self.exactly_once:
             prefix = self.table.options.get("sink.transactional-id-prefix")
             if not prefix:
