@@ -4,7 +4,11 @@ is ridden out with nothing lost or duplicated."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import sqlite3
+import subprocess
+import sys
 import time
 
 import orjson
@@ -14,6 +18,7 @@ import pytest
 from clickstream.connectors.kafka import KafkaSink, KafkaSource
 from clickstream.errors import ConnectorError
 from tests.connectors.kafka_helpers import ddl, drain, event, poll_until, produce, read_topic, settings, table
+from tests.sink_polling import wait_for_total
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +101,41 @@ def test_broker_restart_mid_run_loses_and_repeats_nothing(tmp_path, fresh_kafka_
         orjson.loads(m.value())["user_id"] for m in read_topic(broker.bootstrap, sink_table.options["topic"])
     ]
     assert sorted(written) == sorted(rows)
+
+
+RUN_JOB = """
+SET 'execution.checkpointing.interval' = '300 ms';
+SET 'pipeline.name' = 'kafka-restart-test';
+CREATE TABLE events (user_id BIGINT, behavior STRING, ts TIMESTAMP_LTZ(3))
+WITH ('connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}',
+      'format' = 'json', 'scan.startup.mode' = 'group-offsets', 'properties.group.id' = 'g-{topic}');
+CREATE TABLE copied (user_id BIGINT, n BIGINT)
+WITH ('connector' = 'jdbc', 'url' = 'jdbc:sqlite:{db}', 'table-name' = 'copied');
+INSERT INTO copied SELECT user_id, 1 FROM events;
+"""
+
+
+def test_running_job_rides_out_a_broker_restart(tmp_path, fresh_kafka_broker):
+    broker = fresh_kafka_broker
+    topic = broker.new_topic(2)
+    db, job = tmp_path / "results.db", tmp_path / "job.sql"
+    job.write_text(RUN_JOB.format(topic=topic, bootstrap=broker.bootstrap, db=db))
+    produce(broker.bootstrap, topic, [{**event(i), "user_id": i} for i in range(500)])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clickstream.cli", "run", "-q", str(job)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        wait_for_total(db, "copied", 500, process, timeout=60)
+        broker.restart()  # checkpoints and offset commits go on meanwhile
+        produce(broker.bootstrap, topic, [{**event(i), "user_id": i} for i in range(500, 800)])
+        wait_for_total(db, "copied", 800, process, timeout=90)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.stderr.read() if process.stderr else ""
+    finally:
+        process.kill()
+    with sqlite3.connect(db) as conn:
+        assert sorted(conn.execute("SELECT user_id FROM copied").fetchall()) == [(i,) for i in range(800)]
