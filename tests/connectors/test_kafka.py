@@ -348,3 +348,17 @@ def test_a_primary_key_without_a_changelog_format_is_refused(tmp_path, kafka_bro
     topic = kafka_broker.new_topic(1)
     with pytest.raises(ConnectorError, match="use the 'upsert-kafka' connector"):
         _source(tmp_path, kafka_broker, topic, "a INT, PRIMARY KEY (a) NOT ENFORCED")
+
+
+def test_group_offsets_without_a_committed_offset_follow_auto_offset_reset(tmp_path, kafka_broker):
+    topic = kafka_broker.new_topic(1)
+    _events(kafka_broker, topic, 10)
+    options = {"scan.startup.mode": "group-offsets", "properties.group.id": f"new-{topic}"}
+    earliest = _source(tmp_path, kafka_broker, topic, **options)
+    assert drain(earliest).num_rows == 10
+    earliest.close()
+    latest = _source(tmp_path, kafka_broker, topic, **options, **{"properties.auto.offset.reset": "latest"})
+    assert drain(latest).num_rows == 0
+    latest.close()
+    with pytest.raises(ConnectorError, match="has no committed offset for partition 0"):
+        _source(tmp_path, kafka_broker, topic, **options, **{"properties.auto.offset.reset": "none"})

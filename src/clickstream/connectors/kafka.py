@@ -165,7 +165,8 @@ class KafkaSource(BaseSource):
         return {(self.topics.names[0], p): o for p, o in specific_offsets(self.table, key).items()}
 
     def _committed(self, found: list[Partition], key: str) -> dict[Partition, int]:
-        """The group's committed offsets; the earliest where it has none."""
+        """The group's committed offsets; where it has none, as `properties.auto.offset.reset`
+        says (Flink's fallback): the earliest by default, the latest, or a refusal ('none')."""
         if not self.group:
             raise ConnectorError(
                 f"Table '{self.table.name}': '{key}' = 'group-offsets' needs 'properties.group.id'"
@@ -178,11 +179,18 @@ class KafkaSource(BaseSource):
             lambda timeout: self.consumer.committed(asked, timeout=timeout),
         )
         return {
-            (tp.topic, tp.partition): tp.offset
-            if tp.offset >= 0
-            else self._watermarks((tp.topic, tp.partition))[0]
-            for tp in committed
+            (tp.topic, tp.partition): tp.offset if tp.offset >= 0 else self._reset(tp) for tp in committed
         }
+
+    def _reset(self, tp: TopicPartition) -> int:
+        reset = self.table.options.get("properties.auto.offset.reset", "earliest").lower()
+        if reset in ("none", "error"):
+            raise ConnectorError(
+                f"{where(self.table, tp.topic)}: the group '{self.group}' has no committed offset for "
+                f"partition {tp.partition} and 'properties.auto.offset.reset' is '{reset}'"
+            )
+        low, high = self._watermarks((tp.topic, tp.partition))
+        return high if reset in ("latest", "largest", "end") else low
 
     def _at_time(self, found: list[Partition], millis: int) -> dict[Partition, int]:
         """The first offset of each partition at or after `millis` (its end where there is none)."""
