@@ -362,3 +362,31 @@ def test_group_offsets_without_a_committed_offset_follow_auto_offset_reset(tmp_p
     latest.close()
     with pytest.raises(ConnectorError, match="has no committed offset for partition 0"):
         _source(tmp_path, kafka_broker, topic, **options, **{"properties.auto.offset.reset": "none"})
+
+
+def test_key_fields_prefix_round_trip(tmp_path, kafka_broker):
+    topic = kafka_broker.new_topic(1)
+    columns = "k_user_id BIGINT, behavior STRING"
+    options = {
+        "key.format": "json",
+        "key.fields": "k_user_id",
+        "key.fields-prefix": "k_",
+        "value.fields-include": "EXCEPT_KEY",
+    }
+    sink = KafkaSink(
+        table(tmp_path, ddl("sunk", kafka_broker.bootstrap, topic, columns, **options)), settings(tmp_path)
+    )
+    sink.write(
+        pa.table(
+            {"k_user_id": pa.array([7], pa.int64()), "behavior": ["pv"], "_op": pa.array([0], pa.int8())}
+        )
+    )
+    sink.close()
+    [message] = read_topic(kafka_broker.bootstrap, topic)
+    assert (orjson.loads(message.key()), orjson.loads(message.value())) == (
+        {"user_id": 7},
+        {"behavior": "pv"},
+    )
+    source = _source(tmp_path, kafka_broker, topic, columns, **options)
+    assert drain(source).select(["k_user_id", "behavior"]).to_pylist() == [{"k_user_id": 7, "behavior": "pv"}]
+    source.close()

@@ -102,7 +102,7 @@ def sub_table(table: TableDef, columns: list[Column], prefix: str, fmt: str, str
 
 
 class RecordDecoder:
-    """Decodes one table's polled records; `dead(records, positions, reasons)` takes the bad ones."""
+    """Decodes one table's polled records into its rows, and says which records were malformed."""
 
     def __init__(self, table: TableDef, upsert: bool) -> None:
         self.table, self.upsert = table, upsert
@@ -125,7 +125,6 @@ class RecordDecoder:
         self.key_format = options.get("key.format", "").lower()
         self.key_columns = [c for c in table.physical if c.name in self.keys]
         self.key_decoder = self._key_decoder(prefix)
-        self.prefix = prefix
         self.schema = pa.schema([pa.field(c.name, arrow_type(c)) for c in table.physical])
 
     def _key_decoder(self, prefix: str) -> Decoder | None:
@@ -144,8 +143,7 @@ class RecordDecoder:
                     f"Table '{self.table.name}': the raw key format holds one column, not {len(self.keys)}"
                 )
             return None
-        columns = [c for c in self.key_columns if c is not None]
-        return Decoder(sub_table(self.table, columns, "key.", "json", prefix))
+        return Decoder(sub_table(self.table, self.key_columns, "key.", "json", prefix))
 
     def decode(self, records: Records) -> tuple[pa.Table, list[tuple[str, str]], list[int]]:
         """The rows (table columns, plus `_op` for an upsert table, plus `__partition`), and the

@@ -43,6 +43,7 @@ class KafkaSink(BaseSink):
         super().__init__(table, settings)
         self.topic = self._topic()
         self.keys = key_fields(table, self.upsert)
+        self.key_prefix = table.options.get("key.fields-prefix", "")
         self._check_formats()
         self.value_names = self._value_names()
         self.written_metadata = {
@@ -83,10 +84,6 @@ class KafkaSink(BaseSink):
             raise ConnectorError(
                 f"Table '{self.table.name}': the Kafka sink writes keys in format 'json' only, "
                 f"not '{key or 'none'}'"
-            )
-        if options.get("key.fields-prefix"):
-            raise ConnectorError(
-                f"Table '{self.table.name}': the Kafka sink does not support 'key.fields-prefix'"
             )
 
     def _value_names(self) -> list[str]:
@@ -140,7 +137,8 @@ class KafkaSink(BaseSink):
         return [self._record(row, deleted) for row, deleted in zip(rows, deletes, strict=True)]
 
     def _record(self, row: dict, deleted: bool) -> Record:
-        key = dumps({k: row[k] for k in self.keys}) if self.keys else None
+        # the key's fields without `key.fields-prefix`, as Flink writes them
+        key = dumps({k.removeprefix(self.key_prefix): row[k] for k in self.keys}) if self.keys else None
         value = None if deleted else dumps({n: row[n] for n in self.value_names})
         stamp = row.get(self.written_metadata["timestamp"]) if "timestamp" in self.written_metadata else None
         headers = row.get(self.written_metadata["headers"]) if "headers" in self.written_metadata else None
