@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from clickstream.config import Settings, parse_duration_ms
 from clickstream.connectors.base import BaseSource
+from clickstream.connectors.changelog import is_changelog_format
 from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
 from clickstream.connectors.kafka_client import TRANSIENT, ask, consumer, metadata, partitions_of, where
 from clickstream.connectors.kafka_options import (
@@ -96,8 +97,6 @@ class KafkaSource(BaseSource):
 
     def check_table(self) -> None:
         """A plain topic has no keys to upsert by (Flink refuses a PRIMARY KEY without a changelog format)."""
-        from clickstream.connectors.changelog import is_changelog_format
-
         if self.table.primary_key and not is_changelog_format(self.table):
             raise ConnectorError(
                 f"Table '{self.table.name}': the kafka connector does not take a PRIMARY KEY (it cannot "
@@ -287,9 +286,10 @@ class KafkaSource(BaseSource):
         index = np.array([self.index[_partition(m)] for m in messages], dtype=np.int32)
         values = [m.value() for m in messages]
         self.metrics.bytes_in += sum(len(v) for v in values if v is not None)
-        rows, malformed, positions = self.decoder.decode(Records(messages, index, values))
+        records = Records(messages, index, values)
+        rows, malformed, positions = self.decoder.decode(records)
         if malformed:
-            topics, places = Records(messages, index, values).where(positions)
+            topics, places = records.where(positions)
             for topic in sorted(set(topics)):
                 chosen = [i for i, t in enumerate(topics) if t == topic]
                 self.dead_letters.write(
