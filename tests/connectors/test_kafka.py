@@ -390,3 +390,24 @@ def test_key_fields_prefix_round_trip(tmp_path, kafka_broker):
     source = _source(tmp_path, kafka_broker, topic, columns, **options)
     assert drain(source).select(["k_user_id", "behavior"]).to_pylist() == [{"k_user_id": 7, "behavior": "pv"}]
     source.close()
+
+
+def test_debezium_json_values_are_read_as_a_changelog(tmp_path, kafka_broker):
+    topic = kafka_broker.new_topic(1)
+    row = {"id": 1, "name": "Books"}
+    changes = [
+        {"before": None, "after": row, "op": "c"},
+        {"before": row, "after": {**row, "name": "Toys"}, "op": "u"},
+        b"not json",
+    ]
+    produce(kafka_broker.bootstrap, topic, changes)
+    columns = "id INT, name STRING, PRIMARY KEY (id) NOT ENFORCED"
+    source = _source(tmp_path, kafka_broker, topic, columns, **{"format": "debezium-json"})
+    rows = drain(source)
+    assert rows.select(["id", "name", "_op"]).to_pylist() == [
+        {"id": 1, "name": "Books", "_op": 0},
+        {"id": 1, "name": "Books", "_op": 1},
+        {"id": 1, "name": "Toys", "_op": 2},
+    ]
+    assert set(rows.column(PARTITION).to_pylist()) == {0} and source.metrics.malformed == 1
+    source.close()

@@ -160,6 +160,8 @@ class RecordDecoder:
         if self.upsert:
             ops = np.concatenate([np.full(len(origin), UPDATE_AFTER), np.full(len(tombstones), DELETE)])
             rows = rows.append_column(OP_COLUMN, pa.array(ops, pa.int8()))
+        elif OP_COLUMN in values.column_names:  # a changelog format says each row's kind
+            rows = rows.append_column(OP_COLUMN, values.column(OP_COLUMN))
         if len(tombstones):  # back in arrival order
             order = np.argsort(rows_origin, kind="stable")
             rows, rows_origin, ok = rows.take(pa.array(order)), rows_origin[order], ok[order]
