@@ -183,13 +183,13 @@ class KafkaSource(BaseSource):
 
     def _reset(self, tp: TopicPartition) -> int:
         reset = self.table.options.get("properties.auto.offset.reset", "earliest").lower()
-        if reset in ("none", "error"):
+        if reset == "none":
             raise ConnectorError(
                 f"{where(self.table, tp.topic)}: the group '{self.group}' has no committed offset for "
                 f"partition {tp.partition} and 'properties.auto.offset.reset' is '{reset}'"
             )
         low, high = self._watermarks((tp.topic, tp.partition))
-        return high if reset in ("latest", "largest", "end") else low
+        return high if reset == "latest" else low
 
     def _at_time(self, found: list[Partition], millis: int) -> dict[Partition, int]:
         """The first offset of each partition at or after `millis` (its end where there is none)."""

@@ -39,6 +39,21 @@ _CLIENT = (
         description="The consumer group whose offsets the source starts from ('group-offsets') "
         "and commits after each checkpoint.",
     ),
+    Option(
+        "properties.auto.offset.reset",
+        "enum",
+        "earliest",
+        values=("earliest", "latest", "none"),
+        description="Where 'group-offsets' starts in a partition the group has no offset for "
+        "('none': the job fails).",
+    ),
+    Option(
+        "properties.default.api.timeout.ms",
+        "int",
+        str(DEFAULT_TIMEOUT_MS),
+        minimum=1,
+        description="How long the connector waits for the broker at start.",
+    ),
     Option(f"properties.{ANY}", description="Passed to the confluent-kafka client (SASL, SSL, ...)."),
 )
 _FORMAT_OPTIONS = (
