@@ -31,11 +31,11 @@ from clickstream.connectors.kafka_options import (
     KAFKA_OPTIONS,
     choice,
     required_int,
-    specific_offsets,
     topics,
 )
 from clickstream.connectors.kafka_records import RecordDecoder, Records
 from clickstream.connectors.kafka_sink import KafkaSink
+from clickstream.connectors.options import parse_specific_offsets
 from clickstream.errors import ConnectorError
 from clickstream.schema import TableDef
 
@@ -161,7 +161,7 @@ class KafkaSource(BaseSource):
     def _specific(self, key: str) -> dict[Partition, int]:
         if len(self.topics.names) != 1:
             raise ConnectorError(f"Table '{self.table.name}': '{key}' needs a single 'topic'")
-        return {(self.topics.names[0], p): o for p, o in specific_offsets(self.table, key).items()}
+        return {(self.topics.names[0], p): o for p, o in parse_specific_offsets(self.table, key).items()}
 
     def _committed(self, found: list[Partition], key: str) -> dict[Partition, int]:
         """The group's committed offsets; where it has none, as `properties.auto.offset.reset`

@@ -24,7 +24,6 @@ PARTITIONERS = ("default", "fixed", "round-robin")
 FIELDS_INCLUDE = ("ALL", "EXCEPT_KEY")
 DEFAULT_TIMEOUT_MS = 30_000
 _COMPATIBILITY = "Accepted for Flink compatibility."
-_SPECIFIC = re.compile(r"^\s*partition\s*:\s*(\d+)\s*,\s*offset\s*:\s*(\d+)\s*$")
 _JAAS = re.compile(r"""(username|password)\s*=\s*"((?:[^"\\]|\\.)*)\"""")
 
 _FORMATS = tuple(FORMATS)
@@ -224,23 +223,6 @@ def client_config(table: TableDef) -> dict[str, str]:
         config.setdefault("sasl.username", found["username"])
         config.setdefault("sasl.password", found["password"])
     return config
-
-
-def specific_offsets(table: TableDef, key: str) -> dict[int, int]:
-    """`partition:0,offset:42;partition:1,offset:300`, as Flink writes specific offsets."""
-    text = table.options.get(key)
-    if not text:
-        raise ConnectorError(f"Table '{table.name}': this mode needs '{key}'")
-    offsets = {}
-    for item in filter(str.strip, text.split(";")):
-        match = _SPECIFIC.match(item)
-        if not match:
-            raise ConnectorError(
-                f"Table '{table.name}': '{key}' has '{item}'; expected "
-                "'partition:<n>,offset:<n>' items separated by ';'"
-            )
-        offsets[int(match.group(1))] = int(match.group(2))
-    return offsets
 
 
 def required_int(table: TableDef, key: str) -> int:

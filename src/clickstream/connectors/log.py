@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -60,7 +59,13 @@ from clickstream.connectors.changelog import decoder_for
 from clickstream.connectors.filesystem import DEAD_LETTER_PATH, DeadLetters
 from clickstream.connectors.formats import FORMATS
 from clickstream.connectors.json_rows import dumps, rows_of
-from clickstream.connectors.options import ANY, DELIVERY_GUARANTEE, Option, exactly_once
+from clickstream.connectors.options import (
+    ANY,
+    DELIVERY_GUARANTEE,
+    Option,
+    exactly_once,
+    parse_specific_offsets,
+)
 from clickstream.connectors.upsert import DELETED
 from clickstream.errors import ConnectorError
 from clickstream.log import LogError, LogReader, TopicLog
@@ -79,7 +84,6 @@ STARTUP_MODES = {
 }
 BOUNDED_MODES = ("unbounded", "latest-offset", "group-offsets", "specific-offsets")
 PARTITIONERS = ("default", "fixed", "round-robin")
-_SPECIFIC = re.compile(r"^\s*partition\s*:\s*(\d+)\s*,\s*offset\s*:\s*(\d+)\s*$")
 
 _COMPATIBILITY = "Accepted for Flink compatibility (Kafka connector option)."
 OPTIONS = (
@@ -234,23 +238,6 @@ def _choice(table: TableDef, key: str, default: str, allowed) -> str:
             f"Table '{table.name}': '{key}' = '{value}' is not supported; use one of {', '.join(allowed)}"
         )
     return value
-
-
-def parse_specific_offsets(table: TableDef, key: str) -> dict[int, int]:
-    """`partition:0,offset:42;partition:1,offset:300`, as Flink writes specific offsets."""
-    text = table.options.get(key)
-    if not text:
-        raise ConnectorError(f"Table '{table.name}': this mode needs '{key}'")
-    offsets = {}
-    for item in filter(str.strip, text.split(";")):
-        match = _SPECIFIC.match(item)
-        if not match:
-            raise ConnectorError(
-                f"Table '{table.name}': '{key}' has '{item}'; expected "
-                "'partition:<n>,offset:<n>' items separated by ';'"
-            )
-        offsets[int(match.group(1))] = int(match.group(2))
-    return offsets
 
 
 # --- source -----------------------------------------------------------------------------------

@@ -17,12 +17,14 @@ silently ignored.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from clickstream.config import parse_duration_ms
-from clickstream.errors import ClickstreamError, ConnectorOptionError, is_secret_option
+from clickstream.errors import ClickstreamError, ConnectorError, ConnectorOptionError, is_secret_option
+from clickstream.schema import TableDef
 
 OptionType = Literal["string", "int", "number", "bool", "duration", "enum"]
 
@@ -166,3 +168,24 @@ DELIVERY_GUARANTEE = Option(
 def exactly_once(options: Mapping[str, str]) -> bool:
     """Whether a sink's `sink.delivery-guarantee` asks for exactly-once."""
     return options.get("sink.delivery-guarantee", "exactly-once").lower() == "exactly-once"
+
+
+_SPECIFIC = re.compile(r"^\s*partition\s*:\s*(\d+)\s*,\s*offset\s*:\s*(\d+)\s*$")
+
+
+def parse_specific_offsets(table: TableDef, key: str) -> dict[int, int]:
+    """`partition:0,offset:42;partition:1,offset:300`, as Flink writes specific offsets (the log
+    and Kafka connectors' `scan.*.specific-offsets`)."""
+    text = table.options.get(key)
+    if not text:
+        raise ConnectorError(f"Table '{table.name}': this mode needs '{key}'")
+    offsets = {}
+    for item in filter(str.strip, text.split(";")):
+        match = _SPECIFIC.match(item)
+        if not match:
+            raise ConnectorError(
+                f"Table '{table.name}': '{key}' has '{item}'; expected "
+                "'partition:<n>,offset:<n>' items separated by ';'"
+            )
+        offsets[int(match.group(1))] = int(match.group(2))
+    return offsets
