@@ -289,8 +289,15 @@ def demo(
     fresh: bool = typer.Option(
         False, "--fresh", help="Delete the data directory's log, results and checkpoints and start over."
     ),
+    kafka: str | None = typer.Option(
+        None,
+        "--kafka",
+        metavar="HOST:PORT",
+        help="Send the events through this Kafka broker (topic clickstream-demo.user_behavior) "
+        "instead of the embedded log.",
+    ),
 ) -> None:
-    """Simulator -> embedded log -> the seed's analyses -> SQLite -> live dashboard, in one
+    """Simulator -> embedded log (or Kafka) -> the seed's analyses -> SQLite -> live dashboard, in one
     command. Prints the dashboard URL; Ctrl-C stops everything cleanly. Started again on the same
     --data-dir, it goes on where it stopped (unless --fresh)."""
     from clickstream.demo import Demo, DemoOptions
@@ -304,6 +311,7 @@ def demo(
         port=port,
         seed=seed,
         fresh=fresh,
+        kafka=kafka,
     )
     try:
         Demo(options, err).run()

@@ -1,6 +1,7 @@
-"""`clickstream demo`: a simulator, the embedded log, the seed's analyses and the dashboard, in
-one process. The simulator runs in a thread and appends to the log; the engine runs the seed's
-statements on that log in the main thread; the dashboard serves the results from a thread.
+"""`clickstream demo`: a simulator, the embedded log (or a user's Kafka broker, `kafka`), the seed's
+analyses and the dashboard, in one process. The simulator runs in a thread and appends to the bus
+(`demo_bus`); the engine runs the seed's statements on it in the main thread; the dashboard serves
+the results from a thread.
 
 Stopped and started again on the same data directory, the demo goes on where it stopped: the
 simulator writes the rest of the same simulation (see `demo_state`) and the results are kept.
@@ -19,12 +20,12 @@ from rich.console import Console
 
 from clickstream import demo_state, pipelines
 from clickstream.config import Settings
+from clickstream.demo_bus import EventBus, KafkaBus, LogBus
 from clickstream.demo_state import Simulation
 from clickstream.engine import Engine
-from clickstream.log import TopicLog
+from clickstream.pipelines import jdbc_tables
 from clickstream.runtime.executor import Job
 
-TOPIC = "user_behavior"
 CHECKPOINTS = "checkpoints"
 # Append rows reach results.db at checkpoints (exactly-once): often, so the charts stay live.
 CHECKPOINT_INTERVAL = "2 s"
@@ -45,6 +46,7 @@ class DemoOptions:
     seed: int = 42
     mini_batch_size: int = 20_000
     fresh: bool = False  # wipe the data directory's log, results and state first
+    kafka: str | None = None  # a Kafka broker's `host:port` for the events instead of the embedded log
 
     @property
     def simulation(self) -> Simulation:
@@ -58,7 +60,9 @@ class Demo:
         self.job: Job | None = None
         self.stopping = threading.Event()
         self.data_dir = options.data_dir.resolve()
-        self.log_dir = self.data_dir / "log"
+        self.bus: EventBus = (
+            KafkaBus(options.kafka) if options.kafka else LogBus(self.data_dir / "log", LOG_RETENTION_BYTES)
+        )
         self.results_db = self.data_dir / "results.db"
         self.dimension_db = self.data_dir / "dim.db"
 
@@ -91,9 +95,8 @@ class Demo:
             self._wipe()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         simulation = self.options.simulation
-        with TopicLog(self.log_dir) as log:
-            logged = sum(log.end_offsets(TOPIC).values())
-        start = demo_state.resume_point(self.data_dir, simulation, logged)
+        self.console.print(f"Events: {self.bus.describe()}")
+        start = demo_state.resume_point(self.data_dir, simulation, self.bus.logged())
         demo_state.save(self.data_dir, simulation, start)
         tianchi = make_generator("tianchi", simulation.seed, days=simulation.days)
         write_dimensions(f"sqlite:{self.dimension_db}", tianchi.dimensions())
@@ -105,8 +108,8 @@ class Demo:
 
     def _wipe(self) -> None:
         # Only what the demo writes: the data directory may hold other files of the user's.
-        for directory in (self.log_dir, self.data_dir / CHECKPOINTS):
-            shutil.rmtree(directory, ignore_errors=True)
+        self.bus.wipe()
+        shutil.rmtree(self.data_dir / CHECKPOINTS, ignore_errors=True)
         for database in (self.results_db, self.dimension_db):
             for path in database.parent.glob(database.name + "*"):  # with SQLite's -wal/-journal
                 path.unlink()
@@ -118,16 +121,14 @@ class Demo:
         options, simulation = self.options, self.options.simulation
         summary = generate(
             "tianchi",
-            f"log:{TOPIC}",
             events=simulation.events,
             rate=options.rate,
             seed=options.seed,
-            log_dir=str(self.log_dir),
             days=options.days,
             duration_s=options.duration_s,
             start=start,
-            log_retention_bytes=LOG_RETENTION_BYTES,
             stop=self.stopping,
+            **self.bus.output(),
         )
         demo_state.save(self.data_dir, simulation, start + summary.total)
 
@@ -145,9 +146,9 @@ class Demo:
         engine = Engine(settings)
         script = pipelines.load(
             "seed_000",
-            log_dir=str(self.log_dir),
-            results_db=str(self.results_db),
-            dimension_db=str(self.dimension_db),
+            topics=self.bus.topics(),
+            results=jdbc_tables(f"jdbc:sqlite:{self.results_db}"),
+            dimensions=jdbc_tables(f"jdbc:sqlite:{self.dimension_db}"),
         )
 
         def on_job_start(job: Job) -> None:

@@ -41,7 +41,6 @@ from tests.runtime.crash_harness import SRC, CrashRun, checkpoints, command, run
 
 KILLS = 24
 SEED_000_TABLES = ("buy_cnt_per_hour", "cumulative_uv", "top_category")
-_RESULTS = "RESULTS"  # where seed 000's SQLite results would go: replaced by a database
 
 
 def _settings(checkpoint_dir: Path, name: str) -> dict[str, str]:
@@ -92,15 +91,14 @@ def _crash_and_compare(
 
 def _seed_000_script(path: Path, log_dir: Path, dimension: Path, url: str, schema: str, group: str) -> Path:
     """Seed 000 as written, its source bounded with a consumer group, its results in `schema`."""
-    text = pipelines.load("seed_000", log_dir=str(log_dir), results_db=_RESULTS, dimension_db=str(dimension))
-    text = text.replace(
-        f"'url' = 'jdbc:sqlite:{_RESULTS}'", f"'url' = '{url.split('?')[0]}', 'username' = 'postgres'"
+    bounded = {"scan.bounded.mode": "latest-offset", "properties.group.id": group}
+    text = pipelines.load(
+        "seed_000",
+        topics=pipelines.log_topics(str(log_dir), extra=bounded),
+        results=pipelines.jdbc_tables(url.split("?")[0], schema, extra={"username": "postgres"}),
+        dimensions=pipelines.jdbc_tables(f"jdbc:sqlite:{dimension}"),
     )
-    for table in SEED_000_TABLES:
-        text = text.replace(f"'table-name' = '{table}'", f"'table-name' = '{schema}.{table}'")
-    bounded = f"'scan.bounded.mode' = 'latest-offset', 'properties.group.id' = '{group}',"
-    text = text.replace("'topic' = 'user_behavior',", f"'topic' = 'user_behavior', {bounded}")
-    assert text.count(schema) == len(SEED_000_TABLES) and _RESULTS not in text
+    assert text.count(schema) == len(SEED_000_TABLES)
     path.write_text(text)
     return path
 

@@ -1,14 +1,62 @@
-"""The analyses, as Flink SQL files with `{placeholders}` for where data lives."""
+"""The analyses, as Flink SQL files whose connector options are filled in where they run.
+
+A pipeline file is the seeds' SQL with the `WITH (...)` options that say where data lives left as
+placeholders, so the same statements read the embedded log or a Kafka broker and write SQLite or
+PostgreSQL:
+
+    CREATE TABLE user_behavior (...) WITH ({topics[user_behavior]}, 'format' = 'json');
+    CREATE TABLE buy_cnt_per_hour (...) WITH ({results[buy_cnt_per_hour]});
+    CREATE TABLE category_dim (...) WITH ({dimensions[category]}, 'lookup.cache.max-rows' = '5000');
+
+Each placeholder becomes the options of one `Place` (`log_topics`, `kafka_topics`, `jdbc_tables`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from importlib import resources
 
 
-def load(name: str, **paths: str) -> str:
-    """The statements of pipeline `name` (e.g. 'seed_000') with placeholders filled in."""
+class Place:
+    """The connector options of the tables in one place, by table (or topic) name."""
+
+    def __init__(self, options: Callable[[str], dict[str, str]]) -> None:
+        self.options = options
+
+    def __getitem__(self, name: str) -> str:
+        return ", ".join(f"'{key}' = '{_quoted(value)}'" for key, value in self.options(name).items())
+
+
+def log_topics(path: str, prefix: str = "", extra: Mapping[str, str] | None = None) -> Place:
+    """Topics of the embedded log under `path`; `extra` options are added to each table."""
+    return Place(lambda topic: {"connector": "log", "path": path, "topic": prefix + topic, **(extra or {})})
+
+
+def kafka_topics(servers: str, prefix: str = "", extra: Mapping[str, str] | None = None) -> Place:
+    """Topics on a Kafka broker (`host:port[,host:port]`)."""
+    return Place(
+        lambda topic: {
+            "connector": "kafka",
+            "topic": prefix + topic,
+            "properties.bootstrap.servers": servers,
+            **(extra or {}),
+        }
+    )
+
+
+def jdbc_tables(url: str, schema: str = "", extra: Mapping[str, str] | None = None) -> Place:
+    """Tables of a database by JDBC URL (`jdbc:sqlite:<file>`, `jdbc:postgresql://...`)."""
+    qualified = f"{schema}." if schema else ""
+    return Place(
+        lambda table: {"connector": "jdbc", "url": url, "table-name": qualified + table, **(extra or {})}
+    )
+
+
+def load(name: str, *, topics: Place, results: Place, dimensions: Place | None = None) -> str:
+    """The statements of pipeline `name` (e.g. 'seed_000') with their places filled in."""
     text = resources.files(__package__).joinpath(f"{name}.sql").read_text()
-    return text.format(**paths)
+    places: Mapping[str, Place] = {"topics": topics, "results": results, "dimensions": dimensions or results}
+    return text.format_map(places)
 
 
 def names() -> list[str]:
@@ -17,4 +65,8 @@ def names() -> list[str]:
     )
 
 
-__all__ = ["load", "names"]
+def _quoted(value: str) -> str:
+    return value.replace("'", "''")
+
+
+__all__ = ["Place", "jdbc_tables", "kafka_topics", "load", "log_topics", "names"]

@@ -1,6 +1,7 @@
--- Seed 000 (Flink SQL "Website Activity Tracking") as `clickstream demo` runs it: the statements
--- as written; the source reads the embedded log, results go to SQLite. the braced names are filled
--- in by the demo.
+-- Seed 000 (Flink SQL "Website Activity Tracking"): hourly trading volume, cumulative unique
+-- visitors every ten minutes of a day, and buys per top-level category through a lookup of the
+-- category dimension. The statements as written; the braced places are filled in where the
+-- pipeline runs (`clickstream.pipelines.load`): the embedded log or Kafka, SQLite or PostgreSQL.
 
 CREATE TABLE user_behavior (
     user_id BIGINT,
@@ -11,9 +12,7 @@ CREATE TABLE user_behavior (
     proctime AS PROCTIME(),   -- generates processing-time attribute using computed column
     WATERMARK FOR ts AS ts - INTERVAL '5' SECOND  -- defines watermark on ts column, marks ts as event-time attribute
 ) WITH (
-    'connector' = 'log',
-    'path' = '{log_dir}',
-    'topic' = 'user_behavior',
+    {topics[user_behavior]},
     'scan.startup.mode' = 'earliest-offset',
     'format' = 'json',
     'json.timestamp-format.standard' = 'ISO-8601'
@@ -23,9 +22,7 @@ CREATE TABLE buy_cnt_per_hour (
     hour_of_day BIGINT,
     buy_cnt BIGINT
 ) WITH (
-    'connector' = 'jdbc',
-    'url' = 'jdbc:sqlite:{results_db}',
-    'table-name' = 'buy_cnt_per_hour'
+    {results[buy_cnt_per_hour]}
 );
 
 INSERT INTO buy_cnt_per_hour
@@ -40,9 +37,7 @@ CREATE TABLE cumulative_uv (
     uv BIGINT,
     PRIMARY KEY (date_str, time_str) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc',
-    'url' = 'jdbc:sqlite:{results_db}',
-    'table-name' = 'cumulative_uv'
+    {results[cumulative_uv]}
 );
 
 INSERT INTO cumulative_uv
@@ -59,9 +54,7 @@ CREATE TABLE category_dim (
    sub_category_id BIGINT,
    parent_category_name STRING
 ) WITH (
-   'connector' = 'jdbc',
-   'url' = 'jdbc:sqlite:{dimension_db}',
-   'table-name' = 'category',
+   {dimensions[category]},
    'username' = 'root',
    'password' = '123456',
    'lookup.cache.max-rows' = '5000',
@@ -72,9 +65,7 @@ CREATE TABLE top_category (
     category_name STRING PRIMARY KEY NOT ENFORCED,
     buy_cnt BIGINT
 ) WITH (
-    'connector' = 'jdbc',
-    'url' = 'jdbc:sqlite:{results_db}',
-    'table-name' = 'top_category'
+    {results[top_category]}
 );
 
 CREATE VIEW rich_user_behavior AS

@@ -84,7 +84,7 @@ class KafkaOutput(BaseOutput):
         self.config: dict[str, Any] = {**PRODUCER_DEFAULTS, **properties, "bootstrap.servers": servers}
         self.topics = target_topics(name, topics)
         self.targets = {topic: f"{KAFKA_PREFIX}{servers}/{target}" for topic, target in self.topics.items()}
-        self._ensure_topics()
+        ensure_topics(self.config, list(self.topics.values()))
         self.failures = _Failures()
         self.producer = Producer({**self.config, "on_delivery": self.failures})
         self.queue_limit = int(self.config["queue.buffering.max.messages"])
@@ -95,44 +95,6 @@ class KafkaOutput(BaseOutput):
     def delivered(self) -> int:
         """Records the broker acknowledged (exact after `close`)."""
         return self.produced - self.failures.count - len(self.producer)
-
-    def _ensure_topics(self) -> None:
-        """Create the targets the broker lacks (it may not create topics on first use)."""
-        from confluent_kafka import KafkaException
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        errors: list[Any] = []
-        # its connection errors come back through error_cb and into the message: not logged as well
-        config: dict[str, Any] = {**self.config, "error_cb": errors.append, "log_level": 0}
-        admin = AdminClient(config)
-        existing = self._topics_on_broker(admin, errors)
-        missing = sorted(set(self.topics.values()) - existing)
-        if not missing:
-            return
-        # -1: the broker's own num.partitions and default.replication.factor
-        futures = admin.create_topics([NewTopic(topic, -1, -1) for topic in missing])
-        for topic, future in futures.items():
-            try:
-                future.result(timeout=CONNECT_TIMEOUT_S)
-            except KafkaException as e:
-                if e.args[0].code() != e.args[0].TOPIC_ALREADY_EXISTS:  # another writer was first
-                    raise KafkaOutputError(f"cannot create Kafka topic {topic!r}: {e.args[0].str()}") from e
-
-    def _topics_on_broker(self, admin: Any, errors: list[Any]) -> set[str]:
-        """The broker's topics; a refused login fails at once, an unreachable broker after
-        CONNECT_TIMEOUT_S, each with the client's own reason (`errors`, from its error_cb)."""
-        from confluent_kafka import KafkaError, KafkaException
-
-        deadline = time.monotonic() + CONNECT_TIMEOUT_S
-        while True:
-            try:
-                return set(admin.list_topics(timeout=0.5).topics)
-            except KafkaException as e:
-                admin.poll(0)  # serves error_cb
-                refused = [error for error in errors if error.code() == KafkaError._AUTHENTICATION]
-                if refused or time.monotonic() > deadline:
-                    reason = (refused or errors or e.args)[-1].str()
-                    raise KafkaOutputError(f"cannot reach Kafka at {self.servers}: {reason}") from e
 
     def write(self, record: Record) -> None:
         batch = self.pending[record.topic]
@@ -170,6 +132,51 @@ class KafkaOutput(BaseOutput):
                 f"{left:,} of {self.produced:,} records were not delivered to Kafka at {self.servers} "
                 f"within {FLUSH_TIMEOUT_S:.0f} s"
             )
+
+
+def ensure_topics(config: dict[str, Any], topics: list[str]) -> None:
+    """Create the topics the broker lacks (it may not create topics on first use), with its default
+    partitions and replication."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    admin, errors = admin_client(config)
+    missing = sorted(set(topics) - topics_on_broker(admin, errors, config["bootstrap.servers"]))
+    if not missing:
+        return
+    # -1: the broker's own num.partitions and default.replication.factor
+    futures = admin.create_topics([NewTopic(topic, -1, -1) for topic in missing])
+    for topic, future in futures.items():
+        try:
+            future.result(timeout=CONNECT_TIMEOUT_S)
+        except KafkaException as e:
+            if e.args[0].code() != e.args[0].TOPIC_ALREADY_EXISTS:  # another writer was first
+                raise KafkaOutputError(f"cannot create Kafka topic {topic!r}: {e.args[0].str()}") from e
+
+
+def admin_client(config: dict[str, Any]) -> tuple[Any, list[Any]]:
+    from confluent_kafka.admin import AdminClient
+
+    errors: list[Any] = []
+    # its connection errors come back through error_cb and into the message: not logged as well
+    return AdminClient({**config, "error_cb": errors.append, "log_level": 0}), errors
+
+
+def topics_on_broker(admin: Any, errors: list[Any], servers: str) -> set[str]:
+    """The broker's topics; a refused login fails at once, an unreachable broker after
+    CONNECT_TIMEOUT_S, each with the client's own reason (`errors`, from its error_cb)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        try:
+            return set(admin.list_topics(timeout=0.5).topics)
+        except KafkaException as e:
+            admin.poll(0)  # serves error_cb
+            refused = [error for error in errors if error.code() == KafkaError._AUTHENTICATION]
+            if refused or time.monotonic() > deadline:
+                reason = (refused or errors or e.args)[-1].str()
+                raise KafkaOutputError(f"cannot reach Kafka at {servers}: {reason}") from e
 
 
 def _refused(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
