@@ -21,7 +21,7 @@ def _group_lag(bootstrap: str) -> tuple[int, int]:
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in partitions}
     finally:
         consumer.close()
     return sum(ends.values()), sum(ends[tp.partition] - max(tp.offset, 0) for tp in committed)
