@@ -263,12 +263,23 @@ def dashboard(
     ),
     port: int = typer.Option(8000, "--port", "-p"),
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address (loopback by default)."),
+    spec: Path | None = typer.Option(
+        None,
+        "--spec",
+        help="A dashboard file (TOML: panels of table, kind, columns); default: a panel per table.",
+    ),
 ) -> None:
     """Serve the live dashboard, REST API and /metrics over a results database."""
     from clickstream.serve import create_app, serve
+    from clickstream.serve.dashboards import DashboardError, load_dashboard
 
+    try:
+        panels = load_dashboard(spec) if spec else None
+    except DashboardError as error:
+        _say(str(error), "red")
+        raise typer.Exit(2) from None
     _say(f"Dashboard on http://{host}:{port} over {results} - Ctrl-C stops")
-    serve(create_app(results), host=host, port=port)
+    serve(create_app(results, dashboard=panels), host=host, port=port)
 
 
 @app.command()

@@ -26,6 +26,7 @@ from clickstream.engine import Engine
 from clickstream.pipelines import jdbc_tables
 from clickstream.runtime.executor import Job
 
+PIPELINE = "seed_000"
 CHECKPOINTS = "checkpoints"
 # Append rows reach results.db at checkpoints (exactly-once): often, so the charts stay live.
 CHECKPOINT_INTERVAL = "2 s"
@@ -72,7 +73,11 @@ class Demo:
         start = self._prepare()
         simulator = threading.Thread(target=self._simulate, args=(start,), name="simulator", daemon=True)
         simulator.start()
-        app = create_app(self.results_db, status=self._status, title="clickstream demo")
+        from clickstream.serve.dashboards import load_dashboard
+
+        spec = pipelines.dashboard_file(PIPELINE)
+        dashboard = load_dashboard(spec) if spec else None
+        app = create_app(self.results_db, status=self._status, title="clickstream demo", dashboard=dashboard)
         server = start_in_thread(app, self.options.host, self.options.port)
         self.console.print(
             f"[bold]Dashboard:[/bold] {server.url}  (status: {server.url}/status, "
@@ -145,7 +150,7 @@ class Demo:
         )
         engine = Engine(settings)
         script = pipelines.load(
-            "seed_000",
+            PIPELINE,
             topics=self.bus.topics(),
             results=jdbc_tables(f"jdbc:sqlite:{self.results_db}"),
             dimensions=jdbc_tables(f"jdbc:sqlite:{self.dimension_db}"),
@@ -164,7 +169,7 @@ class Demo:
                 timer.start()
 
         engine.on_job_start = on_job_start
-        engine.execute_script(script, "seed_000.sql")
+        engine.execute_script(script, f"{PIPELINE}.sql")
 
     def _status(self) -> dict:
         if self.job is None:

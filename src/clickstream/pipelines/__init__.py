@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib import resources
+from pathlib import Path
 
 
 class Place:
@@ -59,6 +60,12 @@ def load(name: str, *, topics: Place, results: Place, dimensions: Place | None =
     return text.format_map(places)
 
 
+def dashboard_file(name: str) -> Path | None:
+    """The dashboard file next to pipeline `name` (`<name>.dashboard.toml`), if it has one."""
+    path = Path(str(resources.files(__package__).joinpath(f"{name}.dashboard.toml")))
+    return path if path.is_file() else None
+
+
 def names() -> list[str]:
     return sorted(
         p.name.removesuffix(".sql") for p in resources.files(__package__).iterdir() if p.name.endswith(".sql")
@@ -69,4 +76,4 @@ def _quoted(value: str) -> str:
     return value.replace("'", "''")
 
 
-__all__ = ["Place", "jdbc_tables", "kafka_topics", "load", "log_topics", "names"]
+__all__ = ["Place", "dashboard_file", "jdbc_tables", "kafka_topics", "load", "log_topics", "names"]

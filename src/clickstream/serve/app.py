@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from clickstream.serve.api import ServeContext, make_router
+from clickstream.serve.dashboards import Dashboard, inferred_dashboard
 from clickstream.serve.metrics import CONTENT_TYPE_LATEST, make_registry, render
 from clickstream.serve.results import ResultsDB
 from clickstream.serve.status import JobStatusDict
@@ -42,14 +44,17 @@ def create_app(
     results_db: str | Path,
     status: Callable[[], JobStatusDict] | None = None,
     title: str = "clickstream",
+    dashboard: Dashboard | None = None,
 ) -> FastAPI:
-    """An app over the SQLite results file; `status` (see `status.py`) feeds /status and /metrics."""
+    """An app over the SQLite results file; `status` (see `status.py`) feeds /status and /metrics;
+    `dashboard` says what the dashboard draws (default: a panel per result table)."""
     ctx = ServeContext(results=ResultsDB(Path(results_db).resolve()), status=status)
     app = FastAPI(title=title, docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
     app.state.serve_context = ctx
     app.include_router(make_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_pages(app, title)
+    _add_dashboard(app, ctx, dashboard, title)
     _add_metrics(app, ctx)
     return app
 
@@ -67,6 +72,14 @@ def _add_pages(app: FastAPI, title: str) -> None:
     @app.get("/status", response_class=HTMLResponse, include_in_schema=False)
     def status_page() -> HTMLResponse:
         return page("status.html")
+
+
+def _add_dashboard(app: FastAPI, ctx: ServeContext, dashboard: Dashboard | None, title: str) -> None:
+    @app.get("/api/dashboard", tags=["dashboard"])
+    def dashboard_panels() -> dict[str, Any]:
+        """The panels the dashboard draws: the pipeline's dashboard file, or one panel per result
+        table (a line chart of its numeric columns over its time column, else the table)."""
+        return (dashboard or inferred_dashboard(ctx.results.tables(), title)).to_json()
 
 
 def _add_metrics(app: FastAPI, ctx: ServeContext) -> None:

@@ -1,101 +1,142 @@
-// The dashboard: the seed's three Kibana panels, redrawn whenever the SSE stream says their table
-// changed. Each panel sets data-state (loading|missing|empty|ready|error) and data-points (points
-// or bars drawn) so tests and users can tell what is shown.
+// The dashboard: the panels /api/dashboard describes (a pipeline's dashboard file, or one inferred
+// from the result tables), each redrawn when the SSE stream says its table changed. Each panel sets
+// data-state (loading|missing|empty|ready|error) and data-points (x values, bars, rows or tiles
+// drawn) so tests and users can tell what is shown.
 "use strict";
 
-const TOP_CATEGORIES = 10;
-const COLORS = { blue: "#2563eb", green: "#059669", orange: "#ea580c" };
+const PALETTE = ["#2563eb", "#059669", "#ea580c", "#7c3aed", "#db2777", "#0891b2", "#ca8a04", "#64748b"];
+const RANGES = { all: null, "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "7d": 7 * 24 * 3600e3 };
+const view = { range: "all", refresh: "live" }; // the page's controls
 
-// Kibana's panels: x bucket -> MAX(y); the same aggregation is done here so several rows per bucket
-// (e.g. one cumulative_uv row per date for the same time_str) collapse as they did there.
-const PANELS = {
-  hourly: {
-    query: "order_by=hour_of_day&limit=10000",
-    series(rows) {
-      const values = new Array(24).fill(null);
-      for (const row of rows) {
-        const hour = Number(row.hour_of_day);
-        if (Number.isInteger(hour) && hour >= 0 && hour < 24) {
-          values[hour] = Math.max(values[hour] ?? -Infinity, Number(row.buy_cnt));
-        }
-      }
-      const labels = values.map((_, hour) => String(hour).padStart(2, "0"));
-      return { labels, values, points: values.filter((v) => v !== null).length };
-    },
-    config: () => chartConfig("line", COLORS.blue, "purchases", "hour of day", {
-      fill: true, backgroundColor: "rgba(37, 99, 235, 0.18)", spanGaps: false,
-    }),
-  },
-  uv: {
-    query: "order_by=time_str&limit=100000",
-    series(rows) {
-      // The curve of the latest day: a few early events stamped just before midnight would
-      // otherwise add a stray point from the day before.
-      const latest = rows.reduce((d, row) => (row.date_str > d ? row.date_str : d), "");
-      const byTime = new Map();
-      for (const row of rows) {
-        if (row.date_str !== undefined && row.date_str !== latest) continue;
-        const key = String(row.time_str);
-        byTime.set(key, Math.max(byTime.get(key) ?? -Infinity, Number(row.uv)));
-      }
-      const labels = [...byTime.keys()].sort();
-      return { labels, values: labels.map((t) => byTime.get(t)), points: labels.length };
-    },
-    config: () => {
-      const config = chartConfig("line", COLORS.green, "unique visitors", "time of day", { fill: false });
-      config.options.scales.x.ticks = { maxRotation: 0, autoSkip: true, maxTicksLimit: 12 };
-      return config;
-    },
-    // A whole day is 144 points: keep each one visible without turning the line into beads.
-    pointRadius: (points) => (points > 48 ? 1.5 : 2.5),
-  },
-  categories: {
-    query: `order_by=-buy_cnt,category_name&limit=${TOP_CATEGORIES}`,
-    series(rows) {
-      const labels = rows.map((row) => row.category_name ?? "(no category)");
-      return { labels, values: rows.map((row) => Number(row.buy_cnt)), points: rows.length };
-    },
-    config: () => {
-      const config = chartConfig("bar", COLORS.orange, "purchases", null, {
-        backgroundColor: "rgba(234, 88, 12, 0.78)", borderRadius: 3, maxBarThickness: 26,
-      });
-      config.options.indexAxis = "y";
-      config.options.scales = {
-        x: { beginAtZero: true, grid: { color: "#eef1f5" }, ticks: { precision: 0 } },
-        y: { grid: { display: false } },
-      };
-      return config;
-    },
-  },
-};
+// --- turning rows into what a panel draws ----------------------------------------------------
 
-function chartConfig(type, color, yLabel, xLabel, dataset) {
-  return {
-    type,
-    data: { labels: [], datasets: [{ label: yLabel, data: [], borderColor: color, borderWidth: 2,
-                                     tension: 0.25, pointRadius: 2, ...dataset }] },
-    options: {
-      animation: false, // live data: redraw at once, and let tests read a finished chart
-      maintainAspectRatio: false,
-      interaction: { mode: "index", intersect: false },
-      plugins: { legend: { display: false } },
-      scales: {
-        x: { title: { display: Boolean(xLabel), text: xLabel ?? "" }, grid: { display: false } },
-        y: { beginAtZero: true, title: { display: true, text: yLabel }, grid: { color: "#eef1f5" },
-             ticks: { precision: 0 } },
-      },
-    },
-  };
+function numeric(value) {
+  return value === null || value === undefined || value === "" ? null : Number(value);
 }
 
+// Several rows for one x of one series collapse as Kibana's buckets did: max, sum or last.
+function combine(previous, value, aggregate) {
+  if (value === null || Number.isNaN(value)) return previous ?? null;
+  if (previous === null || previous === undefined) return value;
+  if (aggregate === "sum") return previous + value;
+  if (aggregate === "last") return value;
+  return Math.max(previous, value);
+}
+
+function compareX(a, b) {
+  const na = Number(a);
+  const nb = Number(b);
+  if (!Number.isNaN(na) && !Number.isNaN(nb) && a !== "" && b !== "") return na - nb;
+  return String(a).localeCompare(String(b));
+}
+
+// An x value that is a point in time (an ISO date or timestamp string), as milliseconds.
+function timeOf(value) {
+  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}/.test(value)) return null;
+  const ms = Date.parse(value.length === 10 ? value : value.replace(" ", "T"));
+  return Number.isNaN(ms) ? null : ms;
+}
+
+// The time-range control keeps the rows whose x lies within the range before the latest x.
+function inRange(rows, x) {
+  const span = RANGES[view.range];
+  if (!span || !x) return rows;
+  const times = rows.map((row) => timeOf(row[x]));
+  if (times.some((t) => t === null)) return rows; // not a time axis: the range does not apply
+  const latest = Math.max(...times);
+  return rows.filter((_, i) => times[i] >= latest - span);
+}
+
+function chartSeries(spec, rows) {
+  const groups = new Map(); // series name -> Map(x -> value)
+  const xs = new Set();
+  for (const row of rows) {
+    const x = row[spec.x];
+    if (x === null || x === undefined) continue;
+    xs.add(x);
+    const names = spec.split ? [String(row[spec.split] ?? "(none)")] : spec.y;
+    for (const name of names) {
+      const column = spec.split ? spec.y[0] : name;
+      if (!groups.has(name)) groups.set(name, new Map());
+      const series = groups.get(name);
+      series.set(x, combine(series.get(x), numeric(row[column]), spec.aggregate));
+    }
+  }
+  const labels = [...xs].sort(compareX);
+  // Split series newest first (the latest day leads the legend); columns in the file's order.
+  const names = spec.split ? [...groups.keys()].sort().reverse() : spec.y.filter((n) => groups.has(n));
+  const datasets = names.map((name) => ({ name, values: labels.map((x) => groups.get(name).get(x) ?? null) }));
+  return { labels, datasets, points: labels.length };
+}
+
+function ranked(spec, rows) {
+  const totals = new Map();
+  for (const row of rows) {
+    const label = row[spec.x] ?? "(none)";
+    totals.set(label, combine(totals.get(label), numeric(row[spec.y[0]]), spec.aggregate));
+  }
+  const top = [...totals].sort((a, b) => b[1] - a[1] || compareX(a[0], b[0])).slice(0, spec.top ?? 10);
+  return { labels: top.map(([label]) => String(label)), values: top.map(([, value]) => value) };
+}
+
+function reduce(rows, column, how) {
+  const values = rows.map((row) => numeric(row[column])).filter((v) => v !== null && !Number.isNaN(v));
+  if (how === "count") return rows.length;
+  if (!values.length) return null;
+  if (how === "last") return values[values.length - 1];
+  if (how === "max") return Math.max(...values);
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function fmtNumber(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value !== "number") return String(value);
+  return Number.isInteger(value) ? CS.fmtInt(value) : value.toLocaleString("en-US", { maximumFractionDigits: 3 });
+}
+
+// --- panels -----------------------------------------------------------------------------------
+
 class Panel {
-  constructor(element) {
-    this.element = element;
-    this.table = element.dataset.table;
-    this.spec = PANELS[element.dataset.chart];
-    this.chart = new Chart(element.querySelector("canvas"), this.spec.config());
+  constructor(spec, grid) {
+    this.spec = spec;
+    this.table = spec.table;
+    this.element = this.build(grid);
+    this.body = this.element.querySelector("[data-role=body]");
     this.busy = false;
     this.again = false;
+  }
+
+  build(grid) {
+    const { spec } = this;
+    const section = CS.el("section", {
+      class: `panel kind-${spec.kind}${spec.wide ? " wide" : ""}`,
+      id: `panel-${spec.id}`,
+      "data-chart": spec.id,
+      "data-table": spec.table,
+      "data-kind": spec.kind,
+      "data-state": "loading",
+      "data-points": "0",
+    });
+    const header = CS.el("header");
+    header.append(CS.el("h2", {}, spec.title));
+    const sub = CS.el("span", { class: "sub" }, spec.description ? `${spec.description} · ` : "");
+    sub.append(CS.el("code", {}, spec.table));
+    header.append(sub, CS.el("span", { class: "meta", "data-role": "meta" }));
+    const box = CS.el("div", { class: this.boxClass(), "data-role": "body" });
+    section.append(header, box);
+    box.append(CS.el("div", { class: "empty", "data-role": "empty" }, "Loading…"));
+    grid.append(section);
+    return section;
+  }
+
+  boxClass() {
+    return "chart-box";
+  }
+
+  query() {
+    const { spec } = this;
+    const order = spec.order_by ?? (spec.x && ["line", "area", "bar"].includes(spec.kind) ? spec.x : null);
+    return `limit=${spec.limit}${order ? `&order_by=${encodeURIComponent(order)}` : ""}`;
   }
 
   // Coalesces bursts of change events: at most one fetch in flight, one more queued.
@@ -118,30 +159,27 @@ class Panel {
   async load() {
     let body;
     try {
-      body = await CS.getJSON(`/api/tables/${encodeURIComponent(this.table)}?${this.spec.query}`);
+      body = await CS.getJSON(`/api/tables/${encodeURIComponent(this.table)}?${this.query()}`);
     } catch (error) {
-      if (error.status === 404) return this.draw(this.spec.series([]), "missing", null);
+      if (error.status === 404) return this.show([], "missing", null);
       this.setState("error", `Could not load ${this.table}: ${error.message}`);
       return;
     }
-    this.draw(this.spec.series(body.rows), body.rows.length ? "ready" : "empty", body.total);
+    this.show(body.rows, body.rows.length ? "ready" : "empty", body.total);
   }
 
-  draw(series, state, total) {
-    const dataset = this.chart.data.datasets[0];
-    this.chart.data.labels = series.labels;
-    dataset.data = series.values;
-    if (this.spec.pointRadius) dataset.pointRadius = this.spec.pointRadius(series.points);
-    this.chart.update("none");
+  show(rows, state, total) {
+    const points = this.draw(rows);
+    const shown = state === "ready" ? points : 0;
+    this.element.dataset.points = String(shown);
     const messages = {
       missing: `Waiting for the pipeline to create ${this.table}…`,
       empty: `No rows in ${this.table} yet`,
+      ready: shown ? "" : "No rows in the selected time range",
     };
-    const points = state === "ready" ? series.points : 0;
-    this.element.dataset.points = String(points);
     this.setState(state, messages[state] ?? "");
-    const rows = total === null ? "no table" : `${CS.fmtInt(total)} rows`;
-    this.element.querySelector("[data-role=meta]").textContent = `${rows} · updated ${CS.clock()}`;
+    const count = total === null ? "no table" : `${CS.fmtInt(total)} rows`;
+    this.element.querySelector("[data-role=meta]").textContent = `${count} · updated ${CS.clock()}`;
   }
 
   setState(state, message) {
@@ -149,6 +187,175 @@ class Panel {
     this.element.dataset.state = state;
   }
 }
+
+class ChartPanel extends Panel {
+  constructor(spec, grid) {
+    super(spec, grid);
+    this.chart = new Chart(this.body.appendChild(CS.el("canvas", { "aria-label": spec.title })), this.config());
+  }
+
+  config() {
+    const { spec } = this;
+    const type = spec.kind === "area" ? "line" : spec.kind;
+    return {
+      type,
+      data: { labels: [], datasets: [] },
+      options: {
+        animation: false, // live data: redraw at once, and let tests read a finished chart
+        maintainAspectRatio: false,
+        interaction: { mode: "index", intersect: false },
+        plugins: { legend: { display: Boolean(spec.split) || spec.y.length > 1 } },
+        scales: {
+          x: { title: { display: true, text: spec.x }, grid: { display: false },
+               ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 12 } },
+          y: { beginAtZero: true, title: { display: spec.y.length === 1 && !spec.split, text: spec.y[0] },
+               grid: { color: "#eef1f5" } },
+        },
+      },
+    };
+  }
+
+  draw(rows) {
+    const { spec } = this;
+    const series = chartSeries(spec, inRange(rows, spec.x));
+    this.chart.data.labels = series.labels;
+    this.chart.data.datasets = series.datasets.map((s, i) => {
+      const color = PALETTE[i % PALETTE.length];
+      return {
+        label: s.name,
+        data: s.values,
+        borderColor: color,
+        backgroundColor: spec.kind === "bar" ? `${color}cc` : `${color}2e`,
+        fill: spec.kind === "area",
+        borderWidth: 2,
+        tension: 0.25,
+        // Many points: keep each visible without turning the line into beads.
+        pointRadius: series.points > 96 ? 0 : series.points > 48 ? 1.5 : 2.5,
+        spanGaps: false,
+        maxBarThickness: 28,
+      };
+    });
+    this.chart.update("none");
+    return series.points;
+  }
+}
+
+class RankPanel extends Panel {
+  constructor(spec, grid) {
+    super(spec, grid);
+    const canvas = this.body.appendChild(CS.el("canvas", { "aria-label": spec.title }));
+    this.chart = new Chart(canvas, spec.kind === "pie" ? this.pieConfig() : this.barConfig());
+  }
+
+  query() {
+    const { spec } = this;
+    return `limit=${spec.limit}&order_by=${encodeURIComponent(spec.order_by ?? `-${spec.y[0]},${spec.x}`)}`;
+  }
+
+  barConfig() {
+    return {
+      type: "bar",
+      data: { labels: [], datasets: [{ label: this.spec.y[0], data: [], backgroundColor: "#ea580cc7",
+                                       borderRadius: 3, maxBarThickness: 26 }] },
+      options: {
+        animation: false, maintainAspectRatio: false, indexAxis: "y",
+        plugins: { legend: { display: false } },
+        scales: { x: { beginAtZero: true, grid: { color: "#eef1f5" } }, y: { grid: { display: false } } },
+      },
+    };
+  }
+
+  pieConfig() {
+    return {
+      type: "doughnut",
+      data: { labels: [], datasets: [{ label: this.spec.y[0], data: [], backgroundColor: PALETTE }] },
+      options: { animation: false, maintainAspectRatio: false, plugins: { legend: { position: "right" } } },
+    };
+  }
+
+  draw(rows) {
+    const { labels, values } = ranked(this.spec, rows);
+    this.chart.data.labels = labels;
+    this.chart.data.datasets[0].data = values;
+    this.chart.update("none");
+    return labels.length;
+  }
+}
+
+class TablePanel extends Panel {
+  boxClass() {
+    return "table-box";
+  }
+
+  draw(rows) {
+    const columns = this.spec.columns.length ? this.spec.columns : Object.keys(rows[0] ?? {});
+    const table = CS.el("table", { class: "data" });
+    const head = table.createTHead().insertRow();
+    for (const column of columns) head.append(CS.el("th", {}, column));
+    const body = table.createTBody();
+    for (const row of rows) {
+      const tr = body.insertRow();
+      for (const column of columns) {
+        const value = row[column];
+        tr.append(CS.el("td", { class: typeof value === "number" ? "num" : "" }, fmtNumber(value ?? null)));
+      }
+    }
+    this.body.querySelector("table")?.remove();
+    this.body.append(table);
+    return rows.length;
+  }
+}
+
+class KpiPanel extends Panel {
+  boxClass() {
+    return "kpi-box";
+  }
+
+  draw(rows) {
+    this.body.querySelectorAll(".tile").forEach((tile) => tile.remove());
+    let shown = 0;
+    for (const column of this.spec.y) {
+      const value = reduce(rows, column, this.spec.reduce);
+      const tile = CS.el("div", { class: "tile", "data-column": column, "data-value": String(value ?? "") });
+      tile.append(CS.el("div", { class: "label" }, column.replaceAll("_", " ")),
+                  CS.el("div", { class: "value" }, fmtNumber(value)));
+      this.body.append(tile);
+      if (value !== null) shown += 1;
+    }
+    return shown;
+  }
+}
+
+class FunnelPanel extends Panel {
+  boxClass() {
+    return "funnel-box";
+  }
+
+  draw(rows) {
+    this.body.querySelectorAll(".stage").forEach((stage) => stage.remove());
+    const stages = this.spec.y.map((column) => ({ column, value: reduce(rows, column, "sum") ?? 0 }));
+    const first = stages[0]?.value || 0;
+    stages.forEach(({ column, value }, i) => {
+      const share = first ? value / first : 0;
+      const step = i && stages[i - 1].value ? value / stages[i - 1].value : null;
+      const stage = CS.el("div", { class: "stage", "data-column": column, "data-value": String(value) });
+      const bar = CS.el("div", { class: "bar" });
+      bar.style.width = `${Math.max(2, share * 100)}%`;
+      const text = `${column.replaceAll("_", " ")} · ${fmtNumber(value)}${
+        step === null ? "" : ` · ${(step * 100).toFixed(1)}% of the step before`}`;
+      stage.append(bar, CS.el("span", {}, text));
+      this.body.append(stage);
+    });
+    return rows.length ? stages.length : 0;
+  }
+}
+
+const KINDS = {
+  line: ChartPanel, area: ChartPanel, bar: ChartPanel, hbar: RankPanel, pie: RankPanel,
+  table: TablePanel, alerts: TablePanel, kpi: KpiPanel, funnel: FunnelPanel,
+};
+
+// --- the page ---------------------------------------------------------------------------------
 
 function showJobSummary(status) {
   const target = document.getElementById("job-summary");
@@ -164,15 +371,50 @@ function showJobSummary(status) {
     CS.fmtWatermark(watermark)}`;
 }
 
-function main() {
+function controls(refreshAll) {
+  const range = document.getElementById("range");
+  const refresh = document.getElementById("refresh");
+  let timer = null;
+  range.addEventListener("change", () => {
+    view.range = range.value;
+    refreshAll();
+  });
+  refresh.addEventListener("change", () => {
+    view.refresh = refresh.value;
+    clearInterval(timer);
+    if (view.refresh.endsWith("s")) timer = setInterval(refreshAll, Number.parseInt(view.refresh, 10) * 1000);
+    if (view.refresh === "live") refreshAll();
+  });
+}
+
+async function main() {
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   Chart.defaults.color = "#4b5563";
-  const panels = [...document.querySelectorAll("[data-chart]")].map((element) => new Panel(element));
+  const dashboard = await CS.getJSON("/api/dashboard");
+  document.getElementById("dashboard-title").textContent = dashboard.title;
+  const grid = document.getElementById("panels");
+  grid.dataset.inferred = String(dashboard.inferred);
+  const panels = [];
+  const add = (specs) => {
+    for (const spec of specs.filter((s) => !panels.some((p) => p.spec.id === s.id))) {
+      panels.push(new (KINDS[spec.kind] ?? TablePanel)(spec, grid));
+    }
+    grid.dataset.panels = String(panels.length);
+  };
+  add(dashboard.panels);
   const refreshAll = () => panels.forEach((panel) => panel.refresh());
+  controls(refreshAll);
   refreshAll();
   CS.connect({
     onOpen: refreshAll,
-    onChange: (tables) => panels.filter((p) => tables.includes(p.table)).forEach((p) => p.refresh()),
+    onChange: async (tables) => {
+      // A dashboard inferred from the tables grows a panel for each table the job creates.
+      if (dashboard.inferred && tables.some((t) => !panels.some((p) => p.table === t))) {
+        add((await CS.getJSON("/api/dashboard")).panels);
+      }
+      if (view.refresh !== "live") return; // paused, or refreshed on a timer
+      panels.filter((p) => tables.includes(p.table)).forEach((p) => p.refresh());
+    },
     onStatus: showJobSummary,
   });
 }
