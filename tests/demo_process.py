@@ -67,7 +67,7 @@ CHARTS = ("buy_cnt_per_hour", "cumulative_uv", "top_category")  # the seed's sin
 
 def written(data_dir: Path) -> int:
     """Events the simulator had written when it last stopped (its state file)."""
-    return json.loads((data_dir / "demo.json").read_text())["written"]
+    return json.loads((data_dir / "000" / "demo.json").read_text())["written"]
 
 
 def tables(data_dir: Path) -> dict[str, list[tuple]]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from clickstream.demo_bus import GROUP, KAFKA_TOPIC_PREFIX, TOPIC
+from clickstream.demo_bus import group_id
+from clickstream.scenarios import SCENARIOS
 from tests.demo_process import EVENTS, run_demo, tables, written
 
 pytestmark = pytest.mark.integration
@@ -16,8 +17,8 @@ pytestmark = pytest.mark.integration
 
 def _group_lag(bootstrap: str) -> tuple[int, int]:
     """(records in the demo's topic, records the demo's consumer group has not committed)."""
-    topic = KAFKA_TOPIC_PREFIX + TOPIC
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP})
+    topic = "clickstream-demo.000.user_behavior"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id(SCENARIOS["000"])})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
@@ -40,7 +41,7 @@ def test_the_demo_on_kafka_matches_the_demo_on_the_log_and_resumes(kafka_broker,
     assert written(on_kafka) == EVENTS
     assert tables(on_kafka) == expected
     assert _group_lag(kafka_broker.bootstrap) == (EVENTS, 0)
-    assert not (on_kafka / "log").exists()  # the events went to Kafka only
+    assert not (on_kafka / "000" / "log").exists()  # the events went to Kafka only
 
     run_demo(on_kafka, *kafka, stop_after_s=2, fresh=True)
     assert 0 < written(on_kafka) < EVENTS

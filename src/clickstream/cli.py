@@ -279,12 +279,18 @@ def dashboard(
         _say(str(error), "red")
         raise typer.Exit(2) from None
     _say(f"Dashboard on http://{host}:{port} over {results} - Ctrl-C stops")
-    serve(create_app(results, dashboard=panels), host=host, port=port)
+    serve(create_app(results, dashboards=[panels] if panels else []), host=host, port=port)
 
 
 @app.command()
 def demo(
-    rate: float = typer.Option(5_000, "--rate", help="Events per second from the simulator."),
+    scenario: str = typer.Option(
+        "000",
+        "--scenario",
+        "-s",
+        help="Which seed's analyses run: 000, 001, 002, 003, 004, several (000,002) or all.",
+    ),
+    rate: float = typer.Option(5_000, "--rate", help="Events per second from each scenario's simulator."),
     speedup: float = typer.Option(
         600, "--speedup", help="Event-time seconds per second (600: a day in 2.4 min)."
     ),
@@ -308,12 +314,19 @@ def demo(
         "instead of the embedded log.",
     ),
 ) -> None:
-    """Simulator -> embedded log (or Kafka) -> the seed's analyses -> SQLite -> live dashboard, in one
-    command. Prints the dashboard URL; Ctrl-C stops everything cleanly. Started again on the same
+    """Simulators -> embedded log (or Kafka) -> the seeds' analyses -> SQLite -> live dashboards, in
+    one command. Prints the dashboard URL; Ctrl-C stops everything cleanly. Started again on the same
     --data-dir, it goes on where it stopped (unless --fresh)."""
     from clickstream.demo import Demo, DemoOptions
+    from clickstream.scenarios import chosen
 
+    try:
+        scenarios = chosen(scenario)
+    except ClickstreamError as error:
+        _say(str(error), "red")
+        raise typer.Exit(2) from None
     options = DemoOptions(
+        scenarios=scenarios,
         data_dir=data_dir,
         rate=rate,
         speedup=speedup,

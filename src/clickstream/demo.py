@@ -1,11 +1,16 @@
-"""`clickstream demo`: a simulator, the embedded log (or a user's Kafka broker, `kafka`), the seed's
-analyses and the dashboard, in one process. The simulator runs in a thread and appends to the bus
-(`demo_bus`); the engine runs the seed's statements on it in the main thread; the dashboard serves
-the results from a thread.
+"""`clickstream demo`: for each scenario (`scenarios.py`: one per seed), a simulator, the embedded
+log (or a user's Kafka broker, `kafka`), the seed's statements from the pipeline catalogue, and one
+dashboard over all of them, in one process. Each simulator writes from a thread of its own to its
+scenario's bus (`demo_bus`); each scenario's job runs in a thread of its own; all write their
+results into one SQLite file, which the dashboard serves (a tab per scenario).
 
-Stopped and started again on the same data directory, the demo goes on where it stopped: the
-simulator writes the rest of the same simulation (see `demo_state`) and the results are kept.
-`fresh` starts over. The log keeps about `LOG_RETENTION_BYTES`, so a long run stays bounded.
+Stopped and started again on the same data directory, the demo goes on where it stopped: each
+simulator writes the rest of the same simulation (see `demo_state`), each job resumes from its
+checkpoint and the results are kept. `fresh` starts over. The log keeps about `LOG_RETENTION_BYTES`
+per scenario, so a long run stays bounded.
+
+Layout of the data directory: `results.db` (every scenario's result tables), and per scenario
+`<name>/`: `log/`, `dim.db` (its dimension tables), `checkpoints/`, `demo.json`.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 
@@ -23,30 +30,36 @@ from clickstream.config import Settings
 from clickstream.demo_bus import EventBus, KafkaBus, LogBus
 from clickstream.demo_state import Simulation
 from clickstream.engine import Engine
+from clickstream.errors import ClickstreamError
 from clickstream.pipelines import jdbc_tables
 from clickstream.runtime.executor import Job
+from clickstream.scenarios import SCENARIOS, Scenario
 
-PIPELINE = "seed_000"
+if TYPE_CHECKING:
+    from clickstream.serve.status import JobStatusDict
+
 CHECKPOINTS = "checkpoints"
 # Append rows reach results.db at checkpoints (exactly-once): often, so the charts stay live.
 CHECKPOINT_INTERVAL = "2 s"
 # About 3.5 simulated days at the default rate and speed-up; a job that fell further behind goes on
 # from the oldest record left (the log's readers skip what retention deleted).
 LOG_RETENTION_BYTES = 256 << 20
+STOP_JOIN_S = 30.0
 
 
 @dataclass
 class DemoOptions:
     data_dir: Path = Path("clickstream-demo")
-    rate: float = 5_000.0  # events per second from the simulator
+    scenarios: list[Scenario] = field(default_factory=lambda: [SCENARIOS["000"]])
+    rate: float = 5_000.0  # events per second from each simulator
     speedup: float = 600.0  # event-time seconds per wall-clock second (600: a day in 2.4 min)
-    days: float = 1.0  # event time the simulator covers, then it stops
+    days: float = 1.0  # event time the simulators cover, then they stop
     duration_s: float | None = None  # stop everything after this many seconds
     port: int = 8000
     host: str = "127.0.0.1"
     seed: int = 42
     mini_batch_size: int = 20_000
-    fresh: bool = False  # wipe the data directory's log, results and state first
+    fresh: bool = False  # wipe the data directory's logs, results and state first
     kafka: str | None = None  # a Kafka broker's `host:port` for the events instead of the embedded log
 
     @property
@@ -54,124 +67,223 @@ class DemoOptions:
         return Simulation(seed=self.seed, days=self.days, rate=self.rate, speedup=self.speedup)
 
 
-class Demo:
-    def __init__(self, options: DemoOptions, console: Console | None = None) -> None:
+class ScenarioRun:
+    """One scenario in the demo: its simulator and its job, each on a thread of its own."""
+
+    def __init__(self, scenario: Scenario, options: DemoOptions, data_dir: Path, console: Console) -> None:
+        self.scenario = scenario
         self.options = options
-        self.console = console or Console(stderr=True)
-        self.job: Job | None = None
-        self.stopping = threading.Event()
-        self.data_dir = options.data_dir.resolve()
+        self.console = console
+        self.home = data_dir / scenario.name
+        self.results_db = data_dir / "results.db"
+        self.dimension_db = self.home / "dim.db"
         self.bus: EventBus = (
-            KafkaBus(options.kafka) if options.kafka else LogBus(self.data_dir / "log", LOG_RETENTION_BYTES)
+            KafkaBus(options.kafka, scenario)
+            if options.kafka
+            else LogBus(self.home / "log", scenario, LOG_RETENTION_BYTES)
         )
-        self.results_db = self.data_dir / "results.db"
-        self.dimension_db = self.data_dir / "dim.db"
+        self.job: Job | None = None
+        self.job_status: Any = None
+        self.error: BaseException | None = None
+        self.finished = False  # the simulator wrote the whole simulation
 
-    def run(self) -> None:
-        from clickstream.serve import create_app, start_in_thread
-
-        start = self._prepare()
-        simulator = threading.Thread(target=self._simulate, args=(start,), name="simulator", daemon=True)
-        simulator.start()
-        from clickstream.serve.dashboards import load_dashboard
-
-        spec = pipelines.dashboard_file(PIPELINE)
-        dashboard = load_dashboard(spec) if spec else None
-        app = create_app(self.results_db, status=self._status, title="clickstream demo", dashboard=dashboard)
-        server = start_in_thread(app, self.options.host, self.options.port)
-        self.console.print(
-            f"[bold]Dashboard:[/bold] {server.url}  (status: {server.url}/status, "
-            f"metrics: {server.url}/metrics) - Ctrl-C stops"
-        )
-        try:
-            self._run_engine()
-        finally:
-            self.stopping.set()
-            server.stop()
-            simulator.join(timeout=5)
-
-    def _prepare(self) -> int:
-        """Wipe (`fresh`) or check the data directory; write the lookup table the job joins with
-        before the job starts. Returns how many events the simulator has written already."""
+    def prepare(self) -> int:
+        """Wipe (`fresh`) or check the scenario's directory; write the dimension tables its job
+        looks up before the job starts. Returns how many events were simulated already."""
         from clickstream.simulate.cli import make_generator
         from clickstream.simulate.dimension import write_dimensions
 
         if self.options.fresh:
-            self._wipe()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.wipe()
+        self.home.mkdir(parents=True, exist_ok=True)
         simulation = self.options.simulation
-        self.console.print(f"Events: {self.bus.describe()}")
-        start = demo_state.resume_point(self.data_dir, simulation, self.bus.logged())
-        demo_state.save(self.data_dir, simulation, start)
-        tianchi = make_generator("tianchi", simulation.seed, days=simulation.days)
-        write_dimensions(f"sqlite:{self.dimension_db}", tianchi.dimensions())
+        start = demo_state.resume_point(self.home, simulation, self.bus.logged())
+        demo_state.save(self.home, simulation, start)
+        self.finished = start >= simulation.events
+        generator = make_generator(self.scenario.simulator, simulation.seed, days=simulation.days)
+        write_dimensions(f"sqlite:{self.dimension_db}", generator.dimensions())
+        name = self.scenario.name
         if start >= simulation.events:
-            self.console.print(f"The simulation is complete ({start:,} events); the job goes on where it was")
+            self.console.print(f"{name}: the simulation is complete ({start:,} events); the job goes on")
         elif start:
-            self.console.print(f"Resuming: {start:,} of {simulation.events:,} events were simulated already")
+            self.console.print(f"{name}: resuming, {start:,} of {simulation.events:,} events were simulated")
         return start
 
-    def _wipe(self) -> None:
-        # Only what the demo writes: the data directory may hold other files of the user's.
+    def wipe(self) -> None:
         self.bus.wipe()
-        shutil.rmtree(self.data_dir / CHECKPOINTS, ignore_errors=True)
-        for database in (self.results_db, self.dimension_db):
-            for path in database.parent.glob(database.name + "*"):  # with SQLite's -wal/-journal
-                path.unlink()
-        (self.data_dir / demo_state.STATE_FILE).unlink(missing_ok=True)
+        shutil.rmtree(self.home, ignore_errors=True)
 
-    def _simulate(self, start: int) -> None:
+    def simulate(self, start: int, stopping: threading.Event) -> None:
         from clickstream.simulate.cli import generate
 
         options, simulation = self.options, self.options.simulation
-        summary = generate(
-            "tianchi",
-            events=simulation.events,
-            rate=options.rate,
-            seed=options.seed,
-            days=options.days,
-            duration_s=options.duration_s,
-            start=start,
-            stop=self.stopping,
-            **self.bus.output(),
-        )
-        demo_state.save(self.data_dir, simulation, start + summary.total)
+        try:
+            summary = generate(
+                self.scenario.simulator,
+                events=simulation.events,
+                rate=options.rate,
+                seed=options.seed,
+                days=options.days,
+                duration_s=options.duration_s,
+                start=start,
+                stop=stopping,
+                **self.bus.output(),
+            )
+            written = start + summary.total
+            demo_state.save(self.home, simulation, written)
+            self.finished = written >= simulation.events
+        except BaseException as e:  # noqa: BLE001 - reported by the demo's main thread
+            self.error = e
+            stopping.set()
 
-    def _run_engine(self) -> None:
+    def run_job(self, on_start: Any) -> None:
         settings = Settings(
             {
                 "table.exec.mini-batch.size": str(self.options.mini_batch_size),
                 # the job resumes from its latest checkpoint under <dir>/<pipeline.name> when the
                 # demo starts again; a stop takes a final one
-                "pipeline.name": "clickstream-demo",
-                "state.checkpoints.dir": str(self.data_dir / CHECKPOINTS),
+                "pipeline.name": f"clickstream-demo-{self.scenario.name}",
+                "state.checkpoints.dir": str(self.home / CHECKPOINTS),
                 "execution.checkpointing.interval": CHECKPOINT_INTERVAL,
             }
         )
         engine = Engine(settings)
         script = pipelines.load(
-            PIPELINE,
+            self.scenario.pipeline,
             topics=self.bus.topics(),
             results=jdbc_tables(f"jdbc:sqlite:{self.results_db}"),
             dimensions=jdbc_tables(f"jdbc:sqlite:{self.dimension_db}"),
         )
+        engine.on_job_start = on_start
+        try:
+            engine.execute_script(script, f"{self.scenario.pipeline}.sql")
+        except BaseException as e:  # noqa: BLE001 - reported by the demo's main thread
+            self.error = e
 
+    def status(self) -> dict[str, Any] | None:
+        if self.job_status is None:
+            return None
+        status: dict[str, Any] = self.job_status()
+        return status
+
+    def simulation(self) -> dict[str, Any]:
+        """For the page: the scenario, where its events go, and whether its simulator still writes."""
+        return {"title": self.scenario.title, "bus": self.bus.describe(), "finished": self.finished}
+
+
+class Demo:
+    def __init__(self, options: DemoOptions, console: Console | None = None) -> None:
+        self.options = options
+        self.console = console or Console(stderr=True)
+        self.stopping = threading.Event()
+        self.data_dir = options.data_dir.resolve()
+        self.results_db = self.data_dir / "results.db"
+        self.runs = [ScenarioRun(s, options, self.data_dir, self.console) for s in options.scenarios]
+        self.started = time.time()
+
+    def run(self) -> None:
+        from clickstream.serve import create_app, start_in_thread
+
+        starts = self._prepare()
+        app = create_app(
+            self.results_db, status=self._status, title="clickstream demo", dashboards=self._dashboards()
+        )
+        server = start_in_thread(app, self.options.host, self.options.port)
+        self.console.print(
+            f"[bold]Dashboard:[/bold] {server.url}  (status: {server.url}/status, "
+            f"metrics: {server.url}/metrics) - Ctrl-C stops"
+        )
+        threads = [
+            self._thread(f"simulator-{r.scenario.name}", r.simulate, start, self.stopping)
+            for r, start in zip(self.runs, starts, strict=True)
+        ]
+        jobs = [
+            self._thread(f"job-{run.scenario.name}", run.run_job, self._on_job_start(run))
+            for run in self.runs
+        ]
+        self._stop_on_signals()
+        try:
+            self._wait(jobs)
+        finally:
+            self._stop()
+            for thread in jobs + threads:
+                thread.join(STOP_JOIN_S)
+            server.stop()
+        self._raise_failures()
+
+    def _prepare(self) -> list[int]:
+        if self.options.fresh:
+            # results.db holds every scenario's results: starting over starts them all over
+            for path in self.data_dir.glob(self.results_db.name + "*"):  # with SQLite's -wal/-journal
+                path.unlink()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for run in self.runs:
+            self.console.print(f"{run.scenario.name}: {run.scenario.title}; events in {run.bus.describe()}")
+        return [run.prepare() for run in self.runs]
+
+    def _dashboards(self) -> list[Any]:
+        from clickstream.serve.dashboards import load_dashboard
+
+        files = (pipelines.dashboard_file(run.scenario.pipeline) for run in self.runs)
+        return [load_dashboard(path) for path in files if path is not None]
+
+    @staticmethod
+    def _thread(name: str, target: Any, *args: Any) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _on_job_start(self, run: ScenarioRun) -> Any:
         def on_job_start(job: Job) -> None:
             from clickstream.serve import job_status
 
-            self.job = job
-            self._job_status = job_status(job)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: job.stop())
-            if self.options.duration_s is not None:
-                timer = threading.Timer(self.options.duration_s, job.stop)
-                timer.daemon = True
-                timer.start()
+            run.job, run.job_status = job, job_status(job)
+            if self.stopping.is_set():
+                job.stop()
 
-        engine.on_job_start = on_job_start
-        engine.execute_script(script, f"{PIPELINE}.sql")
+        return on_job_start
 
-    def _status(self) -> dict:
-        if self.job is None:
-            return {"started": 0, "queries": {}, "sources": {}}
-        return self._job_status()
+    def _stop_on_signals(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        if self.options.duration_s is not None:
+            timer = threading.Timer(self.options.duration_s, self.stopping.set)
+            timer.daemon = True
+            timer.start()
+
+    def _wait(self, jobs: list[threading.Thread]) -> None:
+        """Until a signal, the duration, a failure, or every job's end."""
+        while not self.stopping.is_set() and any(thread.is_alive() for thread in jobs):
+            self.stopping.wait(0.2)
+            if any(run.error is not None for run in self.runs):
+                break
+
+    def _stop(self) -> None:
+        self.stopping.set()
+        for run in self.runs:
+            if run.job is not None:
+                run.job.stop()
+
+    def _raise_failures(self) -> None:
+        for run in self.runs:
+            if run.error is not None and not isinstance(run.error, KeyboardInterrupt):
+                if isinstance(run.error, ClickstreamError):
+                    raise type(run.error)(f"scenario {run.scenario.name}: {run.error}") from run.error
+                raise run.error
+
+    def _status(self) -> JobStatusDict:
+        """Every scenario's job in one status: queries and sources named `<scenario>/<name>`, and
+        each simulation's progress."""
+        out: dict[str, Any] = {"started": self.started, "queries": {}, "sources": {}, "simulations": {}}
+        for run in self.runs:
+            name = run.scenario.name
+            out["simulations"][name] = run.simulation()
+            status = run.status()
+            if status is None:
+                continue
+            out["started"] = min(out["started"], status["started"])
+            for part in ("queries", "sources"):
+                out[part].update({f"{name}/{key}": value for key, value in status[part].items()})
+            if "checkpoints" in status and len(self.runs) == 1:  # /metrics shows one job's checkpoints
+                out["checkpoints"] = status["checkpoints"]
+        return cast("JobStatusDict", out)

@@ -1,9 +1,11 @@
-"""Where the demo's simulator writes its events and its job reads them: the embedded log in the data
-directory (the default, nothing to install) or a user's Kafka broker (`clickstream demo --kafka`).
+"""Where a demo scenario's simulator writes its events and its job reads them: the embedded log in
+the scenario's directory (the default, nothing to install) or a user's Kafka broker (`clickstream
+demo --kafka`).
 
 Both answer the same questions: how many events are there already (the demo resumes its simulation
-from there), where the simulator writes, which `WITH (...)` options the job's source gets, and how
-to start over (`--fresh`).
+from there), where the simulator writes, which `WITH (...)` options the job's sources get, and how
+to start over (`--fresh`). The topics are those of the scenario's simulator, under the names the
+seed's statements read (`user_behavior`, `clicks`, ...).
 """
 
 from __future__ import annotations
@@ -15,13 +17,24 @@ from typing import Any, Protocol
 
 from clickstream.log import TopicLog
 from clickstream.pipelines import Place, kafka_topics, log_topics
+from clickstream.scenarios import Scenario
 
-TOPIC = "user_behavior"  # the seed's name for the events
-GROUP = "clickstream-demo"  # the job's consumer group: Kafka's tools show its lag
-# On a user's broker the demo owns one topic, named so that it cannot be taken for theirs: --fresh
-# deletes it.
+# On a user's broker the demo owns its topics, named so that they cannot be taken for theirs:
+# `clickstream-demo.<scenario>.<topic>`; --fresh deletes them.
 KAFKA_TOPIC_PREFIX = "clickstream-demo."
 DELETE_TIMEOUT_S = 30.0
+
+
+def group_id(scenario: Scenario) -> str:
+    """The scenario's job's consumer group: Kafka's tools show its lag."""
+    return f"clickstream-demo-{scenario.name}"
+
+
+def simulator_topics(scenario: Scenario) -> list[str]:
+    """The topics the scenario's simulator writes, by the names its statements read."""
+    from clickstream.simulate.cli import make_generator
+
+    return [scenario.topic] if scenario.topic else list(make_generator(scenario.simulator).topics())
 
 
 class EventBus(Protocol):
@@ -41,22 +54,27 @@ class EventBus(Protocol):
 
 
 class LogBus:
-    """The embedded log under the demo's data directory, kept to about `retention_bytes`."""
+    """The embedded log under the scenario's directory, each topic kept to about `retention_bytes`."""
 
-    def __init__(self, log_dir: Path, retention_bytes: int) -> None:
+    def __init__(self, log_dir: Path, scenario: Scenario, retention_bytes: int) -> None:
         self.log_dir = log_dir
+        self.scenario = scenario
+        self.names = simulator_topics(scenario)
         self.retention_bytes = retention_bytes
 
     def logged(self) -> int:
         with TopicLog(self.log_dir) as log:
-            return sum(log.end_offsets(TOPIC).values())
+            existing = set(log.topics())
+            return sum(sum(log.end_offsets(topic).values()) for topic in self.names if topic in existing)
 
     def output(self) -> dict[str, Any]:
+        # one topic: its name; several: an empty prefix, so each keeps its own
+        target = self.names[0] if len(self.names) == 1 else ""
         log_dir, retention = str(self.log_dir), self.retention_bytes
-        return {"out": f"log:{TOPIC}", "log_dir": log_dir, "log_retention_bytes": retention}
+        return {"out": f"log:{target}", "log_dir": log_dir, "log_retention_bytes": retention}
 
     def topics(self) -> Place:
-        return log_topics(str(self.log_dir), extra={"properties.group.id": GROUP})
+        return log_topics(str(self.log_dir), extra={"properties.group.id": group_id(self.scenario)})
 
     def wipe(self) -> None:
         shutil.rmtree(self.log_dir, ignore_errors=True)
@@ -66,12 +84,14 @@ class LogBus:
 
 
 class KafkaBus:
-    """Topic `clickstream-demo.user_behavior` on a Kafka broker, created with the broker's default
-    partitions and replication if missing; its retention is the broker's."""
+    """Topics `clickstream-demo.<scenario>.<topic>` on a Kafka broker, created with the broker's
+    default partitions and replication if missing; their retention is the broker's."""
 
-    def __init__(self, servers: str) -> None:
+    def __init__(self, servers: str, scenario: Scenario) -> None:
         self.servers = servers
-        self.topic = KAFKA_TOPIC_PREFIX + TOPIC
+        self.scenario = scenario
+        self.prefix = f"{KAFKA_TOPIC_PREFIX}{scenario.name}."
+        self.names = [self.prefix + topic for topic in simulator_topics(scenario)]
         self.config: dict[str, Any] = {"bootstrap.servers": servers}
 
     def logged(self) -> int:
@@ -79,41 +99,48 @@ class KafkaBus:
 
         from clickstream.simulate.kafka_output import ensure_topics
 
-        ensure_topics(self.config, [self.topic])
-        consumer = Consumer({**self.config, "group.id": GROUP, "log_level": 0})
+        ensure_topics(self.config, self.names)
+        consumer = Consumer({**self.config, "group.id": group_id(self.scenario), "log_level": 0})
         try:
-            partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
-            ends = [
-                consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10) for p in partitions
-            ]
-            return sum(high for _, high in ends)
+            total = 0
+            for topic in self.names:
+                partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+                ends = [
+                    consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions
+                ]
+                total += sum(high for _, high in ends)
+            return total
         finally:
             consumer.close()
 
     def output(self) -> dict[str, Any]:
-        return {"out": f"kafka://{self.servers}/{self.topic}"}
+        # one topic: its whole name; several: the prefix of their names
+        target = self.names[0] if len(self.names) == 1 else self.prefix
+        return {"out": f"kafka://{self.servers}/{target}"}
 
     def topics(self) -> Place:
-        return kafka_topics(self.servers, KAFKA_TOPIC_PREFIX, extra={"properties.group.id": GROUP})
+        return kafka_topics(self.servers, self.prefix, extra={"properties.group.id": group_id(self.scenario)})
 
     def wipe(self) -> None:
-        """Delete the demo's topic and wait until the broker has (a topic being deleted cannot be
-        created again)."""
+        """Delete the scenario's topics and wait until the broker has (a topic being deleted
+        cannot be created again)."""
         from confluent_kafka import KafkaError, KafkaException
 
         from clickstream.simulate.kafka_output import admin_client, topics_on_broker
 
         admin, errors = admin_client(self.config)
-        if self.topic not in topics_on_broker(admin, errors, self.servers):
+        present = [t for t in self.names if t in topics_on_broker(admin, errors, self.servers)]
+        if not present:
             return
-        try:
-            admin.delete_topics([self.topic])[self.topic].result(timeout=DELETE_TIMEOUT_S)
-        except KafkaException as e:
-            if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise
+        for future in admin.delete_topics(present).values():
+            try:
+                future.result(timeout=DELETE_TIMEOUT_S)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
         deadline = time.monotonic() + DELETE_TIMEOUT_S
-        while self.topic in topics_on_broker(admin, errors, self.servers) and time.monotonic() < deadline:
+        while set(present) & topics_on_broker(admin, errors, self.servers) and time.monotonic() < deadline:
             time.sleep(0.2)
 
     def describe(self) -> str:
-        return f"Kafka topic {self.topic} at {self.servers}"
+        return f"Kafka topics {self.prefix}* at {self.servers}"

@@ -80,7 +80,7 @@ def seed_000_dashboard() -> Dashboard:
 
 @pytest.fixture
 def server(results_db: Path, fake_job: FakeJob) -> Iterator[ServerHandle]:
-    app = create_app(results_db, status=fake_job.status, dashboard=seed_000_dashboard())
+    app = create_app(results_db, status=fake_job.status, dashboards=[seed_000_dashboard()])
     with start_in_thread(app, port=0) as handle:
         yield handle
 
@@ -175,7 +175,7 @@ def test_dashboard_draws_rows_written_while_it_is_open(
 
 
 def test_dashboard_before_the_pipeline_created_its_tables(browser: Any, page: Any, tmp_path: Path) -> None:
-    app = create_app(tmp_path / "not-yet.db", dashboard=seed_000_dashboard())
+    app = create_app(tmp_path / "not-yet.db", dashboards=[seed_000_dashboard()])
     with start_in_thread(app, port=0) as server:
         page.goto(f"{server.url}/")
         page.wait_for_selector('[data-chart="uv"][data-state="missing"]', timeout=WAIT_MS)
@@ -285,7 +285,7 @@ def test_every_kind_of_panel_and_the_time_range(browser: Any, page: Any, tmp_pat
     write(db, "INSERT INTO sessions VALUES (?, ?, ?)", [("u1", 4, 10), ("u2", 9, 20), ("u3", 1, 5)])
     spec = tmp_path / "shop.toml"
     spec.write_text(SHOP_DASHBOARD)
-    with start_in_thread(create_app(db, dashboard=load_dashboard(spec)), port=0) as server:
+    with start_in_thread(create_app(db, dashboards=[load_dashboard(spec)]), port=0) as server:
         page.goto(f"{server.url}/")
         expected_points = {
             "revenue-per-minute": 13,

@@ -101,5 +101,5 @@ def test_the_api_serves_the_dashboard(tmp_path: Path) -> None:
     inferred = TestClient(create_app(db)).get("/api/dashboard").json()
     assert inferred["inferred"] and [p["table"] for p in inferred["panels"]] == ["t"]
     board = load_dashboard(_spec(tmp_path, PANEL + 'kind = "pie"\nx = "name"\ny = ["n"]\n'))
-    described = TestClient(create_app(db, dashboard=board)).get("/api/dashboard").json()
+    described = TestClient(create_app(db, dashboards=[board])).get("/api/dashboard").json()
     assert not described["inferred"] and described["panels"][0]["kind"] == "pie"

@@ -76,6 +76,8 @@ def _with_rates(status: JobStatusDict, rates: RateTracker) -> dict[str, Any]:
         "uptime_s": max(0.0, time.time() - started),
         "queries": queries,
         "sources": dict(status.get("sources", {})),
+        # the demo's simulators: whether each still writes (the page says when input has ended)
+        "simulations": dict(status.get("simulations", {})),
     }
 
 

@@ -15,14 +15,14 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -44,17 +44,18 @@ def create_app(
     results_db: str | Path,
     status: Callable[[], JobStatusDict] | None = None,
     title: str = "clickstream",
-    dashboard: Dashboard | None = None,
+    dashboards: Sequence[Dashboard] = (),
 ) -> FastAPI:
     """An app over the SQLite results file; `status` (see `status.py`) feeds /status and /metrics;
-    `dashboard` says what the dashboard draws (default: a panel per result table)."""
+    `dashboards` say what the dashboard draws (several: one page each; none: a panel per result
+    table)."""
     ctx = ServeContext(results=ResultsDB(Path(results_db).resolve()), status=status)
     app = FastAPI(title=title, docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
     app.state.serve_context = ctx
     app.include_router(make_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_pages(app, title)
-    _add_dashboard(app, ctx, dashboard, title)
+    _add_dashboards(app, ctx, list(dashboards), title)
     _add_metrics(app, ctx)
     return app
 
@@ -74,12 +75,25 @@ def _add_pages(app: FastAPI, title: str) -> None:
         return page("status.html")
 
 
-def _add_dashboard(app: FastAPI, ctx: ServeContext, dashboard: Dashboard | None, title: str) -> None:
+def _add_dashboards(app: FastAPI, ctx: ServeContext, dashboards: list[Dashboard], title: str) -> None:
+    @app.get("/api/dashboards", tags=["dashboard"])
+    def dashboard_list() -> dict[str, Any]:
+        """The dashboards this server draws, by name and title (the first is the default)."""
+        boards = dashboards or [inferred_dashboard([], title)]
+        return {"dashboards": [{"name": b.name, "title": b.title} for b in boards]}
+
     @app.get("/api/dashboard", tags=["dashboard"])
-    def dashboard_panels() -> dict[str, Any]:
-        """The panels the dashboard draws: the pipeline's dashboard file, or one panel per result
-        table (a line chart of its numeric columns over its time column, else the table)."""
-        return (dashboard or inferred_dashboard(ctx.results.tables(), title)).to_json()
+    def dashboard_panels(name: str | None = None) -> dict[str, Any]:
+        """The panels of dashboard `name` (default: the first): the pipeline's dashboard file, or
+        one panel per result table (a line chart of its numeric columns over its time column, else
+        the table)."""
+        if not dashboards:
+            return inferred_dashboard(ctx.results.tables(), title).to_json()
+        chosen = next((b for b in dashboards if b.name == name), None if name else dashboards[0])
+        if chosen is None:
+            known = ", ".join(b.name for b in dashboards)
+            raise HTTPException(404, f"no dashboard named {name!r}; there are: {known}")
+        return chosen.to_json()
 
 
 def _add_metrics(app: FastAPI, ctx: ServeContext) -> None:

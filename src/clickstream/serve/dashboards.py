@@ -69,6 +69,7 @@ class Dashboard:
     panels: list[Panel]
     description: str = ""
     inferred: bool = False
+    name: str = ""  # in the page's address when a server has several: /?dashboard=<name>
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,7 +90,8 @@ def load_dashboard(path: str | Path) -> Dashboard:
         raise DashboardError(f"{where}: needs at least one [[panels]] table")
     built = [_panel(raw, f"{where}: panel {i + 1}") for i, raw in enumerate(panels)]
     _unique_ids(built, str(where))
-    return Dashboard(str(spec.get("title", where.stem)), built, str(spec.get("description", "")))
+    name = where.name.removesuffix(".toml").removesuffix(".dashboard")
+    return Dashboard(str(spec.get("title", name)), built, str(spec.get("description", "")), name=name)
 
 
 def _panel(raw: Any, where: str) -> Panel:
@@ -147,7 +149,7 @@ def _slug(title: str) -> str:
 def inferred_dashboard(tables: list[TableInfo], title: str = "results") -> Dashboard:
     """One panel per table: a line chart of its numeric columns over its time column, else the
     table itself."""
-    return Dashboard(title, [_inferred_panel(table) for table in tables], inferred=True)
+    return Dashboard(title, [_inferred_panel(table) for table in tables], inferred=True, name="results")
 
 
 def _inferred_panel(table: TableInfo) -> Panel:

@@ -58,6 +58,7 @@ class JobStatusDict(TypedDict):
     queries: dict[str, QueryStatus]
     sources: dict[str, dict[str, Any]]
     checkpoints: NotRequired[dict[str, Any]]
+    simulations: NotRequired[dict[str, dict[str, Any]]]  # the demo's: {"000": {"finished": False, ...}}
 
 
 StatusFn = Callable[[], JobStatusDict]

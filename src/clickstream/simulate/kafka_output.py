@@ -159,7 +159,8 @@ def admin_client(config: dict[str, Any]) -> tuple[Any, list[Any]]:
 
     errors: list[Any] = []
     # its connection errors come back through error_cb and into the message: not logged as well
-    return AdminClient({**config, "error_cb": errors.append, "log_level": 0}), errors
+    settings: dict[str, Any] = {**config, "error_cb": errors.append, "log_level": 0}
+    return AdminClient(settings), errors
 
 
 def topics_on_broker(admin: Any, errors: list[Any], servers: str) -> set[str]:

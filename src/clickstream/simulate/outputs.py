@@ -169,7 +169,7 @@ def open_output(
         return StdoutOutput(topics)
     if out.startswith(LOG_PREFIX):
         name = out.removeprefix(LOG_PREFIX)
-        if not name:
+        if not name and len(topics) == 1:  # several topics with no prefix keep their names
             raise ValueError("log output needs a topic name: log:<topic> (or log:<prefix> for several)")
         return LogOutput(name, topics, log_dir, retention_bytes=log_retention_bytes)
     if out.startswith(KAFKA_PREFIX):

@@ -367,8 +367,24 @@ function showJobSummary(status) {
   // Queries usually share one source, so the input rate is the busiest query's, not their sum.
   const rate = Math.max(0, ...queries.map((q) => q.records_in_per_s ?? 0));
   const watermark = Math.max(...queries.map((q) => q.watermark ?? -Infinity));
-  target.textContent = `${queries.length} queries · ${CS.fmtRate(rate)} rec/s in · watermark ${
-    CS.fmtWatermark(watermark)}`;
+  // The demo's simulators: still writing, or done (then the rates fall to 0 on purpose).
+  const simulations = Object.values(status.simulations ?? {});
+  const finished = simulations.length > 0 && simulations.every((s) => s.finished);
+  document.getElementById("live").dataset.input = simulations.length ? (finished ? "finished" : "live") : "";
+  const input = simulations.length ? (finished ? " · simulation finished" : " · simulating") : "";
+  target.textContent = `${queries.length} queries · ${CS.fmtRate(rate)} rec/s in · event time ${
+    CS.fmtWatermark(watermark)}${input}`;
+}
+
+// Several dashboards (the demo's scenarios): one tab each.
+function showTabs(dashboards, current) {
+  const tabs = document.getElementById("tabs");
+  if (dashboards.length < 2) return;
+  for (const { name, title } of dashboards) {
+    const tab = CS.el("a", { href: `/?dashboard=${encodeURIComponent(name)}`, "data-dashboard": name, title }, name);
+    if (name === current) tab.classList.add("active");
+    tabs.append(tab);
+  }
 }
 
 function controls(refreshAll) {
@@ -390,8 +406,11 @@ function controls(refreshAll) {
 async function main() {
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   Chart.defaults.color = "#4b5563";
-  const dashboard = await CS.getJSON("/api/dashboard");
+  const chosen = new URLSearchParams(location.search).get("dashboard");
+  const address = `/api/dashboard${chosen ? `?name=${encodeURIComponent(chosen)}` : ""}`;
+  const [dashboard, list] = await Promise.all([CS.getJSON(address), CS.getJSON("/api/dashboards")]);
   document.getElementById("dashboard-title").textContent = dashboard.title;
+  showTabs(list.dashboards, dashboard.name);
   const grid = document.getElementById("panels");
   grid.dataset.inferred = String(dashboard.inferred);
   const panels = [];
@@ -410,7 +429,7 @@ async function main() {
     onChange: async (tables) => {
       // A dashboard inferred from the tables grows a panel for each table the job creates.
       if (dashboard.inferred && tables.some((t) => !panels.some((p) => p.table === t))) {
-        add((await CS.getJSON("/api/dashboard")).panels);
+        add((await CS.getJSON(address)).panels);
       }
       if (view.refresh !== "live") return; // paused, or refreshed on a timer
       panels.filter((p) => tables.includes(p.table)).forEach((p) => p.refresh());
