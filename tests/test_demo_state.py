@@ -47,3 +47,15 @@ def test_a_log_without_state_or_shorter_than_written_is_refused(tmp_path):
     save(tmp_path, SIMULATION, 1_000)
     with pytest.raises(DemoStateError, match="holds 10 events in its log, but 1,000 were written"):
         resume_point(tmp_path, SIMULATION, logged=10)
+
+
+def test_an_endless_simulation_has_no_end_and_resumes(tmp_path):
+    endless = Simulation(seed=42, days=None, rate=5_000.0, speedup=600.0)
+    assert endless.events is None and endless.events_per_day == 720_000
+    assert not endless.complete(10**9)
+    assert endless.flags() == "--seed 42 --rate 5000 --speedup 600"
+    save(tmp_path, endless, 5_000)
+    assert load(tmp_path) == (endless, 5_000)
+    assert resume_point(tmp_path, endless, logged=6_000) == 6_000
+    with pytest.raises(DemoStateError, match="--rate 5000 --speedup 600, not --seed 42 --days 1"):
+        resume_point(tmp_path, SIMULATION, logged=6_000)

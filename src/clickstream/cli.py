@@ -294,7 +294,9 @@ def demo(
     speedup: float = typer.Option(
         600, "--speedup", help="Event-time seconds per second (600: a day in 2.4 min)."
     ),
-    days: float = typer.Option(1.0, "--days", help="Days of event time to simulate."),
+    days: float | None = typer.Option(
+        None, "--days", help="Days of event time to simulate, then stop (default: until stopped)."
+    ),
     duration: float | None = typer.Option(
         None, "--duration", help="Stop after this many seconds (default: Ctrl-C)."
     ),

@@ -53,7 +53,7 @@ class DemoOptions:
     scenarios: list[Scenario] = field(default_factory=lambda: [SCENARIOS["000"]])
     rate: float = 5_000.0  # events per second from each simulator
     speedup: float = 600.0  # event-time seconds per wall-clock second (600: a day in 2.4 min)
-    days: float = 1.0  # event time the simulators cover, then they stop
+    days: float | None = None  # event time the simulators cover, then they stop (None: until stopped)
     duration_s: float | None = None  # stop everything after this many seconds
     port: int = 8000
     host: str = "127.0.0.1"
@@ -99,14 +99,14 @@ class ScenarioRun:
         simulation = self.options.simulation
         start = demo_state.resume_point(self.home, simulation, self.bus.logged())
         demo_state.save(self.home, simulation, start)
-        self.finished = start >= simulation.events
-        generator = make_generator(self.scenario.simulator, simulation.seed, days=simulation.days)
+        self.finished = simulation.complete(start)
+        generator = make_generator(self.scenario.simulator, simulation.seed)
         write_dimensions(f"sqlite:{self.dimension_db}", generator.dimensions())
         name = self.scenario.name
-        if start >= simulation.events:
+        if simulation.complete(start):
             self.console.print(f"{name}: the simulation is complete ({start:,} events); the job goes on")
         elif start:
-            self.console.print(f"{name}: resuming, {start:,} of {simulation.events:,} events were simulated")
+            self.console.print(f"{name}: resuming after {start:,} simulated events")
         return start
 
     def wipe(self) -> None:
@@ -123,7 +123,8 @@ class ScenarioRun:
                 events=simulation.events,
                 rate=options.rate,
                 seed=options.seed,
-                days=options.days,
+                days=options.days or 1.0,
+                events_per_day=simulation.events_per_day,
                 duration_s=options.duration_s,
                 start=start,
                 stop=stopping,
@@ -131,7 +132,7 @@ class ScenarioRun:
             )
             written = start + summary.total
             demo_state.save(self.home, simulation, written)
-            self.finished = written >= simulation.events
+            self.finished = simulation.complete(written)
         except BaseException as e:  # noqa: BLE001 - reported by the demo's main thread
             self.error = e
             stopping.set()

@@ -28,19 +28,27 @@ class Simulation:
     """The demo options that decide which events the simulator writes."""
 
     seed: int
-    days: float
+    days: float | None  # None: day after day until stopped
     rate: float
     speedup: float
 
     @property
-    def events(self) -> int:
-        """Events of the whole simulation: spread evenly over `days` of event time, so that at
-        `rate` per second event time runs `speedup` times faster than the wall clock."""
-        return max(int(self.rate * 86_400 * self.days / self.speedup), 1)
+    def events_per_day(self) -> float:
+        """At `rate` per second, event time runs `speedup` times faster than the wall clock."""
+        return self.rate * 86_400 / self.speedup
+
+    @property
+    def events(self) -> int | None:
+        """Events of the whole simulation (None: endless), spread evenly over `days` of event time."""
+        return None if self.days is None else max(int(self.events_per_day * self.days), 1)
 
     def flags(self) -> str:
         """As the command line gives them: '--seed 42 --days 1 --rate 5000 --speedup 600'."""
-        return " ".join(f"--{f.name} {_number(getattr(self, f.name))}" for f in fields(self))
+        given = ((f.name, getattr(self, f.name)) for f in fields(self))
+        return " ".join(f"--{name} {_number(value)}" for name, value in given if value is not None)
+
+    def complete(self, written: int) -> bool:
+        return self.events is not None and written >= self.events
 
 
 def _number(value: float) -> str:

@@ -64,16 +64,24 @@ class RunSummary:
 
 
 def make_generator(
-    kind: str, seed: int = 42, injection: Injection | None = None, days: float = 1.0
+    kind: str,
+    seed: int = 42,
+    injection: Injection | None = None,
+    days: float = 1.0,
+    events_per_day: float | None = None,
 ) -> Generator:
-    """The generator for `kind` (one of KINDS; '_' and '-' alike)."""
+    """The generator for `kind` (one of KINDS; '_' and '-' alike). `events_per_day`: for endless
+    runs, how many events each simulated day holds (default: the generator's own)."""
     injection = injection or Injection()
     name = kind.strip().lower().replace("_", "-")
     if name == "tianchi":
+        # endless: day after day, each of `events_per_day` events
+        span = (max(int(events_per_day), 1), 1.0) if events_per_day else (TianchiConfig.events, days)
         return TianchiGenerator(
             TianchiConfig(
                 seed=seed,
-                days=days,
+                events=span[0],
+                days=span[1],
                 disorder_ms=injection.disorder_ms,
                 late_ratio=injection.late_ratio,
                 late_ms=injection.late_ms,
@@ -83,7 +91,8 @@ def make_generator(
         )
     if name not in _SEEDED:
         raise ValueError(f"unknown data kind '{kind}' (available: {', '.join(KINDS)})")
-    return _SEEDED[name](GeneratorConfig(seed=seed, days=days, injection=injection))
+    config = GeneratorConfig(seed=seed, days=days, events_per_day=events_per_day, injection=injection)
+    return _SEEDED[name](config)
 
 
 def _drain(
@@ -123,6 +132,7 @@ def generate(
     log_dir: str | None = None,
     *,
     days: float = 1.0,
+    events_per_day: float | None = None,
     start: int = 0,
     log_retention_bytes: int | None = None,
     stop: threading.Event | None = None,
@@ -132,13 +142,14 @@ def generate(
     `rate`: records per second (None: as fast as possible). Table snapshots (users, status
     codes) come first and are not counted in `events`. `dimension`: also write the kind's
     dimension tables there (sqlite:path or a path, postgresql://..., mysql://...).
-    `start`: resume a run that stopped after `start` of the `events` (tianchi only): the records
-    from there are those the whole run would have written. `log_retention_bytes`: a `log:`
+    `events_per_day`: an endless run's events per simulated day (days follow days).
+    `start`: resume a run that stopped after `start` records: the records from there are those
+    the whole run would have written. `log_retention_bytes`: a `log:`
     output keeps about this much per partition (see `clickstream.log.writer.WriterOptions`).
     `stop`: set by another thread to end the run (Ctrl-C reaches only the main thread).
     """
     injection = Injection(disorder_ms=disorder_ms, late_ratio=late_ratio, malformed_ratio=malformed_ratio)
-    generator = make_generator(kind, seed, injection, days)
+    generator = make_generator(kind, seed, injection, days, events_per_day if events is None else None)
     tables = write_dimensions(dimension, generator.dimensions()) if dimension else []
     records = _records(generator, events, start)
     output = open_output(out, list(generator.topics()), log_dir, log_retention_bytes)
@@ -158,12 +169,12 @@ def _done_when(duration_s: float | None, stop: threading.Event | None = None) ->
 def _records(generator: Generator, events: int | None, start: int) -> Iterator[Record]:
     if not start:
         return generator.records(events)
+    if isinstance(generator, TianchiGenerator):
+        return generator.records(events, start)
     # Only tianchi can start part-way cheaply (its columns are drawn at once); the others carry
     # sessions and table snapshots from record to record, so they make the records before `start`
     # again and drop them (the same seed makes the same records).
-    if not isinstance(generator, TianchiGenerator):
-        return itertools.islice(generator.records(events), start, None)
-    return generator.records(events, start)
+    return itertools.islice(generator.records(events), start, None)
 
 
 def _progress_bar(enabled: bool) -> Progress:

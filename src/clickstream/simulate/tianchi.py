@@ -191,17 +191,15 @@ class TianchiGenerator:
     def records(self, n: int | None = None, start: int = 0) -> Iterator[Record]:
         """`n` events over `config.days`; endless: `config.events` per `days` span, span after span.
 
-        `start`: of the `n` events, begin at this one (a resumed run: the records are those the
-        uninterrupted run would have written from there). Only with `n`.
+        `start`: begin at this event (a resumed run: the records are those the uninterrupted run
+        would have written from there).
         """
         if n is not None:
             yield from (Record(TOPIC, value) for value in values(replace(self.config, events=n), start))
             return
-        if start:
-            raise ValueError("an endless stream cannot start part-way; give n")
         span_ms = int(self.config.days * 86_400_000)
-        block = 0
+        block, skip = divmod(start, self.config.events)  # every span holds `config.events`
         while True:
             config = replace(self.config, block=block, start_ms=self.config.start_ms + block * span_ms)
-            yield from (Record(TOPIC, value) for value in values(config))
-            block += 1
+            yield from (Record(TOPIC, value) for value in values(config, skip))
+            block, skip = block + 1, 0
