@@ -13,8 +13,8 @@ y = ["buy_cnt"]          # the series (charts), the value (hbar, pie, kpi) or th
 ```
 
 Other keys: `id` (the panel's name in the page, default from the title), `split` (one series per
-value of this column, e.g. one line per day), `aggregate` (`max`, `sum` or `last`: several rows
-for one x and series, as Kibana's buckets did), `top` (hbar, pie: the N largest), `reduce` (kpi:
+value of this column, e.g. one line per day), `aggregate` (`max`, `sum`, `last` or `count`: several
+rows for one x and series, as Kibana's buckets did; `count` counts the rows), `top` (hbar, pie: the N largest), `reduce` (kpi:
 `sum`, `max`, `last`, `count`), `columns`, `order_by` and `limit` (table, alerts), `wide` (the
 panel spans the page's width), `description`.
 """
@@ -32,7 +32,7 @@ from clickstream.serve.results import TableInfo
 
 KINDS = ("line", "area", "bar", "hbar", "pie", "table", "kpi", "funnel", "alerts")
 CHARTS = ("line", "area", "bar")
-AGGREGATES = ("max", "sum", "last")
+AGGREGATES = ("max", "sum", "last", "count")
 REDUCERS = ("sum", "max", "last", "count")
 MAX_SERIES = 4  # an inferred chart draws at most this many numeric columns
 _TIME_TYPES = re.compile(r"TIMESTAMP|DATE|TIME", re.IGNORECASE)

@@ -14,8 +14,9 @@ function numeric(value) {
   return value === null || value === undefined || value === "" ? null : Number(value);
 }
 
-// Several rows for one x of one series collapse as Kibana's buckets did: max, sum or last.
+// Several rows for one x of one series collapse as Kibana's buckets did: max, sum, last or count.
 function combine(previous, value, aggregate) {
+  if (aggregate === "count") return (previous ?? 0) + 1;
   if (value === null || Number.isNaN(value)) return previous ?? null;
   if (previous === null || previous === undefined) return value;
   if (aggregate === "sum") return previous + value;
