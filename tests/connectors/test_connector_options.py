@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from clickstream import pipelines
 from clickstream.config import Settings
 from clickstream.connectors import registry
 from clickstream.connectors.formats import FORMATS
@@ -285,7 +286,12 @@ def test_readme_connectors_section_names_declared_options_only():
         assert named - known == set(), connector
 
 
-def test_examples_and_pipelines_are_accepted():
-    for path in [*ROOT.glob("examples/*.sql"), *ROOT.glob("src/clickstream/pipelines/*.sql")]:
+def test_examples_and_pipelines_are_accepted(tmp_path):
+    scripts = [path.read_text() for path in ROOT.glob("examples/*.sql")]
+    results = pipelines.jdbc_tables(f"jdbc:sqlite:{tmp_path / 'results.db'}")
+    for name in pipelines.names():  # on the log and on Kafka (no broker needed to plan)
+        for topics in (pipelines.log_topics(str(tmp_path / "log")), pipelines.kafka_topics("127.0.0.1:9")):
+            scripts.append(pipelines.load(name, topics=topics, results=results))
+    for script in scripts:
         # EXPLAIN runs every CREATE TABLE (so every option check) without reading data
-        Engine(Settings(), out=io.StringIO()).explain(path.read_text())
+        Engine(Settings(), out=io.StringIO()).explain(script)

@@ -7,8 +7,12 @@ PostgreSQL:
     CREATE TABLE user_behavior (...) WITH ({topics[user_behavior]}, 'format' = 'json');
     CREATE TABLE buy_cnt_per_hour (...) WITH ({results[buy_cnt_per_hour]});
     CREATE TABLE category_dim (...) WITH ({dimensions[category]}, 'lookup.cache.max-rows' = '5000');
+    CREATE TABLE Users (..., PRIMARY KEY (user_id) NOT ENFORCED) WITH ({upsert_topics[users]}, ...);
 
 Each placeholder becomes the options of one `Place` (`log_topics`, `kafka_topics`, `jdbc_tables`).
+`{upsert_topics[...]}` is a topic read (or written) as a changelog keyed by the table's primary
+key: the topics' place gives its `upserts` (the log reads any keyed table so, Kafka needs Flink's
+`upsert-kafka` connector).
 """
 
 from __future__ import annotations
@@ -18,11 +22,16 @@ from importlib import resources
 from pathlib import Path
 
 
-class Place:
-    """The connector options of the tables in one place, by table (or topic) name."""
+Options = Callable[[str], dict[str, str]]
 
-    def __init__(self, options: Callable[[str], dict[str, str]]) -> None:
+
+class Place:
+    """The connector options of the tables in one place, by table (or topic) name; `upserts`: those
+    of its upsert tables, where they differ (by default the same)."""
+
+    def __init__(self, options: Options, upserts: Options | None = None) -> None:
         self.options = options
+        self.upserts = Place(upserts) if upserts is not None else self
 
     def __getitem__(self, name: str) -> str:
         return ", ".join(f"'{key}' = '{_quoted(value)}'" for key, value in self.options(name).items())
@@ -34,15 +43,17 @@ def log_topics(path: str, prefix: str = "", extra: Mapping[str, str] | None = No
 
 
 def kafka_topics(servers: str, prefix: str = "", extra: Mapping[str, str] | None = None) -> Place:
-    """Topics on a Kafka broker (`host:port[,host:port]`)."""
-    return Place(
-        lambda topic: {
-            "connector": "kafka",
+    """Topics on a Kafka broker (`host:port[,host:port]`); its upsert tables are `upsert-kafka`'s."""
+
+    def options(connector: str) -> Options:
+        return lambda topic: {
+            "connector": connector,
             "topic": prefix + topic,
             "properties.bootstrap.servers": servers,
             **(extra or {}),
         }
-    )
+
+    return Place(options("kafka"), upserts=options("upsert-kafka"))
 
 
 def jdbc_tables(url: str, schema: str = "", extra: Mapping[str, str] | None = None) -> Place:
@@ -56,7 +67,12 @@ def jdbc_tables(url: str, schema: str = "", extra: Mapping[str, str] | None = No
 def load(name: str, *, topics: Place, results: Place, dimensions: Place | None = None) -> str:
     """The statements of pipeline `name` (e.g. 'seed_000') with their places filled in."""
     text = resources.files(__package__).joinpath(f"{name}.sql").read_text()
-    places: Mapping[str, Place] = {"topics": topics, "results": results, "dimensions": dimensions or results}
+    places: Mapping[str, Place] = {
+        "topics": topics,
+        "upsert_topics": topics.upserts,
+        "results": results,
+        "dimensions": dimensions or results,
+    }
     return text.format_map(places)
 
 
