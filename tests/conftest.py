@@ -21,6 +21,7 @@ import contextlib
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,20 @@ def sqlite_url(tmp_path) -> str:
 def postgres_url() -> str:
     _ensure_service("PostgreSQL", _check_postgres, ["bash", str(SERVICES_SCRIPT), "postgres"])
     return f"jdbc:postgresql://{POSTGRES_HOST}:{POSTGRES_PORT}/{TEST_DATABASE}?user={POSTGRES_USER}"
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A schema of the test's own in the test database (its tables go with it after the test)."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER, dbname=TEST_DATABASE, autocommit=True
+    ) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        yield schema
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(scope="session")
