@@ -37,7 +37,10 @@ def produce(
     partition: int | None = None,
     **extra: Any,
 ) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "log_level": 0})
+    # idempotence: a batch the broker refused at first (a topic just created has no leader yet)
+    # is retried in its place, not after the batches sent meanwhile
+    config = {"partitioner": "murmur2_random", "enable.idempotence": True, "log_level": 0}
+    producer = Producer({"bootstrap.servers": bootstrap, **config})
     values = list(values)
     for value, key in zip(values, keys if keys is not None else [None] * len(values), strict=True):
         options = {**extra, **({"partition": partition} if partition is not None else {})}
