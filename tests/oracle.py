@@ -100,6 +100,25 @@ def cumulative_uv(events) -> dict[tuple[str, str], int]:
     return rows
 
 
+def cumulative_uv_ceilings(events) -> dict[tuple[str, str], int]:
+    """For input read from several partitions, whose interleaving decides the intermediate points
+    of `cumulative_uv`: per (date, time) that occurs, the distinct users of that date up to that
+    time. A point (date, time) the sink holds was the maximum while only records up to that time
+    had been read, so its uv is at most this; the last point of each date, once every record of
+    the date is in, is exactly this (all the date's users)."""
+    users_up_to: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for event in events:
+        ts = datetime.fromtimestamp(event["ts"] / 1000, tz=UTC)
+        users_up_to[ts.strftime("%Y-%m-%d")][ts.strftime("%H:%M")[:4] + "0"].add(event["user_id"])
+    ceilings = {}
+    for date, by_time in users_up_to.items():
+        seen: set = set()
+        for time in sorted(by_time):
+            seen |= by_time[time]
+            ceilings[(date, time)] = len(seen)
+    return ceilings
+
+
 def top_category(events, categories: dict[int, str]) -> dict[str | None, int]:
     counts: Counter = Counter()
     for event in events:
