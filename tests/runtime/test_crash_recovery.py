@@ -29,14 +29,7 @@ import pytest
 from clickstream import pipelines
 from clickstream.simulate.cli import generate, make_generator
 from tests.connectors.jdbc_db import Db
-from tests.connectors.seed_004 import (
-    ATTRIBUTE_CHECKOUTS,
-    CHECKOUTS_DDL,
-    CLICKS_DDL,
-    SINK_DDL,
-    USERS_DDL,
-    write_events,
-)
+from tests.connectors.seed_004 import write_events
 from tests.runtime.crash_harness import SRC, CrashRun, checkpoints, command, run_to_end, spawn
 
 KILLS = 24
@@ -147,36 +140,33 @@ def test_seed_000_killed_24_times_into_postgres(postgres_schemas, postgres_url, 
 
 # --- job 2: seed 004 into MariaDB -----------------------------------------------------------------
 
-APPEND_SINK_DDL = SINK_DDL.replace(",\n    PRIMARY KEY (checkout_id) NOT ENFORCED", "")
+SINK_KEY = ",\n    PRIMARY KEY (checkout_id) NOT ENFORCED"
 
 
-def _log_options(root: Path, topic: str, group: str) -> str:
-    return (
-        f"'connector' = 'log', 'path' = '{root}', 'topic' = '{topic}', "
-        f"'properties.group.id' = '{group}', 'scan.startup.mode' = 'earliest-offset', "
-        "'scan.bounded.mode' = 'latest-offset', 'format' = 'json'"
-    )
-
-
-def _mariadb_options(url: str, table: str) -> str:
+def _mariadb_tables(url: str, names: dict[str, str]) -> pipelines.Place:
+    """The seed's tables `names` gives test tables for, in MariaDB."""
     base = url.split("?")[0]
-    return f"'connector' = 'jdbc', 'url' = '{base}', 'table-name' = '{table}', 'username' = 'root'"
+    return pipelines.Place(
+        lambda table: {"connector": "jdbc", "url": base, "table-name": names[table], "username": "root"}
+    )
 
 
 def _seed_004_script(path: Path, root: Path, url: str, users: str, sink: str, group: str) -> Path:
-    path.write_text(
-        CHECKOUTS_DDL.format(checkouts=_log_options(root, "s4_checkouts", group))
-        + CLICKS_DDL.format(clicks=_log_options(root, "s4_clicks", group))
-        + USERS_DDL.format(users=_mariadb_options(url, users))
-        + APPEND_SINK_DDL.format(sink=_mariadb_options(url, sink))
-        + ATTRIBUTE_CHECKOUTS
+    """Seed 004 as written, its sink without its key (an append table, where a duplicate shows)."""
+    bounded = {"scan.bounded.mode": "latest-offset", "properties.group.id": group}
+    text = pipelines.load(
+        "seed_004",
+        topics=pipelines.log_topics(str(root), "s4_", bounded),
+        results=_mariadb_tables(url, {"attributed_checkouts": sink}),
+        dimensions=_mariadb_tables(url, {"users": users}),
     )
+    assert text.count(SINK_KEY) == 1
+    path.write_text(text.replace(SINK_KEY, ""))
     return path
 
 
 @pytest.mark.integration
 def test_seed_004_killed_24_times_into_mariadb(mariadb_url, tmp_path) -> None:
-    assert "PRIMARY KEY" not in APPEND_SINK_DDL
     db = Db("mariadb", mariadb_url)
     try:
         records = list(make_generator("checkouts", seed=4).records(250_000))
