@@ -24,9 +24,10 @@ from clickstream import pipelines
 from clickstream.engine import Engine
 from clickstream.simulate.base import Record
 from clickstream.simulate.cli import make_generator
+from clickstream.simulate.kafka_output import KafkaOutput
 from clickstream.simulate.outputs import LogOutput
 from tests.connectors.jdbc_db import Db
-from tests.connectors.kafka_helpers import produce, read_topic
+from tests.connectors.kafka_helpers import read_topic
 from tests.kafka_broker import KafkaBroker
 
 RECORDS = 25_000
@@ -107,13 +108,15 @@ def test_seed_003_on_the_log_into_postgres(records, postgres_url, postgres_schem
 
 @pytest.fixture(scope="module")
 def kafka_prefix(records, kafka_broker: KafkaBroker) -> str:
-    """The seed's topics on the broker, under a prefix of their own; keys are the users' ids, as
-    `clickstream generate users-clicks -o kafka://...` writes them (the file reads them `raw`)."""
+    """The seed's topics on the broker, under a prefix of their own, written as `clickstream generate
+    users-clicks -o kafka://...` writes them: keyed by user id (the file reads the key `raw`)."""
     prefix = f"s3-{uuid.uuid4().hex[:8]}-"
     for topic in ("users", "clicks"):
-        name = kafka_broker.create_topic(prefix + topic, PARTITIONS)
-        chosen = [r for r in _keyed(records) if r.topic == topic]
-        produce(kafka_broker.bootstrap, name, [r.value for r in chosen], [r.key.encode() for r in chosen])
+        kafka_broker.create_topic(prefix + topic, PARTITIONS)
+    output = KafkaOutput(f"kafka://{kafka_broker.bootstrap}/{prefix}", ["users", "clicks"])
+    for record in records:
+        output.write(record)
+    output.close()
     return prefix
 
 

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
-
 Options = Callable[[str], dict[str, str]]
 
 
