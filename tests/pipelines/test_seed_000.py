@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
 from clickstream import pipelines
@@ -62,22 +62,15 @@ def _run(topics: pipelines.Place, categories: Path, postgres_url: str, schema: s
     Engine(out=io.StringIO()).execute_script(script, "seed_000.sql")
 
 
-def _events(records: list[Record]) -> list[dict]:
-    """The events as the oracle reads them (ids as ints, time in epoch ms), in the simulator's order."""
-    return [
-        {
-            "user_id": int(v["user_id"]),
-            "item_id": int(v["item_id"]),
-            "category_id": int(v["category_id"]),
-            "behavior": v["behavior"],
-            "ts": int(datetime.fromisoformat(v["ts"].replace("Z", "+00:00")).timestamp() * 1000),
-        }
-        for v in (r.value for r in records)
-    ]
+@pytest.fixture(scope="module")
+def events(records, tmp_path_factory) -> list[dict]:
+    """The events as the oracle reads them, in the simulator's order."""
+    path = tmp_path_factory.mktemp("seed000") / "user_behavior.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r.value) + b"\n" for r in records))
+    return oracle.read_events(str(path))
 
 
-def _check(records: list[Record], categories: Path, postgres_url: str, schema: str) -> None:
-    events = _events(records)
+def _check(events: list[dict], categories: Path, postgres_url: str, schema: str) -> None:
     db = Db("postgres", postgres_url)
     try:
         hourly, uv, top = (
@@ -108,16 +101,15 @@ def _check_cumulative_uv(points: dict[tuple[str, str], int], events: list[dict])
         assert values == sorted(values)
 
 
-def test_one_stream_meets_the_partitioned_check(records) -> None:
+def test_one_stream_meets_the_partitioned_check(events) -> None:
     """The exact oracle of a single stream passes the check the partitioned runs must pass."""
-    events = _events(records)
     exact = oracle.cumulative_uv(events)
     _check_cumulative_uv(exact, events)
     assert len(exact) == 144  # a point per 10 minutes of the day
 
 
 def test_seed_000_on_kafka_into_postgres(
-    records, categories, kafka_broker, postgres_url, postgres_schema
+    records, events, categories, kafka_broker, postgres_url, postgres_schema
 ) -> None:
     prefix = f"s0-{uuid.uuid4().hex[:8]}-"
     topic = kafka_broker.create_topic(prefix + TOPIC, PARTITIONS)
@@ -133,11 +125,11 @@ def test_seed_000_on_kafka_into_postgres(
         postgres_schema,
     )
 
-    _check(records, categories, postgres_url, postgres_schema)
+    _check(events, categories, postgres_url, postgres_schema)
 
 
 def test_seed_000_on_the_log_into_postgres(
-    records, categories, postgres_url, postgres_schema, tmp_path
+    records, events, categories, postgres_url, postgres_schema, tmp_path
 ) -> None:
     log = tmp_path / "log"
     output = LogOutput(TOPIC, [records[0].topic], str(log), partitions=PARTITIONS)
@@ -147,4 +139,4 @@ def test_seed_000_on_the_log_into_postgres(
 
     _run(pipelines.log_topics(str(log), extra=BOUNDED), categories, postgres_url, postgres_schema)
 
-    _check(records, categories, postgres_url, postgres_schema)
+    _check(events, categories, postgres_url, postgres_schema)

@@ -65,7 +65,8 @@ def vip_actions(records: list[Record]) -> set[Row]:
 
 
 def _keyed(records: list[Record]) -> list[Record]:
-    """Clicks keyed by their user, as users are: one user's records stay in one partition."""
+    """Clicks keyed by their user, as users are (and as the simulator's Kafka output keys them):
+    one user's records stay in one partition."""
     return [r if r.key is not None else r._replace(key=r.value["user_id"]) for r in records]
 
 
@@ -155,12 +156,9 @@ def _parsed(text: str) -> datetime:
 def test_the_log_and_kafka_read_users_as_upserts(tmp_path: Path) -> None:
     """The same file declares Users as a keyed changelog on both: the log connector with its
     PRIMARY KEY, Kafka through `upsert-kafka`."""
-    log = pipelines.load(
-        "seed_003", topics=pipelines.log_topics(str(tmp_path)), results=_postgres("jdbc:x", "s")
-    )
-    kafka = pipelines.load(
-        "seed_003", topics=pipelines.kafka_topics("k:9092"), results=_postgres("jdbc:x", "s")
-    )
+    results = pipelines.jdbc_tables(f"jdbc:sqlite:{tmp_path / 'results.db'}")
+    log = pipelines.load("seed_003", topics=pipelines.log_topics(str(tmp_path)), results=results)
+    kafka = pipelines.load("seed_003", topics=pipelines.kafka_topics("k:9092"), results=results)
     assert "'connector' = 'log', 'path'" in log.split("CREATE TABLE Clicks")[0]
     assert "'connector' = 'upsert-kafka', 'topic' = 'users'" in kafka
     assert "'connector' = 'kafka', 'topic' = 'clicks'" in kafka
