@@ -15,6 +15,7 @@ Layout of the data directory: `results.db` (every scenario's result tables), and
 
 from __future__ import annotations
 
+import io
 import shutil
 import signal
 import threading
@@ -148,7 +149,7 @@ class ScenarioRun:
                 "execution.checkpointing.interval": CHECKPOINT_INTERVAL,
             }
         )
-        engine = Engine(settings)
+        engine = Engine(settings, out=io.StringIO())  # the statements' "[INFO] ... succeeded" lines
         script = pipelines.load(
             self.scenario.pipeline,
             topics=self.bus.topics(),
