@@ -14,9 +14,9 @@ y = ["buy_cnt"]          # the series (charts), the value (hbar, pie, kpi) or th
 
 Other keys: `id` (the panel's name in the page, default from the title), `split` (one series per
 value of this column, e.g. one line per day), `aggregate` (`max`, `sum`, `last` or `count`: several
-rows for one x and series, as Kibana's buckets did; `count` counts the rows), `top` (hbar, pie: the N largest), `reduce` (kpi:
-`sum`, `max`, `last`, `count`), `columns`, `order_by` and `limit` (table, alerts), `wide` (the
-panel spans the page's width), `description`.
+rows for one x and series, as Kibana's buckets did; `count` counts the rows), `top` (hbar, pie: the
+N largest), `reduce` and `labels` (kpi: `sum`, `max`, `last`, `count`; a name per tile), `columns`,
+`order_by` and `limit` (table, alerts), `wide` (the panel spans the page's width), `description`.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class Panel:
     id: str = ""
     x: str | None = None
     y: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # kpi: what each of `y` is called on its tile
     split: str | None = None
     aggregate: str = "max"
     top: int | None = None
@@ -104,7 +105,7 @@ def _panel(raw: Any, where: str) -> Panel:
     for key, allowed in (("kind", KINDS), ("aggregate", AGGREGATES), ("reduce", REDUCERS)):
         if key in raw and raw[key] not in allowed:
             raise DashboardError(f"{where}: '{key}' is {raw[key]!r}; one of: {', '.join(allowed)}")
-    for key in ("y", "columns"):
+    for key in ("y", "columns", "labels"):
         if key in raw and (not isinstance(raw[key], list) or not all(isinstance(c, str) for c in raw[key])):
             raise DashboardError(f"{where}: '{key}' is a list of column names")
     panel = Panel(**{**raw, "id": raw.get("id") or _slug(raw["title"])})

@@ -318,7 +318,8 @@ class KpiPanel extends Panel {
     for (const column of this.spec.y) {
       const value = reduce(rows, column, this.spec.reduce);
       const tile = CS.el("div", { class: "tile", "data-column": column, "data-value": String(value ?? "") });
-      tile.append(CS.el("div", { class: "label" }, column.replaceAll("_", " ")),
+      const label = this.spec.labels[this.spec.y.indexOf(column)] ?? column.replaceAll("_", " ");
+      tile.append(CS.el("div", { class: "label" }, label),
                   CS.el("div", { class: "value" }, fmtNumber(value)));
       this.body.append(tile);
       if (value !== null) shown += 1;
@@ -382,7 +383,7 @@ function showTabs(dashboards, current) {
   const tabs = document.getElementById("tabs");
   if (dashboards.length < 2) return;
   for (const { name, title } of dashboards) {
-    const tab = CS.el("a", { href: `/?dashboard=${encodeURIComponent(name)}`, "data-dashboard": name, title }, name);
+    const tab = CS.el("a", { href: `/?dashboard=${encodeURIComponent(name)}`, "data-dashboard": name }, title);
     if (name === current) tab.classList.add("active");
     tabs.append(tab);
   }
