@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from clickstream.serve.status import JobStatusDict, QueryStatus
 
@@ -17,6 +19,12 @@ SEED_000_DDL = (
     "CREATE TABLE cumulative_uv (date_str TEXT, time_str TEXT, uv BIGINT, PRIMARY KEY (date_str, time_str))",
     "CREATE TABLE top_category (category_name TEXT PRIMARY KEY, buy_cnt BIGINT)",
 )
+
+
+def local_client(app: FastAPI) -> TestClient:
+    """A test client that names the server as a browser on this machine would (Host: localhost):
+    the server refuses other Host names (DNS rebinding protection)."""
+    return TestClient(app, base_url="http://localhost")
 
 
 def write(db: Path, sql: str, rows: Iterable[tuple[Any, ...]] = ((),)) -> None:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from clickstream.serve import create_app
 from clickstream.serve.results import ResultsDB
 from clickstream.serve.status import RateTracker
-from tests.serve.conftest import FakeJob, write
+from tests.serve.conftest import FakeJob, local_client, write
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def filled_db(results_db: Path) -> Path:
 
 @pytest.fixture
 def client(filled_db: Path) -> TestClient:
-    return TestClient(create_app(filled_db))
+    return local_client(create_app(filled_db))
 
 
 def test_lists_result_tables_with_columns_and_row_counts(client: TestClient) -> None:
@@ -112,7 +112,7 @@ def test_odd_table_names_are_quoted(results_db: Path) -> None:
     # Names come from the catalogue, but are still quoted: spaces and quotes must read correctly.
     write(results_db, 'CREATE TABLE "odd ""name""" ("a b" INTEGER)')
     write(results_db, 'INSERT INTO "odd ""name""" VALUES (?)', [(1,), (2,)])
-    client = TestClient(create_app(results_db))
+    client = local_client(create_app(results_db))
     body = client.get('/api/tables/odd "name"', params={"order_by": "-a b"}).json()
     assert body["rows"] == [{"a b": 2}, {"a b": 1}]
 
@@ -127,7 +127,7 @@ def test_connections_are_read_only(filled_db: Path) -> None:
 
 def test_missing_results_file_reads_as_no_tables(tmp_path: Path) -> None:
     path = tmp_path / "later.db"
-    client = TestClient(create_app(path))
+    client = local_client(create_app(path))
     assert client.get("/api/tables").json() == {"tables": []}
     assert client.get("/api/tables/top_category").status_code == 404
     assert not path.exists()  # read-only: the server never creates the file
@@ -144,7 +144,7 @@ def test_status_with_job_has_rates_and_utc_watermark(filled_db: Path, fake_job: 
     app = create_app(filled_db, status=fake_job.status)
     now = [0.0]
     app.state.serve_context.rates = RateTracker(window_s=10, clock=lambda: now[0])
-    client = TestClient(app)
+    client = local_client(app)
     first = client.get("/api/status").json()
     assert first["attached"] is True and first["started"] == fake_job.started
     assert first["queries"]["buy_cnt_per_hour"]["records_in_per_s"] == 0.0
@@ -165,7 +165,7 @@ def test_failing_status_callable_is_reported_not_raised(filled_db: Path) -> None
     def broken() -> dict:
         raise RuntimeError("engine gone")
 
-    body = TestClient(create_app(filled_db, status=broken)).get("/api/status").json()  # type: ignore[arg-type]
+    body = local_client(create_app(filled_db, status=broken)).get("/api/status").json()  # type: ignore[arg-type]
     assert body["attached"] is True
     assert "engine gone" in body["error"]
 
@@ -181,7 +181,7 @@ def test_rate_tracker_uses_the_window() -> None:
 
 
 def test_pages_and_vendored_chart_library_are_served(filled_db: Path) -> None:
-    client = TestClient(create_app(filled_db, title="shop <live>"))
+    client = local_client(create_app(filled_db, title="shop <live>"))
     dashboard = client.get("/")
     assert dashboard.status_code == 200
     assert "shop &lt;live&gt;" in dashboard.text and "<live>" not in dashboard.text

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from clickstream.serve import create_app
-from tests.serve.conftest import FakeJob, write
+from tests.serve.conftest import FakeJob, local_client, write
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -27,7 +27,7 @@ def scrape(client: TestClient) -> Samples:
 
 def test_metrics_mirror_the_job_status(results_db: Path, fake_job: FakeJob) -> None:
     write(results_db, "INSERT INTO top_category VALUES (?, ?)", [("shoes", 3), ("books", 1)])
-    samples = scrape(TestClient(create_app(results_db, status=fake_job.status)))
+    samples = scrape(local_client(create_app(results_db, status=fake_job.status)))
     hourly = (("query", "buy_cnt_per_hour"),)
     assert samples["clickstream_records_in_total", hourly] == 100
     assert samples["clickstream_records_out_total", hourly] == 5
@@ -45,7 +45,7 @@ def test_metrics_mirror_the_job_status(results_db: Path, fake_job: FakeJob) -> N
 
 
 def test_metrics_follow_the_job_between_scrapes(results_db: Path, fake_job: FakeJob) -> None:
-    client = TestClient(create_app(results_db, status=fake_job.status))
+    client = local_client(create_app(results_db, status=fake_job.status))
     fake_job.queries["buy_cnt_per_hour"]["records_in"] = 1234
     fake_job.queries["buy_cnt_per_hour"]["watermark"] = 2**63 - 1  # bounded input finished
     samples = scrape(client)
@@ -55,14 +55,14 @@ def test_metrics_follow_the_job_between_scrapes(results_db: Path, fake_job: Fake
 
 
 def test_metrics_without_job_still_count_result_rows(results_db: Path) -> None:
-    samples = scrape(TestClient(create_app(results_db)))
+    samples = scrape(local_client(create_app(results_db)))
     assert samples["clickstream_job_attached", ()] == 0
     assert samples["clickstream_results_rows", (("table", "cumulative_uv"),)] == 0
     assert not any(name.startswith("clickstream_records") for name, _ in samples)
 
 
 def test_each_app_has_its_own_registry(results_db: Path, fake_job: FakeJob) -> None:
-    attached = scrape(TestClient(create_app(results_db, status=fake_job.status)))
-    detached = scrape(TestClient(create_app(results_db)))
+    attached = scrape(local_client(create_app(results_db, status=fake_job.status)))
+    detached = scrape(local_client(create_app(results_db)))
     assert attached["clickstream_job_attached", ()] == 1 and detached["clickstream_job_attached", ()] == 0
     assert not any(name.startswith("python_") or name.startswith("process_") for name, _ in detached)

@@ -3,20 +3,25 @@
 Routes (all JSON unless noted):
 - `GET /api/tables`: `{"tables": [{"name", "kind", "columns": [{"name", "type"}], "rows"}]}`
 - `GET /api/tables/{name}?limit=1000&order_by=a,-b`: `{"name", "columns", "rows": [{col: value}], "total",
-  "limit"}`; 404 for a name that is not a table or view of the results file, 400 for an unknown column.
+  "total_exact", "limit"}`; 404 for a name that is not a table or view of the results file, 400 for an
+  unknown column.
 - `GET /api/status`: the job status (see `status.py`) plus `attached`, `now`, `uptime_s`, per query
-  `records_in_per_s`, `records_out_per_s` and `watermark_utc`, and `results` (row count per table).
+  `records_in_per_s`, `records_out_per_s` and `watermark_utc`, and `results` (row count per table;
+  tables over `results.COUNT_EXACT_MAX` rows are estimated and listed in `results_estimated`).
 - `GET /api/events` (text/event-stream): `event: change` with `{"tables": [...]}` when result tables
-  changed (polled every 0.5 s), and `event: status` with the `/api/status` body every second.
+  changed (polled every 0.5 s), and `event: status` with the `/api/status` body every second, from one
+  producer for all streams (see `events.py`); 503 past `max_streams` open streams.
+
+A results file that cannot be read now (locked, a hot journal, corrupt) answers 503 with a sentence
+saying why; the next request tries again. A server without a results file (`clickstream run --serve`
+of a job that writes no SQLite results) lists no tables.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,11 +29,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
-from clickstream.serve.results import BadOrderByError, ChangeWatcher, ResultsDB, UnknownTableError
+from clickstream.serve.events import EventHub, StreamLimitError
+from clickstream.serve.results import BadOrderByError, ResultsDB, ResultsUnavailable, UnknownTableError
 from clickstream.serve.status import JobStatusDict, RateTracker, watermark_seconds
 
-POLL_INTERVAL_S = 0.5
-STATUS_INTERVAL_S = 1.0
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
 
@@ -37,12 +41,15 @@ MAX_LIMIT = 100_000
 class ServeContext:
     """What the routes share: the results file, the job's status callable and the rate history."""
 
-    results: ResultsDB
+    results: ResultsDB | None
     status: Callable[[], JobStatusDict] | None = None
     rates: RateTracker = field(default_factory=RateTracker)
     # Set on shutdown so open SSE streams end at once instead of holding the server up.
     stopping: threading.Event = field(default_factory=threading.Event)
-    poll_interval_s: float = POLL_INTERVAL_S
+    hub: EventHub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hub = EventHub(self.results, self.snapshot, self.stopping.is_set)
 
     def snapshot(self) -> dict[str, Any]:
         """The `/api/status` body."""
@@ -57,10 +64,14 @@ class ServeContext:
                 out.update(_with_rates(self.status(), self.rates))
             except Exception as e:  # a failing status callable must not take the page down
                 out["error"] = f"status() failed: {type(e).__name__}: {e}"
+        if self.results is None:
+            out["results"] = {}
+            return out
         try:
             out["results"] = self.results.row_counts()
-        except Exception as e:
-            out["results"], out["results_error"] = {}, f"{type(e).__name__}: {e}"
+            out["results_estimated"] = self.results.estimated_counts()
+        except ResultsUnavailable as e:
+            out["results"], out["results_error"] = {}, str(e)
         return out
 
 
@@ -95,6 +106,8 @@ def make_router(ctx: ServeContext) -> APIRouter:
 
     @router.get("/tables")
     def list_tables() -> dict[str, Any]:
+        if ctx.results is None:
+            return {"tables": []}
         return {"tables": [t.to_json() for t in ctx.results.tables()]}
 
     @router.get("/tables/{name}")
@@ -103,6 +116,8 @@ def make_router(ctx: ServeContext) -> APIRouter:
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
         order_by: str | None = Query(None, description="comma-separated columns, '-' prefix = descending"),
     ) -> dict[str, Any]:
+        if ctx.results is None:
+            raise HTTPException(404, "this server has no results file (the job writes no SQLite results)")
         try:
             return ctx.results.rows(name, limit, order_by)
         except UnknownTableError:
@@ -116,35 +131,14 @@ def make_router(ctx: ServeContext) -> APIRouter:
 
     @router.get("/events")
     async def events() -> StreamingResponse:
-        watcher = ChangeWatcher(ctx.results)
-        # The baseline is taken before the response starts: the client fetches the tables once the
-        # stream is open, so every later write is reported and none is missed in between.
-        await asyncio.to_thread(watcher.poll)
+        try:
+            queue = await ctx.hub.open()
+        except StreamLimitError as e:
+            raise HTTPException(503, str(e), headers={"Retry-After": "10"}) from None
         return StreamingResponse(
-            _event_stream(ctx, watcher),
+            ctx.hub.stream(queue),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     return router
-
-
-async def _event_stream(ctx: ServeContext, watcher: ChangeWatcher) -> AsyncIterator[str]:
-    loop = asyncio.get_running_loop()
-    try:
-        yield "retry: 2000\n\n"  # reconnect quickly if the server restarts
-        next_status = loop.time()
-        while not ctx.stopping.is_set():
-            changed = await asyncio.to_thread(watcher.poll)
-            if changed:
-                yield _sse("change", {"tables": changed})
-            if loop.time() >= next_status:
-                yield _sse("status", await asyncio.to_thread(ctx.snapshot))
-                next_status = loop.time() + STATUS_INTERVAL_S
-            await asyncio.sleep(ctx.poll_interval_s)
-    finally:
-        watcher.close()
-
-
-def _sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"

@@ -6,6 +6,9 @@ serve(app)                                   # blocks; Ctrl-C stops it
 handle = start_in_thread(app, port=8000)     # or: serve in the background while the engine runs here
 ...; handle.stop()
 ```
+
+`access` (see `access.py`) checks the Host header and, beyond loopback, a token: build it with
+`Access.for_bind(host, allow_hosts, token)` for the address the server will listen on.
 """
 
 from __future__ import annotations
@@ -22,18 +25,20 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from clickstream.serve.access import Access, AccessMiddleware
 from clickstream.serve.api import ServeContext, make_router
 from clickstream.serve.dashboards import Dashboard, inferred_dashboard
+from clickstream.serve.events import MAX_STREAMS
 from clickstream.serve.metrics import CONTENT_TYPE_LATEST, make_registry, render
-from clickstream.serve.results import ResultsDB
+from clickstream.serve.results import ResultsDB, ResultsUnavailable
 from clickstream.serve.status import JobStatusDict
 
 STATIC_DIR = Path(__file__).parent / "static"
-DEFAULT_HOST = "127.0.0.1"  # the dashboard has no authentication: never listen on all interfaces unasked
+DEFAULT_HOST = "127.0.0.1"  # beyond loopback a token is required (access.py)
 DEFAULT_PORT = 8000
 GRACEFUL_SHUTDOWN_S = 3
 
@@ -41,15 +46,20 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    results_db: str | Path,
+    results_db: str | Path | None,
     status: Callable[[], JobStatusDict] | None = None,
     title: str = "clickstream",
     dashboards: Sequence[Dashboard] = (),
+    *,
+    access: Access | None = None,
+    max_streams: int = MAX_STREAMS,
 ) -> FastAPI:
-    """An app over the SQLite results file; `status` (see `status.py`) feeds /status and /metrics;
-    `dashboards` say what the dashboard draws (several: one page each; none: a panel per result
-    table)."""
-    ctx = ServeContext(results=ResultsDB(Path(results_db).resolve()), status=status)
+    """An app over the SQLite results file (None: status only); `status` (see `status.py`) feeds
+    /status and /metrics; `dashboards` say what the dashboard draws (several: one page each; none:
+    a panel per result table); `access` defaults to loopback's rules (the Host header must name it)."""
+    results = ResultsDB(Path(results_db).resolve()) if results_db is not None else None
+    ctx = ServeContext(results=results, status=status)
+    ctx.hub.max_streams = max_streams
     app = FastAPI(title=title, docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
     app.state.serve_context = ctx
     app.include_router(make_router(ctx))
@@ -57,7 +67,14 @@ def create_app(
     _add_pages(app, title)
     _add_dashboards(app, ctx, list(dashboards), title)
     _add_metrics(app, ctx)
+    app.add_exception_handler(ResultsUnavailable, _results_unavailable)
+    app.add_middleware(AccessMiddleware, access=access or Access.for_bind(DEFAULT_HOST))
     return app
+
+
+async def _results_unavailable(request: Request, error: Exception) -> Response:
+    log.warning("%s %s: %s", request.method, request.url.path, error)  # one line, no traceback
+    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "2"})
 
 
 def _add_pages(app: FastAPI, title: str) -> None:
@@ -88,7 +105,8 @@ def _add_dashboards(app: FastAPI, ctx: ServeContext, dashboards: list[Dashboard]
         one panel per result table (a line chart of its numeric columns over its time column, else
         the table)."""
         if not dashboards:
-            return inferred_dashboard(ctx.results.tables(), title).to_json()
+            tables = ctx.results.tables() if ctx.results is not None else []
+            return inferred_dashboard(tables, title).to_json()
         chosen = next((b for b in dashboards if b.name == name), None if name else dashboards[0])
         if chosen is None:
             known = ", ".join(b.name for b in dashboards)

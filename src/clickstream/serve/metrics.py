@@ -3,20 +3,27 @@
 A custom collector reads the job's status and the results file at scrape time, so the numbers are
 never stale and nothing has to be pushed into counters. Each app has its own `CollectorRegistry`:
 several apps in one process (tests) must not see each other's series.
+
+A results file that cannot be read does not fail the scrape: the job's figures are still good, so
+they are served with `clickstream_results_readable 0` and no `clickstream_results_rows` series
+(the reason goes to the log, one line). Row counts over `COUNT_EXACT_MAX` are estimates.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from clickstream.serve.results import ResultsDB
+from clickstream.serve.results import ResultsDB, ResultsUnavailable
 from clickstream.serve.status import JobStatusDict, watermark_seconds
 
 __all__ = ["CONTENT_TYPE_LATEST", "ClickstreamCollector", "make_registry", "render"]
+
+log = logging.getLogger(__name__)
 
 _COUNTERS = (
     ("records_in", "clickstream_records_in", "Records that entered the query."),
@@ -27,14 +34,34 @@ _COUNTERS = (
 
 
 class ClickstreamCollector(Collector):
-    def __init__(self, results: ResultsDB, status: Callable[[], JobStatusDict] | None) -> None:
+    def __init__(self, results: ResultsDB | None, status: Callable[[], JobStatusDict] | None) -> None:
         self.results = results
         self.status = status
 
     def collect(self) -> Iterator[Metric]:
         yield from self._job_metrics()
-        rows = GaugeMetricFamily("clickstream_results_rows", "Rows in a result table.", labels=["table"])
-        for table, count in self.results.row_counts().items():
+        if self.results is not None:
+            yield from self._results_metrics(self.results)
+
+    def _results_metrics(self, results: ResultsDB) -> Iterator[Metric]:
+        readable = GaugeMetricFamily(
+            "clickstream_results_readable", "1 when the results file could be read (or does not exist yet)."
+        )
+        try:
+            counts = results.row_counts()
+        except ResultsUnavailable as e:
+            log.warning("/metrics: %s", e)
+            readable.add_metric([], 0)
+            yield readable
+            return
+        readable.add_metric([], 1)
+        yield readable
+        rows = GaugeMetricFamily(
+            "clickstream_results_rows",
+            "Rows in a result table (estimated from rowids above 100,000 rows).",
+            labels=["table"],
+        )
+        for table, count in counts.items():
             rows.add_metric([table], count)
         yield rows
 
@@ -120,7 +147,7 @@ def _watermarks(queries: dict) -> GaugeMetricFamily:
     return family
 
 
-def make_registry(results: ResultsDB, status: Callable[[], JobStatusDict] | None) -> CollectorRegistry:
+def make_registry(results: ResultsDB | None, status: Callable[[], JobStatusDict] | None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ClickstreamCollector(results, status))
     return registry
