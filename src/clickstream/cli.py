@@ -105,25 +105,67 @@ def _lag_notes(job: Job) -> list[str]:
     return notes
 
 
+def _host_option(default: str = "127.0.0.1") -> str:
+    return typer.Option(
+        default, "--host", help="Listen address (loopback by default; beyond it a token is required)."
+    )
+
+
+def _allow_host_option() -> list[str]:
+    return typer.Option(
+        [], "--allow-host", metavar="NAME", help="Also accept this Host header name (repeatable; * for any)."
+    )
+
+
+def _token_option() -> str | None:
+    return typer.Option(
+        None,
+        "--token",
+        help="The token requests must carry (generated and printed when listening beyond loopback).",
+    )
+
+
+def _access(host: str, allow_host: list[str], token: str | None):  # -> serve.access.Access
+    from clickstream.serve.access import Access
+
+    return Access.for_bind(host, allow_host, token)
+
+
 @app.command()
 def run(
+    cli: typer.Context,
     script: Path = typer.Argument(..., help="A file of Flink SQL statements.", exists=True, dir_okay=False),
     set_: list[str] = typer.Option([], "--set", "-s", help="An option, key=value (as SET)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status."),
     fresh: bool = typer.Option(
         False, "--fresh", help="Forget the job's checkpoints and start over (else it resumes)."
     ),
+    serve_: bool = typer.Option(
+        False, "--serve", help="Serve the job's status page, REST API and /metrics while it runs."
+    ),
+    port: int = typer.Option(8000, "--port", "-p", help="The --serve port."),
+    host: str = _host_option(),
+    allow_host: list[str] = _allow_host_option(),
+    token: str | None = _token_option(),
 ) -> None:
     """Run every statement of SCRIPT. With file sources it runs to the end and exits 0; a job
     stopped or killed resumes from its last checkpoint when run again."""
     engine = Engine(_settings(set_), fresh=fresh)
     text = script.read_text()
     live: Live | None = None
+    server = None
+    if serve_:
+        from clickstream.serve.job_server import JobServer
+
+        server = JobServer(host, port, _access(host, allow_host, token), say=_say)
+        cli.call_on_close(server.stop)
 
     def on_job_start(job: Job) -> None:
         nonlocal live
         signal.signal(signal.SIGINT, lambda *_: job.stop())
         signal.signal(signal.SIGTERM, lambda *_: job.stop())
+        if server is not None:
+            server.attach(job)
         if not quiet and err.is_terminal:
             # Rendered on Live's own thread, so the table stays current while a sink waits for its database.
             live = Live(console=err, refresh_per_second=4, get_renderable=lambda: _status_table(job))
@@ -262,7 +304,9 @@ def dashboard(
         Path("data/results.db"), "--results", "-r", help="The SQLite file the jobs write their results to."
     ),
     port: int = typer.Option(8000, "--port", "-p"),
-    host: str = typer.Option("127.0.0.1", "--host", help="Listen address (loopback by default)."),
+    host: str = _host_option(),
+    allow_host: list[str] = _allow_host_option(),
+    token: str | None = _token_option(),
     spec: Path | None = typer.Option(
         None,
         "--spec",
@@ -278,8 +322,11 @@ def dashboard(
     except DashboardError as error:
         _say(str(error), "red")
         raise typer.Exit(2) from None
-    _say(f"Dashboard on http://{host}:{port} over {results} - Ctrl-C stops")
-    serve(create_app(results, dashboards=[panels] if panels else []), host=host, port=port)
+    access = _access(host, allow_host, token)
+    _say(f"Dashboard on {access.url(port)} over {results} - Ctrl-C stops")
+    if access.warning():
+        _say(str(access.warning()), "yellow")
+    serve(create_app(results, dashboards=[panels] if panels else [], access=access), host=host, port=port)
 
 
 @app.command()
@@ -301,6 +348,9 @@ def demo(
         None, "--duration", help="Stop after this many seconds (default: Ctrl-C)."
     ),
     port: int = typer.Option(8000, "--port", "-p", help="Dashboard port."),
+    host: str = _host_option(),
+    allow_host: list[str] = _allow_host_option(),
+    token: str | None = _token_option(),
     data_dir: Path = typer.Option(
         Path("clickstream-demo"), "--data-dir", help="Where the log, the results and the dimension table go."
     ),
@@ -335,6 +385,8 @@ def demo(
         days=days,
         duration_s=duration,
         port=port,
+        host=host,
+        access=_access(host, allow_host, token),
         seed=seed,
         fresh=fresh,
         kafka=kafka,

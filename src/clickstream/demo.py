@@ -58,6 +58,7 @@ class DemoOptions:
     duration_s: float | None = None  # stop everything after this many seconds
     port: int = 8000
     host: str = "127.0.0.1"
+    access: Any = None  # serve.access.Access: Host names and token; None: loopback's rules
     seed: int = 42
     mini_batch_size: int = 20_000
     fresh: bool = False  # wipe the data directory's logs, results and state first
@@ -187,14 +188,26 @@ class Demo:
         from clickstream.serve import create_app, start_in_thread
 
         starts = self._prepare()
+        from clickstream.serve.access import Access
+
+        access = self.options.access or Access.for_bind(self.options.host)
+        dashboards = self._dashboards()
         app = create_app(
-            self.results_db, status=self._status, title="clickstream demo", dashboards=self._dashboards()
+            self.results_db,
+            status=self._status,
+            title="clickstream demo",
+            dashboards=dashboards,
+            access=access,
         )
         server = start_in_thread(app, self.options.host, self.options.port)
+        base = access.url(server.port).split("?", 1)[0].rstrip("/")
         self.console.print(
-            f"[bold]Dashboard:[/bold] {server.url}  (status: {server.url}/status, "
-            f"metrics: {server.url}/metrics) - Ctrl-C stops"
+            f"[bold]Dashboard:[/bold] {access.url(server.port)}  (status: {base}/status, "
+            f"metrics: {base}/metrics) - Ctrl-C stops",
+            soft_wrap=True,
         )
+        if access.warning():
+            self.console.print(f"[yellow]{access.warning()}[/yellow]", soft_wrap=True)
         threads = [
             self._thread(f"simulator-{r.scenario.name}", r.simulate, start, self.stopping)
             for r, start in zip(self.runs, starts, strict=True)
