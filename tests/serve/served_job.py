@@ -60,6 +60,18 @@ class ServedJob:
     results: Path
     lines: list[str] = field(default_factory=list)
     appended: int = 0
+    token: str | None = None
+
+    @property
+    def target(self) -> str:
+        """host:port, as a scrape configuration names it."""
+        return self.url.removeprefix("http://")
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = httpx.get(self.url + path, params=params, headers=headers, timeout=10)
+        response.raise_for_status()
+        return response
 
     def append(self, count: int) -> None:
         """`count` more events, one second of event time apart, over both partitions."""
@@ -70,14 +82,10 @@ class ServedJob:
         self.appended += count
 
     def status(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/api/status", timeout=10)
-        response.raise_for_status()
-        return response.json()
+        return self.get("/api/status").json()
 
     def metrics(self) -> Samples:
-        response = httpx.get(f"{self.url}/metrics", timeout=10)
-        response.raise_for_status()
-        return parse_metrics(response.text)
+        return parse_metrics(self.get("/metrics").text)
 
     def wait_for(self, check: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
         """The first `/api/status` for which `check` holds; fails if the job dies or time runs out."""
@@ -128,12 +136,14 @@ def parse_metrics(text: str) -> Samples:
 
 
 @contextmanager
-def served_job(tmp_path: Path, *extra_args: str) -> Iterator[ServedJob]:
-    """Start `clickstream run --serve --port 0` on the job; stopped (and killed if need be) after."""
+def served_job(tmp_path: Path, token: str | None = None) -> Iterator[ServedJob]:
+    """Start `clickstream run --serve --port 0` on the job (`--token`, if given); killed after if it
+    still runs."""
     log = TopicLog(tmp_path / "log")
     log.create_topic(TOPIC, partitions=PARTITIONS)
     results, script = tmp_path / "results.db", tmp_path / "job.sql"
     script.write_text(JOB.format(log=tmp_path / "log", db=results))
+    extra_args = ["--token", token] if token else []
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     process = subprocess.Popen(
         [
@@ -157,7 +167,7 @@ def served_job(tmp_path: Path, *extra_args: str) -> Iterator[ServedJob]:
     lines: list[str] = []
     try:
         url = _served_url(process, lines)
-        yield ServedJob(process, url, log, results, lines)
+        yield ServedJob(process, url, log, results, lines, token=token)
     finally:
         if process.poll() is None:
             process.kill()

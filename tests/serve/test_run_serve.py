@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from clickstream.serve.job_server import sqlite_path
 from tests.serve.served_job import COPY_QUERY, event_time_s, served_job
 
@@ -37,15 +35,15 @@ def test_run_serve_reports_the_running_job(tmp_path: Path) -> None:
         assert later["clickstream_watermark_seconds", copy_label] == event_time_s(498) - 5
         # the results file the job writes is served too: its tables and rows
         job.wait_for(lambda s: s["results"].get("copied") == 500, "500 rows in copied")
-        tables = httpx.get(f"{job.url}/api/tables", timeout=10).json()["tables"]
+        tables = job.get("/api/tables").json()["tables"]
         assert {t["name"] for t in tables} == {"copied", "per_behavior"}
-        rows = httpx.get(f"{job.url}/api/tables/per_behavior", params={"order_by": "behavior"}, timeout=10)
+        rows = job.get("/api/tables/per_behavior", order_by="behavior")
         assert rows.json()["rows"] == [
             {"behavior": "buy", "n": 167},
             {"behavior": "cart", "n": 166},
             {"behavior": "pv", "n": 167},
         ]
-        assert "clickstream run · pipeline status" in httpx.get(f"{job.url}/status", timeout=10).text
+        assert "clickstream run · pipeline status" in job.get("/status").text
         assert job.interrupt() == 0, job.output()
     assert "results from" in job.output()
 
