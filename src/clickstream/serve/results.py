@@ -259,10 +259,18 @@ def _count(conn: sqlite3.Connection, name: str, exact_max: int = COUNT_EXACT_MAX
     if counted <= exact_max:
         return counted, True
     try:
-        low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+        low, high = _rowid_range(conn, name)
     except sqlite3.OperationalError:  # WITHOUT ROWID tables and views: "at least" is what we know
         return counted, False
-    return max(counted, int(high) - int(low) + 1), False
+    return max(counted, high - low + 1), False
+
+
+def _rowid_range(conn: sqlite3.Connection, name: str) -> tuple[int, int]:
+    # Two statements: SQLite looks up min() or max() in the index only when it is alone in its
+    # query; `SELECT min(rowid), max(rowid)` scans the whole table.
+    low = conn.execute(f"SELECT min(rowid) FROM {quote(name)}").fetchone()[0]
+    high = conn.execute(f"SELECT max(rowid) FROM {quote(name)}").fetchone()[0]
+    return int(low or 0), int(high or 0)
 
 
 def _order_clause(order_by: str | None, columns: list[str]) -> str:
@@ -381,7 +389,7 @@ def _fingerprint(conn: sqlite3.Connection, name: str) -> tuple[Any, ...]:
     count, exact = _count(conn, name, FINGERPRINT_MAX_ROWS)
     if not exact:
         try:
-            return (count, *conn.execute(f"SELECT min(rowid), max(rowid) FROM {quote(name)}").fetchone())
+            return (count, *_rowid_range(conn, name))
         except sqlite3.OperationalError:  # WITHOUT ROWID tables and views
             return (count,)
     digest = hashlib.blake2b(digest_size=16)
