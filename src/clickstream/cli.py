@@ -323,9 +323,9 @@ def dashboard(
         _say(str(error), "red")
         raise typer.Exit(2) from None
     access = _access(host, allow_host, token)
-    _say(f"Dashboard on {access.url(port)} over {results} - Ctrl-C stops")
     if access.warning():
         _say(str(access.warning()), "yellow")
+    _say(f"Dashboard on {access.url(port)} over {results} - Ctrl-C stops")
     serve(create_app(results, dashboards=[panels] if panels else [], access=access), host=host, port=port)
 
 

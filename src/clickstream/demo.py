@@ -200,14 +200,14 @@ class Demo:
             access=access,
         )
         server = start_in_thread(app, self.options.host, self.options.port)
+        if access.warning():
+            self.console.print(f"[yellow]{access.warning()}[/yellow]", soft_wrap=True)
         base = access.url(server.port).split("?", 1)[0].rstrip("/")
         self.console.print(
             f"[bold]Dashboard:[/bold] {access.url(server.port)}  (status: {base}/status, "
             f"metrics: {base}/metrics) - Ctrl-C stops",
             soft_wrap=True,
         )
-        if access.warning():
-            self.console.print(f"[yellow]{access.warning()}[/yellow]", soft_wrap=True)
         threads = [
             self._thread(f"simulator-{r.scenario.name}", r.simulate, start, self.stopping)
             for r, start in zip(self.runs, starts, strict=True)

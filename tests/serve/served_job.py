@@ -136,14 +136,14 @@ def parse_metrics(text: str) -> Samples:
 
 
 @contextmanager
-def served_job(tmp_path: Path, token: str | None = None) -> Iterator[ServedJob]:
-    """Start `clickstream run --serve --port 0` on the job (`--token`, if given); killed after if it
-    still runs."""
+def served_job(tmp_path: Path, token: str | None = None, host: str | None = None) -> Iterator[ServedJob]:
+    """Start `clickstream run --serve --port 0` on the job (with `--token` and `--host`, if given);
+    killed after if it still runs. The tests reach it on 127.0.0.1, with the token it printed."""
     log = TopicLog(tmp_path / "log")
     log.create_topic(TOPIC, partitions=PARTITIONS)
     results, script = tmp_path / "results.db", tmp_path / "job.sql"
     script.write_text(JOB.format(log=tmp_path / "log", db=results))
-    extra_args = ["--token", token] if token else []
+    extra_args = (["--token", token] if token else []) + (["--host", host] if host else [])
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     process = subprocess.Popen(
         [
@@ -166,25 +166,25 @@ def served_job(tmp_path: Path, token: str | None = None) -> Iterator[ServedJob]:
     )
     lines: list[str] = []
     try:
-        url = _served_url(process, lines)
-        yield ServedJob(process, url, log, results, lines, token=token)
+        port, printed_token = _served_at(process, lines)
+        yield ServedJob(process, f"http://127.0.0.1:{port}", log, results, lines, token=printed_token)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
 
 
-def _served_url(process: subprocess.Popen[str], lines: list[str]) -> str:
-    """Read stderr (on a thread, to the end) until the job prints where it serves."""
-    found: queue.Queue[str] = queue.Queue()
+def _served_at(process: subprocess.Popen[str], lines: list[str]) -> tuple[int, str | None]:
+    """The port and token the job prints where it serves; stderr is read on a thread, to the end."""
+    found: queue.Queue[tuple[int, str | None]] = queue.Queue()
 
     def read() -> None:
         assert process.stderr is not None
         for line in process.stderr:
             lines.append(line.rstrip("\n"))
-            match = re.search(r"Serving (http://\S+?)/?(\?\S*)? ", line)
+            match = re.search(r"Serving http://\S+?:(\d+)/(?:\?token=(\S+))? ", line)
             if match:
-                found.put(match.group(1))
+                found.put((int(match.group(1)), match.group(2)))
 
     threading.Thread(target=read, daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT_S

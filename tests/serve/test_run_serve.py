@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from clickstream.serve.job_server import sqlite_path
 from tests.serve.served_job import COPY_QUERY, event_time_s, served_job
 
@@ -46,6 +48,16 @@ def test_run_serve_reports_the_running_job(tmp_path: Path) -> None:
         assert "clickstream run · pipeline status" in job.get("/status").text
         assert job.interrupt() == 0, job.output()
     assert "results from" in job.output()
+
+
+def test_run_serve_beyond_loopback_needs_the_printed_token(tmp_path: Path) -> None:
+    with served_job(tmp_path, host="0.0.0.0") as job:
+        assert job.token, job.output()  # generated and printed, as Jupyter does
+        assert "anyone who can reach this machine" in job.output()
+        refused = httpx.get(f"{job.url}/api/status", timeout=10)
+        assert refused.status_code == 401
+        assert job.status()["attached"] is True  # with the token
+        assert job.interrupt() == 0, job.output()
 
 
 def test_sqlite_path_of_jdbc_urls() -> None:

@@ -118,7 +118,7 @@ class Access:
             return None
         return (
             f"Listening on {self.bind_host or 'all interfaces'}: anyone who can reach this machine can "
-            "connect; requests need the token in the URL above (or 'Authorization: Bearer <token>'), "
+            "connect; requests need the token in the URL printed (or 'Authorization: Bearer <token>'), "
             "and the traffic is plain HTTP."
         )
 

@@ -60,10 +60,10 @@ class JobServer:
         url = self.access.url(self.handle.port)
         base = url.split("?", 1)[0].rstrip("/")
         tables = f"results from {self.results}" if self.results else "no SQLite results: status only"
-        self.say(f"Serving {url} ({tables}; status: {base}/status, metrics: {base}/metrics)")
         warning = self.access.warning()
         if warning:
             self.say(warning)
+        self.say(f"Serving {url} ({tables}; status: {base}/status, metrics: {base}/metrics)")
 
     def stop(self) -> None:
         if self.handle is not None:

@@ -8,7 +8,9 @@ const CS = (() => {
   async function getJSON(url) {
     const response = await fetch(url, { cache: "no-store" });
     if (!response.ok) {
-      const error = new Error(`${url}: HTTP ${response.status}`);
+      // the server says why in `detail` (503: the results file is unreadable for now; 401: token)
+      const detail = await response.json().then((body) => body.detail, () => null);
+      const error = new Error(`${url}: HTTP ${response.status}${detail ? ` - ${detail}` : ""}`);
       error.status = response.status;
       throw error;
     }

@@ -42,9 +42,10 @@ function sourceRow(name, s) {
   return row;
 }
 
-function resultRow(name, count) {
+function resultRow(name, count, estimated) {
   const row = CS.el("tr", { "data-table": name });
-  row.append(cell(name, "mono"), cell(CS.fmtInt(count), "num"));
+  // over 100,000 rows the server estimates from the rowid range rather than count them all
+  row.append(cell(name, "mono"), cell((estimated ? "≈ " : "") + CS.fmtInt(count), "num"));
   return row;
 }
 
@@ -70,7 +71,9 @@ function render(status) {
   const sources = Object.entries(status.sources ?? {}).sort(([a], [b]) => a.localeCompare(b));
   fillBody("sources", sources.map(([name, s]) => sourceRow(name, s)), 3, "No sources reported.");
   const results = Object.entries(status.results ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  fillBody("results", results.map(([name, n]) => resultRow(name, n)), 2, "No result tables yet.");
+  const estimated = new Set(status.results_estimated ?? []);
+  fillBody("results", results.map(([name, n]) => resultRow(name, n, estimated.has(name))), 2,
+           status.results_error ?? "No result tables yet.");
   document.getElementById("updated").textContent = `updated ${CS.clock()}`;
 }
 
