@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,6 +23,9 @@ from clickstream.engine import Engine
 from clickstream.errors import ClickstreamError, redact_secrets
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
 from clickstream.runtime.executor import Job
+
+if TYPE_CHECKING:
+    from clickstream.serve.access import Access
 
 app = typer.Typer(
     help="Real-time clickstream analytics: Flink SQL on an embedded streaming engine.",
@@ -125,7 +129,7 @@ def _token_option() -> str | None:
     )
 
 
-def _access(host: str, allow_host: list[str], token: str | None):  # -> serve.access.Access
+def _access(host: str, allow_host: list[str], token: str | None) -> Access:
     from clickstream.serve.access import Access
 
     return Access.for_bind(host, allow_host, token)

@@ -37,6 +37,7 @@ from clickstream.runtime.executor import Job
 from clickstream.scenarios import SCENARIOS, Scenario
 
 if TYPE_CHECKING:
+    from clickstream.serve.access import Access
     from clickstream.serve.status import JobStatusDict
 
 CHECKPOINTS = "checkpoints"
@@ -58,7 +59,7 @@ class DemoOptions:
     duration_s: float | None = None  # stop everything after this many seconds
     port: int = 8000
     host: str = "127.0.0.1"
-    access: Any = None  # serve.access.Access: Host names and token; None: loopback's rules
+    access: Access | None = None  # Host names and token (--allow-host, --token); None: loopback's rules
     seed: int = 42
     mini_batch_size: int = 20_000
     fresh: bool = False  # wipe the data directory's logs, results and state first

@@ -37,6 +37,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 TOKEN_PARAM = "token"
+TOKEN_MESSAGE = (
+    "This server needs its token: open the URL it printed when it started (with ?token=...), "
+    "or send 'Authorization: Bearer <token>'."
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -151,7 +155,7 @@ class AccessMiddleware:
         from_query = _query_token(scope)
         candidates = [from_query, _bearer(headers.get("authorization")), _cookie(headers, cookie)]
         if not any(self.access.token_ok(c) for c in candidates):
-            await _refuse(send, 401, _token_message(scope))
+            await _refuse(send, 401, TOKEN_MESSAGE)
             return
         if from_query is not None and self.access.token is not None and self.access.token_ok(from_query):
             send = _setting_cookie(send, cookie, self.access.token)
@@ -209,13 +213,6 @@ def _host_message(host: str | None) -> str:
     return (
         f"Host {host!r} is not a name of this server, so the request is refused (protection against "
         f"DNS rebinding). If {name!r} does reach this server, start it with --allow-host {name}."
-    )
-
-
-def _token_message(scope: Scope) -> str:
-    return (
-        "This server needs its token: open the URL it printed when it started (with ?token=...), "
-        "or send 'Authorization: Bearer <token>'."
     )
 
 
