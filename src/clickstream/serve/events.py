@@ -12,7 +12,8 @@ the work once per interval and fans the encoded events out to the streams' queue
 
 The producer runs while at least one stream is open. At most `max_streams` streams are open at
 once; `StreamLimitError` (HTTP 503) refuses more. A stream whose client does not keep up (its queue
-is full) is ended: the browser's EventSource reconnects and re-fetches what it missed.
+is full) is ended: the browser's EventSource reconnects and re-fetches what it missed. That also
+frees the place of a stream whose client left before its response started (its body never ran).
 """
 
 from __future__ import annotations
@@ -92,7 +93,11 @@ class EventHub:
         if self._producer is None or self._producer.done():
             self._baseline = asyncio.Event()
             self._producer = asyncio.get_running_loop().create_task(self._produce(self._baseline))
-        await self._baseline.wait()
+        try:
+            await self._baseline.wait()
+        except BaseException:  # the client left while the baseline was read
+            self.close(queue)
+            raise
         return queue
 
     def close(self, queue: asyncio.Queue[str | None]) -> None:
