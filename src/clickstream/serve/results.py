@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# A request waits this long for a writer's lock, then answers 503: a writer holds it for one commit.
-READ_TIMEOUT_S = 1.0
+# A request waits this long for a writer's lock, then answers 503: a writer holds it for one commit,
+# milliseconds; and a Prometheus scrape (timeout 1 s at a 1 s interval) must still get its answer.
+READ_TIMEOUT_S = 0.5
 # The change poller waits less: it runs again in half a second, and must not hold up the streams.
 WATCH_BUSY_TIMEOUT_S = 0.5
 # Tables up to this size are hashed in full to notice in-place updates (upsert sinks); larger ones
@@ -40,6 +41,10 @@ COUNT_EXACT_MAX = 100_000
 # How long one answer is shared while the file looks unchanged (its size and mtime can miss a
 # same-size rewrite within the file system's timestamp granularity; this bounds the staleness).
 SHARE_FOR_S = 1.0
+# A failed read is answered from memory this long while the file is unchanged, so a lock held for
+# long does not make every request wait READ_TIMEOUT_S; a writer that commits, rolls back or
+# repairs the file changes it, and the next request reads again at once.
+RETRY_FAILED_AFTER_S = 5.0
 
 
 class UnknownTableError(LookupError):
@@ -180,8 +185,9 @@ class SharedReads:
     """One read per question while the file is unchanged, however many requests ask it.
 
     An answer (or a `ResultsUnavailable`) is kept with the file's signature and reused while the
-    signature holds and it is younger than `share_for_s`; requests that ask while it is being read
-    wait for that read instead of starting their own (one lock per question).
+    signature holds and it is younger than `share_for_s` (`RETRY_FAILED_AFTER_S` for a failure);
+    requests that ask while it is being read wait for that read instead of starting their own (one
+    lock per question).
     """
 
     MAX_ENTRIES = 256
@@ -206,7 +212,7 @@ class SharedReads:
         with lock:
             signature = self._signature()
             kept = self._answers.get(key)
-            if kept is not None and kept[0] == signature and self._clock() - kept[1] < self.share_for_s:
+            if kept is not None and kept[0] == signature and self._clock() - kept[1] < self._keep(kept[2]):
                 return _answer(kept[2])
             self.reads += 1
             try:
@@ -218,6 +224,10 @@ class SharedReads:
                     self._answers.clear()  # many distinct questions: start over rather than grow
                 self._answers[key] = (signature, self._clock(), answer)
             return _answer(answer)
+
+    def _keep(self, answer: Any) -> float:
+        failed = isinstance(answer, ResultsUnavailable)
+        return max(self.share_for_s, RETRY_FAILED_AFTER_S) if failed else self.share_for_s
 
 
 def _answer(answer: Any) -> Any:
