@@ -3,6 +3,9 @@ fed while it runs; Ctrl-C exits 0."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -58,6 +61,26 @@ def test_run_serve_beyond_loopback_needs_the_printed_token(tmp_path: Path) -> No
         assert refused.status_code == 401
         assert job.status()["attached"] is True  # with the token
         assert job.interrupt() == 0, job.output()
+
+
+def test_run_serve_on_a_busy_port_says_so(tmp_path: Path) -> None:
+    script = tmp_path / "job.sql"
+    script.write_text(
+        "CREATE TABLE s (n BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');"
+        "CREATE TABLE t (n BIGINT) WITH ('connector' = 'blackhole');"
+        "INSERT INTO t SELECT n FROM s;"
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [sys.executable, "-m", "clickstream.cli", "run", "-q", "--serve", "--port", str(port)]
+        done = subprocess.run(
+            [*command, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_sqlite_path_of_jdbc_urls() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from clickstream.errors import ClickstreamError
 from clickstream.serve.access import Access
 from clickstream.serve.app import ServerHandle, create_app, start_in_thread
 from clickstream.serve.status import JobStatusDict, StatusFn, job_status
@@ -56,7 +57,13 @@ class JobServer:
 
     def _start(self) -> None:
         app = create_app(self.results, status=self.status, title=self.title, access=self.access)
-        self.handle = start_in_thread(app, self.host, self.port)
+        try:
+            self.handle = start_in_thread(app, self.host, self.port)
+        except RuntimeError:
+            raise ClickstreamError(
+                f"cannot serve on {self.host}:{self.port}: the address is in use or not this machine's "
+                "(choose another with --port or --host)"
+            ) from None
         url = self.access.url(self.handle.port)
         base = url.split("?", 1)[0].rstrip("/")
         tables = f"results from {self.results}" if self.results else "no SQLite results: status only"
