@@ -190,3 +190,16 @@ def test_pages_and_vendored_chart_library_are_served(filled_db: Path) -> None:
     script = client.get("/static/vendor/chart.umd.min.js")
     assert script.status_code == 200 and "Chart.js v4" in script.text[:200]
     assert "http" not in dashboard.text.split("<body>")[0].replace("http-equiv", "")  # no CDN in <head>
+
+
+def test_status_only_server_without_a_results_file(fake_job: FakeJob) -> None:
+    # `clickstream run --serve` of a job that writes no SQLite results
+    client = local_client(create_app(None, status=fake_job.status))
+    assert client.get("/api/tables").json() == {"tables": []}
+    missing = client.get("/api/tables/top_category")
+    assert missing.status_code == 404 and "no results file" in missing.json()["detail"]
+    status = client.get("/api/status").json()
+    assert status["attached"] is True and status["results"] == {}
+    assert status["queries"]["buy_cnt_per_hour"]["records_in"] == 100
+    assert "clickstream_records_in_total" in client.get("/metrics").text
+    assert "clickstream_results" not in client.get("/metrics").text

@@ -12,7 +12,9 @@ Routes (all JSON unless noted):
   changed (polled every 0.5 s), and `event: status` with the `/api/status` body every second, from one
   producer for all streams (see `events.py`); 503 past `max_streams` open streams.
 
-A results file that cannot be read now (locked, a hot journal, corrupt) answers 503 with a sentence
+Every route is behind `access.py`'s checks (403 for a Host header that does not name this server, 401
+without the token where one is required). A results file that cannot be read now (locked, a hot
+journal, corrupt) answers 503 with a sentence
 saying why; the next request tries again. A server without a results file (`clickstream run --serve`
 of a job that writes no SQLite results) lists no tables.
 """
