@@ -1,7 +1,7 @@
 """REST API and Server-Sent Events: result tables, job status with rates, live change notices.
 
 Routes (all JSON unless noted):
-- `GET /api/tables`: `{"tables": [{"name", "kind", "columns": [{"name", "type"}], "rows"}]}`
+- `GET /api/tables`: `{"tables": [{"name", "kind", "columns": [{"name", "type"}], "rows", "rows_exact"}]}`
 - `GET /api/tables/{name}?limit=1000&order_by=a,-b`: `{"name", "columns", "rows": [{col: value}], "total",
   "total_exact", "limit"}`; 404 for a name that is not a table or view of the results file, 400 for an
   unknown column.
@@ -14,9 +14,9 @@ Routes (all JSON unless noted):
 
 Every route is behind `access.py`'s checks (403 for a Host header that does not name this server, 401
 without the token where one is required). A results file that cannot be read now (locked, a hot
-journal, corrupt) answers 503 with a sentence
-saying why; the next request tries again. A server without a results file (`clickstream run --serve`
-of a job that writes no SQLite results) lists no tables.
+journal, corrupt) answers 503 with a sentence saying why; the next request tries again. A server
+without a results file (`clickstream run --serve` of a job that writes no SQLite results) lists no
+tables.
 """
 
 from __future__ import annotations
