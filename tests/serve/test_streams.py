@@ -83,9 +83,10 @@ def test_fifty_streams_share_one_status_computation_per_interval(
     # Every event any stream got was one computation, handed to all: the streams see the same
     # sequence of figures (each its own stretch of it: they opened at slightly different times).
     # One computation per stream would make 300 distinct figures; shared, there are as many as
-    # intervals passed while the streams ran (6, plus the few it took to open all 50).
+    # intervals passed while the streams ran: 6, plus the few it took to open all 50 (fewer than
+    # 50 even on a loaded machine: that would be 10 s to open them).
     distinct = {n for events in received for n in events}
-    assert len(distinct) <= 3 * STATUS_EVENTS, sorted(distinct)
+    assert len(distinct) < STREAMS, sorted(distinct)
     hub = server.server.config.app.state.serve_context.hub  # type: ignore[attr-defined]
     assert job.calls == hub.status_computations
     assert job.calls <= len(distinct) + 2  # + the one computed as the last streams closed
