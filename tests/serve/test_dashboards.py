@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from clickstream import pipelines
 from clickstream.serve import create_app
 from clickstream.serve.dashboards import DashboardError, inferred_dashboard, load_dashboard
 from clickstream.serve.results import ResultsDB
-from tests.serve.conftest import write
+from tests.serve.conftest import local_client, write
 
 PANEL = '[[panels]]\ntitle = "Buys"\ntable = "t"\n'
 
@@ -98,8 +97,8 @@ def test_a_dashboard_is_inferred_from_the_tables(tmp_path: Path) -> None:
 def test_the_api_serves_the_dashboard(tmp_path: Path) -> None:
     db = tmp_path / "results.db"
     write(db, "CREATE TABLE t (name TEXT, n BIGINT)")
-    inferred = TestClient(create_app(db)).get("/api/dashboard").json()
+    inferred = local_client(create_app(db)).get("/api/dashboard").json()
     assert inferred["inferred"] and [p["table"] for p in inferred["panels"]] == ["t"]
     board = load_dashboard(_spec(tmp_path, PANEL + 'kind = "pie"\nx = "name"\ny = ["n"]\n'))
-    described = TestClient(create_app(db, dashboards=[board])).get("/api/dashboard").json()
+    described = local_client(create_app(db, dashboards=[board])).get("/api/dashboard").json()
     assert not described["inferred"] and described["panels"][0]["kind"] == "pie"
