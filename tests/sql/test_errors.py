@@ -81,6 +81,28 @@ def test_not_grouped_column():
     assert "not being grouped" in error.message
 
 
+def test_unknown_column_in_a_grouped_query_is_not_found_not_ungrouped():
+    # as Flink: "Column 'user_idd' not found in any table", before any GROUP BY check
+    error = error_of("SELECT user_idd, COUNT(*) FROM ub GROUP BY user_id;")
+    assert error.message == "Column 'user_idd' not found in any table"
+    assert error.hint.startswith("Did you mean 'user_id'?")
+    assert (error.line, error.col) == (DDL_LINES + 1, 8)
+
+
+def test_ambiguous_column_in_a_grouped_query():
+    error = error_of(
+        "SELECT user_id, COUNT(*) FROM ub a JOIN ub b ON a.user_id = b.user_id GROUP BY a.user_id;"
+    )
+    assert "ambiguous" in error.message
+
+
+def test_the_hint_qualifies_columns_only_when_several_tables_are_in_scope():
+    one = error_of("SELECT user_idd FROM ub;")
+    assert one.hint == "Did you mean 'user_id'? Available columns: user_id, behavior, ts, proctime"
+    two = error_of("SELECT a.user_idd FROM ub a JOIN ub b ON a.user_id = b.user_id;")
+    assert "a.user_id, a.behavior" in two.hint and "b.user_id" in two.hint
+
+
 def test_updating_query_into_append_only_sink_is_refused():
     error = error_of("INSERT INTO append_only SELECT behavior, COUNT(*) FROM ub GROUP BY behavior;")
     assert isinstance(error, PlanningError)

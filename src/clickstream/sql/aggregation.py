@@ -235,7 +235,7 @@ class AggregatePlanner:
             inner = item.this if isinstance(item, exp.Alias) else item
             rewritten = rewrite(inner)
             name = unique_name(output_name(item, index), {n.lower() for n in names})
-            projections.append(self.planner.bind(rewritten, _GroupedScope(post_scope)))
+            projections.append(self.planner.bind(rewritten, _GroupedScope(post_scope, scope)))
             names.append(name)
             if isinstance(rewritten, exp.Column) and rewritten.table == _MARK:
                 key_map.setdefault(rewritten.name, plan_name(name))
@@ -244,7 +244,7 @@ class AggregatePlanner:
         having = query.args.get("having")
         condition = None
         if having is not None:
-            condition = self.planner.bind(rewrite(having.this), _GroupedScope(post_scope))
+            condition = self.planner.bind(rewrite(having.this), _GroupedScope(post_scope, scope))
         types = self.planner.infer_types(aggregate, projections, condition)
         columns = [
             Column(plan_name(n), flink_type_of_duckdb(t), normalize_duckdb_type(t))
@@ -352,14 +352,19 @@ class _Rewriter:
 
 
 class _GroupedScope(Scope):
-    """After GROUP BY only keys, aggregates and window bounds can be referenced."""
+    """After GROUP BY only keys, aggregates and window bounds can be referenced. `source` is the
+    scope of the rows grouped."""
 
-    def __init__(self, post: Scope) -> None:
+    def __init__(self, post: Scope, source: Scope) -> None:
         super().__init__(post.entries)
+        self.source = source
 
     def resolve(self, node: exp.Column) -> exp.Expression:
         if node.table == _MARK:
             return exp.column(node.name, quoted=True)
+        # An unknown or ambiguous name is reported as such first: Calcite validates names before
+        # grouping, so a typo in SELECT is "not found", not "not being grouped".
+        self.source.resolve_entry(node)
         shown = f"{node.table}.{node.name}" if node.table else node.name
         raise SqlValidationError(
             f"Expression '{shown}' is not being grouped",

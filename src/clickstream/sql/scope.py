@@ -57,9 +57,10 @@ class Scope:
         return exp.column(self.resolve_entry(node).internal, quoted=True)
 
     def _hint(self, name: str) -> str:
-        names = [
-            e.name if e.qualifier is None else f"{e.qualifier}.{e.name}" for e in self.entries if not e.hidden
-        ]
+        shown = [e for e in self.entries if not e.hidden]
+        # qualified only where several tables are in scope: one table's name adds nothing
+        several = len({e.qualifier for e in shown}) > 1
+        names = [f"{e.qualifier}.{e.name}" if several and e.qualifier else e.name for e in shown]
         close = difflib.get_close_matches(name, [e.name for e in self.entries], n=1)
         if close:
             return f"Did you mean '{close[0]}'? Available columns: {', '.join(names)}"
