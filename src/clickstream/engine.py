@@ -262,7 +262,11 @@ class Engine:
         for pipeline in job.pipelines:
             operator = pipeline.operators[-1]
             operator.sink = PrintSink(table, self.settings, stream=self.out, scalar=format_value)
-        status = job.run(self.on_batch)
+        self.current_job = job  # so that SIGINT/SIGTERM stop it as they stop an INSERT's job
+        try:
+            status = job.run(self.on_batch)
+        finally:
+            self.current_job = None
         result.jobs.append(status)
 
     def _show_tables(self, views_only: bool) -> None:
