@@ -130,8 +130,10 @@ class _Server(uvicorn.Server):
         self._stopping = stopping
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.request_stop()
+        # uvicorn's first: it takes a Ctrl-C after `should_exit` for a second one, which forces
+        # the exit and cancels the app's tasks (a CancelledError traceback).
         super().handle_exit(sig, frame)
+        self.request_stop()
 
     def request_stop(self) -> None:
         if self._stopping is not None:
