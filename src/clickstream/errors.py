@@ -139,6 +139,18 @@ class ExecutionError(ClickstreamError):
     """A running job failed."""
 
 
+class CommandError(ClickstreamError, ValueError):
+    """A command cannot do what its arguments ask: an unknown simulator, an output it cannot write,
+    a busy port, a database it cannot reach. The message names the argument and says what to do."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"Error: {self.message}"
+
+
 # --- secrets -----------------------------------------------------------------------------------
 
 # Flink's rule for sensitive keys (`GlobalConfiguration.isSensitive`), besides `schema.SECRET_OPTIONS`.

@@ -12,7 +12,7 @@ import types
 import orjson
 import pytest
 
-from clickstream.log import TopicLog
+from clickstream.log import LogError, TopicLog
 from clickstream.simulate import KINDS, generate, make_generator
 from clickstream.simulate.outputs import open_output
 from clickstream.simulate.tianchi import TianchiConfig, category_rows
@@ -81,7 +81,7 @@ def test_endless_generation_stops_at_duration(tmp_path):
 
 
 def test_unknown_kind():
-    with pytest.raises(ValueError, match="unknown data kind 'nope'.*tianchi"):
+    with pytest.raises(ValueError, match="unknown simulator 'nope'.*tianchi"):
         generate("nope", "-", events=1)
 
 
@@ -119,7 +119,9 @@ class FakeTopicLog:
 
 
 def test_generate_to_log_names_topics_and_keys(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "clickstream.log", types.SimpleNamespace(TopicLog=FakeTopicLog))
+    monkeypatch.setitem(
+        sys.modules, "clickstream.log", types.SimpleNamespace(TopicLog=FakeTopicLog, LogError=LogError)
+    )
     FakeTopicLog.calls = []
     summary = generate("users-clicks", "log:shop-", events=2_500, log_dir=str(tmp_path))
     assert summary.targets == {"users": "log:shop-users", "clicks": "log:shop-clicks"}
@@ -175,7 +177,9 @@ def test_a_finished_run_resumed_writes_nothing(tmp_path):
 
 
 def test_log_retention_reaches_the_log_writer(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "clickstream.log", types.SimpleNamespace(TopicLog=FakeTopicLog))
+    monkeypatch.setitem(
+        sys.modules, "clickstream.log", types.SimpleNamespace(TopicLog=FakeTopicLog, LogError=LogError)
+    )
     output = open_output("log:feed", ["feed"], str(tmp_path), log_retention_bytes=1 << 20)
     assert output.log.options == {"retention_bytes": 1 << 20}
 

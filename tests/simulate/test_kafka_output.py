@@ -150,7 +150,7 @@ def test_cli_generate_to_kafka(kafka_broker, tmp_path):
     url = f"kafka://{kafka_broker.bootstrap}/{topic}"
     result = CliRunner().invoke(app, ["generate", "tianchi", "-n", "50", "-o", url])
     assert result.exit_code == 0, result.output
-    assert f"clickstream-feed: 50 -> {url}" in result.output
+    assert f"clickstream-feed  50 -> {url}" in result.output
     read_topic(kafka_broker, topic, 50)
 
 

@@ -37,7 +37,6 @@ changelog format (`debezium-json`, `canal-json`, `maxwell-json`) to read CDC eve
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -73,9 +72,9 @@ from clickstream.log.damage import CORRUPT_POLICIES
 from clickstream.log.files import read_json, write_atomically
 from clickstream.log.groups import GroupOffsets
 from clickstream.log.topic_log import by_partition
+from clickstream.paths import default_log_dir
 from clickstream.schema import TableDef
 
-DEFAULT_DIR = "./clickstream-log"
 STARTUP_MODES = {
     "earliest-offset": "earliest",
     "latest-offset": "latest",
@@ -201,7 +200,7 @@ def open_log(table: TableDef) -> tuple[TopicLog, str]:
         raise ConnectorError(
             f"Table '{table.name}': the log connector reads one topic, not a list or a pattern ('{topic}')"
         )
-    root = options.get("path") or os.environ.get("CLICKSTREAM_LOG_DIR") or DEFAULT_DIR
+    root = options.get("path") or default_log_dir()
     try:
         log = TopicLog(
             Path(root.removeprefix("file://")),

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clickstream.errors import CommandError
 from clickstream.simulate.base import BaseGenerator, Generator, GeneratorConfig, Injection, Record
 from clickstream.simulate.checkouts import CheckoutsGenerator
 from clickstream.simulate.dimension import write_dimensions
@@ -46,21 +47,32 @@ class RunSummary:
     targets: dict[str, str]  # topic -> file, '-' or 'log:<topic>'
     dimension_tables: list[str] = field(default_factory=list)
     interrupted: bool = False
+    location: str | None = None  # where every target is ('the log in clickstream-log')
+    dimension: str | None = None  # where the dimension tables went
+    dimension_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
     def __str__(self) -> str:
+        """A line of totals, then a line per topic (records -> where) and per dimension table."""
         rate = self.total / self.elapsed_s if self.elapsed_s > 0 else float("inf")
-        parts = [
-            f"{topic}: {self.counts.get(topic, 0):,} -> {target}" for topic, target in self.targets.items()
+        stopped = ", interrupted" if self.interrupted else ""
+        where = f" to {self.location}" if self.location else ""
+        head = f"wrote {self.total:,} records in {self.elapsed_s:.1f} s ({rate:,.0f}/s){stopped}{where}:"
+        rows = [
+            (topic, self.counts.get(topic, 0), "stdout" if target == "-" else target)
+            for topic, target in self.targets.items()
         ]
-        stopped = " (interrupted)" if self.interrupted else ""
-        return (
-            f"wrote {self.total:,} records in {self.elapsed_s:.1f} s ({rate:,.0f}/s){stopped}; "
-            + "; ".join(parts)
-        )
+        rows += [
+            (f"{table} (dimension)", self.dimension_rows.get(table, 0), self.dimension or "")
+            for table in self.dimension_tables
+        ]
+        width = max((len(name) for name, _, _ in rows), default=0)
+        digits = max((len(f"{count:,}") for _, count, _ in rows), default=0)
+        lines = [f"  {name:<{width}}  {count:>{digits},} -> {target}" for name, count, target in rows]
+        return "\n".join([head, *lines])
 
 
 def make_generator(
@@ -90,7 +102,7 @@ def make_generator(
             )
         )
     if name not in _SEEDED:
-        raise ValueError(f"unknown data kind '{kind}' (available: {', '.join(KINDS)})")
+        raise CommandError(f"unknown simulator '{kind}': choose one of {', '.join(KINDS)}")
     config = GeneratorConfig(seed=seed, days=days, events_per_day=events_per_day, injection=injection)
     return _SEEDED[name](config)
 
@@ -115,7 +127,9 @@ def _drain(
         close = getattr(records, "close", None)
         if close is not None:  # a generator stopped early: let it leave its `with` blocks now
             close()
-    return RunSummary(dict(counts), time.monotonic() - started, output.targets, interrupted=interrupted)
+    elapsed = time.monotonic() - started
+    where = output.location
+    return RunSummary(dict(counts), elapsed, output.targets, interrupted=interrupted, location=where)
 
 
 def generate(
@@ -150,11 +164,13 @@ def generate(
     """
     injection = Injection(disorder_ms=disorder_ms, late_ratio=late_ratio, malformed_ratio=malformed_ratio)
     generator = make_generator(kind, seed, injection, days, events_per_day if events is None else None)
-    tables = write_dimensions(dimension, generator.dimensions()) if dimension else []
+    dimensions = generator.dimensions() if dimension else []
+    tables = write_dimensions(dimension, dimensions) if dimension else []
     records = _records(generator, events, start)
     output = open_output(out, list(generator.topics()), log_dir, log_retention_bytes)
     summary = _drain(records, output, RateLimiter(rate).acquire, _done_when(duration_s, stop))
-    summary.dimension_tables = tables
+    summary.dimension_tables, summary.dimension = tables, dimension
+    summary.dimension_rows = {table.name: len(table.rows) for table in dimensions}
     return summary
 
 
