@@ -3,36 +3,120 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
+import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from clickstream.config import Settings
 from clickstream.engine import Engine
-from clickstream.errors import ClickstreamError, redact_secrets
+from clickstream.errors import ClickstreamError, CommandError, redact_secrets
 from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK
 from clickstream.runtime.executor import Job
 
 if TYPE_CHECKING:
     from clickstream.serve.access import Access
 
+err = Console(stderr=True)
+DEBUG_VARIABLE = "CLICKSTREAM_DEBUG"
+
+
+class _Commands(TyperGroup):
+    """Every command's way out. A usage mistake (bad option or value): one line naming it and the
+    help to read, exit 2. SIGINT or SIGTERM: a clean stop, exit 0. Any other exception: one line
+    naming it, exit 1; `CLICKSTREAM_DEBUG=1` shows its traceback instead."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # Never click's standalone mode: its messages are boxes of several lines, and it exits 130
+        # on Ctrl-C. `standalone_mode` is taken and ignored: this always exits.
+        name = prog_name or "clickstream"
+        with _sigterm_as_interrupt():
+            try:
+                result = super().main(args, name, complete_var, False, windows_expand_args, **extra)
+            except typer.Abort:  # end of input at a prompt
+                sys.exit(1)
+            except Exception as error:
+                if not _is_usage_error(error):
+                    raise
+                usage: Any = error
+                if usage.format_message():  # empty when it printed the help (no command given)
+                    _say(_usage_line(usage), "red")
+                sys.exit(usage.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM where the command does not stop by itself
+            _say("stopped")
+            return 0
+        except Exception as error:
+            if _is_usage_error(error) or os.environ.get(DEBUG_VARIABLE):
+                raise
+            _say(f"Error: {_one_line(error)} (set {DEBUG_VARIABLE}=1 for the traceback)", "red")
+            raise typer.Exit(1) from None
+
+
+def _is_usage_error(error: BaseException) -> bool:
+    """Click's `UsageError`s and `ClickException`s (typer vendors click, so matched by shape)."""
+    return hasattr(error, "format_message") and isinstance(getattr(error, "exit_code", None), int)
+
+
+def _usage_line(error: Any) -> str:
+    message = " ".join(error.format_message().split()).rstrip(".")
+    ctx = getattr(error, "ctx", None)
+    help_hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"Error: {message}{help_hint}"
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a command as Ctrl-C does (a command that stops its job itself replaces it)."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 app = typer.Typer(
     help="Real-time clickstream analytics: Flink SQL on an embedded streaming engine.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_Commands,
 )
-err = Console(stderr=True)
 
 
 def _say(text: str, style: str | None = None) -> None:
@@ -135,6 +219,20 @@ def _access(host: str, allow_host: list[str], token: str | None) -> Access:
     return Access.for_bind(host, allow_host, token)
 
 
+def _stop_running_job(engine: Engine) -> None:
+    """SIGINT and SIGTERM stop the running job (INSERTs or a SELECT), which flushes, closes and
+    returns, so the command exits 0; before any job runs they stop the command."""
+
+    def stop(*_: object) -> None:
+        job = engine.current_job
+        if job is None:
+            raise KeyboardInterrupt
+        job.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 @app.command()
 def run(
     cli: typer.Context,
@@ -176,6 +274,7 @@ def run(
             live.start()
 
     engine.on_job_start = on_job_start
+    _stop_running_job(engine)
     try:
         engine.execute_script(text, str(script))
     except ClickstreamError as error:
@@ -186,13 +285,12 @@ def run(
     except Exception as error:  # a bug or an external failure, not a user mistake
         if live is not None:
             live.stop()
-        if os.environ.get("CLICKSTREAM_DEBUG"):
+        if os.environ.get(DEBUG_VARIABLE):
             raise
         # Not a message of ours: it may quote the script, so its secret values are masked too.
-        message = redact_secrets(f"{type(error).__name__}: {error}", text)
-        _say(f"Execution Error: {message}", "red")
-        _say("Set CLICKSTREAM_DEBUG=1 for the traceback.")
-        raise typer.Exit(2) from None
+        message = redact_secrets(_one_line(error), text)
+        _say(f"Execution Error: {message} (set {DEBUG_VARIABLE}=1 for the traceback)", "red")
+        raise typer.Exit(1) from None
     if live is not None:
         live.stop()
     if not quiet and engine.last_job is not None:
@@ -211,6 +309,59 @@ def explain(
     except ClickstreamError as error:
         _say(str(error), "red")
         raise typer.Exit(1) from None
+
+
+LOG_DIR_HELP = (
+    "The embedded log's directory (default: $CLICKSTREAM_LOG_DIR, else ./clickstream-log, "
+    "where the log connector reads without 'path')."
+)
+
+
+def _above_zero(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{value:g} is not above 0")
+    return value
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, naming `--port`, an address the dashboard cannot listen on, before anything starts
+    (uvicorn would log a traceback, and the demo would have started its job)."""
+    if not 0 < port < 65536:
+        raise CommandError(f"--port {port} is not a port: choose one from 1 to 65535")
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise CommandError(f"cannot listen on --host {host}: {error.strerror}") from None
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise CommandError(
+                        f"port {port} on {host} is in use (another dashboard or demo?): "
+                        "stop it or choose another with --port"
+                    ) from None
+                if error.errno == errno.EACCES:
+                    raise CommandError(
+                        f"no permission to listen on port {port}: choose one above 1023 with --port"
+                    ) from None
+                raise CommandError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+@contextlib.contextmanager
+def _signals_left_to_the_server() -> Iterator[None]:
+    """uvicorn stops on SIGINT/SIGTERM by itself, then raises the signal again for the handler it
+    found. That handler does nothing here: Python's would turn it into a KeyboardInterrupt that
+    cancels the server's tasks (a `CancelledError` traceback) and exits 130, and the default
+    SIGTERM would kill the process (143)."""
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -236,25 +387,30 @@ def generate(
         "or kafka://host:port/<topic> for Kafka (several topics: <topic> is their prefix).",
     ),
     events: int | None = typer.Option(
-        100_000, "--events", "-n", help="How many events (0: endless, until --duration)."
+        100_000, "--events", "-n", min=0, help="How many events (0: endless, until --duration)."
     ),
     rate: float | None = typer.Option(
-        None, "--rate", help="Events per second (default: as fast as possible)."
+        None, "--rate", min=0, help="Events per second (default or 0: as fast as possible)."
     ),
     seed: int = typer.Option(42, "--seed", help="Same seed, same data."),
-    days: float = typer.Option(1.0, "--days", help="Event-time span, in days."),
-    late_ratio: float = typer.Option(0.0, "--late-ratio", help="Share of events arriving late."),
-    malformed_ratio: float = typer.Option(0.0, "--malformed-ratio", help="Share of malformed records."),
-    disorder_ms: int = typer.Option(3_000, "--disorder-ms", help="Out-of-orderness, in ms."),
-    duration: float | None = typer.Option(None, "--duration", help="Stop after this many s."),
+    days: float = typer.Option(1.0, "--days", callback=_above_zero, help="Event-time span, in days."),
+    late_ratio: float = typer.Option(
+        0.0, "--late-ratio", min=0, max=1, help="Share of events arriving late."
+    ),
+    malformed_ratio: float = typer.Option(
+        0.0, "--malformed-ratio", min=0, max=1, help="Share of malformed records."
+    ),
+    disorder_ms: int = typer.Option(3_000, "--disorder-ms", min=0, help="Out-of-orderness, in ms."),
+    duration: float | None = typer.Option(None, "--duration", min=0, help="Stop after this many s."),
     dimension: str | None = typer.Option(
         None,
         "--dimension",
         help="Also write the dimension tables: a SQLite path, postgresql://... or mysql://...",
     ),
-    log_dir: str | None = typer.Option(None, "--log-dir", help="The embedded log's directory."),
+    log_dir: str | None = typer.Option(None, "--log-dir", help=LOG_DIR_HELP),
 ) -> None:
-    """Simulate a seed's data, deterministically, at a rate, to a file, stdout, the log or Kafka."""
+    """Simulate a seed's data, deterministically, at a rate, to a file, stdout, the log or Kafka.
+    Names each file or topic written, with its count, at the end."""
     from clickstream.simulate.cli import generate as run_generate
 
     with _user_errors():
@@ -289,12 +445,15 @@ def replay(
         "-o",
         help="File, - for stdout, log:<topic> or kafka://host:port/<topic>.",
     ),
-    speedup: float = typer.Option(3_600, "--speedup", help="Event-time seconds per second (0: no waiting)."),
-    limit: int | None = typer.Option(None, "--limit", help="Replay only this many rows."),
-    log_dir: str | None = typer.Option(None, "--log-dir"),
-    duration: float | None = typer.Option(None, "--duration"),
+    speedup: float = typer.Option(
+        3_600, "--speedup", min=0, help="Event-time seconds per second (0: no waiting)."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=0, help="Replay only this many rows."),
+    log_dir: str | None = typer.Option(None, "--log-dir", help=LOG_DIR_HELP),
+    duration: float | None = typer.Option(None, "--duration", min=0, help="Stop after this many s."),
 ) -> None:
-    """Replay the real Tianchi file in event-time order at a speed-up, with a progress bar."""
+    """Replay the real Tianchi file in event-time order at a speed-up, with a progress bar. Names
+    each file or topic written, with its count, at the end."""
     from clickstream.simulate.cli import replay as run_replay
 
     with _user_errors():
@@ -327,10 +486,14 @@ def dashboard(
         _say(str(error), "red")
         raise typer.Exit(2) from None
     access = _access(host, allow_host, token)
+    with _user_errors():
+        _check_port(host, port)
     if access.warning():
         _say(str(access.warning()), "yellow")
     _say(f"Dashboard on {access.url(port)} over {results} - Ctrl-C stops")
-    serve(create_app(results, dashboards=[panels] if panels else [], access=access), host=host, port=port)
+    with _signals_left_to_the_server():
+        serve(create_app(results, dashboards=[panels] if panels else [], access=access), host=host, port=port)
+    _say("dashboard stopped")
 
 
 @app.command()
@@ -341,15 +504,20 @@ def demo(
         "-s",
         help="Which seed's analyses run: 000, 001, 002, 003, 004, several (000,002) or all.",
     ),
-    rate: float = typer.Option(5_000, "--rate", help="Events per second from each scenario's simulator."),
+    rate: float = typer.Option(
+        5_000, "--rate", callback=_above_zero, help="Events per second from each scenario's simulator."
+    ),
     speedup: float = typer.Option(
-        600, "--speedup", help="Event-time seconds per second (600: a day in 2.4 min)."
+        600, "--speedup", callback=_above_zero, help="Event-time seconds per second (600: a day in 2.4 min)."
     ),
     days: float | None = typer.Option(
-        None, "--days", help="Days of event time to simulate, then stop (default: until stopped)."
+        None,
+        "--days",
+        callback=_above_zero,
+        help="Days of event time to simulate, then stop (default: until stopped).",
     ),
     duration: float | None = typer.Option(
-        None, "--duration", help="Stop after this many seconds (default: Ctrl-C)."
+        None, "--duration", min=0, help="Stop after this many seconds (default: Ctrl-C)."
     ),
     port: int = typer.Option(8000, "--port", "-p", help="Dashboard port."),
     host: str = _host_option(),
@@ -396,6 +564,7 @@ def demo(
         kafka=kafka,
     )
     try:
+        _check_port(options.host, options.port)
         Demo(options, err).run()
     except ClickstreamError as error:
         _say(str(error), "red")

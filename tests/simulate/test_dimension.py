@@ -41,7 +41,7 @@ def test_every_kind_has_dimension_tables(tmp_path, kind):
 
 
 def test_unsupported_scheme():
-    with pytest.raises(ValueError, match="unsupported dimension target scheme 'oracle'"):
+    with pytest.raises(ValueError, match="unsupported --dimension scheme 'oracle'"):
         write_dimensions("oracle://db", [sample_table()])
 
 

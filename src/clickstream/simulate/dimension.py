@@ -7,11 +7,13 @@ so the URL a pipeline's JDBC table uses works here too. Tables are dropped and r
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from clickstream.errors import CommandError
 from clickstream.simulate.base import Table
 
 # our column types -> each database's
@@ -31,9 +33,8 @@ def _kind(target: str) -> tuple[str, str]:
     if scheme in ("mysql", "mariadb"):
         return "mysql", bare
     if scheme:
-        raise ValueError(
-            f"unsupported dimension target scheme '{scheme}': "
-            "use sqlite:<path>, postgresql://... or mysql://..."
+        raise CommandError(
+            f"unsupported --dimension scheme '{scheme}': use sqlite:<path>, postgresql://... or mysql://..."
         )
     return "sqlite", bare.removeprefix("sqlite:")
 
@@ -57,7 +58,7 @@ def _connect(kind: str, target: str) -> Any:
     if kind == "postgresql":
         import psycopg
 
-        return psycopg.connect(target.replace("postgres://", "postgresql://", 1))
+        return psycopg.connect(target.replace("postgres://", "postgresql://", 1), connect_timeout=10)
     if kind == "mysql":
         return _connect_mysql(target)
     Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,10 @@ def _write_table(kind: str, cursor: Any, table: Table) -> None:
 def write_dimensions(target: str, tables: list[Table]) -> list[str]:
     """Write `tables` to `target` in one transaction; the names of the tables written."""
     kind, where = _kind(target)
-    conn = _connect(kind, where)
+    try:
+        conn = _connect(kind, where)
+    except Exception as error:  # each driver has its own errors: all mean "cannot reach it"
+        raise _unreachable(kind, where, error) from None
     try:
         cursor = conn.cursor()
         for table in tables:
@@ -91,3 +95,15 @@ def write_dimensions(target: str, tables: list[Table]) -> list[str]:
     finally:
         conn.close()
     return [table.name for table in tables]
+
+
+def _unreachable(kind: str, target: str, error: Exception) -> CommandError:
+    reason = " ".join(str(error).split()) or type(error).__name__
+    fix = "choose a path you can write to" if kind == "sqlite" else "check that it runs and the URL is right"
+    return CommandError(f"cannot write the --dimension tables to {_shown(target)}: {reason}; {fix}")
+
+
+def _shown(target: str) -> str:
+    """`target` without its password (`user:password@host`, `?password=...`)."""
+    target = re.sub(r"(//[^/@:]*:)[^@/]*@", r"\1******@", target)
+    return re.sub(r"([?&;]password=)[^&;]*", r"\1******", target, flags=re.I)

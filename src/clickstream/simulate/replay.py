@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from clickstream.errors import CommandError
 from clickstream.simulate.base import Record
 from clickstream.simulate.rate import EventClock
 from clickstream.simulate.tianchi import TOPIC, TianchiConfig, generate_columns, iso
@@ -35,10 +36,7 @@ CHUNK = 65_536
 SAMPLE_START_MS = int(datetime(2017, 11, 24, 16, tzinfo=UTC).timestamp() * 1000)
 
 
-def read_user_behavior(
-    path: str | Path, limit: int | None = None, start_s: int | None = None, end_s: int | None = None
-) -> pa.Table:
-    """The file's rows (at most `limit`, from the top), within [start_s, end_s), sorted by time."""
+def _read_rows(path: str | Path, limit: int | None) -> pa.Table:
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(column_names=list(COLUMNS), block_size=1 << 24),
@@ -52,7 +50,21 @@ def read_user_behavior(
             break
         batches.append(batch)
         rows += batch.num_rows
-    table = pa.Table.from_batches(batches, schema=reader.schema)
+    return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def read_user_behavior(
+    path: str | Path, limit: int | None = None, start_s: int | None = None, end_s: int | None = None
+) -> pa.Table:
+    """The file's rows (at most `limit`, from the top), within [start_s, end_s), sorted by time.
+    A file of another shape raises `CommandError` (rows of too many or too few fields are skipped)."""
+    try:
+        table = _read_rows(path, limit)
+    except pa.ArrowInvalid as error:
+        raise CommandError(
+            f"cannot read {path} as Tianchi's UserBehavior.csv (user,item,category,behavior,unix "
+            f"seconds, no header): {' '.join(str(error).split())}"
+        ) from None
     if start_s is not None:
         table = table.filter(pc.greater_equal(table["ts"], start_s))
     if end_s is not None:
