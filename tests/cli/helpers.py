@@ -13,12 +13,13 @@ from pathlib import Path
 
 COMMAND = [sys.executable, "-m", "clickstream.cli"]
 DEBUG_VARIABLE = "CLICKSTREAM_DEBUG"
+UNSET = ("CLICKSTREAM_DEBUG", "CLICKSTREAM_LOG_DIR")  # unless a test gives them
 
 
 def environment(**extra: str) -> dict[str, str]:
     """The test's environment, unbuffered (stdout and stderr interleave as on a terminal), without
-    CLICKSTREAM_DEBUG unless given."""
-    env = {k: v for k, v in os.environ.items() if k != DEBUG_VARIABLE}
+    CLICKSTREAM_DEBUG or CLICKSTREAM_LOG_DIR unless given."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
     env.update({"PYTHONUNBUFFERED": "1", "COLUMNS": "200"}, **extra)
     return env
 
