@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -104,6 +105,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main one only
+        yield
+        return
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
