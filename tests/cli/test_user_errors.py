@@ -14,9 +14,9 @@ from tests.cli.helpers import clickstream, environment, listening_socket, one_li
 
 
 def test_an_unknown_option_names_it_and_the_help():
-    result = clickstream("run", "--bogus", "job.sql")
+    result = clickstream("run", "--frobnicate", "job.sql")
     assert result.returncode == 2
-    assert one_line(result.stderr) == "Error: No such option: --bogus (see 'clickstream run --help')"
+    assert one_line(result.stderr) == "Error: No such option: --frobnicate (see 'clickstream run --help')"
 
 
 def test_a_misspelled_option_suggests_the_right_one():
