@@ -129,3 +129,7 @@ def top_category(events, categories: dict[int, str]) -> dict[str | None, int]:
 
 def hour_of(ms: int) -> int:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).hour
+
+
+def date_of(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")

@@ -31,5 +31,5 @@ def test_a_stopped_demo_resumes_and_ends_as_one_uninterrupted_run(tmp_path):
     run_demo(resumed, stop_after_s=2, fresh=True)
     assert 0 < written(resumed) < EVENTS  # the simulation started over...
     started_over = tables(resumed)
-    buys = sum(n for _, n in started_over["buy_cnt_per_hour"])
-    assert buys < sum(n for _, n in expected["buy_cnt_per_hour"])  # ...and so did the results
+    buys = sum(n for _, n, _ in started_over["buy_cnt_per_hour"])
+    assert buys < sum(n for _, n, _ in expected["buy_cnt_per_hour"])  # ...and so did the results

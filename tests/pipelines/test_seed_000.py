@@ -82,7 +82,8 @@ def _check(events: list[dict], categories: Path, postgres_url: str, schema: str)
         db.close()
     windows, late = oracle.window_counts(events, where=lambda e: e["behavior"] == "buy")
     assert late == 0
-    assert sorted(hourly) == sorted((oracle.hour_of(start), n) for (start, _), n in windows.items())
+    expected = ((oracle.hour_of(start), n, oracle.date_of(start)) for (start, _), n in windows.items())
+    assert sorted(hourly) == sorted(expected)
     assert len(hourly) == 24
     assert dict(top) == oracle.top_category(events, dimension)
     _check_cumulative_uv({(date, time): n for date, time, n in uv}, events)
