@@ -66,6 +66,7 @@ def test_ecommerce_seed_fields_and_funnel():
         "event_type",
         "timestamp",
         "timestamp_str",
+        "timestamp_sec",
         "user_id",
         "action",
         "page",
@@ -81,6 +82,7 @@ def test_ecommerce_seed_fields_and_funnel():
     for p in purchases:
         assert p["amount"] == pytest.approx(p["quantity"] * p["price"])
     assert events[0]["timestamp_str"] == events[0]["timestamp"][:19].replace("T", " ")
+    assert all(e["timestamp_sec"] == e["timestamp_str"] for e in events)  # the seed's rowtime column
 
 
 def test_ecommerce_inventory_tracks_stock():

@@ -7,6 +7,11 @@ popularity, and each purchase lowers a running stock that is restocked when it r
 
 Topics: `ecommerce_events` (event_type 'user_action' and 'purchase', as the seed's single topic)
 and `ecommerce_inventory` (event_type 'inventory_update').
+
+Every record carries its time three ways: `timestamp` (ISO-8601, as the seed's sample event),
+`timestamp_str` and `timestamp_sec` ('yyyy-MM-dd HH:mm:ss'). The seed's `user_page_views` declares
+`timestamp_sec TIMESTAMP(3)` as a physical column (its "derived field") and takes its watermark from
+`timestamp_str`: the producer has to write both, or Flink fails the job on the NULL rowtime.
 """
 
 from __future__ import annotations
@@ -69,7 +74,10 @@ class _Session:
 class EcommerceGenerator(BaseGenerator):
     name = "ecommerce"
     default_start_ms = int(datetime(2024, 9, 4, tzinfo=UTC).timestamp() * 1000)
-    time_fields = {EVENTS: ("timestamp", "timestamp_str"), INVENTORY: ("timestamp", "timestamp_str")}
+    time_fields = {
+        EVENTS: ("timestamp", "timestamp_str", "timestamp_sec"),
+        INVENTORY: ("timestamp", "timestamp_str", "timestamp_sec"),
+    }
 
     def __init__(self, config: GeneratorConfig | None = None, users: int = 2_000) -> None:
         super().__init__(config)
@@ -179,9 +187,11 @@ class EcommerceGenerator(BaseGenerator):
         )
 
     def stamp(self, event: Event, ms: int) -> dict[str, Any]:
+        seconds = sql_seconds(ms)
         head = {
             "event_type": event.fields["event_type"],
             "timestamp": iso_ms(ms),
-            "timestamp_str": sql_seconds(ms),
+            "timestamp_str": seconds,
+            "timestamp_sec": seconds,
         }
         return head | event.fields
