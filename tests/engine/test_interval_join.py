@@ -127,6 +127,28 @@ def test_state_is_bounded_by_the_interval(streams):
     assert sizes[-1] == 0  # the final watermark expires everything
 
 
+COMMA_ATTRIBUTION = """
+SELECT co.checkout_id, cl.click_id, co.amount
+FROM checkouts co, clicks cl
+WHERE co.user_id = cl.user_id AND co.product_id = cl.product_id AND co.amount > 10
+  AND co.ts BETWEEN cl.ts AND cl.ts + INTERVAL '1' HOUR"""
+
+
+def test_comma_join_takes_its_condition_from_where(streams):
+    """`FROM a, b WHERE ...`, as Flink's documentation writes interval joins: the same rows as the
+    join with that condition in ON."""
+    folder, clicks, checkouts = streams
+    changes = _engine(folder, "700").collect(COMMA_ATTRIBUTION)
+    expected = _expected(clicks, [co for co in checkouts if co["amount"] > 10], outer=False)
+    assert materialize(changes) == expected and len(expected) > 100
+
+
+def test_comma_join_without_a_qualified_condition_is_refused(streams):
+    folder, _, _ = streams
+    with pytest.raises(UnsupportedFeatureError, match="without ON"):
+        _engine(folder).collect("SELECT * FROM checkouts co, clicks cl WHERE amount > 1")
+
+
 def test_join_without_keys_or_bounds_is_refused(streams):
     folder, _, _ = streams
     with pytest.raises(UnsupportedFeatureError, match="equality"):

@@ -119,3 +119,47 @@ def _time_bound(
     else:
         condition.upper_ms = min(condition.upper_ms, bound - 1)
     return True
+
+
+def conditions_from_where(query: exp.Select) -> None:
+    """Give each comma join (`FROM a, b WHERE a.k = b.k AND ...`, as Flink's interval join examples
+    write it) the WHERE conjuncts that first become computable with it, as its ON condition; the
+    others stay in WHERE. In place, and idempotent: a join with an ON is left alone. For an inner
+    join, a condition in ON or in WHERE selects the same rows. A conjunct with an unqualified
+    column or a subquery stays where it is (the side it belongs to is not known here)."""
+    where = query.args.get("where")
+    joins = query.args.get("joins") or []
+    source = query.args.get("from_") or query.args.get("from")
+    if where is None or source is None or not any(_is_comma_join(j) for j in joins):
+        return
+    seen = {_relation_name(source.this)}
+    remaining = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+    for join in joins:
+        seen.add(_relation_name(join.this))
+        if not _is_comma_join(join):
+            continue
+        taken = [c for c in remaining if _qualifiers(c) is not None and _qualifiers(c) <= seen]
+        if taken:
+            join.set("on", exp.and_(*(c.copy() for c in taken)))
+            remaining = [c for c in remaining if all(c is not t for t in taken)]
+    query.set("where", exp.Where(this=exp.and_(*remaining)) if remaining else None)
+
+
+def _is_comma_join(join: exp.Join) -> bool:
+    args = join.args
+    plain = not (args.get("on") or args.get("using") or args.get("kind") or args.get("side"))
+    return plain and isinstance(join.this, exp.Table | exp.Subquery) and bool(join.this.alias_or_name)
+
+
+def _relation_name(relation: exp.Expression) -> str:
+    return relation.alias_or_name.lower()
+
+
+def _qualifiers(conjunct: exp.Expression) -> set[str] | None:
+    """The relations a conjunct's columns name; None when one is unqualified or it has a query."""
+    if conjunct.find(exp.Select) is not None:
+        return None
+    columns = list(conjunct.find_all(exp.Column))
+    if not columns or any(not c.table for c in columns):
+        return None
+    return {c.table.lower() for c in columns}

@@ -30,7 +30,7 @@ from clickstream.schema import (
     plan_name,
     with_plan_name,
 )
-from clickstream.sql import over, render
+from clickstream.sql import joins, over, render
 from clickstream.sql.aggregation import AggregatePlanner
 from clickstream.sql.catalog import Catalog, ViewDef
 from clickstream.sql.clauses import hidden_by_qualify, output_name, without_qualify
@@ -229,6 +229,7 @@ class Planner:
             return self._rank(query, window_item, rank)
         # a ROW_NUMBER() that nothing filters on numbers every row: an OVER aggregate (below)
         query = self._take_rank_filter(query)
+        joins.conditions_from_where(query)
         node, scope, window = self._from(query)
         where = query.args.get("where")
         filtered = where.this if where else None
