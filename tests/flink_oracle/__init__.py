@@ -170,7 +170,7 @@ def run_flink_json(setup: list[str], queries: dict[str, str], timeout: float = 6
             _kill_group(proc)  # a JVM left behind by a runner that exited
         if proc.returncode != 0 or not out_path.exists():
             raise FlinkOracleError(
-                f"PyFlink runner failed (exit {proc.returncode})\n--- stderr tail ---\n{_tail(proc.stderr)}"
+                f"PyFlink runner failed (exit {proc.returncode})\n--- stderr tail ---\n{_tail(stderr or '')}"
             )
         result: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
     return result
