@@ -123,8 +123,8 @@ def _time_bound(
 
 def conditions_from_where(query: exp.Select) -> None:
     """Give each comma join (`FROM a, b WHERE a.k = b.k AND ...`, as Flink's interval join examples
-    write it) the WHERE conjuncts that first become computable with it, as its ON condition; the
-    others stay in WHERE. In place, and idempotent: a join with an ON is left alone. For an inner
+    write it), as its ON condition, the WHERE conjuncts not yet taken that the relations joined so
+    far can compute; the others stay in WHERE. In place, and idempotent: a join with an ON is left alone. For an inner
     join, a condition in ON or in WHERE selects the same rows. A conjunct with an unqualified
     column or a subquery stays where it is (the side it belongs to is not known here)."""
     where = query.args.get("where")
@@ -132,13 +132,13 @@ def conditions_from_where(query: exp.Select) -> None:
     source = query.args.get("from_") or query.args.get("from")
     if where is None or source is None or not any(_is_comma_join(j) for j in joins):
         return
-    seen = {_relation_name(source.this)}
+    seen = {_relation_name(source.this)} - _UNPLACED
     remaining = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
     for join in joins:
-        seen.add(_relation_name(join.this))
+        seen |= {_relation_name(join.this)} - _UNPLACED
         if not _is_comma_join(join):
             continue
-        taken = [c for c in remaining if _qualifiers(c) is not None and _qualifiers(c) <= seen]
+        taken = [c for c in remaining if _qualifiers(c) <= seen]
         if taken:
             join.set("on", exp.and_(*(c.copy() for c in taken)))
             remaining = [c for c in remaining if all(c is not t for t in taken)]
@@ -155,11 +155,13 @@ def _relation_name(relation: exp.Expression) -> str:
     return relation.alias_or_name.lower()
 
 
-def _qualifiers(conjunct: exp.Expression) -> set[str] | None:
-    """The relations a conjunct's columns name; None when one is unqualified or it has a query."""
-    if conjunct.find(exp.Select) is not None:
-        return None
+_UNPLACED = frozenset({""})  # never a subset of the relations seen: the conjunct stays in WHERE
+
+
+def _qualifiers(conjunct: exp.Expr) -> frozenset[str]:
+    """The relations a conjunct's columns name; `_UNPLACED` when one is unqualified or it has a
+    query."""
     columns = list(conjunct.find_all(exp.Column))
-    if not columns or any(not c.table for c in columns):
-        return None
-    return {c.table.lower() for c in columns}
+    if conjunct.find(exp.Select) is not None or not columns or any(not c.table for c in columns):
+        return _UNPLACED
+    return frozenset(c.table.lower() for c in columns)
