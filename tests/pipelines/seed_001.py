@@ -64,6 +64,15 @@ ORACLE = {
               WHERE v.action = 'page_view' AND o.action = 'page_view'
               GROUP BY v.product, o.product)
         QUALIFY rn <= 3""",
+    "also_bought": """
+        SELECT product, row_number() OVER (PARTITION BY product ORDER BY times_bought DESC, bought) AS rn,
+            bought, times_bought
+        FROM (SELECT v.product, p.product AS bought, COUNT(*) AS times_bought
+              FROM events v JOIN events p ON v.user_id = p.user_id AND v.product <> p.product
+                  AND p.timestamp_sec BETWEEN v.timestamp_sec AND v.timestamp_sec + INTERVAL 1 HOUR
+              WHERE v.action = 'page_view' AND p.event_type = 'purchase'
+              GROUP BY v.product, p.product)
+        QUALIFY rn <= 3""",
 }
 ANALYSES = tuple(ORACLE)
 

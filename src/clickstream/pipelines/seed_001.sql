@@ -1,8 +1,8 @@
 -- Seed 001 (E-commerce real-time analytics): an online shop's user actions, purchases and
 -- inventory updates, and the analyses the seed names: page views per user and page (its own
 -- query), revenue per minute, top-selling products, low-inventory alerts, most viewed products,
--- conversion rates (view -> cart -> purchase) and a simple "viewed this, also viewed"
--- recommendation. The braced places are filled in where the pipeline runs
+-- conversion rates (view -> cart -> purchase) and a simple recommendation: "viewed this, also
+-- viewed" and "viewed this, then bought". The braced places are filled in where the pipeline runs
 -- (`clickstream.pipelines.load`): the embedded log or Kafka, SQLite or PostgreSQL.
 --
 -- Where this differs from the seed: its `# (1)` and `# derived field` notes are the web page's
@@ -225,6 +225,34 @@ FROM (
         SELECT product, also_viewed, COUNT(*) AS co_views
         FROM co_views
         GROUP BY product, also_viewed
+    )
+)
+WHERE rn <= 3;
+
+-- "Users who viewed this also bought": for each product, the three other products most often
+-- bought by users within an hour after they viewed it.
+CREATE TABLE also_bought (
+    product STRING,
+    rn BIGINT,
+    bought STRING,
+    times_bought BIGINT,
+    PRIMARY KEY (product, rn) NOT ENFORCED
+) WITH (
+    {results[also_bought]}
+);
+
+INSERT INTO also_bought
+SELECT product, rn, bought, times_bought
+FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY product ORDER BY times_bought DESC, bought) AS rn
+    FROM (
+        SELECT v.product, p.product AS bought, COUNT(*) AS times_bought
+        FROM user_page_views v, purchases p
+        WHERE v.user_id = p.user_id
+            AND v.product <> p.product
+            AND v.action = 'page_view' AND p.event_type = 'purchase'
+            AND p.timestamp_sec BETWEEN v.timestamp_sec AND v.timestamp_sec + INTERVAL '1' HOUR
+        GROUP BY v.product, p.product
     )
 )
 WHERE rn <= 3;
