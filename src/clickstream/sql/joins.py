@@ -124,9 +124,10 @@ def _time_bound(
 def conditions_from_where(query: exp.Select) -> None:
     """Give each comma join (`FROM a, b WHERE a.k = b.k AND ...`, as Flink's interval join examples
     write it), as its ON condition, the WHERE conjuncts not yet taken that the relations joined so
-    far can compute; the others stay in WHERE. In place, and idempotent: a join with an ON is left alone. For an inner
-    join, a condition in ON or in WHERE selects the same rows. A conjunct with an unqualified
-    column or a subquery stays where it is (the side it belongs to is not known here)."""
+    far can compute; the others stay in WHERE. In place, and idempotent: a join with an ON is left
+    alone. For an inner join, a condition in ON or in WHERE selects the same rows. A conjunct with
+    an unqualified column or a subquery stays where it is (the side it belongs to is not known
+    here)."""
     where = query.args.get("where")
     joins = query.args.get("joins") or []
     source = query.args.get("from_") or query.args.get("from")
