@@ -454,6 +454,12 @@ class TemporalJoinNode(BinaryJoinNode):
     join_type: INNER or LEFT."""
 
     @property
+    def updating(self) -> bool:
+        # A new version never changes a row already joined: the join appends whatever the
+        # versioned side does, as Flink's temporal join forwards its left input's changes only.
+        return self.left.updating
+
+    @property
     def rowtime(self) -> str | None:
         return self.left.rowtime
 
