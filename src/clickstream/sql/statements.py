@@ -19,6 +19,7 @@ from clickstream.schema import ComputedColumn, MetadataColumn, TableDef, Waterma
 from clickstream.sql.clauses import check_clauses
 from clickstream.sql.dialect import Flink
 from clickstream.sql.expressions import MetadataColumnConstraint
+from clickstream.sql.interval_literals import check_interval_literals
 from clickstream.sql.types import column_from_datatype
 
 
@@ -289,6 +290,7 @@ def _sqlglot_parse(statement: Statement) -> exp.Expression:
         raise statement.error(SqlParseError, "empty statement")
     try:
         check_clauses(tree, statement.text)
+        check_interval_literals(tree)
     except SqlError as error:
         raise error.shifted(statement.line - 1, statement.col - 1) from None
     return tree
