@@ -30,7 +30,9 @@ from clickstream.simulate.cli import make_generator
 from clickstream.simulate.kafka_output import KafkaOutput
 from clickstream.simulate.ksql_clickstream import CLICKS, CODES, USERS
 from clickstream.simulate.outputs import LogOutput
+from tests.conformance.harness import load_group
 from tests.connectors.jdbc_db import Db
+from tests.pipelines import seed_002_conformance
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +196,14 @@ def test_the_joins_matter(expected: dict[str, Counter[tuple]], records: list[Rec
     assert users_seen - named and users_seen & named
     statuses = {row[0] for row in expected["enriched_error_codes_count"]}
     assert {200, 404} <= statuses
+
+
+def test_flink_conformance_cases_are_the_catalogue() -> None:
+    """tests/conformance/cases/seed002.json holds Flink's results for the file's queries as they are
+    now (`python -m tests.pipelines.seed_002_conformance`, then record the group)."""
+    recorded = {case.name: (case.query, case.views) for case in load_group(seed_002_conformance.GROUP)}
+    current = {
+        case["name"]: (case["query"], case.get("views", [])) for case in seed_002_conformance.group()["cases"]
+    }
+    assert recorded == current
+    assert set(current) == set(COLUMNS)

@@ -14,7 +14,9 @@
 --   set 'auto.offset.reset'='earliest'        -> 'scan.startup.mode' = 'earliest-offset'
 --   WINDOW TUMBLING (SIZE 60 SECONDS)         -> TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '60' SECOND))
 --   WINDOW HOPPING (SIZE 60, ADVANCE BY 5)    -> TABLE(HOP(..., INTERVAL '5' SECOND, INTERVAL '60' SECOND))
---   WINDOW SESSION (300 SECONDS)              -> TABLE(SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '300' SECOND))
+--   WINDOW SESSION (300 SECONDS)              -> TABLE(SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '5' MINUTE))
+--                                                (Flink's INTERVAL '300' SECOND fails: a field holds
+--                                                two digits unless declared, SECOND(3))
 --   WINDOWSTART / WINDOWEND                   -> window_start / window_end (a TIMESTAMP_LTZ, not epoch ms)
 --   stream-table LEFT JOIN                    -> an event-time temporal join (FOR SYSTEM_TIME AS OF
 --                                                c.ts): the table row as it was at the click, and
@@ -244,7 +246,7 @@ CREATE TABLE click_user_sessions (
 INSERT INTO click_user_sessions
 SELECT username, window_start AS session_start, window_end AS event_ts, COUNT(*) AS events,
     SUM(`bytes`) / 1024 AS kbytes
-FROM TABLE(SESSION(TABLE user_clickstream PARTITION BY username, DESCRIPTOR(ts), INTERVAL '300' SECOND))
+FROM TABLE(SESSION(TABLE user_clickstream PARTITION BY username, DESCRIPTOR(ts), INTERVAL '5' MINUTE))
 WHERE username IS NOT NULL
 GROUP BY username, window_start, window_end;
 
