@@ -78,7 +78,7 @@ def _oracle_queries() -> dict[str, str]:
             GROUP BY ALL HAVING count(*) > 1""",
         # a click more than the gap after the previous one of its user starts a session
         "click_user_sessions": """
-            SELECT username, min(_time), max(_time) + 300000, count(*), sum("bytes") // 1024 FROM (
+            SELECT username, min(_time), max(_time), count(*), sum("bytes") // 1024 FROM (
                 SELECT *, sum(CASE WHEN _time - previous <= 300000 THEN 0 ELSE 1 END)
                     OVER (PARTITION BY username ORDER BY _time ROWS UNBOUNDED PRECEDING) AS session
                 FROM (SELECT *, lag(_time) OVER (PARTITION BY username ORDER BY _time) AS previous

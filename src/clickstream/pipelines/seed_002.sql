@@ -232,6 +232,8 @@ HAVING COUNT(*) > 1;
 -- ksqlDB: CREATE TABLE CLICK_USER_SESSIONS AS SELECT username, WINDOWEND AS EVENT_TS, count(*) AS
 -- events FROM USER_CLICKSTREAM window SESSION (300 second) GROUP BY username; and PER_USER_KBYTES
 -- AS SELECT username, sum(bytes)/1024 AS kbytes ... window SESSION (300 second) GROUP BY username
+-- A ksqlDB session ends at its last click (WINDOWEND); Flink's window_end is the last click plus
+-- the gap, so EVENT_TS is the last click, MAX(ts).
 CREATE TABLE click_user_sessions (
     username STRING,
     session_start TIMESTAMP_LTZ(3),
@@ -244,7 +246,7 @@ CREATE TABLE click_user_sessions (
 );
 
 INSERT INTO click_user_sessions
-SELECT username, window_start AS session_start, window_end AS event_ts, COUNT(*) AS events,
+SELECT username, window_start AS session_start, MAX(ts) AS event_ts, COUNT(*) AS events,
     SUM(`bytes`) / 1024 AS kbytes
 FROM TABLE(SESSION(TABLE user_clickstream PARTITION BY username, DESCRIPTOR(ts), INTERVAL '5' MINUTE))
 WHERE username IS NOT NULL
