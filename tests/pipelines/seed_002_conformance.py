@@ -24,9 +24,10 @@ TOPIC_OF = {"clickstream": CLICKS, "clickstream_codes": CODES, "web_users": USER
 CLICK_FIELDS = ("_time", "time", "ip", "request", "status", "userid", "bytes", "agent")
 
 
-def statements() -> list[str]:
-    """The file's statements, comments removed, each on one line."""
-    text = resources.files("clickstream.pipelines").joinpath("seed_002.sql").read_text()
+def statements(text: str | None = None) -> list[str]:
+    """The file's statements (or those of its `text` once loaded), comments removed, each on one line."""
+    if text is None:
+        text = resources.files("clickstream.pipelines").joinpath("seed_002.sql").read_text()
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     return [" ".join(s.split()) for s in code.split(";") if s.strip()]
 

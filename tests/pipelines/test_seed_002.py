@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -33,6 +35,7 @@ from clickstream.simulate.ksql_clickstream import CLICKS, CODES, USERS
 from clickstream.simulate.outputs import LogOutput
 from tests.conformance.harness import load_group
 from tests.connectors.jdbc_db import Db
+from tests.flink_oracle import run_flink_json
 from tests.pipelines import seed_002_conformance
 
 pytestmark = pytest.mark.integration
@@ -213,3 +216,25 @@ def test_flink_conformance_cases_are_the_catalogue() -> None:
     }
     assert recorded == current
     assert set(current) == set(COLUMNS)
+
+
+@pytest.mark.flink
+def test_flink_plans_every_statement(tmp_path: Path) -> None:
+    """The file as Flink 2.3 reads it: sources as files (without the Kafka-only options), result
+    tables as blackholes, each INSERT planned with EXPLAIN, sink types checked, nothing run."""
+    files = {
+        "clickstream": "clickstream",
+        "clickstream_codes": "clickstream_codes",
+        "clickstream_users": "web_users",
+    }
+    for table in seed_002_conformance.group()["tables"]:
+        (tmp_path / f"{table['name']}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in table["rows"]))
+    sources = pipelines.Place(
+        lambda topic: {"connector": "filesystem", "path": str(tmp_path / f"{files[topic]}.jsonl")}
+    )
+    text = pipelines.load(
+        "seed_002", topics=sources, results=pipelines.Place(lambda _: {"connector": "blackhole"})
+    )
+    text = text.replace("'scan.startup.mode' = 'earliest-offset',", "").replace("'value.format'", "'format'")
+    statements = seed_002_conformance.statements(text)
+    run_flink_json([f"EXPLAIN {s}" if s.startswith("INSERT") else s for s in statements], {})
