@@ -134,6 +134,8 @@ class Job:
         self._input_watermarks: dict[int, list[int]] = {}
         self._watermarks: dict[int, int] = {}
         self._fed_watermarks: dict[int, int] = {}  # per reader, the last watermark fed without a batch
+        self._idle_readers: set[int] = set()
+        self._idle_ports: dict[int, set[int]] = {}  # operator -> its inputs that are idle
         self._pipeline_of: dict[int, int] = {}  # operator -> index of its pipeline
         self._pool: ThreadPoolExecutor | None = None
         self.status = JobStatus()
@@ -238,11 +240,13 @@ class Job:
                 self._push(self._downstream[id(operator)], out)
 
     def _advance(self, targets: list[Target], watermark: int) -> None:
-        """An input's watermark moved; an operator's own is the minimum over its inputs."""
+        """An input's watermark moved; an operator's own is the minimum over its inputs, those
+        that are idle left out while another is not (Flink's StatusWatermarkValve)."""
         for operator, port in targets:
             inputs = self._input_watermarks[id(operator)]
             inputs[port] = max(inputs[port], watermark)
-            combined = min(inputs)
+            idle = self._idle_ports.get(id(operator), set())
+            combined = min([w for i, w in enumerate(inputs) if i not in idle] or inputs)
             previous = self._watermarks[id(operator)]
             if combined <= previous:
                 continue
@@ -385,6 +389,9 @@ class Job:
                 if batch is None:
                     self._idle_watermark(reader)
                     continue
+                if id(reader) in self._idle_readers:
+                    self._idle_readers.discard(id(reader))
+                    self._set_idle(self._consumers.get(id(reader), []), False)
                 progressed = True
                 self.status.batches += 1
                 self.status.records_in += batch.num_rows
@@ -411,9 +418,25 @@ class Job:
             if not progressed:
                 time.sleep(idle_sleep)
 
+    def _set_idle(self, targets: list[Target], idle: bool) -> None:
+        """Inputs going idle (or active again): an operator whose inputs are all idle is idle to
+        the operators it feeds, and one that still has an active input may move on without them."""
+        for operator, port in targets:
+            ports = self._idle_ports.setdefault(id(operator), set())
+            was_idle = len(ports) == len(self._input_watermarks[id(operator)])
+            (ports.add if idle else ports.discard)(port)
+            now_idle = len(ports) == len(self._input_watermarks[id(operator)])
+            if now_idle != was_idle:
+                self._set_idle(self._downstream[id(operator)], now_idle)
+            if idle:  # the others may hold the watermark no more
+                self._advance([(operator, port)], self._input_watermarks[id(operator)][port])
+
     def _idle_watermark(self, reader: SourceReader) -> None:
         """A source's watermark can move with no batch: a partition quiet for the idle timeout
         stops holding it back. Flink emits it periodically; here when it has moved."""
+        if reader.has_watermark and reader.idle and id(reader) not in self._idle_readers:
+            self._idle_readers.add(id(reader))
+            self._set_idle(self._consumers.get(id(reader), []), True)
         if reader.has_watermark and reader.watermark > self._fed_watermarks.get(id(reader), MIN_WATERMARK):
             self._fed_watermarks[id(reader)] = reader.watermark
             self._feed(self._consumers.get(id(reader), []), None, reader.watermark)

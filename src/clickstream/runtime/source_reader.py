@@ -84,6 +84,10 @@ class SourceReader:
         return self._watermark if self._ahead is not None else self.watermarks.current
 
     @property
+    def idle(self) -> bool:
+        return self.watermarks.idle
+
+    @property
     def has_watermark(self) -> bool:
         return self.scan.watermark_expression is not None
 

@@ -29,6 +29,15 @@ class WatermarkTracker:
         active = self._active()
         return min(self.partitions[p] for p in active) if active else MIN_WATERMARK
 
+    @property
+    def idle(self) -> bool:
+        """Every partition has been quiet for the idle timeout: Flink's source is then IDLE, and an
+        operator reading it and other inputs goes by the others' watermarks."""
+        if not self.idle_timeout_ms:
+            return False
+        now = time.monotonic()
+        return all((now - seen) * 1000 >= self.idle_timeout_ms for seen in self.last_seen.values())
+
     def _active(self) -> list[int]:
         if not self.idle_timeout_ms:
             return list(self.partitions)
