@@ -27,8 +27,9 @@
 --   CREATE TABLE x AS SELECT ... (a result)   -> a result table with a PRIMARY KEY (the jdbc sink
 --                                                upserts by it) and INSERT INTO x SELECT ...
 --
--- On an unbounded input the users table's watermark (its newest registration) holds the joins
--- back until that topic counts as idle: run with SET 'table.exec.source.idle-timeout' = '10 s'.
+-- The users topic is written once: on an unbounded input its watermark (the newest registration)
+-- would hold the temporal joins back for good; once it has been quiet this long, it no longer does.
+SET 'table.exec.source.idle-timeout' = '10 s';
 
 CREATE TABLE clickstream (
     `_time` BIGINT,
