@@ -36,7 +36,7 @@ def source_columns() -> dict[str, str]:
     """Source table -> its column list, as CREATE TABLE declares it."""
     found = {}
     for statement in statements():
-        match = re.fullmatch(r"CREATE TABLE (\w+) \((.*)\) WITH \( ?\{(topics|changelogs)\[.*", statement)
+        match = re.fullmatch(r"CREATE TABLE (\w+) \((.*)\) WITH \( ?\{(topics|upsert_topics)\[.*", statement)
         if match:
             found[match[1]] = match[2].strip()
     return found

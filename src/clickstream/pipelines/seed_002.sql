@@ -3,8 +3,8 @@
 -- user per minute, html pages per minute, error alerts and error codes, bytes per minute, IP ->
 -- user and city, user sessions with hits and bytes, and activity per city. The braced places are
 -- filled in where the pipeline runs (`clickstream.pipelines.load`): `topics` for the click stream
--- (the embedded log or Kafka), `changelogs` for the two ksqlDB TABLEs (a log topic with a primary
--- key, or upsert-kafka), `results` for the result tables (SQLite or PostgreSQL).
+-- (the embedded log or Kafka), `upsert_topics` for the two ksqlDB TABLEs (a log topic with a
+-- primary key, or upsert-kafka), `results` for the result tables (SQLite or PostgreSQL).
 --
 -- How ksqlDB's constructs become Flink SQL:
 --   CREATE STREAM ... (kafka_topic = ...)     -> an append-only table with a WATERMARK; ksqlDB
@@ -54,7 +54,8 @@ CREATE TABLE clickstream_codes (
     definition STRING,
     PRIMARY KEY (code) NOT ENFORCED
 ) WITH (
-    {changelogs[clickstream_codes]},
+    {upsert_topics[clickstream_codes]},
+    'key.format' = 'raw',
     'value.format' = 'json'
 );
 
@@ -72,7 +73,8 @@ CREATE TABLE web_users (
     PRIMARY KEY (user_id) NOT ENFORCED,
     WATERMARK FOR registered AS registered
 ) WITH (
-    {changelogs[clickstream_users]},
+    {upsert_topics[clickstream_users]},
+    'key.format' = 'raw',
     'value.format' = 'json'
 );
 
