@@ -29,7 +29,7 @@ if str(REPO) not in sys.path:  # `python benchmarks/checkpoints.py` puts benchma
 
 from rich.table import Table  # noqa: E402
 
-from benchmarks.measure import Measurement, measure  # noqa: E402
+from benchmarks.measure import Measurement, checkout_env, measure  # noqa: E402
 from benchmarks.run import (  # noqa: E402
     DEFAULT_WORK,
     DUCKDB,
@@ -148,8 +148,7 @@ def _job_command(script: Path, out: Path, *extra: str) -> list[str]:
 
 def _env() -> dict[str, str]:
     """The job processes import this checkout's engine (PYTHONPATH as the caller set it)."""
-    path = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path}
+    return checkout_env(REPO)
 
 
 def _measured(command: list[str], runs: Path, name: str, label: str) -> Measurement:

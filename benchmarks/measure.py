@@ -174,3 +174,10 @@ def measure(
         stdout=out_path,
         stderr=err_path,
     )
+
+
+def checkout_env(repo: Path) -> dict[str, str]:
+    """The environment for a child that must import the engine of the checkout at `repo` (its
+    `src/` first on PYTHONPATH), not another copy installed in the venv."""
+    path = os.pathsep.join(p for p in (str(repo / "src"), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path}

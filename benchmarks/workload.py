@@ -39,6 +39,15 @@ LOG_SOURCE = """'connector' = 'log',
     'json.timestamp-format.standard' = 'ISO-8601',
     'scan.bounded.mode' = 'latest-offset'"""
 
+# The same records in a Kafka topic, read from its start up to its end offsets at the job's start.
+KAFKA_SOURCE = """'connector' = 'kafka',
+    'topic' = '{topic}',
+    'properties.bootstrap.servers' = '{bootstrap}',
+    'scan.startup.mode' = 'earliest-offset',
+    'scan.bounded.mode' = 'latest-offset',
+    'format' = 'json',
+    'json.timestamp-format.standard' = 'ISO-8601'"""
+
 SINKS_DDL = """
 CREATE TABLE buy_cnt_per_hour (
     hour_of_day BIGINT,
@@ -148,6 +157,29 @@ def file_source(events: str) -> str:
 
 def log_source(root: str, topic: str) -> str:
     return SOURCE_DDL.format(options=LOG_SOURCE.format(root=root, topic=topic))
+
+
+def kafka_source(bootstrap: str, topic: str) -> str:
+    return SOURCE_DDL.format(options=KAFKA_SOURCE.format(bootstrap=bootstrap, topic=topic))
+
+
+# Only reading: the source's physical columns into a blackhole, no query work beyond a projection.
+READ_ONLY = """
+CREATE TABLE events_out (
+    user_id BIGINT,
+    item_id BIGINT,
+    category_id BIGINT,
+    behavior STRING,
+    ts TIMESTAMP_LTZ(3)
+) WITH ('connector' = 'blackhole');
+
+INSERT INTO events_out SELECT user_id, item_id, category_id, behavior, ts FROM user_behavior"""
+
+
+def read_only_script(source: str) -> str:
+    """The `user_behavior` source (a `file_source`, `log_source` or `kafka_source` DDL) read to
+    its end into a blackhole: the cost of reading and decoding alone."""
+    return ";\n".join(p.strip() for p in (source, READ_ONLY)) + ";\n"
 
 
 def clickstream_script(

@@ -1,0 +1,384 @@
+"""The Kafka benchmark (issue 13): the seed 000 job over events read from a Kafka topic, beside
+the same job over the embedded log and over the file, and a bare confluent-kafka consumer
+draining the same topic, in one run.
+
+    python benchmarks/kafka.py [--events 1000000] [--runs 1] [--partitions 4] [--profile]
+
+Goals: the Kafka job takes at most 1.3x the file job's time, and reading the topic through the
+kafka source costs at most 1.5x the bare consumer's. See benchmarks/README.md ("Kafka").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `python benchmarks/kafka.py` puts benchmarks/ first, not the repo
+    sys.path.insert(0, str(REPO))
+
+import orjson  # noqa: E402
+from rich.table import Table  # noqa: E402
+from tests.kafka_broker import KafkaBroker, fetch_libs  # noqa: E402
+
+from benchmarks.checkpoints import sink_rows  # noqa: E402
+from benchmarks.measure import checkout_env, measure  # noqa: E402
+from benchmarks.run import DEFAULT_WORK, Dataset, Run, Summary, console, prepare_data, summarize  # noqa: E402
+from benchmarks.workload import (  # noqa: E402
+    SINK_TABLES,
+    clickstream_script,
+    file_source,
+    kafka_source,
+    log_source,
+    read_only_script,
+)
+from clickstream.simulate.base import Record  # noqa: E402
+from clickstream.simulate.kafka_output import KafkaOutput  # noqa: E402
+from clickstream.simulate.outputs import LogOutput  # noqa: E402
+
+TOPIC = "user_behavior"
+GOAL_JOB = 1.3  # Kafka job's wall ÷ the file job's
+GOAL_READ = 1.5  # the kafka source alone ÷ the bare consumer
+
+FILE_JOB, LOG_JOB, KAFKA_JOB = "seed job ← file", "seed job ← log", "seed job ← Kafka"
+BARE = "bare consumer ← Kafka"
+FILE_READ, LOG_READ, KAFKA_READ = "source only ← file", "source only ← log", "source only ← Kafka"
+ROWS = (FILE_JOB, LOG_JOB, KAFKA_JOB, BARE, KAFKA_READ, LOG_READ, FILE_READ)
+# what each row's ratio is taken against
+REFERENCE = {
+    FILE_JOB: FILE_JOB,
+    LOG_JOB: FILE_JOB,
+    KAFKA_JOB: FILE_JOB,
+    BARE: BARE,
+    KAFKA_READ: BARE,
+    LOG_READ: BARE,
+    FILE_READ: BARE,
+}
+
+
+# --- data: the events file into the log and into Kafka -------------------------------------------
+
+
+def _records(data: Dataset) -> Iterator[Record]:
+    """The file's events as the simulators hand them to an output, keyed by user (a user's
+    events stay in one partition, in order, as `clickstream generate -o kafka://...` writes)."""
+    with data.jsonl.open("rb") as lines:
+        for line in lines:
+            value = orjson.loads(line)
+            yield Record(TOPIC, value, str(value["user_id"]))
+
+
+def prepare_log(data: Dataset, work: Path, partitions: int) -> Path:
+    """The events in a topic of the embedded log with `partitions` partitions, written once (a
+    marker says the topic is complete): the log's root directory."""
+    root = work / "data" / f"log_{data.jsonl.stem}_p{partitions}"
+    done = root / "complete"
+    if done.exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    console.print(f"writing {data.events:,} events into the log topic {root}/{TOPIC} ...")
+    started = time.perf_counter()
+    output = LogOutput(TOPIC, [TOPIC], str(root), partitions)
+    for record in _records(data):
+        output.write(record)
+    output.close()
+    done.touch()
+    console.print(f"  done in {time.perf_counter() - started:.1f} s")
+    return root
+
+
+def load_kafka(data: Dataset, broker: KafkaBroker, partitions: int) -> None:
+    """The events into a new topic of `partitions` partitions, through the generators' Kafka output."""
+    broker.create_topic(TOPIC, partitions)
+    console.print(f"producing {data.events:,} events to Kafka topic {TOPIC} ({partitions} partitions) ...")
+    started = time.perf_counter()
+    output = KafkaOutput(f"kafka://{broker.bootstrap}/{TOPIC}", [TOPIC])
+    for record in _records(data):
+        output.write(record)
+    output.close()
+    if output.delivered != data.events:
+        raise SystemExit(f"Kafka acknowledged {output.delivered:,} of {data.events:,} events")
+    console.print(f"  done in {time.perf_counter() - started:.1f} s")
+
+
+# --- the rows -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    data: Dataset
+    log_root: Path
+    bootstrap: str
+    runs: Path  # scripts, reports and logs of the runs
+
+    def source(self, row: str) -> str:
+        """The `user_behavior` DDL of a row: only its WITH options differ."""
+        if "Kafka" in row:
+            return kafka_source(self.bootstrap, TOPIC)
+        if "log" in row:
+            return log_source(str(self.log_root), TOPIC)
+        return file_source(str(self.data.jsonl))
+
+    def script(self, row: str, sinks: str = "blackhole", results_db: Path | None = None) -> str:
+        if row.startswith("source only"):
+            return read_only_script(self.source(row))
+        return clickstream_script(
+            str(self.data.jsonl),
+            str(self.data.dim_db),
+            sinks,
+            str(results_db) if results_db else None,
+            dead_letters=str(self.runs / "dead-letters"),
+            source=self.source(row),
+        )
+
+
+def _name(row: str) -> str:
+    return "_".join(row.replace("←", "").split()).lower()
+
+
+def _measured(setup: Setup, row: str, name: str, command: list[str]) -> Run:
+    m = measure(command, cwd=REPO, log_prefix=setup.runs / name, env=checkout_env(REPO))
+    if m.returncode != 0:
+        tail = "\n".join(m.stderr.read_text(errors="replace").strip().splitlines()[-25:])
+        raise SystemExit(f"{row} failed (exit {m.returncode}): {' '.join(command)}\n{tail}")
+    out = setup.runs / f"{name}.json"
+    return Run(row, setup.data.events, m, json.loads(out.read_text()))
+
+
+def run_job(setup: Setup, row: str, index: int, sinks: str = "blackhole") -> Run:
+    """One clickstream process running the row's script."""
+    name = f"{_name(row)}_{sinks}_{index}"
+    results_db = setup.runs / f"{name}.db"
+    results_db.unlink(missing_ok=True)
+    script = setup.runs / f"{name}.sql"
+    script.write_text(setup.script(row, sinks, results_db))
+    out = setup.runs / f"{name}.json"
+    run = _measured(
+        setup, row, name, [sys.executable, "-m", "benchmarks.clickstream_job", str(script), str(out)]
+    )
+    run.detail["results_db"] = str(results_db)
+    return run
+
+
+def run_bare(setup: Setup, index: int) -> Run:
+    name = f"{_name(BARE)}_{index}"
+    out = setup.runs / f"{name}.json"
+    command = [sys.executable, "-m", "benchmarks.kafka_consumer", setup.bootstrap, TOPIC, str(out)]
+    return _measured(setup, BARE, name, command)
+
+
+def run_row(setup: Setup, row: str, index: int) -> Run:
+    load = f"{os.getloadavg()[0]:.1f}"
+    console.print(f"[dim]run {index + 1}: {row} (load {load}) ...[/]")
+    run = run_bare(setup, index) if row == BARE else run_job(setup, row, index)
+    run.detail["load"] = load
+    m = run.measurement
+    console.print(f"[dim]  {m.wall_s:.2f} s wall, {m.cpu_s:.2f} s CPU, {m.peak_rss_mb:,.0f} MB peak RSS[/]")
+    return run
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+
+def records_read(run: Run) -> int:
+    """Events the row read: the bare consumer's count, else the most any query of the job saw."""
+    if run.system == BARE:
+        return int(run.detail["records"])  # type: ignore[call-overload]
+    metrics = run.detail.get("metrics", {})
+    assert isinstance(metrics, dict)
+    return max(int(m.get("records_in", 0)) for m in metrics.values())
+
+
+def count_failures(runs: list[Run], events: int) -> list[str]:
+    return [
+        f"{r.system} read {records_read(r):,} events, not {events:,}"
+        for r in runs
+        if records_read(r) != events
+    ]
+
+
+def results_failures(setup: Setup) -> list[str]:
+    """The seed job into SQLite from Kafka (and from the log) against the same from the file:
+    every sink table's rows must be equal."""
+    console.print("[dim]check: the seed job into SQLite from the file, the log and Kafka ...[/]")
+    reference = sink_rows(Path(str(run_job(setup, FILE_JOB, 0, "sqlite").detail["results_db"])))
+    failures = []
+    for row in (KAFKA_JOB, LOG_JOB):
+        rows = sink_rows(Path(str(run_job(setup, row, 0, "sqlite").detail["results_db"])))
+        failures += [
+            f"{row} into SQLite: table {t} differs from the file job's "
+            f"({len(rows[t]):,} rows vs {len(reference[t]):,})"
+            for t in SINK_TABLES
+            if rows[t] != reference[t]
+        ]
+    return failures
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def _ratio(s: Summary, ref: Summary) -> str:
+    return f"{s.wall_s / ref.wall_s:.2f}× · {s.cpu_s / ref.cpu_s:.2f}×"
+
+
+def print_table(summaries: dict[tuple[int, str], Summary], events: int, partitions: int) -> None:
+    table = Table(
+        title=f"Seed 000 over {events:,} events: Kafka ({partitions} partitions) vs the log vs the file",
+        caption="wall = process start to exit, CPU = user + sys of the process (medians of runs); "
+        "peak RSS = max of runs; ratio = wall · CPU ÷ the reference row's",
+    )
+    for name in ("row", "wall s", "events/s", "CPU s", "peak RSS MB", "ratio\nwall · CPU", "vs"):
+        table.add_column(name, justify="left" if name in ("row", "vs") else "right", no_wrap=True)
+    for row in ROWS:
+        s, ref = summaries[(events, row)], summaries[(events, REFERENCE[row])]
+        table.add_row(
+            row,
+            f"{s.wall_s:.2f}",
+            f"{s.events_per_s:,.0f}",
+            f"{s.cpu_s:.2f}",
+            f"{s.peak_rss_mb:,.0f}",
+            _ratio(s, ref),
+            REFERENCE[row] if row != REFERENCE[row] else "",
+        )
+        if row in (KAFKA_JOB,):
+            table.add_section()
+    console.print(table)
+
+
+def goals(summaries: dict[tuple[int, str], Summary], events: int) -> list[tuple[str, bool, str]]:
+    """(goal, met, figures) of the issue's two goals."""
+    s = {row: summaries[(events, row)] for row in ROWS}
+    job = s[KAFKA_JOB].wall_s / s[FILE_JOB].wall_s
+    read = s[KAFKA_READ].wall_s / s[BARE].wall_s
+    return [
+        (
+            f"Kafka job ≤ {GOAL_JOB}× the file job's time",
+            job <= GOAL_JOB,
+            f"{s[KAFKA_JOB].wall_s:.2f} s ÷ {s[FILE_JOB].wall_s:.2f} s = {job:.2f}× "
+            f"(CPU {s[KAFKA_JOB].cpu_s / s[FILE_JOB].cpu_s:.2f}×)",
+        ),
+        (
+            f"reading Kafka through the source ≤ {GOAL_READ}× the bare consumer's time",
+            read <= GOAL_READ,
+            f"{s[KAFKA_READ].wall_s:.2f} s ÷ {s[BARE].wall_s:.2f} s = {read:.2f}× "
+            f"(CPU {s[KAFKA_READ].cpu_s / s[BARE].cpu_s:.2f}×)",
+        ),
+    ]
+
+
+def print_goals(results: list[tuple[str, bool, str]]) -> None:
+    console.print("[bold]goals[/]")
+    for goal, met, figures in results:
+        verdict = "[green]met[/]" if met else "[red]missed[/]"
+        console.print(f" • {goal}: {verdict}, {figures}")
+
+
+def print_notes(runs: list[Run], partitions: int, broker_s: float) -> None:
+    bare = next(r for r in runs if r.system == BARE)
+    loads = ", ".join(str(r.detail["load"]) for r in runs)
+    notes = [
+        f"one Kafka broker (KRaft, tests/kafka_broker.py, JVM -Xmx256m) on this machine, started in "
+        f"{broker_s:.1f} s; topic '{TOPIC}' with {partitions} partitions, keyed by user; the log "
+        f"topic likewise. The broker's CPU is not in the rows' CPU s (it is not their child).",
+        "seed job: the seed's three INSERTs into blackhole sinks, the script of benchmarks/run.py "
+        "with only the source's WITH options changed; source only: the five columns into one "
+        "blackhole sink.",
+        f"bare consumer: confluent-kafka Consumer, consume(num_messages={bare.detail.get('batch', '?')}), "
+        f"orjson.loads of each value; read {int(str(bare.detail['bytes'])) / 2**20:,.0f} MiB.",
+        f"load average (1 min) before each run: {loads} (the machine may be shared).",
+    ]
+    console.print("[bold]notes[/]")
+    for note in notes:
+        console.print(f" • {note}")
+
+
+def profile_row(setup: Setup, row: str, top: int = 25) -> None:
+    """The row's script once more under cProfile; where the time goes."""
+    import pstats
+    import subprocess
+
+    name = _name(row)
+    script, prof = setup.runs / f"{name}_profile.sql", setup.runs / f"{name}.prof"
+    script.write_text(setup.script(row))
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.clickstream_job", str(script), "--profile", str(prof)],
+        cwd=REPO,
+        env=checkout_env(REPO),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    console.rule(f"cProfile of {row}: {prof}")
+    for key in ("cumulative", "tottime"):
+        pstats.Stats(str(prof)).sort_stats(key).print_stats(top)
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/kafka.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=1, help="runs of every row, interleaved (median)")
+    parser.add_argument("--partitions", type=int, default=4, help="of the Kafka topic and the log topic")
+    parser.add_argument("--skip-check", action="store_true", help="no SQLite runs comparing results")
+    parser.add_argument("--profile", action="store_true", help="then cProfile the Kafka rows")
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
+    return parser.parse_args(argv)
+
+
+def measure_all(setup: Setup, repetitions: int) -> list[Run]:
+    return [run_row(setup, row, i) for i in range(repetitions) for row in ROWS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    work: Path = args.work_dir.resolve()
+    data = prepare_data(args.events, work)
+    log_root = prepare_log(data, work, args.partitions)
+    runs_dir = work / "runs" / f"kafka_n{args.events}_p{args.partitions}"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kafka-bench-") as directory:
+        started = time.perf_counter()
+        # the JVM's full compiler: the broker's own throughput is part of what is measured
+        with KafkaBroker(fetch_libs(), Path(directory), quick_start=False) as broker:
+            broker_s = time.perf_counter() - started
+            load_kafka(data, broker, args.partitions)
+            setup = Setup(data, log_root, broker.bootstrap, runs_dir)
+            runs = measure_all(setup, args.runs)
+            failures = count_failures(runs, args.events)
+            if not args.skip_check:
+                failures += results_failures(setup)
+            if args.profile:
+                for row in (KAFKA_READ, KAFKA_JOB):
+                    profile_row(setup, row)
+    summaries = summarize(runs)
+    print_table(summaries, args.events, args.partitions)
+    print_goals(goals(summaries, args.events))
+    print_notes(runs, args.partitions, broker_s)
+    if failures:
+        console.print("[bold red]CHECK FAILED[/]")
+        for failure in failures:
+            console.print(f" ✗ {failure}")
+        return 1
+    if not args.skip_check:
+        console.print(
+            "[green]results equal: the seed job into SQLite gives the same rows from Kafka, "
+            "from the log and from the file; every row read every event[/]"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
