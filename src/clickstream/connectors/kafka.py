@@ -53,10 +53,6 @@ def _partition(message: Message) -> Partition:
     return message.topic(), message.partition()  # type: ignore[return-value]  # a record has both
 
 
-def _offset(message: Message) -> int:
-    return message.offset()  # type: ignore[return-value]  # a record has one
-
-
 def _committed(error: KafkaError | None, _offsets: list) -> None:
     """A failed offset commit is not fatal (as in Flink): the next checkpoint commits newer ones."""
     if error is not None:
@@ -234,13 +230,25 @@ class KafkaSource(BaseSource):
         self._discover_new()
         if self.exhausted():
             return None
-        messages = [m for m in self.consumer.consume(max_rows, _POLL_TIMEOUT_S) if self._data(m)]
-        messages = self._within_stops(messages)
+        messages = self._records(self.consumer.consume(max_rows, _POLL_TIMEOUT_S))
         if not messages:
             return None
-        for m in messages:  # (never back: the end of a partition may have moved it past markers)
-            self.next[_partition(m)] = max(self.next.get(_partition(m), 0), _offset(m) + 1)
-        return self._decode(messages)
+        # Per record only what cannot be had otherwise (its partition, offset and value), each in
+        # one pass over the batch; the bookkeeping is per partition, on arrays.
+        codes = self._codes(messages)
+        keep = self._advance(codes, np.array([m.offset() for m in messages], np.int64))
+        if keep is not None:
+            messages, codes = [m for m, kept in zip(messages, keep, strict=True) if kept], codes[keep]
+            if not messages:
+                return None
+        return self._decode(messages, codes)
+
+    def _records(self, messages: list[Message]) -> list[Message]:
+        """The records among `messages`; the others (a partition's end, errors) go to `_data`."""
+        others = [m for m in messages if m.error() is not None]
+        for message in others:
+            self._data(message)
+        return [m for m in messages if m.error() is None] if others else messages
 
     def _data(self, message) -> bool:
         """Whether `message` is a record; the end of a partition moves its position on (past
@@ -258,20 +266,33 @@ class KafkaSource(BaseSource):
         topic = message.topic() or self.topics.describe()
         raise ConnectorError(f"{where(self.table, topic)}: {error.str()}")
 
-    def _within_stops(self, messages: list) -> list:
-        """A bounded source's records before the stop offsets; finished partitions are paused."""
-        if not self.bounded:
-            return messages
-        kept = [m for m in messages if m.offset() < self.stops.get(_partition(m), 0)]
-        for m in messages:
-            partition = _partition(m)
-            if m.offset() + 1 >= self.stops.get(partition, 0):
-                self.next[partition] = max(
-                    self.next.get(partition, 0), min(m.offset() + 1, self.stops.get(partition, 0))
-                )
-        for partition in {_partition(m) for m in messages}:
+    def _codes(self, messages: list[Message]) -> np.ndarray:
+        """Each record's partition index (`__partition`)."""
+        if self.topics.pattern is None and len(self.topics.names) == 1:  # partitions of one topic
+            by_number = np.zeros(max(p for _, p in self.index) + 1, np.int32)
+            for (_, number), code in self.index.items():
+                by_number[number] = code
+            return by_number[np.array([m.partition() for m in messages], np.int64)]
+        return np.array([self.index[_partition(m)] for m in messages], np.int32)
+
+    def _advance(self, codes: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+        """Moves each partition's next offset past its records in the batch (never back: the end
+        of a partition may have moved it past markers). A bounded source keeps the records before
+        the stop offsets and pauses the partitions that reached them. The records to keep (None:
+        all of them)."""
+        partitions = sorted(self.index, key=self.index.__getitem__)
+        last = np.full(len(partitions), -1, np.int64)
+        np.maximum.at(last, codes, offsets)
+        stops = np.array([self.stops.get(p, 0) for p in partitions], np.int64)
+        for code in np.flatnonzero(last >= 0):
+            partition = partitions[code]
+            reached = min(last[code] + 1, stops[code]) if self.bounded else last[code] + 1
+            self.next[partition] = max(self.next.get(partition, 0), int(reached))
             self._pause_finished(partition)
-        return kept
+        if not self.bounded:
+            return None
+        keep = offsets < stops[codes]
+        return None if keep.all() else keep
 
     def _pause_finished(self, partition: Partition) -> None:
         if (
@@ -282,11 +303,10 @@ class KafkaSource(BaseSource):
             self.paused.add(partition)
             self.consumer.incremental_unassign([TopicPartition(*partition)])
 
-    def _decode(self, messages: list) -> pa.Table | None:
-        index = np.array([self.index[_partition(m)] for m in messages], dtype=np.int32)
+    def _decode(self, messages: list[Message], codes: np.ndarray) -> pa.Table | None:
         values = [m.value() for m in messages]
-        self.metrics.bytes_in += sum(len(v) for v in values if v is not None)
-        records = Records(messages, index, values)
+        records = Records(messages, codes, values)
+        self.metrics.bytes_in += records.value_bytes
         rows, malformed, positions = self.decoder.decode(records)
         if malformed:
             topics, places = records.where(positions)

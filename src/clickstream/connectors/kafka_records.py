@@ -51,6 +51,17 @@ class Records:
     def size(self) -> int:
         return len(self.messages)
 
+    @property
+    def complete(self) -> bool:
+        """Whether every record has a value (no tombstone)."""
+        return None not in self.values
+
+    @property
+    def value_bytes(self) -> int:
+        if self.complete:
+            return sum(map(len, self.values))  # type: ignore[arg-type]  # no None among them
+        return sum(len(v) for v in self.values if v is not None)
+
     def where(self, positions: list[int]) -> tuple[list[str], list[dict[str, int]]]:
         """Each record's topic and place, for dead letters."""
         chosen = [self.messages[i] for i in positions]
@@ -149,7 +160,11 @@ class RecordDecoder:
         """The rows (table columns, plus `_op` for an upsert table, plus `__partition`), and the
         malformed records: (text, reason) and their positions in `records`."""
         bad: dict[int, tuple[str, str]] = {}
-        present = np.array([v is not None for v in records.values], dtype=bool)
+        present = (
+            np.ones(records.size, dtype=bool)
+            if records.complete
+            else np.array([v is not None for v in records.values], dtype=bool)
+        )
         values, origin = self._values(records, present, bad)
         keys, key_ok = self._keys(records, bad)
         # tombstones: upsert deletions, read from the key only
@@ -174,7 +189,9 @@ class RecordDecoder:
     def _values(self, records: Records, present: np.ndarray, bad: dict) -> tuple[pa.Table, np.ndarray]:
         """The decoded values, and per row the record it came from."""
         chosen = np.flatnonzero(present)
-        texts, readable = _texts([records.values[i] for i in chosen])
+        texts, readable = _texts(
+            records.values if len(chosen) == records.size else [records.values[i] for i in chosen]
+        )
         for i in np.flatnonzero(~readable):
             bad[int(chosen[i])] = (_shown(records.values[chosen[i]]), "not UTF-8 text")
         chosen = chosen[readable]
@@ -250,7 +267,7 @@ def _take(keys: pa.Table | None, name: str, at: np.ndarray, datatype: pa.DataTyp
 
 def _texts(raw: list[bytes | None]) -> tuple[pa.Array, np.ndarray]:
     """The records as strings, and which of them are UTF-8 (the others become NULL)."""
-    data = pa.array(raw, pa.binary())
+    data = _binary(raw)
     try:
         return data.cast(pa.string()), np.ones(len(raw), dtype=bool)
     except pa.ArrowInvalid:
@@ -260,6 +277,20 @@ def _texts(raw: list[bytes | None]) -> tuple[pa.Array, np.ndarray]:
         [b.decode() if ok and b is not None else None for b, ok in zip(raw, readable, strict=True)],
         pa.string(),
     ), readable
+
+
+def _binary(raw: list[bytes | None]) -> pa.Array:
+    """`raw` as an Arrow binary array. Without None, from one joined buffer and the lengths'
+    running sum: `pa.array` over a list of bytes goes through Python once per record, several
+    times slower."""
+    if None in raw:
+        return pa.array(raw, pa.binary())
+    joined = b"".join(raw)  # type: ignore[arg-type]  # no None among them
+    if len(joined) >= 2**31:  # beyond a binary array's int32 offsets
+        return pa.array(raw, pa.binary())
+    offsets = np.zeros(len(raw) + 1, np.int32)
+    np.cumsum(np.fromiter(map(len, raw), np.int32, len(raw)), out=offsets[1:])  # type: ignore[arg-type]
+    return pa.Array.from_buffers(pa.binary(), len(raw), [None, pa.py_buffer(offsets), pa.py_buffer(joined)])
 
 
 def _is_utf8(data: bytes | None) -> bool:
