@@ -13,6 +13,7 @@ with its topic, partition and offset.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -51,15 +52,20 @@ class Records:
     def size(self) -> int:
         return len(self.messages)
 
+    @cached_property
+    def lengths(self) -> np.ndarray | None:
+        """Each value's size in bytes; None when a record has no value (a tombstone)."""
+        return _lengths(self.values)
+
     @property
     def complete(self) -> bool:
-        """Whether every record has a value (no tombstone)."""
-        return None not in self.values
+        """Whether every record has a value."""
+        return self.lengths is not None
 
     @property
     def value_bytes(self) -> int:
-        if self.complete:
-            return sum(map(len, self.values))  # type: ignore[arg-type]  # no None among them
+        if self.lengths is not None:
+            return int(self.lengths.sum())
         return sum(len(v) for v in self.values if v is not None)
 
     def where(self, positions: list[int]) -> tuple[list[str], list[dict[str, int]]]:
@@ -189,9 +195,10 @@ class RecordDecoder:
     def _values(self, records: Records, present: np.ndarray, bad: dict) -> tuple[pa.Table, np.ndarray]:
         """The decoded values, and per row the record it came from."""
         chosen = np.flatnonzero(present)
-        texts, readable = _texts(
-            records.values if len(chosen) == records.size else [records.values[i] for i in chosen]
-        )
+        if len(chosen) == records.size:
+            texts, readable = _texts(records.values, records.lengths)
+        else:
+            texts, readable = _texts([records.values[i] for i in chosen])
         for i in np.flatnonzero(~readable):
             bad[int(chosen[i])] = (_shown(records.values[chosen[i]]), "not UTF-8 text")
         chosen = chosen[readable]
@@ -265,9 +272,10 @@ def _take(keys: pa.Table | None, name: str, at: np.ndarray, datatype: pa.DataTyp
     return keys.column(name).take(pa.array(at, pa.int64())).combine_chunks().cast(datatype)
 
 
-def _texts(raw: list[bytes | None]) -> tuple[pa.Array, np.ndarray]:
-    """The records as strings, and which of them are UTF-8 (the others become NULL)."""
-    data = _binary(raw)
+def _texts(raw: list[bytes | None], lengths: np.ndarray | None = None) -> tuple[pa.Array, np.ndarray]:
+    """The records as strings, and which of them are UTF-8 (the others become NULL). `lengths`:
+    their sizes, if known."""
+    data = _binary(raw, _lengths(raw) if lengths is None else lengths)
     try:
         return data.cast(pa.string()), np.ones(len(raw), dtype=bool)
     except pa.ArrowInvalid:
@@ -279,17 +287,23 @@ def _texts(raw: list[bytes | None]) -> tuple[pa.Array, np.ndarray]:
     ), readable
 
 
-def _binary(raw: list[bytes | None]) -> pa.Array:
-    """`raw` as an Arrow binary array. Without None, from one joined buffer and the lengths'
-    running sum: `pa.array` over a list of bytes goes through Python once per record, several
-    times slower."""
-    if None in raw:
-        return pa.array(raw, pa.binary())
-    joined = b"".join(raw)  # type: ignore[arg-type]  # no None among them
-    if len(joined) >= 2**31:  # beyond a binary array's int32 offsets
+def _lengths(raw: list[bytes | None]) -> np.ndarray | None:
+    """Each value's size in bytes; None when one of them is None."""
+    try:
+        return np.fromiter(map(len, raw), np.int64, len(raw))  # type: ignore[arg-type]
+    except TypeError:  # len(None)
+        return None
+
+
+def _binary(raw: list[bytes | None], lengths: np.ndarray | None) -> pa.Array:
+    """`raw` as an Arrow binary array. Without None (`lengths` known), from one joined buffer and
+    the lengths' running sum: `pa.array` over a list of bytes goes through Python once per
+    record, several times slower."""
+    if lengths is None or lengths.sum() >= 2**31:  # a None, or beyond a binary array's int32 offsets
         return pa.array(raw, pa.binary())
     offsets = np.zeros(len(raw) + 1, np.int32)
-    np.cumsum(np.fromiter(map(len, raw), np.int32, len(raw)), out=offsets[1:])  # type: ignore[arg-type]
+    np.cumsum(lengths, out=offsets[1:])
+    joined = b"".join(raw)  # type: ignore[arg-type]  # no None among them
     return pa.Array.from_buffers(pa.binary(), len(raw), [None, pa.py_buffer(offsets), pa.py_buffer(joined)])
 
 
