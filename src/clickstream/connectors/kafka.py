@@ -63,6 +63,11 @@ class KafkaSource(BaseSource):
     """Reads a table's topics; decodes each batch with the table's formats."""
 
     upsert = False
+    # bounded, polled one batch ahead on a thread: consuming the next batch (librdkafka waits
+    # without the GIL) and decoding it overlap with the job's operators. A poll has no effect the
+    # job must see first: offsets are committed only with checkpoints, from the position the
+    # reader took with the batch.
+    read_ahead = True
 
     def __init__(self, table: TableDef, settings: Settings) -> None:
         super().__init__(table, settings)
