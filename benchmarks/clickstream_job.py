@@ -1,7 +1,8 @@
 """Run one clickstream script in this process: ``python -m benchmarks.clickstream_job SCRIPT [OUT]``.
 
 Writes ``OUT`` (JSON): seconds spent importing the engine and running the script, and the job's
-per-INSERT metrics. With ``--profile FILE`` the run is profiled with cProfile into FILE; with
+per-INSERT metrics. With ``--profile FILE`` the run is profiled with cProfile into FILE (and each
+source's read-ahead thread into ``FILE.read-ahead-<n>``: cProfile sees one thread only); with
 ``--sql-profile`` every SQL statement the operators run on the job's DuckDB state is timed, and
 ``OUT`` gets the statements that took the longest (``sql_profile``: seconds, calls, SQL).
 With ``--collect QUERY_FILE`` the script only declares tables; the SELECT in QUERY_FILE then runs
@@ -52,6 +53,28 @@ def _instrument_state() -> None:
         setattr(JobState, name, _timed(getattr(JobState, name)))
 
 
+def _profile_read_ahead(path: Path) -> None:
+    """Each read-ahead thread (sources polled one batch ahead) profiled into a file of its own."""
+    import cProfile
+    import itertools
+
+    from clickstream.runtime import source_reader
+
+    numbers = itertools.count()
+    run = source_reader._ReadAhead._run
+
+    def profiled(self: Any) -> None:
+        profile = cProfile.Profile()
+        profile.enable()
+        try:
+            run(self)
+        finally:
+            profile.disable()
+            profile.dump_stats(f"{path}.read-ahead-{next(numbers)}")
+
+    source_reader._ReadAhead._run = profiled  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.clickstream_job")
     parser.add_argument("script", type=Path)
@@ -77,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         import cProfile
 
+        _profile_read_ahead(args.profile)
         cProfile.runctx(
             "engine.execute_script(script)",
             globals(),

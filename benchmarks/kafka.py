@@ -342,13 +342,16 @@ def print_notes(runs: list[Run], partitions: int, broker_s: float) -> None:
 
 
 def profile_row(setup: Setup, row: str, top: int = 25) -> None:
-    """The row's script once more under cProfile; where the time goes."""
+    """The row's script once more under cProfile; where the time goes, on the job's thread and
+    on the source's read-ahead thread (printed apart: their times overlap)."""
     import pstats
     import subprocess
 
     name = _name(row)
     script, prof = setup.runs / f"{name}_profile.sql", setup.runs / f"{name}.prof"
     script.write_text(setup.script(row))
+    for old in setup.runs.glob(f"{prof.name}.read-ahead-*"):
+        old.unlink()
     subprocess.run(
         [sys.executable, "-m", "benchmarks.clickstream_job", str(script), "--profile", str(prof)],
         cwd=REPO,
@@ -356,9 +359,9 @@ def profile_row(setup: Setup, row: str, top: int = 25) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    console.rule(f"cProfile of {row}: {prof}")
-    for key in ("cumulative", "tottime"):
-        pstats.Stats(str(prof)).sort_stats(key).print_stats(top)
+    for path in [prof, *sorted(setup.runs.glob(f"{prof.name}.read-ahead-*"))]:
+        console.rule(f"cProfile of {row}: {path.name}")
+        pstats.Stats(str(path)).sort_stats("tottime").print_stats(top)
 
 
 # --- main ---------------------------------------------------------------------------------------
