@@ -1,14 +1,17 @@
 """The floor of reading a Kafka topic from Python: a bare confluent-kafka Consumer drains every
 partition of a topic from its start to the end offsets it finds, and json-decodes each value
-with orjson. ``python -m benchmarks.kafka_consumer BOOTSTRAP TOPIC OUT [--batch N]``
+with orjson. ``python -m benchmarks.kafka_consumer BOOTSTRAP TOPIC OUT [--batch N] [--no-gc]``
 
-Nothing of clickstream is imported. ``OUT`` (JSON) gets the records and bytes read, the seconds
-spent importing and draining, and the number of fields decoded (the caller checks the count).
+With ``--no-gc`` Python's cyclic garbage collector is off (a batch's hundreds of thousands of
+Message objects otherwise set off full collections). Nothing of clickstream is imported. ``OUT``
+(JSON) gets the records and bytes read, the seconds spent importing and draining, and the number
+of fields decoded (the caller checks the count).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import time
 from pathlib import Path
@@ -67,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("topic")
     parser.add_argument("out", type=Path)
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="num_messages per consume()")
+    parser.add_argument(
+        "--no-gc", action="store_true", help="no cyclic GC, as the kafka source while it polls"
+    )
     args = parser.parse_args(argv)
+    if args.no_gc:
+        gc.disable()
     imported = time.monotonic()
     report = drain(args.bootstrap, args.topic, args.batch)
     report_s = {"import_s": round(imported - _STARTED, 3), "run_s": round(time.monotonic() - imported, 3)}
