@@ -16,6 +16,7 @@ show the job's real lag. New partitions (and topics of a pattern) are looked for
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -259,6 +260,30 @@ class KafkaSource(BaseSource):
             return self._poll(max_rows)
 
     def _poll(self, max_rows: int) -> pa.Table | None:
+        """A bounded source fills its batch up to `max_rows` (what has arrived is handed out only
+        when nothing more comes within the poll timeout): each batch has a fixed cost in every
+        operator downstream, and a consume returns what arrived within 0.1 s, often a fifth of a
+        batch. An unbounded source hands out what one consume returned, not to add latency."""
+        chunks: list[tuple[list[Message], np.ndarray]] = []
+        count = 0
+        while count < max_rows and not self.exhausted():
+            chunk = self._consume(max_rows - count)
+            if chunk is None:
+                break
+            chunks.append(chunk)
+            count += len(chunk[0])
+            if not self.bounded:
+                break
+        if not chunks:
+            return None
+        if len(chunks) == 1:
+            return self._decode(*chunks[0])
+        messages = list(itertools.chain.from_iterable(m for m, _ in chunks))
+        return self._decode(messages, np.concatenate([codes for _, codes in chunks]))
+
+    def _consume(self, max_rows: int) -> tuple[list[Message], np.ndarray] | None:
+        """The records of one consume (None: none) and their partition indexes; the partitions'
+        positions move past them."""
         messages = self._records(self.consumer.consume(max_rows, _POLL_TIMEOUT_S))
         if not messages:
             return None
@@ -270,7 +295,7 @@ class KafkaSource(BaseSource):
             messages, codes = [m for m, kept in zip(messages, keep, strict=True) if kept], codes[keep]
             if not messages:
                 return None
-        return self._decode(messages, codes)
+        return messages, codes
 
     def _records(self, messages: list[Message]) -> list[Message]:
         """The records among `messages`; the others (a partition's end, errors) go to `_data`."""
