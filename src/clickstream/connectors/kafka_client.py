@@ -80,8 +80,10 @@ def _make(
         ) from None
 
 
-def consumer(table: TableDef, config: dict[str, Any]) -> tuple[Consumer, ClientErrors]:
-    return _make(Consumer, table, config, {})
+def consumer(
+    table: TableDef, config: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> tuple[Consumer, ClientErrors]:
+    return _make(Consumer, table, config, defaults or {})
 
 
 def producer(
