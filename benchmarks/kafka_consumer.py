@@ -1,9 +1,11 @@
 """The floor of reading a Kafka topic from Python: a bare confluent-kafka Consumer drains every
 partition of a topic from its start to the end offsets it finds, and json-decodes each value
-with orjson. ``python -m benchmarks.kafka_consumer BOOTSTRAP TOPIC OUT [--batch N] [--no-gc]``
+with orjson. ``python -m benchmarks.kafka_consumer BOOTSTRAP TOPIC OUT [--batch N] [--no-gc]
+[--property KEY=VALUE ...]``
 
 With ``--no-gc`` Python's cyclic garbage collector is off (a batch's hundreds of thousands of
-Message objects otherwise set off full collections). Nothing of clickstream is imported. ``OUT``
+Message objects otherwise set off full collections); ``--property`` sets a librdkafka property
+(default: librdkafka's defaults). Nothing of clickstream is imported. ``OUT``
 (JSON) gets the records and bytes read, the seconds spent importing and draining, and the number
 of fields decoded (the caller checks the count).
 """
@@ -31,7 +33,7 @@ def _end_offsets(consumer: Consumer, topic: str) -> dict[int, int]:
     return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
 
 
-def drain(bootstrap: str, topic: str, batch: int) -> dict[str, int]:
+def drain(bootstrap: str, topic: str, batch: int, properties: dict[str, str]) -> dict[str, object]:
     """Read every partition up to its end offset; decode each value."""
     consumer = Consumer(
         {
@@ -40,6 +42,7 @@ def drain(bootstrap: str, topic: str, batch: int) -> dict[str, int]:
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "log_level": 0,
+            **properties,
         }
     )
     ends = _end_offsets(consumer, topic)
@@ -61,7 +64,7 @@ def drain(bootstrap: str, topic: str, batch: int) -> dict[str, int]:
             if message.offset() + 1 >= ends[message.partition()]:
                 left.discard(message.partition())
     consumer.close()
-    return {"records": records, "bytes": size, "fields": fields, "batch": batch}
+    return {"records": records, "bytes": size, "fields": fields, "batch": batch, "properties": properties}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-gc", action="store_true", help="no cyclic GC, as the kafka source while it polls"
     )
+    parser.add_argument("--property", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     if args.no_gc:
         gc.disable()
     imported = time.monotonic()
-    report = drain(args.bootstrap, args.topic, args.batch)
+    properties = dict(item.split("=", 1) for item in args.property)
+    report = drain(args.bootstrap, args.topic, args.batch, properties)
     report_s = {"import_s": round(imported - _STARTED, 3), "run_s": round(time.monotonic() - imported, 3)}
     args.out.write_text(json.dumps({**report, **report_s}))
     return 0
