@@ -53,8 +53,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _wait_until_settled(url: str, process: Any) -> None:
-    """Until every simulation has finished, every job has read all of it, and the results have
-    stopped changing (three polls in a row)."""
+    """Until every simulation has finished, every job has read all of it, every table a panel
+    draws has rows (joins wait for an idle source's timeout), and the results have stopped changing
+    (three polls in a row)."""
+    boards = [
+        _get(f"{url}/api/dashboard?name={d['name']}") for d in _get(url + "/api/dashboards")["dashboards"]
+    ]
+    drawn = {panel["table"] for board in boards for panel in board["panels"]}
     deadline, last, stable = time.monotonic() + WAIT_S, None, 0
     while stable < 3:
         assert process.poll() is None, process.stderr.read()
@@ -64,7 +69,8 @@ def _wait_until_settled(url: str, process: Any) -> None:
         done = all(s["finished"] for s in status["simulations"].values())
         caught_up = status["queries"] and all(q["lag"] == 0 for q in status["queries"].values())
         now = status["results"]
-        stable = stable + 1 if done and caught_up and now == last else 0
+        filled = all(now.get(table, 0) > 0 for table in drawn)
+        stable = stable + 1 if done and caught_up and filled and now == last else 0
         last = now
 
 

@@ -33,6 +33,11 @@ from clickstream.simulate.base import (
 )
 
 CLICKS, CODES, USERS = "clickstream", "clickstream_codes", "clickstream_users"
+# Error bursts: every hour, a few minutes in which a share of the requests fail with one status.
+OUTAGE_MINUTES = 3
+OUTAGE_SHARE = 0.5
+OUTAGE_STATUSES = (500, 404, 407)  # statuses of the codes table
+
 STATUS_CODES: tuple[tuple[int, str], ...] = (
     (200, "Successful"),
     (302, "Redirect"),
@@ -154,7 +159,7 @@ class KsqlClickstreamGenerator(BaseGenerator):
         for ms, user, page, size in zip(
             times.tolist(), users.tolist(), pages.tolist(), sizes.tolist(), strict=True
         ):
-            yield Event(CLICKS, ms, self._click(self._who(user + 1), page, size))
+            yield Event(CLICKS, ms, self._click(self._who(user + 1), page, size, self._outage(ms)))
 
     def _who(self, popular: int) -> int:
         rnd = self.rnd
@@ -164,13 +169,25 @@ class KsqlClickstreamGenerator(BaseGenerator):
         self.recent.append(user)
         return user
 
-    def _click(self, user: int, page: int, size: float) -> dict[str, Any]:
+    def _outage(self, ms: int) -> int | None:
+        """The status of the error burst under way at `ms`, if one is: every hour of event time has
+        one, OUTAGE_MINUTES long at a time of its own, of one status (a failing backend), so the
+        error charts have spikes and the error alerts fire."""
+        hour = ms // 3_600_000
+        burst = random.Random(self.config.seed * 1_000_003 + hour)
+        start = hour * 3_600_000 + burst.randrange(60 - OUTAGE_MINUTES) * 60_000
+        status = burst.choice(OUTAGE_STATUSES)
+        return status if start <= ms < start + OUTAGE_MINUTES * 60_000 else None
+
+    def _click(self, user: int, page: int, size: float, outage: int | None = None) -> dict[str, Any]:
         if page < len(STATIC_REQUESTS):
             request, typical = STATIC_REQUESTS[page]
         else:
             request, typical = f"GET /products/{page - len(STATIC_REQUESTS)}.html HTTP/1.1", 9_000
         status = 200
-        if self.rnd.random() < self.error_rate[user]:
+        if outage is not None and self.rnd.random() < OUTAGE_SHARE:
+            status = outage
+        elif self.rnd.random() < self.error_rate[user]:
             status = self.rnd.choice(ERRORS)
         elif "login" in request and self.rnd.random() < 0.4:
             status = 302
