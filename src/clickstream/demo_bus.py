@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from clickstream.errors import ClickstreamError
 from clickstream.log import TopicLog
 from clickstream.pipelines import Place, kafka_topics, log_topics
 from clickstream.scenarios import Scenario
@@ -23,6 +24,11 @@ from clickstream.scenarios import Scenario
 # `clickstream-demo.<scenario>.<topic>`; --fresh deletes them.
 KAFKA_TOPIC_PREFIX = "clickstream-demo."
 DELETE_TIMEOUT_S = 30.0
+LEADER_WAIT_S = 30.0
+
+
+class DemoBusError(ClickstreamError):
+    """The demo's broker does not answer as it must."""
 
 
 def group_id(scenario: Scenario) -> str:
@@ -105,13 +111,32 @@ class KafkaBus:
             total = 0
             for topic in self.names:
                 partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-                ends = [
-                    consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions
-                ]
-                total += sum(high for _, high in ends)
+                total += sum(self._end_offset(consumer, TopicPartition(topic, p)) for p in partitions)
             return total
         finally:
             consumer.close()
+
+    def _end_offset(self, consumer: Any, partition: Any) -> int:
+        """The partition's end offset. A topic just created has no leader for a moment: the
+        broker's "not leader" and "unknown partition" answers are waited out (LEADER_WAIT_S)."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        waiting = {
+            KafkaError.NOT_LEADER_FOR_PARTITION,
+            KafkaError.LEADER_NOT_AVAILABLE,
+            KafkaError.UNKNOWN_TOPIC_OR_PART,
+        }
+        deadline = time.monotonic() + LEADER_WAIT_S
+        while True:
+            try:
+                return int(consumer.get_watermark_offsets(partition, timeout=10)[1])
+            except KafkaException as e:
+                if e.args[0].code() not in waiting or time.monotonic() > deadline:
+                    raise DemoBusError(
+                        f"cannot read the end of Kafka topic {partition.topic} at {self.servers}: "
+                        f"{e.args[0].str()}"
+                    ) from None
+                time.sleep(0.2)
 
     def output(self) -> dict[str, Any]:
         # one topic: its whole name; several: the prefix of their names
