@@ -211,6 +211,13 @@ def test_status_page_shows_the_job_live(
                  .textContent !== '0'""",
         timeout=WAIT_MS,
     )
+    # ...and the chart of records per second over time gains a point a second, the rate among them
+    page.wait_for_function(
+        """() => Number(document.getElementById('history').dataset.points) >= 2
+                 && Chart.getChart(document.querySelector('#history canvas')).data.datasets[0].data
+                        .some((v) => v > 0)""",
+        timeout=WAIT_MS,
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "status.png"), full_page=True)
 

@@ -77,5 +77,55 @@ function render(status) {
   document.getElementById("updated").textContent = `updated ${CS.clock()}`;
 }
 
+// Records in, late and malformed per second over time: from the status events this page receives
+// (one a second), the last HISTORY_POINTS of them.
+const HISTORY_POINTS = 600;
+
+class History {
+  constructor(section) {
+    this.section = section;
+    this.previous = null;
+    const series = [["records in/s", "#2563eb"], ["late/s", "#d97706"], ["malformed/s", "#dc2626"]];
+    this.chart = new Chart(section.querySelector("canvas"), {
+      type: "line",
+      data: { labels: [], datasets: series.map(([label, color], i) => ({
+        label, data: [], borderColor: color, backgroundColor: color, borderWidth: 2, pointRadius: 0,
+        tension: 0.2, yAxisID: i ? "y2" : "y" })) },
+      options: {
+        animation: false, maintainAspectRatio: false, interaction: { mode: "index", intersect: false },
+        scales: {
+          x: { ticks: { maxTicksLimit: 8, maxRotation: 0 }, grid: { display: false } },
+          y: { beginAtZero: true, title: { display: true, text: "records in/s" } },
+          y2: { beginAtZero: true, position: "right", title: { display: true, text: "late, malformed /s" },
+                grid: { display: false } },
+        },
+      },
+    });
+  }
+
+  add(status) {
+    if (!status.attached) return;
+    const queries = Object.values(status.queries ?? {});
+    const sum = (key) => queries.reduce((total, q) => total + (q[key] ?? 0), 0);
+    const now = { t: status.now, late: sum("late_dropped"), malformed: sum("malformed") };
+    const previous = this.previous;
+    this.previous = now;
+    if (!previous || now.t <= previous.t) return;
+    const seconds = now.t - previous.t;
+    const rate = Math.max(0, ...queries.map((q) => q.records_in_per_s ?? 0));
+    const values = [rate, (now.late - previous.late) / seconds, (now.malformed - previous.malformed) / seconds];
+    const { labels, datasets } = this.chart.data;
+    labels.push(new Date(now.t * 1000).toLocaleTimeString("en-GB", { hour12: false }));
+    values.forEach((value, i) => datasets[i].data.push(Math.max(0, value)));
+    if (labels.length > HISTORY_POINTS) {
+      labels.shift();
+      datasets.forEach((d) => d.data.shift());
+    }
+    this.chart.update("none");
+    this.section.dataset.points = String(labels.length);
+  }
+}
+
+const history = new History(document.getElementById("history"));
 CS.getJSON("/api/status").then(render).catch(() => {});
-CS.connect({ onStatus: render });
+CS.connect({ onStatus: (status) => { render(status); history.add(status); } });
