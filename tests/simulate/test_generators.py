@@ -69,11 +69,15 @@ def top_share(counts: Counter, fraction: float) -> float:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_popularity_is_heavy_tailed(kind):
-    records = [
-        r.value
+    generated = [
+        r
         for r in make_generator(kind).records(30_000)
         if r.topic == EVENT_TOPIC[kind] and isinstance(r.value, dict)
     ]
+    if kind == "ecommerce":  # its trends move what is popular every 4 hours: within the first ones
+        first = min(event_ms(kind, r) for r in generated)
+        generated = [r for r in generated if event_ms(kind, r) < first + 4 * HOUR_MS]
+    records = [r.value for r in generated]
     items = Counter(value[ITEM_FIELD[kind]] for value in records)
     users = Counter(value[USER_FIELD[kind]] for value in records)
     # uniform choice would give the top 1% about 1% of the events
@@ -120,3 +124,25 @@ def test_timeline_follows_the_requested_rate():
     times = Timeline(0, 10_000, np.random.default_rng(1)).next(50_000)
     assert (np.diff(times) >= 0).all()
     assert times[-1] / 86_400_000 == pytest.approx(5.0, rel=0.03)
+
+
+def test_ecommerce_trends_move_and_products_convert_differently():
+    generated = [
+        r for r in make_generator("ecommerce", seed=3).records(60_000) if r.topic == "ecommerce_events"
+    ]
+    start = min(event_ms("ecommerce", r) for r in generated)
+    records = [(event_ms("ecommerce", r) - start, r.value) for r in generated]
+
+    def top(since_h: int) -> str:
+        views = Counter(
+            v["product"]
+            for ms, v in records
+            if v.get("action") == "page_view" and since_h * HOUR_MS <= ms < (since_h + 4) * HOUR_MS
+        )
+        return views.most_common(1)[0][0]
+
+    assert top(0) != top(4)  # what is popular changes
+    views = Counter(v["product"] for _, v in records if v.get("action") == "page_view")
+    buys = Counter(v["product"] for _, v in records if v["event_type"] == "purchase")
+    rate = {product: buys[product] / views[product] for product in views if views[product] > 200}
+    assert max(rate.values()) > 1.5 * min(rate.values())  # and converts differently

@@ -62,6 +62,12 @@ PRODUCTS: tuple[tuple[str, float], ...] = (
 )
 # the chance to move one step down the funnel, else the user browses another product
 STEP = {"viewed": 0.45, "clicked": 0.30, "carted": 0.55}
+# What is popular changes: every TREND_HOURS of event time the popularity ranking moves on by
+# TREND_SHIFT products, so the most viewed and best-selling products of one hour are not the next's.
+TREND_HOURS, TREND_SHIFT = 4, 5
+# Products convert differently: a cart of the cheapest converts up to this much more often than
+# one of the dearest (a step's chance times 1 + this, scaled by price).
+CHEAP_BONUS = 0.6
 
 
 @dataclass
@@ -85,6 +91,8 @@ class EcommerceGenerator(BaseGenerator):
         shape = np.random.default_rng([self.config.seed, 1])
         self.user_pick = Popularity(users, 1.1, shape)
         self.product_pick = Popularity(len(PRODUCTS), 1.2, shape)
+        cheapest, dearest = min(p for _, p in PRODUCTS), max(p for _, p in PRODUCTS)
+        self.appeal = [1 + CHEAP_BONUS * (dearest - price) / (dearest - cheapest) for _, price in PRODUCTS]
 
     def topics(self) -> dict[str, str]:
         return {
@@ -105,12 +113,17 @@ class EcommerceGenerator(BaseGenerator):
     def events(self, times: np.ndarray) -> Iterator[Event]:
         users = self.user_pick.sample(self.rng, len(times))
         browsed = self.product_pick.sample(self.rng, len(times))
-        for ms, user, product in zip(times.tolist(), users.tolist(), browsed.tolist(), strict=True):
+        for ms, user, rank in zip(times.tolist(), users.tolist(), browsed.tolist(), strict=True):
             # a restock is decided at a sale but arrives later, in its own time order
             while self.restocks and self.restocks[0][0] <= ms:
                 at, restocked, quantity = heapq.heappop(self.restocks)
                 yield self._inventory(at, restocked, quantity)
-            yield from self._step(ms, user + 1, product)
+            yield from self._step(ms, user + 1, self._trending(rank, ms))
+
+    @staticmethod
+    def _trending(rank: int, ms: int) -> int:
+        """The product at popularity `rank` at event time `ms`."""
+        return (rank + ms // (TREND_HOURS * 3_600_000) * TREND_SHIFT) % len(PRODUCTS)
 
     def _step(self, ms: int, user: int, product: int) -> Iterable[Event]:
         session = self.sessions.get(user)
@@ -118,7 +131,7 @@ class EcommerceGenerator(BaseGenerator):
             self.sessions[user] = _Session("viewed", product, ms)
             return [self._action(ms, user, "page_view", self.rnd.choice(("home", "category")), product)]
         session.last_ms = ms
-        if self.rnd.random() >= STEP[session.stage]:
+        if self.rnd.random() >= STEP[session.stage] * self.appeal[session.product]:
             session.stage, session.product = "viewed", product
             return [self._action(ms, user, "page_view", "category", product)]
         if session.stage == "viewed":
