@@ -146,3 +146,12 @@ def test_ecommerce_trends_move_and_products_convert_differently():
     buys = Counter(v["product"] for _, v in records if v["event_type"] == "purchase")
     rate = {product: buys[product] / views[product] for product in views if views[product] > 200}
     assert max(rate.values()) > 1.5 * min(rate.values())  # and converts differently
+
+
+def test_tianchi_stamps_nothing_before_the_simulation_starts():
+    from clickstream.simulate.tianchi import START, TianchiConfig, generate_columns
+
+    # dense (23 a second): the first records are drawn within milliseconds of midnight, and their
+    # disorder (up to 3 s) would push some to the day before
+    ts = generate_columns(TianchiConfig(events=20_000, days=0.01, disorder_ms=3_000))["ts"]
+    assert ts.min() >= START

@@ -72,6 +72,9 @@ def generate_columns(config: TianchiConfig) -> dict[str, np.ndarray]:
     days = rng.integers(0, max(int(np.ceil(config.days)), 1), n) * 86_400_000
     ts = np.sort((days + day) % span) + config.start_ms
     ts = ts - rng.integers(0, config.disorder_ms + 1, n)  # arrival order != time order
+    # ...but never before the span: a record stamped before it would open a window of the day
+    # before (a stray point on a chart of the simulated days)
+    ts = np.maximum(ts, config.start_ms)
     if config.late_ratio > 0:
         late = rng.random(n) < config.late_ratio
         ts = np.where(late, ts - config.late_ms, ts)
