@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,30 +59,40 @@ def checkpoints_label(interval: str) -> str:
 # --- data -------------------------------------------------------------------------------------
 
 
-def prepare_topic(data: Dataset, work: Path) -> Path:
-    """The events file's lines as records of one topic (one partition), written once: the log's
-    root directory. A marker file says the topic is complete (an interrupted write is redone)."""
-    root = work / "data" / f"log_{data.jsonl.stem}"
+def written_once(root: Path, describe: str, write: Callable[[Path], None]) -> Path:
+    """`root`, filled by `write(root)` unless a marker file says an earlier run did (an
+    interrupted write is redone), with the time it took on the console."""
     done = root / "complete"
     if done.exists():
         return root
-    from clickstream.log import TopicLog
-
     shutil.rmtree(root, ignore_errors=True)
-    console.print(f"writing {data.events:,} events into the log topic {root}/{TOPIC} ...")
+    console.print(f"writing {describe} ...")
     started = time.perf_counter()
-    with TopicLog(root) as log, data.jsonl.open("rb") as lines:
-        log.create_topic(TOPIC)
-        batch: list[bytes] = []
-        for line in lines:
-            batch.append(line.rstrip(b"\n"))
-            if len(batch) == 10_000:
-                log.append(TOPIC, batch)
-                batch = []
-        log.append(TOPIC, batch)
+    write(root)
     done.touch()
     console.print(f"  done in {time.perf_counter() - started:.1f} s")
     return root
+
+
+def prepare_topic(data: Dataset, work: Path) -> Path:
+    """The events file's lines as records of one topic (one partition), written once: the log's
+    root directory."""
+    root = work / "data" / f"log_{data.jsonl.stem}"
+
+    def write(root: Path) -> None:
+        from clickstream.log import TopicLog
+
+        with TopicLog(root) as log, data.jsonl.open("rb") as lines:
+            log.create_topic(TOPIC)
+            batch: list[bytes] = []
+            for line in lines:
+                batch.append(line.rstrip(b"\n"))
+                if len(batch) == 10_000:
+                    log.append(TOPIC, batch)
+                    batch = []
+            log.append(TOPIC, batch)
+
+    return written_once(root, f"{data.events:,} events into the log topic {root}/{TOPIC}", write)
 
 
 # --- clickstream runs -------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import orjson  # noqa: E402
 from rich.table import Table  # noqa: E402
 from tests.kafka_broker import KafkaBroker, fetch_libs  # noqa: E402
 
-from benchmarks.checkpoints import sink_rows  # noqa: E402
+from benchmarks.checkpoints import sink_rows, written_once  # noqa: E402
 from benchmarks.measure import checkout_env, measure  # noqa: E402
 from benchmarks.run import DEFAULT_WORK, Dataset, Run, Summary, console, prepare_data, summarize  # noqa: E402
 from benchmarks.workload import (  # noqa: E402
@@ -95,22 +94,17 @@ def _records(data: Dataset) -> Iterator[Record]:
 
 
 def prepare_log(data: Dataset, work: Path, partitions: int) -> Path:
-    """The events in a topic of the embedded log with `partitions` partitions, written once (a
-    marker says the topic is complete): the log's root directory."""
+    """The events in a topic of the embedded log with `partitions` partitions, written once: the
+    log's root directory."""
     root = work / "data" / f"log_{data.jsonl.stem}_p{partitions}"
-    done = root / "complete"
-    if done.exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    console.print(f"writing {data.events:,} events into the log topic {root}/{TOPIC} ...")
-    started = time.perf_counter()
-    output = LogOutput(TOPIC, [TOPIC], str(root), partitions)
-    for record in _records(data):
-        output.write(record)
-    output.close()
-    done.touch()
-    console.print(f"  done in {time.perf_counter() - started:.1f} s")
-    return root
+
+    def write(root: Path) -> None:
+        output = LogOutput(TOPIC, [TOPIC], str(root), partitions)
+        for record in _records(data):
+            output.write(record)
+        output.close()
+
+    return written_once(root, f"{data.events:,} events into the log topic {root}/{TOPIC}", write)
 
 
 def load_kafka(data: Dataset, broker: KafkaBroker, topic: str, partitions: int) -> None:
