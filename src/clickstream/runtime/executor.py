@@ -24,10 +24,12 @@ from clickstream.runtime.batch import MAX_WATERMARK, MIN_WATERMARK, WM, constant
 from clickstream.runtime.checkpointing import Checkpointer, checkpoint_config
 from clickstream.runtime.clock import Clock, SystemClock
 from clickstream.runtime.closing import close_all
+from clickstream.runtime.operators import cumulate_aggregate
 from clickstream.runtime.operators.base import BaseOperator
 from clickstream.runtime.operators.calc import CalcOperator
 from clickstream.runtime.operators.changelog_normalize import ChangelogNormalizeOperator
 from clickstream.runtime.operators.correlate import CorrelateOperator
+from clickstream.runtime.operators.cumulate_aggregate import CumulateWindowAggregateOperator
 from clickstream.runtime.operators.deduplicate import FirstRowOperator
 from clickstream.runtime.operators.expand import ExpandOperator
 from clickstream.runtime.operators.group_aggregate import GroupAggregateOperator
@@ -293,6 +295,8 @@ class Job:
             return ProcTimeWindowAggregateOperator(node, state, self.settings.local_time_zone, self.clock)
         if isinstance(node, WindowAggregateNode) and node.input.updating:
             return RetractWindowAggregateOperator(node, state, self.settings.local_time_zone)
+        if isinstance(node, WindowAggregateNode) and cumulate_aggregate.supports(node):
+            return CumulateWindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, WindowAggregateNode):
             return WindowAggregateOperator(node, state, self.settings.local_time_zone)
         if isinstance(node, GroupAggregateNode) and node.input.updating:

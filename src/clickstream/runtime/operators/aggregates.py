@@ -22,9 +22,12 @@ JOINED = ("LISTAGG", "JSON_ARRAYAGG", "JSON_OBJECTAGG")
 DISTINCT_VALUE, DISTINCT_COUNT = quote("$value"), quote("$count")
 
 
-def accumulators(index: int, call: AggCall, argument: str | None = None) -> list[tuple[str, str, str]]:
+def accumulators(
+    index: int, call: AggCall, argument: str | None = None, merge_order: str | None = None
+) -> list[tuple[str, str, str]]:
     """(accumulator column, partial SQL over rows, merge SQL over partial rows); the partial is
-    taken over `argument` (SQL) when given, else over the call's argument column."""
+    taken over `argument` (SQL) when given, else over the call's argument column. Joined texts
+    (LISTAGG) merge in the order of their first rows, or by `merge_order` (SQL) first."""
     arg = argument or (quote(call.argument) if call.argument else None)
     name = f"acc{index}"
     if call.function == "COUNT":
@@ -47,10 +50,10 @@ def accumulators(index: int, call: AggCall, argument: str | None = None) -> list
             (f"{name}_q", f"sum({value} * {value})", f"sum({name}_q)"),
             (f"{name}_n", f"count({arg})", f"sum({name}_n)"),
         ]
-    return _ordered(name, call, arg or "NULL")
+    return _ordered(name, call, arg or "NULL", merge_order)
 
 
-def _ordered(name: str, call: AggCall, arg: str) -> list[tuple[str, str, str]]:
+def _ordered(name: str, call: AggCall, arg: str, merge_order: str | None) -> list[tuple[str, str, str]]:
     """FIRST_VALUE, LAST_VALUE, LISTAGG: a value and the arrival order (`__seq`) of its first row;
     NULLs are skipped, as Flink's functions skip them."""
     seq, valued = quote(SEQ), f"FILTER (WHERE {arg} IS NOT NULL)"
@@ -63,11 +66,12 @@ def _ordered(name: str, call: AggCall, arg: str) -> list[tuple[str, str, str]]:
     if call.function in JOINED:
         sep = _string(call.separator)
         text = f"CAST({arg} AS VARCHAR)"
+        merged_by = f"{merge_order}, {name}_o" if merge_order else f"{name}_o"
         return [
             (
                 name,
                 f"string_agg({text}, {sep} ORDER BY {seq})",
-                f"string_agg({name}, {sep} ORDER BY {name}_o)",
+                f"string_agg({name}, {sep} ORDER BY {merged_by})",
             ),
             order,
         ]
@@ -164,7 +168,7 @@ def _spread(function: str, name: str, out_type: str) -> str:
     are their square roots. This is Calcite's reduction, which Flink runs in the argument's
     type: for integers every division truncates."""
     n = f"{name}_n"
-    divide = "//" if out_type in _INTEGRAL else "/"
+    divide = "/"
     spread = f"({name}_q - {name}_s * {name}_s {divide} {n})"
     divisor = f"nullif({n}, 0)" if function.endswith("_POP") else f"nullif({n} - 1, 0)"
     value = f"({spread} {divide} {divisor})"

@@ -61,6 +61,7 @@ class WindowAggregateOperator(BaseOperator):
         self.emitted = 0
         self._created = False
         self._rows_since_compaction = 0
+        self.partials_appended = 0  # partial rows and distinct values put in the state
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -130,12 +131,17 @@ class WindowAggregateOperator(BaseOperator):
                     f"{quote(call.argument)} AS {DISTINCT_VALUE} FROM {p}_rows LIMIT 0"
                 )
             self._created = True
-        self._rows_since_compaction += self.state.scalar(f"INSERT INTO {p}_acc {select}") or 0
+        appended = self.state.scalar(f"INSERT INTO {p}_acc {select}") or 0
+        self._rows_since_compaction += appended
         for i, call in self.distinct:
-            self.state.execute(
-                f"INSERT INTO {p}_d{i} SELECT DISTINCT {group}, {quote(call.argument)} FROM "
-                f"{p}_rows WHERE NOT __late AND {quote(call.argument)} IS NOT NULL"
+            appended += (
+                self.state.scalar(
+                    f"INSERT INTO {p}_d{i} SELECT DISTINCT {group}, {quote(call.argument)} FROM "
+                    f"{p}_rows WHERE NOT __late AND {quote(call.argument)} IS NOT NULL"
+                )
+                or 0
             )
+        self.partials_appended += appended
         slices = self.state.query(f"SELECT DISTINCT __slice FROM {p}_rows WHERE NOT __late")
         self.open_slices.update(slices.column(0).to_pylist())
 
@@ -148,15 +154,19 @@ class WindowAggregateOperator(BaseOperator):
         if wall <= self.fired_upto or not self._created:
             self.fired_upto = max(self.fired_upto, wall)
             return []
-        windows = sorted(
-            {w for s in self.open_slices for w in self._windows_of(s) if self.fired_upto < w[1] - 1 <= wall}
-        )
+        windows = self._windows_between(self.fired_upto, wall)
         self.fired_upto = wall
         out = [self._fire(windows, watermark)] if windows else []
         self._purge(wall)
         self._compact()
         self.metrics.records_out += sum(t.num_rows for t in out)
         return [t for t in out if t.num_rows]
+
+    def _windows_between(self, fired_upto: int, wall: int) -> list[tuple[int, int]]:
+        """The windows of the open slices that end in (fired_upto, wall], as (start, end)."""
+        return sorted(
+            {w for s in self.open_slices for w in self._windows_of(s) if fired_upto < w[1] - 1 <= wall}
+        )
 
     def _wall(self, watermark: int) -> int:
         if watermark in (MIN_WATERMARK, MAX_WATERMARK) or self.zone is None:
