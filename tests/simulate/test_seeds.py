@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 
+import numpy as np
 import pytest
 
 from clickstream.simulate import make_generator
@@ -48,6 +49,36 @@ def test_tianchi_buys_follow_a_view_of_the_same_user_and_item():
     followed = sum(first_view.get((b["user_id"], b["item_id"]), 1 << 62) < ms(b["ts"]) for b in buys)
     assert len(buys) > 1_000
     assert followed / len(buys) > 0.9
+
+
+def _conversion(behavior, key, minimum_views):
+    """buy/pv per value of `key`, for the values with at least `minimum_views` views."""
+    views, buys = Counter(key[behavior == "pv"].tolist()), Counter(key[behavior == "buy"].tolist())
+    return {k: buys[k] / n for k, n in views.items() if n >= minimum_views}
+
+
+@pytest.mark.parametrize("seed", [42, 7])
+def test_tianchi_converts_by_category_and_hour_of_day(seed):
+    from clickstream.simulate.tianchi import category_rows, generate_columns
+
+    config = make_generator("tianchi", seed=seed).config
+    columns = generate_columns(config)
+    behavior = columns["behavior"]
+    # the seed's overall shares are kept
+    assert (behavior == "buy").mean() == pytest.approx(0.05, abs=0.005)
+    assert (behavior == "cart").mean() == pytest.approx(0.08, abs=0.005)
+    parent = dict(category_rows(config))
+    parents = np.array([parent.get(c, "?") for c in columns["category_id"].tolist()])
+    by_parent = _conversion(behavior, parents, 1_000)
+    assert len(by_parent) >= 8 and max(by_parent.values()) > 3 * min(by_parent.values()), by_parent
+    by_category = _conversion(behavior, columns["category_id"], 500)
+    assert len(by_category) >= 10 and max(by_category.values()) > 3 * min(by_category.values())
+    hour = _conversion(behavior, columns["ts"] // HOUR_MS % 24, 500)
+    evening = np.mean([hour[h] for h in (19, 20, 21)])
+    assert evening > 1.5 * np.mean([hour[h] for h in (9, 10, 11)])
+    assert evening > 2.5 * np.mean([hour[h] for h in (2, 3, 4)]), hour
+    # the same seed draws the same structure; another seed other data
+    assert (generate_columns(config)["item_id"] == columns["item_id"]).all()
 
 
 def test_tianchi_endless_stream_continues_day_after_day():

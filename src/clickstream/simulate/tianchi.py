@@ -3,6 +3,12 @@
 Realistic enough to exercise the queries: a day-night cycle, heavy-tailed item and category
 popularity, purchases that follow views, events slightly out of order, and on request late
 events (older than the watermark allows) and malformed records.
+
+With the funnel on (the CLI's `tianchi`), conversion has structure a chart can show: carts and
+buys take over the user and item of an earlier view, chosen with a preference for categories
+that convert well (each top-level category has its own cart and buy propensity, each
+sub-category a spread around it), and the share of carts and buys follows the hour of day
+(evenings convert best, the small hours worst), the overall shares staying those of the seed.
 """
 
 from __future__ import annotations
@@ -45,6 +51,21 @@ TOPIC = "clickstream-feed"
 
 
 FUNNEL_MIN_GAP_MS = 1_000  # a buy comes at least this long after its view
+FUNNEL_CANDIDATES = 8  # earlier views a cart or buy picks from, by its category's propensity
+PARENTS = ("Clothing", "Shoes", "Electronics", "Home", "Beauty", "Sports", "Books", "Toys", "Food", "Garden")
+# Per top-level category: how readily a view becomes a cart, and a view (or cart) a buy, relative to
+# the average. Electronics is carted and compared but rarely bought; food and books are bought at once.
+CART_PROPENSITY = np.array([1.2, 1.0, 1.6, 0.7, 1.3, 0.8, 0.6, 1.1, 1.4, 0.5])
+BUY_PROPENSITY = np.array([1.0, 0.8, 0.35, 0.5, 1.6, 0.7, 2.2, 1.2, 2.8, 0.4])
+SUB_CATEGORY_SPREAD = 0.35  # sigma of a sub-category's log-normal factor around its parent's
+CART_BONUS = 3.0  # a buy prefers an item its user carted to one merely viewed
+# Relative share of carts and buys among the events of each hour of day (UTC): low at night, best
+# in the evening. Rescaled over each run's traffic so the overall shares stay those of the seed.
+CONVERSION_BY_HOUR = np.array(
+    [0.7, 0.55, 0.45, 0.4, 0.4, 0.45, 0.6, 0.75, 0.85, 0.9, 0.95, 1.0]
+    + [1.05, 1.0, 0.95, 0.95, 1.0, 1.1, 1.25, 1.5, 1.75, 1.85, 1.6, 1.1]
+)
+SHARES = np.array([0.82, 0.08, 0.05, 0.05])  # pv, cart, fav, buy
 
 
 def item_categories(config: TianchiConfig) -> np.ndarray:
@@ -81,35 +102,100 @@ def generate_columns(config: TianchiConfig) -> dict[str, np.ndarray]:
     users = (rng.zipf(1.5, n) * 7919) % config.users + 1
     items = (rng.zipf(1.2, n) * 104729) % config.items + 1
     categories = item_categories(config)[items - 1]
-    behavior = BEHAVIORS[rng.choice(4, size=n, p=[0.82, 0.08, 0.05, 0.05])]
+    behavior = BEHAVIORS[rng.choice(4, size=n, p=SHARES)]
     if config.funnel:
+        behavior = _behaviour_by_hour(config, ts)
         users, items = _funnel(config, users, items, behavior, ts)
         categories = item_categories(config)[items - 1]
     return {"user_id": users, "item_id": items, "category_id": categories, "behavior": behavior, "ts": ts}
 
 
+def _behaviour_by_hour(config: TianchiConfig, ts: np.ndarray) -> np.ndarray:
+    """pv/cart/fav/buy drawn anew, carts and buys more likely in the hours that convert well.
+
+    The hour factors are rescaled by this run's traffic, so carts and buys keep the seed's overall
+    shares (8% and 5%) whatever the span simulated.
+    """
+    factor = CONVERSION_BY_HOUR[(ts // 3_600_000) % 24]
+    factor = factor / factor.mean()
+    cart, buy = SHARES[1] * factor, SHARES[3] * factor
+    u = _rng(config, 4).random(len(ts))
+    # cumulative bounds per event: buy, then cart, then fav; the rest are views
+    return np.where(
+        u < buy, "buy", np.where(u < buy + cart, "cart", np.where(u < buy + cart + SHARES[2], "fav", "pv"))
+    )
+
+
+def category_propensities(config: TianchiConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(cart, buy) propensity of each category id (index 0 unused): its parent's, times a spread
+    of its own. Fixed by the seed alone, so a category converts alike on every simulated day."""
+    ids = np.arange(config.categories + 1)
+    parent = (ids * 7) % len(PARENTS)  # as `category_rows` names them
+    spread = np.random.default_rng([config.seed, 5]).lognormal(0.0, SUB_CATEGORY_SPREAD, (2, len(ids)))
+    return CART_PROPENSITY[parent] * spread[0], BUY_PROPENSITY[parent] * spread[1]
+
+
 def _funnel(
     config: TianchiConfig, users: np.ndarray, items: np.ndarray, behavior: np.ndarray, ts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Give buys the user and item of a pv/cart a little earlier in event time.
+    """Give carts the user and item of a view, and buys those of a view or cart, a little earlier.
 
-    A buy takes over the (user, item) of one of the `funnel_lookback` pv/cart events that precede it
-    by at least FUNNEL_MIN_GAP_MS, so its view exists, is older, and the popularity of what is
-    bought follows the popularity of what is viewed.
+    Each takes over the (user, item) of one of FUNNEL_CANDIDATES events drawn among the
+    `funnel_lookback` ones that precede it by at least FUNNEL_MIN_GAP_MS, picked in proportion to
+    its category's propensity: so a view exists and is older, what is carted and bought follows
+    what is viewed, and some categories convert much better than others.
     """
     rng = _rng(config, 3)
     users, items = users.copy(), items.copy()
-    views = np.flatnonzero((behavior == "pv") | (behavior == "cart"))
-    views = views[np.argsort(ts[views], kind="stable")]
-    view_ts = ts[views]
+    cart_propensity, buy_propensity = category_propensities(config)
+    # each item's weights, through its category (fixed), looked up once for both steps
+    of_item = item_categories(config)
+    cart_weight, buy_weight = cart_propensity[of_item], buy_propensity[of_item]
+    is_cart = behavior == "cart"
+    pick = _Pick(config, rng, users, items, ts)
+    pick.take_over(np.flatnonzero(behavior == "pv"), np.flatnonzero(is_cart), cart_weight)
     buys = np.flatnonzero(behavior == "buy")
     buys = buys[rng.random(len(buys)) < config.funnel_ratio]
-    earlier = np.searchsorted(view_ts, ts[buys] - FUNNEL_MIN_GAP_MS, side="right")
-    buys, earlier = buys[earlier > 0], earlier[earlier > 0]
-    back = (rng.random(len(buys)) * np.minimum(earlier, config.funnel_lookback)).astype(np.int64)
-    chosen = views[earlier - 1 - back]
-    users[buys], items[buys] = users[chosen], items[chosen]
+    pick.take_over(
+        np.flatnonzero((behavior == "pv") | is_cart), buys, buy_weight, np.where(is_cart, CART_BONUS, 1.0)
+    )
     return users, items
+
+
+@dataclass
+class _Pick:
+    """The columns a funnel step rewrites in place, and the randomness it draws from."""
+
+    config: TianchiConfig
+    rng: np.random.Generator
+    users: np.ndarray
+    items: np.ndarray
+    ts: np.ndarray
+
+    def take_over(
+        self,
+        sources: np.ndarray,
+        targets: np.ndarray,
+        item_weight: np.ndarray,
+        bonus: np.ndarray | None = None,
+    ) -> None:
+        """Set each target's (user, item) to that of an earlier source event, chosen among
+        FUNNEL_CANDIDATES random ones in the lookback in proportion to its item's weight (times
+        `bonus`, per event): a vectorised weighted choice, one row of candidates per target."""
+        ts, n = self.ts, FUNNEL_CANDIDATES
+        sources = sources[np.argsort(ts[sources], kind="stable")]
+        earlier = np.searchsorted(ts[sources], ts[targets] - FUNNEL_MIN_GAP_MS, side="right")
+        targets, earlier = targets[earlier > 0], earlier[earlier > 0]
+        reach = np.minimum(earlier, self.config.funnel_lookback)[:, None]
+        back = (self.rng.random((len(targets), n)) * reach).astype(np.int64)
+        candidates = sources[earlier[:, None] - 1 - back]
+        weights = item_weight[self.items[candidates] - 1]
+        if bonus is not None:
+            weights = weights * bonus[candidates]
+        cumulative = np.cumsum(weights, axis=1)
+        pick = (cumulative < self.rng.random(len(targets))[:, None] * cumulative[:, -1:]).sum(axis=1)
+        chosen = candidates[np.arange(len(targets)), np.minimum(pick, n - 1)]
+        self.users[targets], self.items[targets] = self.users[chosen], self.items[chosen]
 
 
 def iso(ms: int) -> str:
@@ -156,19 +242,7 @@ def write_jsonl(path: str, config: TianchiConfig) -> None:
 
 def category_rows(config: TianchiConfig) -> list[tuple[int, str]]:
     """The dimension table: sub-category id -> parent category name (some ids unknown)."""
-    parents = [
-        "Clothing",
-        "Shoes",
-        "Electronics",
-        "Home",
-        "Beauty",
-        "Sports",
-        "Books",
-        "Toys",
-        "Food",
-        "Garden",
-    ]
-    return [(c, parents[(c * 7) % len(parents)]) for c in range(1, config.categories + 1) if c % 50 != 0]
+    return [(c, PARENTS[(c * 7) % len(PARENTS)]) for c in range(1, config.categories + 1) if c % 50 != 0]
 
 
 class TianchiGenerator:
