@@ -195,6 +195,34 @@ def test_analysis_equals_batch(
     assert written[table] == expected[table]
 
 
+def test_sessions_vary_in_length(
+    written: dict[str, Counter[tuple]], expected: dict[str, Counter[tuple]]
+) -> None:
+    """The simulator's sessions, as the SESSION window finds them (and the batch oracle alike):
+    from a single click to many dozens, seconds to many minutes long, several per user."""
+    sessions = list(written["click_user_sessions"].elements())
+    assert written["click_user_sessions"] == expected["click_user_sessions"]
+    hits = sorted(row[3] for row in sessions)
+    minutes = sorted((row[2] - row[1]) / 60_000 for row in sessions)
+    kbytes = sorted(row[4] for row in sessions)
+    median = len(sessions) // 2
+    assert len(sessions) >= 200
+    assert hits[0] == 1 and hits[median] <= 10 and hits[-1] >= 50
+    assert hits[len(hits) * 9 // 10] >= 3 * hits[median]  # a heavy tail
+    assert minutes[median] < 3 and minutes[-1] > 15
+    assert kbytes[-1] > 20 * max(kbytes[median], 1)
+    per_user = Counter(row[0] for row in sessions)
+    assert sum(n >= 2 for n in per_user.values()) >= 20
+    # a user's next session starts well after the 5-minute gap (6 minutes less the stamps'
+    # disorder), not just past it: each session is found whole, whatever the rate
+    breaks = [
+        b[1] - a[2]
+        for a, b in itertools.pairwise(sorted(sessions))
+        if a[0] == b[0]  # the same user, sessions in order of start
+    ]
+    assert len(breaks) >= 20 and min(breaks) >= 6 * 60_000 - 3_000
+
+
 def test_the_joins_matter(expected: dict[str, Counter[tuple]], records: list[Record]) -> None:
     """Unknown users' clicks count per user id but have no name or city; every status has a code."""
     users_seen = {row[0] for row in expected["events_per_min"]}

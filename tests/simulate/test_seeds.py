@@ -171,6 +171,30 @@ def test_ksql_clickstream_clicks_join_codes_and_users():
     assert sorted(errors.values())[-1] > 10 * (sum(errors.values()) / len(errors))
 
 
+@pytest.mark.parametrize(("events", "days", "longest_h"), [(3_000, 1.0, 6), (40_000, 0.4, 3)])
+def test_ksql_clickstream_sessions_vary_and_stand_apart(events, days, longest_h):
+    """Clicks of one user are either a pause inside a session (at most 4 minutes) or a break
+    between sessions (at least 6), never near the seed's 5-minute session gap, at a sparse rate
+    as at a busy one, less the stamps' 3 s of disorder; sessions vary from one click to hundreds."""
+    clicks = by_topic(list(make_generator("ksql-clickstream", days=days).records(events)), "clickstream")
+    times = defaultdict(list)
+    for click in clicks:
+        times[click["userid"]].append(click["_time"])
+    sessions, breaks = [], 0
+    for user_times in times.values():
+        gaps = np.diff(np.sort(user_times))
+        assert not ((gaps > 4 * 60_000 + 3_000) & (gaps < 6 * 60_000 - 3_000)).any()
+        breaks += int((gaps >= 6 * 60_000 - 3_000).sum())
+        # a session's pauses: the gaps between two breaks
+        pieces = np.split(gaps, np.flatnonzero(gaps > 5 * 60_000))
+        sessions += [piece[piece <= 5 * 60_000] for piece in pieces]
+    lengths = np.array([len(pauses) + 1 for pauses in sessions])  # clicks: one more than pauses
+    lasting = np.array([pauses.sum() for pauses in sessions])
+    assert breaks >= 50
+    assert lengths.min() == 1 and np.median(lengths) <= 10 and lengths.max() >= 100
+    assert lasting.max() < longest_h * HOUR_MS  # no session lasts all day
+
+
 def test_users_clicks_is_an_upsert_stream_with_level_changes():
     records = list(make_generator("users-clicks").records(20_000))
     users = [r for r in records if r.topic == "users"]
