@@ -86,3 +86,42 @@ def test_a_quiet_versioned_table_does_not_hold_back_the_temporal_join(tmp_path) 
     # clicks are joined although the users' watermark (00:00) never moves: without idleness none is
     assert len(rows) >= 3 * PER_CHUNK
     assert all(name == ("bob" if n % 2 else "ann") for n, name in rows)
+
+
+def test_when_every_input_is_idle_the_latest_watermark_wins(tmp_path) -> None:
+    """The clicks go quiet first, then the users table: with both idle, neither will move on, so
+    the join's watermark is the newer of the two, as Flink's valve flushes the max across its
+    inputs once all are idle; before, it stayed at the users' (their registration) and the clicks
+    were never joined (seed 002's demo, when the job read both topics within the idle timeout)."""
+    root = str(tmp_path)
+    users = [
+        Record("users", {"user_id": u, "name": n, "since": _iso(0)}, str(u))
+        for u, n in ((1, "ann"), (2, "bob"))
+    ]
+    _write(root, users)
+    _write(
+        root, [Record("clicks", {"n": n, "user_id": 1 + n % 2, "ts": _iso(10 * (n + 1))}) for n in range(20)]
+    )
+    engine = Engine(Settings({"table.exec.source.idle-timeout": "300 ms"}))
+    engine.execute_script(
+        f"""
+        CREATE TABLE users (user_id INT, name STRING, since TIMESTAMP_LTZ(3),
+            PRIMARY KEY (user_id) NOT ENFORCED, WATERMARK FOR since AS since)
+        WITH ('connector' = 'log', 'path' = '{root}', 'topic' = 'users', 'format' = 'json');
+        CREATE TABLE clicks (n INT, user_id INT, ts TIMESTAMP_LTZ(3), WATERMARK FOR ts AS ts)
+        WITH ('connector' = 'log', 'path' = '{root}', 'topic' = 'clicks', 'format' = 'json');
+        """
+    )
+    # the same users again a little later: the users topic goes idle after the clicks
+    later = threading.Timer(1.0, _write, (root, users))
+    later.start()
+    try:
+        changes = engine.collect(
+            "SELECT c.n, u.name FROM clicks AS c JOIN users FOR SYSTEM_TIME AS OF c.ts AS u "
+            "ON c.user_id = u.user_id",
+            timeout_s=4.0,
+        )
+    finally:
+        later.cancel()
+        later.join()
+    assert sorted(n for _, (n, _) in changes) == list(range(20))

@@ -243,12 +243,15 @@ class Job:
 
     def _advance(self, targets: list[Target], watermark: int) -> None:
         """An input's watermark moved; an operator's own is the minimum over its inputs, those
-        that are idle left out while another is not (Flink's StatusWatermarkValve)."""
+        that are idle left out while another is not, and the maximum once all are idle: none
+        will move on, so none holds the others back (Flink's StatusWatermarkValve "flushes" the
+        max across all inputs when the last one goes idle)."""
         for operator, port in targets:
             inputs = self._input_watermarks[id(operator)]
             inputs[port] = max(inputs[port], watermark)
             idle = self._idle_ports.get(id(operator), set())
-            combined = min([w for i, w in enumerate(inputs) if i not in idle] or inputs)
+            active = [w for i, w in enumerate(inputs) if i not in idle]
+            combined = min(active) if active else max(inputs)
             previous = self._watermarks[id(operator)]
             if combined <= previous:
                 continue
