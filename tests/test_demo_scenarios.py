@@ -80,6 +80,7 @@ def test_every_scenario_shows_its_analyses(demo: str) -> None:
     dashboards = _get(demo + "/api/dashboards")["dashboards"]
     assert [d["name"] for d in dashboards][:1] == ["seed_000"] and len(dashboards) >= 3
     ARTIFACTS.mkdir(exist_ok=True)
+    dates: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -92,8 +93,27 @@ def test_every_scenario_shows_its_analyses(demo: str) -> None:
             page.select_option("#refresh", "off")  # the figures hold still while they are compared
             for panel in spec["panels"]:
                 _check_panel(page, demo, panel)
+            dates.append(_check_header(page, demo, dashboard["name"]))
             page.screenshot(path=str(ARTIFACTS / f"scenario-{dashboard['name']}.png"), full_page=True)
         browser.close()
+    assert len(set(dates)) == len(dashboards)  # every scenario simulates a day of its own
+
+
+def _check_header(page: Any, demo: str, name: str) -> str:
+    """The header shows the simulated time of the scenario whose tab is shown (its job's latest
+    watermark, through the API), not the latest of all scenarios; its date is returned."""
+    status = _get(demo + "/api/status")
+    (simulation,) = [s for s in status["simulations"].values() if s["dashboard"] == name]
+    assert simulation["event_time"] is not None, name
+    page.wait_for_function(
+        "(ms) => document.getElementById('job-summary').dataset.eventTime === String(ms)",
+        arg=simulation["event_time"],
+        timeout=10_000,
+    )
+    shown = page.inner_text("#job-summary")
+    # the page writes the time as "2017-11-25 05:59:55Z"
+    assert simulation["event_time_utc"][:19].replace("T", " ") in shown, (name, shown)
+    return str(simulation["event_time_utc"][:10])
 
 
 # --- what each panel must show, from its table's rows -----------------------------------------

@@ -74,6 +74,8 @@ class ScenarioRun:
     """One scenario in the demo: its simulator and its job, each on a thread of its own."""
 
     def __init__(self, scenario: Scenario, options: DemoOptions, data_dir: Path, console: Console) -> None:
+        from clickstream.simulate.cli import WriteProgress
+
         self.scenario = scenario
         self.options = options
         self.console = console
@@ -89,6 +91,7 @@ class ScenarioRun:
         self.job_status: Any = None
         self.error: BaseException | None = None
         self.finished = False  # the simulator wrote the whole simulation
+        self.progress = WriteProgress()  # the simulator's last record: the simulated time it has reached
 
     def prepare(self) -> int:
         """Wipe (`fresh`) or check the scenario's directory; write the dimension tables its job
@@ -131,6 +134,7 @@ class ScenarioRun:
                 duration_s=options.duration_s,
                 start=start,
                 stop=stopping,
+                progress=self.progress,
                 **self.bus.output(),
             )
             written = start + summary.total
@@ -170,9 +174,22 @@ class ScenarioRun:
         status: dict[str, Any] = self.job_status()
         return status
 
-    def simulation(self) -> dict[str, Any]:
-        """For the page: the scenario, where its events go, and whether its simulator still writes."""
-        return {"title": self.scenario.title, "bus": self.bus.describe(), "finished": self.finished}
+    def simulation(self, status: dict[str, Any] | None) -> dict[str, Any]:
+        """For the page: the scenario, its dashboard, where its events go, whether its simulator
+        still writes, and the simulated time its job has reached (`status`: the job's, if it runs),
+        which the page shows on the scenario's tab."""
+        from clickstream.serve.status import event_time
+
+        # The job's latest watermark (where its charts are); for statements without event time
+        # (seed 003 declares no WATERMARK), where the simulator has got to.
+        reached = event_time(status["queries"]) if status else None
+        return {
+            "title": self.scenario.title,
+            "dashboard": self.scenario.pipeline,  # the dashboard file's name: seed_000
+            "bus": self.bus.describe(),
+            "finished": self.finished,
+            "event_time": reached if reached is not None else self.progress.event_ms(),
+        }
 
 
 class Demo:
@@ -293,8 +310,8 @@ class Demo:
         out: dict[str, Any] = {"started": self.started, "queries": {}, "sources": {}, "simulations": {}}
         for run in self.runs:
             name = run.scenario.name
-            out["simulations"][name] = run.simulation()
             status = run.status()
+            out["simulations"][name] = run.simulation(status)
             if status is None:
                 continue
             out["started"] = min(out["started"], status["started"])

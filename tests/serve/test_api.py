@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from clickstream.serve import create_app
 from clickstream.serve.results import ResultsDB
-from clickstream.serve.status import RateTracker
+from clickstream.serve.status import JobStatusDict, RateTracker
 from tests.serve.conftest import FakeJob, local_client, write
 
 
@@ -159,6 +159,30 @@ def test_status_with_job_has_rates_and_utc_watermark(filled_db: Path, fake_job: 
     assert body["queries"]["cumulative_uv"]["watermark_utc"] is None
     assert body["queries"]["cumulative_uv"]["errors"] == ["sink retry: database is locked"]
     assert body["sources"]["user_behavior"]["exhausted"] is False
+
+
+def test_each_simulation_has_the_simulated_time_its_job_reached(filled_db: Path) -> None:
+    """The demo's header shows, on each scenario's tab, that scenario's simulated time: its own
+    queries' latest watermark, not the latest over every scenario (they simulate different dates)."""
+    from clickstream.serve.status import NO_WATERMARK, event_time
+
+    queries = {
+        "000/hourly": {"watermark": 1_511_600_000_000},
+        "000/uv": {"watermark": 1_511_740_800_000},
+        "002/sessions": {"watermark": NO_WATERMARK},
+    }
+    scenario = {name: {k: q for k, q in queries.items() if k.startswith(name)} for name in ("000", "002")}
+    simulations = {
+        name: {"dashboard": f"seed_{name}", "finished": False, "event_time": event_time(scenario[name])}
+        for name in scenario
+    }
+    status = JobStatusDict(started=0.0, queries={}, sources={}, simulations=simulations)
+    body = local_client(create_app(filled_db, status=lambda: status)).get("/api/status").json()
+    assert body["simulations"]["000"]["event_time"] == 1_511_740_800_000
+    assert body["simulations"]["000"]["event_time_utc"] == "2017-11-27T00:00:00.000Z"
+    assert body["simulations"]["002"]["event_time"] is None  # no watermark yet
+    assert body["simulations"]["002"]["event_time_utc"] is None
+    assert event_time({"q": {"watermark": 2**63 - 1}}) is None  # the end of input is no time
 
 
 def test_failing_status_callable_is_reported_not_raised(filled_db: Path) -> None:

@@ -36,6 +36,21 @@ def test_generate_writes_one_file_per_topic(tmp_path, kind):
     assert summary.total >= 1_000
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_progress_tells_the_simulated_time_reached(tmp_path, kind):
+    """What the demo's header shows of a scenario whose statements have no event time (seed 003):
+    the event time of the last record the simulator wrote."""
+    from clickstream.simulate.cli import WriteProgress
+    from tests.simulate.helpers import event_ms
+
+    progress = WriteProgress()
+    assert progress.event_ms() is None
+    generate(kind, str(tmp_path / "data.jsonl"), events=500, seed=1, progress=progress)
+    last = list(make_generator(kind, seed=1).records(500))[-1]
+    assert progress.last == last
+    assert progress.event_ms() == event_ms(kind, last) is not None
+
+
 def test_generate_is_byte_for_byte_reproducible(tmp_path):
     for name in ("a", "b"):
         generate(

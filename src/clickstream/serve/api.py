@@ -6,7 +6,8 @@ Routes (all JSON unless noted):
   "total_exact", "limit"}`; 404 for a name that is not a table or view of the results file, 400 for an
   unknown column.
 - `GET /api/status`: the job status (see `status.py`) plus `attached`, `now`, `uptime_s`, per query
-  `records_in_per_s`, `records_out_per_s` and `watermark_utc`, and `results` (row count per table;
+  `records_in_per_s`, `records_out_per_s` and `watermark_utc`, per demo simulation `event_time_utc`
+  (the simulated time its scenario's job has reached), and `results` (row count per table;
   tables over `results.COUNT_EXACT_MAX` rows are estimated and listed in `results_estimated`).
 - `GET /api/events` (text/event-stream): `event: change` with `{"tables": [...]}` when result tables
   changed (polled every 0.5 s), and `event: status` with the `/api/status` body every second, from one
@@ -90,12 +91,16 @@ def _with_rates(status: JobStatusDict, rates: RateTracker) -> dict[str, Any]:
         "queries": queries,
         "sources": dict(status.get("sources", {})),
         # the demo's simulators: whether each still writes (the page says when input has ended)
-        "simulations": dict(status.get("simulations", {})),
+        # and the simulated time each scenario's job has reached (its tab's header shows it)
+        "simulations": {
+            name: {**simulation, "event_time_utc": _utc(simulation.get("event_time"))}
+            for name, simulation in status.get("simulations", {}).items()
+        },
     }
 
 
-def _utc(watermark_ms: int) -> str | None:
-    seconds = watermark_seconds(watermark_ms)
+def _utc(watermark_ms: int | None) -> str | None:
+    seconds = None if watermark_ms is None else watermark_seconds(watermark_ms)
     if seconds is None:
         return None
     if seconds == float("inf"):

@@ -58,7 +58,9 @@ class JobStatusDict(TypedDict):
     queries: dict[str, QueryStatus]
     sources: dict[str, dict[str, Any]]
     checkpoints: NotRequired[dict[str, Any]]
-    simulations: NotRequired[dict[str, dict[str, Any]]]  # the demo's: {"000": {"finished": False, ...}}
+    # the demo's, per scenario: {"000": {"title", "dashboard": "seed_000", "bus", "finished": False,
+    # "event_time": 1511740800000 (its queries' latest watermark, epoch ms; None before the first)}}
+    simulations: NotRequired[dict[str, dict[str, Any]]]
 
 
 StatusFn = Callable[[], JobStatusDict]
@@ -128,6 +130,14 @@ def _checkpoints_of(job: object) -> dict[str, Any]:
         "bytes": int(checkpointer.last_bytes),
         "restored_from": getattr(status, "restored_from", None),
     }
+
+
+def event_time(queries: Mapping[str, Mapping[str, Any]]) -> int | None:
+    """How far a job has got in event time: its queries' latest watermark (epoch ms), None while
+    none has one, and the end-of-input mark left out (it says nothing of the simulated time)."""
+    marks = [int(q.get("watermark", NO_WATERMARK)) for q in queries.values()]
+    known = [m for m in marks if NO_WATERMARK < m < END_OF_INPUT_WATERMARK]
+    return max(known) if known else None
 
 
 def watermark_seconds(watermark_ms: int) -> float | None:

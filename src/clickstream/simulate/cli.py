@@ -107,8 +107,37 @@ def make_generator(
     return _SEEDED[name](config)
 
 
+@dataclass
+class WriteProgress:
+    """How far a running `generate` has got, for another thread to read (the demo's page shows the
+    simulated time): the last record written, and the fields of each topic that hold event time."""
+
+    time_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    last: Record | None = None
+
+    def event_ms(self) -> int | None:
+        """The event time of the last record written (epoch ms); None before the first, or when
+        it has none that reads as a time (a malformed record, a table row without one)."""
+        record = self.last
+        if record is None or not isinstance(record.value, dict):
+            return None
+        for name in self.time_fields.get(record.topic, ()):
+            value = record.value.get(name)
+            if isinstance(value, int):
+                return value  # epoch ms (`_time` of the ksqlDB clicks)
+            try:
+                return int(datetime.fromisoformat(str(value)).timestamp() * 1000)
+            except ValueError:  # another form (an access-log date): the next field may do
+                continue
+        return None
+
+
 def _drain(
-    records: Iterable[Record], output: BaseOutput, pace: Callable[[], None], done: Callable[[], bool]
+    records: Iterable[Record],
+    output: BaseOutput,
+    pace: Callable[[], None],
+    done: Callable[[], bool],
+    progress: WriteProgress | None = None,
 ) -> RunSummary:
     """Write `records` to `output` (closed after) until they end, `done()`, or Ctrl-C."""
     counts: Counter[str] = Counter()
@@ -120,6 +149,8 @@ def _drain(
             pace()
             output.write(record)
             counts[record.topic] += 1
+            if progress is not None:
+                progress.last = record
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -150,6 +181,7 @@ def generate(
     start: int = 0,
     log_retention_bytes: int | None = None,
     stop: threading.Event | None = None,
+    progress: WriteProgress | None = None,
 ) -> RunSummary:
     """Write `events` records of `kind` (None: endless, until `duration_s` or Ctrl-C) to `out`.
 
@@ -161,6 +193,7 @@ def generate(
     the whole run would have written. `log_retention_bytes`: a `log:`
     output keeps about this much per partition (see `clickstream.log.writer.WriterOptions`).
     `stop`: set by another thread to end the run (Ctrl-C reaches only the main thread).
+    `progress`: kept up to date with the last record written, for another thread to read.
     """
     injection = Injection(disorder_ms=disorder_ms, late_ratio=late_ratio, malformed_ratio=malformed_ratio)
     generator = make_generator(kind, seed, injection, days, events_per_day if events is None else None)
@@ -168,7 +201,9 @@ def generate(
     tables = write_dimensions(dimension, dimensions) if dimension else []
     records = _records(generator, events, start)
     output = open_output(out, list(generator.topics()), log_dir, log_retention_bytes)
-    summary = _drain(records, output, RateLimiter(rate).acquire, _done_when(duration_s, stop))
+    if progress is not None:
+        progress.time_fields = dict(getattr(generator, "time_fields", {}))
+    summary = _drain(records, output, RateLimiter(rate).acquire, _done_when(duration_s, stop), progress)
     summary.dimension_tables, summary.dimension = tables, dimension
     summary.dimension_rows = {table.name: len(table.rows) for table in dimensions}
     return summary

@@ -249,6 +249,7 @@ class TianchiGenerator:
     """Seed 000 behind the common `Generator` protocol; the funnel is on unless `config` says no."""
 
     name = "tianchi"
+    time_fields = {TOPIC: ("ts",)}  # as the other generators say where their event time is
 
     def __init__(self, config: TianchiConfig | None = None) -> None:
         self.config = config or TianchiConfig(funnel=True)

@@ -359,23 +359,38 @@ const KINDS = {
 
 // --- the page ---------------------------------------------------------------------------------
 
-function showJobSummary(status) {
+// The demo's scenario whose dashboard this page shows (its simulation names the dashboard), or null.
+function shownScenario(status, dashboardName) {
+  const found = Object.entries(status.simulations ?? {}).find(([, s]) => s.dashboard === dashboardName);
+  return found ? { key: found[0], ...found[1] } : null;
+}
+
+function showJobSummary(status, dashboardName) {
   const target = document.getElementById("job-summary");
   if (!status.attached) {
     target.textContent = "no job attached";
     return;
   }
-  const queries = Object.values(status.queries ?? {});
+  // A scenario's tab speaks of its own job: its queries (named `<scenario>/...`), its input rate and
+  // the simulated time it has reached; scenarios simulate different dates, and their jobs progress
+  // at their own pace.
+  const scenario = shownScenario(status, dashboardName);
+  const queries = Object.entries(status.queries ?? {})
+    .filter(([name]) => !scenario || name.startsWith(`${scenario.key}/`))
+    .map(([, query]) => query);
   // Queries usually share one source, so the input rate is the busiest query's, not their sum.
   const rate = Math.max(0, ...queries.map((q) => q.records_in_per_s ?? 0));
-  const watermark = Math.max(...queries.map((q) => q.watermark ?? -Infinity));
+  const watermark = scenario
+    ? scenario.event_time ?? -Infinity
+    : Math.max(...queries.map((q) => q.watermark ?? -Infinity));
+  target.dataset.eventTime = Number.isFinite(watermark) ? String(watermark) : "";
   // The demo's simulators: still writing, or done (then the rates fall to 0 on purpose).
-  const simulations = Object.values(status.simulations ?? {});
+  const simulations = scenario ? [scenario] : Object.values(status.simulations ?? {});
   const finished = simulations.length > 0 && simulations.every((s) => s.finished);
   document.getElementById("live").dataset.input = simulations.length ? (finished ? "finished" : "live") : "";
   const input = simulations.length ? (finished ? " · simulation finished" : " · simulating") : "";
-  target.textContent = `${queries.length} queries · ${CS.fmtRate(rate)} rec/s in · event time ${
-    CS.fmtWatermark(watermark)}${input}`;
+  target.textContent = `${queries.length} queries · ${CS.fmtRate(rate)} rec/s in · ${
+    scenario ? "simulated time" : "event time"} ${CS.fmtWatermark(watermark)}${input}`;
 }
 
 // Several dashboards (the demo's scenarios): one tab each.
@@ -436,7 +451,7 @@ async function main() {
       if (view.refresh !== "live") return; // paused, or refreshed on a timer
       panels.filter((p) => tables.includes(p.table)).forEach((p) => p.refresh());
     },
-    onStatus: showJobSummary,
+    onStatus: (status) => showJobSummary(status, dashboard.name),
   });
 }
 
