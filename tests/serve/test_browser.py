@@ -350,3 +350,44 @@ def test_an_inferred_dashboard_grows_with_the_tables(browser: Any, page: Any, tm
         write(db, "INSERT INTO top_pages VALUES (?, ?)", [("/", 9), ("/cart", 2)])
         wait_points(page, "top_pages", 2)  # a table the job created after the page opened
         assert page.get_attribute('[data-chart="top_pages"]', "data-kind") == "table"
+
+
+LIMITED_DASHBOARD = """
+title = "Long run"
+[[panels]]
+title = "Per minute"
+table = "per_minute"
+kind = "line"
+x = "minute"
+y = ["clicks"]
+limit = 50
+[[panels]]
+title = "Per day"
+table = "per_day"
+kind = "line"
+x = "time_str"
+y = ["uv"]
+split = "date_str"
+limit = 30
+"""
+
+
+def test_a_chart_over_its_limit_shows_the_newest_rows(browser: Any, page: Any, tmp_path: Path) -> None:
+    """A long run writes more rows than a chart holds: the chart shows the latest ones (and, split
+    by day, the latest days), never the first ones with the newest cut off."""
+    db = tmp_path / "long.db"
+    write(db, "CREATE TABLE per_minute (minute TEXT, clicks BIGINT)")
+    minutes = [f"2026-11-30 {m // 60:02d}:{m % 60:02d}:00" for m in range(200)]
+    write(db, "INSERT INTO per_minute VALUES (?, ?)", [(m, i) for i, m in enumerate(minutes)])
+    write(db, "CREATE TABLE per_day (date_str TEXT, time_str TEXT, uv BIGINT)")
+    days = [f"2026-11-{d:02d}" for d in range(20, 30)]
+    write(db, "INSERT INTO per_day VALUES (?, ?, ?)", [(d, f"{h:02d}:00", h) for d in days for h in range(10)])
+    spec = tmp_path / "long.toml"
+    spec.write_text(LIMITED_DASHBOARD)
+    with start_in_thread(create_app(db, dashboards=[load_dashboard(spec)]), port=0) as server:
+        page.goto(f"{server.url}/")
+        wait_points(page, "per-minute", 50)
+        drawn = chart_data(page, "per-minute")
+        assert drawn["labels"] == minutes[-50:] and drawn["values"] == list(range(150, 200))
+        wait_points(page, "per-day", 10)
+        assert chart_data(page, "per-day")["series"] == days[-1:-4:-1]  # the newest three days

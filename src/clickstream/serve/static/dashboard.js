@@ -166,6 +166,7 @@ class Panel {
       this.setState("error", `Could not load ${this.table}: ${error.message}`);
       return;
     }
+    this.columns = body.columns.map((c) => c.name);
     this.show(body.rows, body.rows.length ? "ready" : "empty", body.total);
   }
 
@@ -193,6 +194,26 @@ class ChartPanel extends Panel {
   constructor(spec, grid) {
     super(spec, grid);
     this.chart = new Chart(this.body.appendChild(CS.el("canvas", { "aria-label": spec.title })), this.config());
+  }
+
+  // The newest `limit` rows (a long run has more than a chart holds): x descending, and the newest
+  // split value (day) first once the table is known to have that column; chartSeries puts the
+  // rows back in order.
+  query() {
+    const { spec } = this;
+    if (spec.order_by || !spec.x) return super.query();
+    const order = this.splitOrdered() ? `-${spec.split},-${spec.x}` : `-${spec.x}`;
+    return `limit=${spec.limit}&order_by=${encodeURIComponent(order)}`;
+  }
+
+  splitOrdered() {
+    return Boolean(this.spec.split && this.columns?.includes(this.spec.split));
+  }
+
+  async load() {
+    const ordered = this.splitOrdered();
+    await super.load();
+    if (this.splitOrdered() !== ordered) await super.load(); // the first rows told the columns
   }
 
   config() {
