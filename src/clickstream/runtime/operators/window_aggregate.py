@@ -95,14 +95,17 @@ class WindowAggregateOperator(BaseOperator):
             f"((__w + 2 - __e0 + {step - 1}) // {step}) * {step} END"
         )
         p = self.prefix
-        columns = ", ".join(  # with the arrival order, for FIRST_VALUE, LAST_VALUE and LISTAGG
+        names = (  # with the arrival order, for FIRST_VALUE, LAST_VALUE and LISTAGG
             self.keys
             + [quote(c.name) for c in self.node.input.columns if c.name not in self.node.keys]
             + [quote(SEQ)]
-            + self._row_extras(batch)
         )
+        columns = ", ".join(names + self._row_extras(batch))
+        kept = ", ".join(names + [f"{quote(n)}" for n in self._extra_names()])
+        # only what the partials need: the time columns worked out on the way are not stored
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_rows AS SELECT *, __min_end > __last AS __late "
+            f"CREATE OR REPLACE TEMP TABLE {p}_rows AS SELECT {kept}, __slice, __min_end, "
+            "__min_end > __last AS __late "
             f"FROM (SELECT *, {min_end} AS __min_end FROM (SELECT *, {first_end} AS __e0 FROM "
             f"(SELECT *, {slice_end} AS __slice, {last_end} AS __last FROM (SELECT {columns}, "
             f"{t} AS __t, {wm} AS __w FROM batch WHERE {quote(time_column.name)} IS NOT NULL))))",
@@ -115,7 +118,11 @@ class WindowAggregateOperator(BaseOperator):
         return []
 
     def _row_extras(self, batch: pa.Table) -> list[str]:
-        """More columns each row of a batch brings into `<p>_rows` (none here)."""
+        """More columns each row of a batch brings into `<p>_rows` (none here), as SQL ... AS name."""
+        return []
+
+    def _extra_names(self) -> list[str]:
+        """The names of `_row_extras`' columns."""
         return []
 
     def _append_partials(self) -> None:

@@ -27,6 +27,9 @@ class RetractWindowAggregateOperator(WindowAggregateOperator):
     def _row_extras(self, batch: pa.Table) -> list[str]:
         return [f"CASE WHEN {quote(OP)} IN (1, 3) THEN -1 ELSE 1 END AS {SIGN}"]
 
+    def _extra_names(self) -> list[str]:
+        return ["$sign"]
+
     def _arguments(self) -> list[str]:
         names = {call.argument for call in self.node.aggregates if call.argument}
         return [quote(n) for n in sorted(names) if n not in self.node.keys]
