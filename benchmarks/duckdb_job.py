@@ -3,6 +3,8 @@
 Runs one DuckDB query per analysis over ``read_json`` of the events file and writes the result
 rows of each (JSON) to ``OUT``, with the seconds each query took.
 
+``--cumulate`` (first): also the tianchi workload's CUMULATE analysis (`workload.duckdb_cumulate_query`).
+
 ``python -m benchmarks.duckdb_job join CLICKS CHECKOUTS OUT``: the join workload's LEFT interval
 join as one query over both files; ``OUT`` gets its summary row (`join_workload.SUMMARY_KEYS`).
 """
@@ -33,6 +35,8 @@ def join(clicks: str, checkouts: str, out: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    cumulate = "--cumulate" in argv
+    argv = [a for a in argv if a != "--cumulate"]
     if len(argv) == 5 and argv[1] == "join":
         return join(*argv[2:])
     if len(argv) != 4:
@@ -42,7 +46,7 @@ def main(argv: list[str]) -> int:
     conn = duckdb.connect()
     conn.execute("SET TimeZone = 'UTC'")
     results: dict[str, dict[str, object]] = {}
-    for name, sql in duckdb_queries(events, dim_csv).items():
+    for name, sql in duckdb_queries(events, dim_csv, cumulate).items():
         started = time.monotonic()
         rows = conn.execute(sql).fetchall()
         results[name] = {"rows": [list(r) for r in rows], "seconds": round(time.monotonic() - started, 3)}

@@ -9,6 +9,8 @@ defaults except the session time zone (UTC, as in clickstream) and
 ``python -m benchmarks.flink_job join CLICKS CHECKOUTS [OUT]``: the join workload instead, the
 DDL of `join_workload.setup_statements` and its one INSERT (`execute_sql(...).wait()`).
 
+``--cumulate`` (before the arguments): the tianchi workload, i.e. also its CUMULATE analysis.
+
 ``--set KEY=VALUE`` (before the arguments, repeatable): a Flink option besides those, e.g.
 ``execution.checkpointing.interval=1 s`` (the checkpoint benchmark); it is echoed into ``OUT``.
 """
@@ -41,6 +43,8 @@ def _options(argv: list[str]) -> tuple[list[str], dict[str, str]]:
 
 def main(argv: list[str]) -> int:
     argv, options = _options(argv)
+    cumulate = "--cumulate" in argv
+    argv = [a for a in argv if a != "--cumulate"]
     workload = "seed"
     if len(argv) > 1 and argv[1] == "join":
         workload, argv = "join", argv[1:]
@@ -67,7 +71,7 @@ def main(argv: list[str]) -> int:
     if workload == "join":
         setup, job = join_workload.setup_statements(argv[1], argv[2]), join_workload.INSERT.strip()
     else:
-        setup, inserts = flink_statements(argv[1], argv[2])
+        setup, inserts = flink_statements(argv[1], argv[2], cumulate)
         job = "EXECUTE STATEMENT SET\nBEGIN\n" + ";\n".join(inserts) + ";\nEND"
     for stmt in setup:
         t_env.execute_sql(stmt)

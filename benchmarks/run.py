@@ -1,10 +1,12 @@
-"""Benchmark clickstream vs PyFlink (local) vs DuckDB (batch) on two workloads.
+"""Benchmark clickstream vs PyFlink (local) vs Pathway vs DuckDB (batch) on three workloads.
 
 * seed: the seed's three analyses (hourly buys, cumulative UV, top categories via a lookup join)
+* tianchi: the same three (the same SQL) and the cumulative UV as a CUMULATE window, over data
+  shaped like Tianchi's UserBehavior.csv (keys scaled with the events, nine days); Pathway too
 * join: checkouts LEFT JOIN the clicks of the hour before (an event-time interval join)
 
-    python benchmarks/run.py [--workload seed[,join]] [--events 1000000[,4000000]] [--runs 1]
-                             [--skip-flink]
+    python benchmarks/run.py [--workload seed[,tianchi][,join]] [--events 1000000[,10000000]]
+                             [--runs 1] [--skip-flink] [--skip-pathway]
 
 See benchmarks/README.md for what is measured and how.
 """
@@ -37,21 +39,23 @@ if str(REPO) not in sys.path:  # `python benchmarks/run.py` puts benchmarks/ fir
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from benchmarks import join_workload  # noqa: E402
+from benchmarks import join_workload, tianchi_workload  # noqa: E402
 from benchmarks.measure import Measurement, measure  # noqa: E402
 from benchmarks.workload import clickstream_script  # noqa: E402
 from clickstream.simulate.tianchi import TianchiConfig, category_rows, write_jsonl  # noqa: E402
 
 DEFAULT_WORK = Path(__file__).resolve().parent / ".work"
 FLINK_PYTHON = REPO / ".ci/flink-venv/bin/python"
+PATHWAY_PYTHON = REPO / ".ci/pathway-venv/bin/python"
 
 CLICKSTREAM = "clickstream"
 CLICKSTREAM_SQLITE = "clickstream → SQLite"
 PYFLINK = "PyFlink"
+PATHWAY = "Pathway"
 DUCKDB = "DuckDB batch"
-SYSTEMS = (CLICKSTREAM, CLICKSTREAM_SQLITE, PYFLINK, DUCKDB)
+SYSTEMS = (CLICKSTREAM, CLICKSTREAM_SQLITE, PYFLINK, PATHWAY, DUCKDB)
 JOIN_SYSTEMS = (CLICKSTREAM, PYFLINK, DUCKDB)
-WORKLOADS = ("seed", "join")
+WORKLOADS = ("seed", "tianchi", "join")
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 
@@ -65,6 +69,17 @@ class Dataset:
     jsonl: Path
     dim_db: Path
     dim_csv: Path
+    workload: str = "seed"  # "tianchi": other data, and the CUMULATE analysis besides the seed's
+
+    @property
+    def cumulate(self) -> bool:
+        return self.workload == "tianchi"
+
+    def runs_dir(self, work: Path) -> Path:
+        name = f"n{self.events}" if self.workload == "seed" else f"{self.workload}_n{self.events}"
+        runs = work / "runs" / name
+        runs.mkdir(parents=True, exist_ok=True)
+        return runs
 
 
 def _generator_fingerprint(config: TianchiConfig) -> str:
@@ -94,8 +109,14 @@ def prepare_data(events: int, work: Path) -> Dataset:
         console.print(
             f"  done in {time.perf_counter() - started:.1f} s ({jsonl.stat().st_size / 2**20:.0f} MB)"
         )
-    rows = category_rows(config)
-    dim_tag = f"c{config.categories}"
+    dim_db, dim_csv = _write_dimension(config.categories, data)
+    return Dataset(events, jsonl, dim_db, dim_csv)
+
+
+def _write_dimension(categories: int, data: Path) -> tuple[Path, Path]:
+    """The category dimension (`category_rows`: ids 1..categories but every 50th) as SQLite and CSV."""
+    rows = category_rows(TianchiConfig(categories=categories))
+    dim_tag = f"c{categories}"
     dim_db = data / f"category_{dim_tag}.db"
     if not dim_db.exists():
         tmp = dim_db.with_suffix(".tmp")
@@ -108,7 +129,31 @@ def prepare_data(events: int, work: Path) -> Dataset:
     if not dim_csv.exists():
         with dim_csv.open("w", newline="") as f:
             csv.writer(f).writerows(rows)  # no header: Flink's csv format has none
-    return Dataset(events, jsonl, dim_db, dim_csv)
+    return dim_db, dim_csv
+
+
+def prepare_tianchi_data(events: int, work: Path) -> Dataset:
+    """The tianchi workload's events file (cached by shape and the generator's source) and its
+    category dimension."""
+    shape = tianchi_workload.TianchiShape(events)
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    source = hashlib.sha1(inspect.getsource(tianchi_workload).encode()).hexdigest()[:8]
+    jsonl = data / f"tianchi_{shape.tag()}_{source}.jsonl"
+    if not jsonl.exists():
+        console.print(
+            f"generating {events:,} Tianchi-shaped events ({shape.users:,} users, {shape.items:,} items, "
+            f"{shape.categories:,} categories, {tianchi_workload.DAYS} days) into {jsonl} ..."
+        )
+        started = time.perf_counter()
+        tmp = jsonl.with_suffix(".tmp")
+        tianchi_workload.write_events(shape, tmp)
+        tmp.replace(jsonl)
+        console.print(
+            f"  done in {time.perf_counter() - started:.1f} s ({jsonl.stat().st_size / 2**20:.0f} MB)"
+        )
+    dim_db, dim_csv = _write_dimension(shape.categories, data)
+    return Dataset(events, jsonl, dim_db, dim_csv, "tianchi")
 
 
 @dataclass
@@ -149,6 +194,14 @@ def flink_python() -> Path | None:
     return FLINK_PYTHON if FLINK_PYTHON.exists() else None
 
 
+def pathway_python() -> Path | None:
+    """$CLICKSTREAM_PATHWAY_PYTHON, else .ci/pathway-venv (`bash benchmarks/pathway-venv.sh`)."""
+    env = os.environ.get("CLICKSTREAM_PATHWAY_PYTHON")
+    if env:
+        return Path(env)
+    return PATHWAY_PYTHON if PATHWAY_PYTHON.exists() else None
+
+
 @dataclass
 class Run:
     system: str
@@ -165,14 +218,18 @@ def _check(m: Measurement, system: str) -> None:
 
 def run_clickstream(data: Dataset, work: Path, sinks: str, index: int) -> Run:
     system = CLICKSTREAM if sinks == "blackhole" else CLICKSTREAM_SQLITE
-    runs = work / "runs" / f"n{data.events}"
-    runs.mkdir(parents=True, exist_ok=True)
+    runs = data.runs_dir(work)
     results_db = runs / f"results_{sinks}_{index}.db"
     results_db.unlink(missing_ok=True)
     script = runs / f"clickstream_{sinks}.sql"
     script.write_text(
         clickstream_script(
-            str(data.jsonl), str(data.dim_db), sinks, str(results_db), dead_letters=str(runs / "dead-letters")
+            str(data.jsonl),
+            str(data.dim_db),
+            sinks,
+            str(results_db),
+            dead_letters=str(runs / "dead-letters"),
+            cumulate=data.cumulate,
         )
     )
     out = runs / f"clickstream_{sinks}_{index}.json"
@@ -197,11 +254,11 @@ def run_flink(
 ) -> Run:
     """PyFlink on the seed; `options`: Flink settings besides the defaults (`--set KEY=VALUE`);
     `log_dir`: where Flink's log goes (else PyFlink's own directory, shared by its runs)."""
-    runs = work / "runs" / f"n{data.events}"
-    runs.mkdir(parents=True, exist_ok=True)
+    runs = data.runs_dir(work)
     out = runs / f"flink_{index}.json"
     env = {**os.environ, "TZ": "UTC", **({"FLINK_LOG_DIR": str(log_dir)} if log_dir else {})}
     sets = [arg for key, value in (options or {}).items() for arg in ("--set", f"{key}={value}")]
+    sets += ["--cumulate"] if data.cumulate else []
     m = measure(
         [str(python), "-m", "benchmarks.flink_job", *sets, str(data.jsonl), str(data.dim_csv), str(out)],
         cwd=REPO,
@@ -213,11 +270,11 @@ def run_flink(
 
 
 def run_duckdb(data: Dataset, work: Path, index: int) -> Run:
-    runs = work / "runs" / f"n{data.events}"
-    runs.mkdir(parents=True, exist_ok=True)
+    runs = data.runs_dir(work)
     out = runs / f"duckdb_{index}.json"
+    flags = ["--cumulate"] if data.cumulate else []
     m = measure(
-        [sys.executable, "-m", "benchmarks.duckdb_job", str(data.jsonl), str(data.dim_csv), str(out)],
+        [sys.executable, "-m", "benchmarks.duckdb_job", *flags, str(data.jsonl), str(data.dim_csv), str(out)],
         cwd=REPO,
         log_prefix=runs / f"duckdb_{index}",
     )
@@ -225,7 +282,34 @@ def run_duckdb(data: Dataset, work: Path, index: int) -> Run:
     return Run(DUCKDB, data.events, m, {"results": json.loads(out.read_text())})
 
 
-def run_system(system: str, data: Dataset, work: Path, index: int, flink: Path | None) -> Run:
+def run_pathway(data: Dataset, work: Path, python: Path, index: int | str, collect: bool = False) -> Run:
+    """Pathway on the tianchi workload (`benchmarks/pathway_job.py`), in streaming mode, as many
+    worker threads as cores; `collect`: its final rows into the report (for the check)."""
+    runs = data.runs_dir(work)
+    out = runs / f"pathway_{index}.json"
+    threads = str(os.cpu_count() or 1)
+    env = {**os.environ, "PATHWAY_THREADS": threads, "PYTHONPATH": str(REPO)}
+    command = [
+        str(python),
+        "-m",
+        "benchmarks.pathway_job",
+        str(data.jsonl),
+        str(data.dim_csv),
+        str(data.events),
+    ]
+    m = measure(
+        [*command, str(out), *(["--collect"] if collect else [])],
+        cwd=REPO,
+        log_prefix=runs / f"pathway_{index}",
+        env=env,
+    )
+    _check(m, PATHWAY)
+    return Run(PATHWAY, data.events, m, json.loads(out.read_text()))
+
+
+def run_system(
+    system: str, data: Dataset, work: Path, index: int, flink: Path | None, pathway: Path | None = None
+) -> Run:
     if system == CLICKSTREAM:
         return run_clickstream(data, work, "blackhole", index)
     if system == CLICKSTREAM_SQLITE:
@@ -233,6 +317,9 @@ def run_system(system: str, data: Dataset, work: Path, index: int, flink: Path |
     if system == PYFLINK:
         assert flink is not None
         return run_flink(data, work, flink, index)
+    if system == PATHWAY:
+        assert pathway is not None
+        return run_pathway(data, work, pathway, index)
     return run_duckdb(data, work, index)
 
 
@@ -286,7 +373,7 @@ def profile_clickstream(data: Dataset, work: Path, top: int = 30) -> None:
     """Run the blackhole variant once more under cProfile and print where the time goes."""
     import pstats
 
-    runs = work / "runs" / f"n{data.events}"
+    runs = data.runs_dir(work)
     script = runs / "clickstream_blackhole.sql"
     prof = runs / "clickstream_blackhole.prof"
     subprocess.run(
@@ -316,14 +403,16 @@ def profile_clickstream(data: Dataset, work: Path, top: int = 30) -> None:
 # --- correctness ------------------------------------------------------------------------------
 
 
-def sanity_check(events: int, sqlite_run: Run, duck: Run) -> list[str]:
-    """Our engine's SQLite results vs DuckDB's batch answers. Returns failures (empty: agree)."""
+def sanity_check(events: int, sqlite_run: Run, duck: Run, cumulate: bool = False) -> list[str]:
+    """Our engine's SQLite results vs DuckDB's batch answers. Returns failures (empty: agree).
+    `cumulate`: also every (window_end, uv) row of the CUMULATE analysis (the tianchi workload)."""
     expected = duck.detail["results"]
     assert isinstance(expected, dict)
     with sqlite3.connect(str(sqlite_run.detail["results_db"])) as conn:
         hourly = conn.execute("SELECT hour_of_day, buy_cnt FROM buy_cnt_per_hour").fetchall()
         uv = conn.execute("SELECT date_str, MAX(uv) FROM cumulative_uv GROUP BY date_str").fetchall()
         top = conn.execute("SELECT category_name, buy_cnt FROM top_category").fetchall()
+        steps = conn.execute("SELECT window_end, uv FROM uv_per_10min").fetchall() if cumulate else []
     duck_hourly = [tuple(r) for r in expected["buy_cnt_per_hour"]["rows"]]
     duck_uv = {r[0]: r[2] for r in expected["cumulative_uv"]["rows"]}
     duck_top = {r[0]: r[1] for r in expected["top_category"]["rows"]}
@@ -341,6 +430,68 @@ def sanity_check(events: int, sqlite_run: Run, duck: Run) -> list[str]:
         failures.append(f"final cumulative UV per date differs: {dict(uv)} != {duck_uv}")
     if dict(top) != duck_top:
         failures.append("top_category differs")
+    if cumulate:
+        duck_steps = Counter(tuple(r) for r in expected["uv_per_10min"]["rows"])
+        console.print(
+            f"[bold]check[/] {events:,} events: CUMULATE UV windows clickstream {len(steps):,} vs DuckDB "
+            f"{sum(duck_steps.values()):,}, last of each day equal to the day's UV: "
+            f"{_last_steps(duck_steps) == {d: u for d, u in duck_uv.items()}}"
+        )
+        if Counter(steps) != duck_steps:
+            failures.append("uv_per_10min (window_end, uv) rows differ")
+    return failures
+
+
+def _last_steps(steps: Counter[tuple[str, int]]) -> dict[str, int]:
+    """Each date's UV at its last 10-minute step (window_end = the next day's 00:00)."""
+    import datetime
+
+    last = {}
+    for end, uv in steps:
+        if end.endswith("00:00"):
+            day = datetime.date.fromisoformat(end[:10]) - datetime.timedelta(days=1)
+            last[day.isoformat()] = uv
+    return last
+
+
+def pathway_check(events: int, collect: Run, duck: Run) -> list[str]:
+    """Pathway's final rows (a `--collect` run) vs DuckDB's batch answers: the anchor computes
+    the same thing. Returns failures (empty: agree)."""
+    import datetime
+
+    ours = collect.detail["results"]
+    expected = duck.detail["results"]
+    assert isinstance(ours, dict) and isinstance(expected, dict)
+    start = datetime.datetime(2017, 11, 25)
+    failures = []
+    hourly = Counter((r["hour_of_day"], r["buy_cnt"]) for r in ours["buy_cnt_per_hour"])
+    if hourly != Counter(tuple(r) for r in expected["buy_cnt_per_hour"]["rows"]):
+        failures.append("Pathway: hourly (hour_of_day, buy_cnt) rows differ")
+    if {r["date_str"]: r["uv"] for r in ours["cumulative_uv"]} != {
+        r[0]: r[2] for r in expected["cumulative_uv"]["rows"]
+    }:
+        failures.append("Pathway: UV per date differs")
+    if {r["category_name"]: r["buy_cnt"] for r in ours["top_category"]} != {
+        r[0]: r[1] for r in expected["top_category"]["rows"]
+    }:
+        failures.append("Pathway: top_category differs")
+    steps = Counter(
+        (
+            (
+                datetime.datetime.combine(datetime.date.fromisoformat(r["date_str"]), start.time())
+                + datetime.timedelta(minutes=10 * (r["step"] + 1))
+            ).strftime("%Y-%m-%d %H:%M"),
+            r["uv"],
+        )
+        for r in ours["uv_per_10min"]
+    )
+    if steps != Counter(tuple(r) for r in expected["uv_per_10min"]["rows"]):
+        failures.append("Pathway: uv_per_10min (window_end, uv) rows differ")
+    console.print(
+        f"[bold]check[/] {events:,} events: Pathway's final rows vs DuckDB: "
+        f"{'equal' if not failures else 'DIFFERENT'} "
+        "(hourly, UV per date, top categories, UV per 10-minute step)"
+    )
     return failures
 
 
@@ -437,6 +588,10 @@ def _ratio(s: Summary, ref: Summary | None) -> str:
 
 
 SEED_TITLE = "Seed 000: hourly buys (TUMBLE) + cumulative UV + top categories (lookup join)"
+TIANCHI_TITLE = (
+    "Tianchi-shaped data: seed 000's hourly buys + cumulative UV + top categories, "
+    "and UV per 10 minutes (CUMULATE)"
+)
 JOIN_TITLE = "Join: checkouts LEFT JOIN clicks of the hour before (event-time interval join)"
 
 
@@ -480,9 +635,12 @@ def print_table(
     console.print(f"load average (1 min) before each run: {', '.join(loads)}")
 
 
-def print_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int], runs: list[Run]) -> None:
+def print_notes(
+    summaries: dict[tuple[int, str], Summary], sizes: list[int], runs: list[Run], workload: str = "seed"
+) -> None:
     systems = {r.system for r in runs}
-    notes = [
+    notes = _tianchi_notes(sizes, PATHWAY in systems) if workload == "tianchi" else []
+    notes += [
         "clickstream: the seed script as tests/engine/test_seed.py runs it (filesystem json source, "
         "lookup join FOR SYSTEM_TIME AS OF on a jdbc:sqlite dimension with its lookup cache), "
         "all three INSERTs in one job; sinks 'blackhole', or jdbc:sqlite for clickstream → SQLite.",
@@ -522,6 +680,31 @@ def print_notes(summaries: dict[tuple[int, str], Summary], sizes: list[int], run
             )
     notes += _scaling_notes(summaries, sizes, SYSTEMS)
     _print_notes(notes)
+
+
+def _tianchi_notes(sizes: list[int], pathway: bool) -> list[str]:
+    notes = []
+    for n in sizes:
+        shape = tianchi_workload.TianchiShape(n)
+        notes.append(
+            f"data at {n:,}: {shape.users:,} users, {shape.items:,} items, {shape.categories:,} categories "
+            f"(the real set's ratios, floors 100 / 1,000 / 100), nine days 2017-11-25..12-03 at every size, "
+            "~89.5% pv, 5.5% cart, 2.9% fav, 2.1% buy; user activity ∝ rank^-0.5, item popularity ∝ "
+            "rank^-0.7; up to 3 s out of order."
+        )
+    notes.append(
+        "tianchi: the seed's three INSERTs (the same SQL text as the seed rows) and a fourth, "
+        "COUNT(DISTINCT user_id) per CUMULATE(ts, 10 min, 1 day) window; PyFlink and DuckDB likewise."
+    )
+    if pathway:
+        notes.append(
+            "Pathway: the four analyses with its table API (benchmarks/pathway_job.py), "
+            "pw.io.jsonlines in streaming mode (commits every 1.5 s, its default), PATHWAY_THREADS = cores, "
+            "results into pw.io.null; the process ends when every event is read and every result has "
+            "closed that commit. CUMULATE: per (day, user) first 10-minute step, new users per step, "
+            "summed over the steps up to each one."
+        )
+    return notes
 
 
 def _scaling_notes(
@@ -596,6 +779,58 @@ def print_join_notes(
     _print_notes(notes)
 
 
+# --- goals (issue 15) --------------------------------------------------------------------------
+
+PYFLINK_GOAL, PATHWAY_GOAL, DUCKDB_GOAL, CPU_FLAT_GOAL = 10.0, 5.0, 2.0, 1.2
+
+
+def _verdict(met: bool) -> str:
+    return "[green]met[/]" if met else "[red]missed[/]"
+
+
+def goal_lines(summaries: dict[tuple[int, str], Summary], sizes: list[int]) -> list[str]:
+    """Issue 15's goals for clickstream (blackhole sinks), each met or missed with its figure."""
+    lines = []
+    for n in sizes:
+        ours = summaries.get((n, CLICKSTREAM))
+        if ours is None:
+            continue
+        for ref, goal in ((PYFLINK, PYFLINK_GOAL), (PATHWAY, PATHWAY_GOAL)):
+            other = summaries.get((n, ref))
+            if other is not None:
+                ratio = ours.events_per_s / other.events_per_s
+                lines.append(
+                    f"{n:,}: events/s ≥ {goal:g}× {ref}'s: {_verdict(ratio >= goal)}, "
+                    f"{ours.events_per_s:,.0f} ÷ {other.events_per_s:,.0f} = {ratio:.1f}×"
+                )
+        duck = summaries.get((n, DUCKDB))
+        if duck is not None:
+            ratio = ours.wall_s / duck.wall_s
+            lines.append(
+                f"{n:,}: time ≤ {DUCKDB_GOAL:g}× the DuckDB batch time: {_verdict(ratio <= DUCKDB_GOAL)}, "
+                f"{ours.wall_s:.2f} s ÷ {duck.wall_s:.2f} s = {ratio:.2f}×"
+            )
+    measured = [n for n in sizes if (n, CLICKSTREAM) in summaries]
+    if len(measured) > 1:
+        small, large = summaries[(min(measured), CLICKSTREAM)], summaries[(max(measured), CLICKSTREAM)]
+        per_m = [s.cpu_s / (s.events / 1e6) for s in (small, large)]
+        ratio = per_m[1] / per_m[0]
+        lines.append(
+            f"CPU s per million events flat (≤ {CPU_FLAT_GOAL:g}×), "
+            f"{small.events:,} → {large.events:,}: "
+            f"{_verdict(ratio <= CPU_FLAT_GOAL)}, {per_m[0]:.2f} → {per_m[1]:.2f} s = {ratio:.2f}×"
+        )
+    return lines
+
+
+def print_goals(summaries: dict[tuple[int, str], Summary], sizes: list[int], workload: str) -> None:
+    lines = goal_lines(summaries, sizes)
+    if lines:
+        console.print(f"[bold]goals ({workload}, clickstream with blackhole sinks)[/]")
+        for line in lines:
+            console.print(f" • {line}")
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -612,39 +847,56 @@ def _run_one(label: str, n: int, i: int, runs_per: int, loads: list[str], job: C
     return run
 
 
-def run_seed(args: argparse.Namespace, sizes: list[int], work: Path, flink: Path | None) -> list[str]:
-    """The seed workload at every size: runs, table, notes. Returns correctness failures."""
+def run_seed(
+    args: argparse.Namespace,
+    sizes: list[int],
+    work: Path,
+    flink: Path | None,
+    pathway: Path | None = None,
+    workload: str = "seed",
+) -> list[str]:
+    """The seed or the tianchi workload (the same SQL over other data, plus the CUMULATE
+    analysis, plus Pathway) at every size: runs, table, notes. Returns correctness failures."""
+    prepare = prepare_tianchi_data if workload == "tianchi" else prepare_data
+    pathway = pathway if workload == "tianchi" else None
     runs: list[Run] = []
     loads: list[str] = []
     failures: list[str] = []
     for n in sizes:
-        data = prepare_data(n, work)
+        data = prepare(n, work)
+        systems = [CLICKSTREAM, *([] if args.skip_sqlite else [CLICKSTREAM_SQLITE])]
+        systems += [*([PYFLINK] if flink else []), *([PATHWAY] if pathway else []), DUCKDB]
         for i in range(args.runs):
-            systems = [CLICKSTREAM]
-            if not args.skip_sqlite:
-                systems.append(CLICKSTREAM_SQLITE)
-            if flink is not None:
-                systems.append(PYFLINK)
-            systems.append(DUCKDB)
             for system in systems:
-                runs.append(
-                    _run_one(
-                        system, n, i, args.runs, loads, partial(run_system, system, data, work, i, flink)
-                    )
-                )
+                job = partial(run_system, system, data, work, i, flink, pathway)
+                runs.append(_run_one(system, n, i, args.runs, loads, job))
         by_system = {r.system: r for r in runs if r.events == n}
         if CLICKSTREAM_SQLITE in by_system:
-            failures += sanity_check(n, by_system[CLICKSTREAM_SQLITE], by_system[DUCKDB])
+            failures += sanity_check(n, by_system[CLICKSTREAM_SQLITE], by_system[DUCKDB], data.cumulate)
+        if pathway and args.check_pathway:
+            collect = _run_one(
+                "Pathway (collect, for the check)",
+                n,
+                0,
+                1,
+                [],
+                partial(run_pathway, data, work, pathway, "collect", True),
+            )
+            failures += pathway_check(n, collect, by_system[DUCKDB])
 
     summaries = summarize(runs)
-    print_table(summaries, sizes, loads)
-    print_notes(summaries, sizes, runs)
+    print_table(summaries, sizes, loads, TIANCHI_TITLE if workload == "tianchi" else SEED_TITLE)
+    print_notes(summaries, sizes, runs, workload)
+    if workload == "tianchi":
+        print_goals(summaries, sizes, "tianchi")
     if args.profile:
-        profile_clickstream(prepare_data(max(sizes), work), work)
+        profile_clickstream(prepare(max(sizes), work), work)
     if not failures and not args.skip_sqlite:
         console.print(
             "[green]✓ clickstream (SQLite sinks) and DuckDB agree on the hourly buy counts "
-            "(per window and sum), final UV per date and top categories[/]"
+            "(per window and sum), final UV per date and top categories"
+            + (", and every CUMULATE window's UV" if workload == "tianchi" else "")
+            + "[/]"
         )
     return failures
 
@@ -675,6 +927,7 @@ def run_join(args: argparse.Namespace, sizes: list[int], work: Path, flink: Path
     summaries = summarize(runs)
     print_table(summaries, sizes, loads, JOIN_TITLE, JOIN_SYSTEMS)
     print_join_notes(summaries, sizes, runs, datasets)
+    print_goals(summaries, sizes, "join")
     if not failures and not args.skip_check:
         console.print(
             "[green]✓ clickstream (collect) and DuckDB agree on the join's rows (count, matched, "
@@ -692,7 +945,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workload",
         default="seed",
-        help="seed, join, or a comma-separated list, one table each (default seed)",
+        help="seed, tianchi, join, or a comma-separated list, one table each (default seed)",
     )
     parser.add_argument(
         "--events",
@@ -701,6 +954,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=1, help="runs per system and size (median wall)")
     parser.add_argument("--skip-flink", action="store_true", help="do not run PyFlink")
+    parser.add_argument("--skip-pathway", action="store_true", help="tianchi: do not run Pathway")
+    parser.add_argument(
+        "--check-pathway",
+        action="store_true",
+        help="tianchi: run Pathway once more, collecting its final rows, and compare them with DuckDB's",
+    )
     parser.add_argument(
         "--skip-sqlite",
         action="store_true",
@@ -735,9 +994,22 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no PyFlink python: set CLICKSTREAM_PYFLINK_PYTHON or use --skip-flink")
     console.print(_versions(flink))
 
+    pathway = None
+    if "tianchi" in workloads and not args.skip_pathway:
+        pathway = pathway_python()
+        if pathway is None or not pathway.exists():
+            raise SystemExit(
+                "no Pathway python: run `bash benchmarks/pathway-venv.sh`, set CLICKSTREAM_PATHWAY_PYTHON "
+                "or use --skip-pathway"
+            )
+        console.print(f"Pathway: {pathway}")
+
     failures: list[str] = []
     for workload in workloads:
-        failures += (run_seed if workload == "seed" else run_join)(args, sizes, work, flink)
+        if workload == "join":
+            failures += run_join(args, sizes, work, flink)
+        else:
+            failures += run_seed(args, sizes, work, flink, pathway, workload)
     if failures:
         console.print("[bold red]CORRECTNESS CHECK FAILED[/]")
         for f in failures:

@@ -130,25 +130,43 @@ GROUP BY category_name"""
 INSERTS = (HOURLY_INSERT, UV_INSERT, TOP_INSERT)
 SINK_TABLES = ("buy_cnt_per_hour", "cumulative_uv", "top_category")
 
+# The tianchi workload's fourth analysis: the cumulative UV as Flink's CUMULATE window (the
+# seed's GROUP BY date_str, as a window per 10-minute step of each day that fires once).
+CUMULATE_SINK_DDL = """
+CREATE TABLE uv_per_10min (
+    window_end STRING,
+    uv BIGINT
+) WITH ({sink})"""
+
+CUMULATE_INSERT = """
+INSERT INTO uv_per_10min
+SELECT DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm'), COUNT(DISTINCT user_id)
+FROM TABLE(CUMULATE(TABLE user_behavior, DESCRIPTOR(ts), INTERVAL '10' MINUTES, INTERVAL '1' DAY))
+GROUP BY window_start, window_end"""
+
 BLACKHOLE = "'connector' = 'blackhole'"
 
 
-def _sinks(kind: str, results_db: str | None) -> str:
+def _sink_options(kind: str, results_db: str | None, table: str) -> str:
     if kind == "blackhole":
-        options = dict.fromkeys(SINK_TABLES, BLACKHOLE)
-    elif kind == "sqlite":
+        return BLACKHOLE
+    if kind == "sqlite":
         assert results_db is not None
-        options = {
-            t: f"'connector' = 'jdbc', 'url' = 'jdbc:sqlite:{results_db}', 'table-name' = '{t}'"
-            for t in SINK_TABLES
-        }
-    else:
-        raise ValueError(f"unknown sink kind {kind!r}")
+        return f"'connector' = 'jdbc', 'url' = 'jdbc:sqlite:{results_db}', 'table-name' = '{table}'"
+    raise ValueError(f"unknown sink kind {kind!r}")
+
+
+def _sinks(kind: str, results_db: str | None) -> str:
     return SINKS_DDL.format(
-        hourly_sink=options["buy_cnt_per_hour"],
-        uv_sink=options["cumulative_uv"],
-        top_sink=options["top_category"],
+        hourly_sink=_sink_options(kind, results_db, "buy_cnt_per_hour"),
+        uv_sink=_sink_options(kind, results_db, "cumulative_uv"),
+        top_sink=_sink_options(kind, results_db, "top_category"),
     )
+
+
+def _cumulate(kind: str, results_db: str | None) -> list[str]:
+    """The CUMULATE analysis's sink DDL and INSERT."""
+    return [CUMULATE_SINK_DDL.format(sink=_sink_options(kind, results_db, "uv_per_10min")), CUMULATE_INSERT]
 
 
 def file_source(events: str) -> str:
@@ -189,9 +207,11 @@ def clickstream_script(
     results_db: str | None = None,
     dead_letters: str | None = None,
     source: str | None = None,
+    cumulate: bool = False,
 ) -> str:
     """The seed as `tests/engine/test_seed.py` runs it; `sinks` is 'blackhole' or 'sqlite'.
-    `source`: another `user_behavior` DDL (`log_source`) than the json file `events`."""
+    `source`: another `user_behavior` DDL (`log_source`) than the json file `events`;
+    `cumulate`: also the CUMULATE analysis (the tianchi workload)."""
     parts = []
     if dead_letters:
         parts.append(f"SET 'dead-letter.dir' = '{dead_letters}'")
@@ -203,19 +223,26 @@ def clickstream_script(
         UV_INSERT,
         LOOKUP_VIEW,
         TOP_INSERT,
+        *(_cumulate(sinks, results_db) if cumulate else []),
     ]
     return ";\n".join(p.strip() for p in parts) + ";\n"
 
 
-def flink_statements(events: str, dim_csv: str) -> tuple[list[str], list[str]]:
-    """(setup statements, INSERTs for one STATEMENT SET) for PyFlink, all sinks `blackhole`."""
+def flink_statements(events: str, dim_csv: str, cumulate: bool = False) -> tuple[list[str], list[str]]:
+    """(setup statements, INSERTs for one STATEMENT SET) for PyFlink, all sinks `blackhole`;
+    `cumulate`: also the CUMULATE analysis (the tianchi workload)."""
     setup = [
         file_source(events),
         *_sinks("blackhole", None).split(";"),
         CSV_DIM_DDL.format(csv=dim_csv),
         REGULAR_JOIN_VIEW,
     ]
-    return [s.strip() for s in setup if s.strip()], [s.strip() for s in INSERTS]
+    inserts = list(INSERTS)
+    if cumulate:
+        sink_ddl, insert = _cumulate("blackhole", None)
+        setup.append(sink_ddl)
+        inserts.append(insert)
+    return [s.strip() for s in setup if s.strip()], [s.strip() for s in inserts]
 
 
 def duckdb_source(events: str) -> str:
@@ -226,9 +253,36 @@ def duckdb_source(events: str) -> str:
     return f"read_json('{events}', format = 'newline_delimited', columns = {columns})"
 
 
-def duckdb_queries(events: str, dim_csv: str) -> dict[str, str]:
-    """One batch query per analysis; `ts` is read as a UTC TIMESTAMP (the session zone is UTC)."""
+def duckdb_queries(events: str, dim_csv: str, cumulate: bool = False) -> dict[str, str]:
+    """One batch query per analysis; `ts` is read as a UTC TIMESTAMP (the session zone is UTC).
+    `cumulate`: also the CUMULATE analysis (the tianchi workload)."""
     src = duckdb_source(events)
+    queries = _seed_duckdb_queries(src, dim_csv)
+    if cumulate:
+        queries["uv_per_10min"] = duckdb_cumulate_query(src)
+    return queries
+
+
+def duckdb_cumulate_query(src: str) -> str:
+    """CUMULATE(ts, 10 min, 1 day) with COUNT(DISTINCT user_id), as a batch: each (day, user)'s
+    first 10-minute step, and at every step end from the day's first non-empty step (the windows
+    Flink fires) the users first seen before it."""
+    return f"""
+        WITH firsts AS (
+          SELECT time_bucket(INTERVAL 1 DAY, ts) AS day,
+                 time_bucket(INTERVAL 10 MINUTE, min(ts)) + INTERVAL 10 MINUTE AS first_end
+          FROM {src} GROUP BY day, user_id),
+        new_users AS (SELECT day, first_end, count(*) AS n FROM firsts GROUP BY ALL),
+        ends AS (
+          SELECT day, unnest(generate_series(min(first_end), day + INTERVAL 1 DAY, INTERVAL 10 MINUTE))
+                 AS window_end
+          FROM new_users GROUP BY day)
+        SELECT strftime(e.window_end, '%Y-%m-%d %H:%M') AS window_end, sum(u.n) AS uv
+        FROM ends AS e JOIN new_users AS u ON u.day = e.day AND u.first_end <= e.window_end
+        GROUP BY e.window_end"""
+
+
+def _seed_duckdb_queries(src: str, dim_csv: str) -> dict[str, str]:
     dim = (
         f"read_csv('{dim_csv}', header = false, "
         "columns = {'sub_category_id': 'BIGINT', 'parent_category_name': 'VARCHAR'})"
