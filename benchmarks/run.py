@@ -283,12 +283,12 @@ def run_duckdb(data: Dataset, work: Path, index: int) -> Run:
 
 
 def run_pathway(data: Dataset, work: Path, python: Path, index: int | str, collect: bool = False) -> Run:
-    """Pathway on the tianchi workload (`benchmarks/pathway_job.py`), in streaming mode, as many
-    worker threads as cores; `collect`: its final rows into the report (for the check)."""
+    """Pathway on the tianchi workload (`benchmarks/pathway_job.py`), in streaming mode, with its
+    defaults (one worker thread unless $PATHWAY_THREADS says otherwise: two were no faster at 1M);
+    `collect`: its final rows into the report (for the check)."""
     runs = data.runs_dir(work)
     out = runs / f"pathway_{index}.json"
-    threads = str(os.cpu_count() or 1)
-    env = {**os.environ, "PATHWAY_THREADS": threads, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [
         str(python),
         "-m",
@@ -643,7 +643,8 @@ def print_notes(
     notes += [
         "clickstream: the seed script as tests/engine/test_seed.py runs it (filesystem json source, "
         "lookup join FOR SYSTEM_TIME AS OF on a jdbc:sqlite dimension with its lookup cache), "
-        "all three INSERTs in one job; sinks 'blackhole', or jdbc:sqlite for clickstream → SQLite.",
+        f"all {'four' if workload == 'tianchi' else 'three'} INSERTs in one job; sinks 'blackhole', "
+        "or jdbc:sqlite for clickstream → SQLite.",
     ]
     if PYFLINK in systems:
         notes.append(
@@ -656,7 +657,7 @@ def print_notes(
             "under the default ERROR."
         )
     notes += [
-        "DuckDB batch: one query per analysis over read_json(...) of the same file (three scans); "
+        "DuckDB batch: one query per analysis over read_json(...) of the same file (one scan each); "
         "cumulative UV is the final value per date, not the 10-minute curve; dimension from the csv.",
         "peak RSS: the larger of the /proc tree sum sampled every 50 ms and wait4's ru_maxrss "
         "(largest single process). CPU s: user+sys of the tree.",
@@ -677,6 +678,14 @@ def print_notes(
             notes.append(
                 f"clickstream time split at {n:,} (first run): import "
                 f"{ours.detail.get('import_s')} s, script {ours.detail.get('run_s')} s."
+            )
+    for n in sizes:
+        pathway = next((r for r in runs if r.system == PATHWAY and r.events == n), None)
+        if pathway:
+            notes.append(
+                f"Pathway time split at {n:,} (first run): import {pathway.detail.get('import_s')} s, "
+                f"build and run the dataflow {pathway.detail.get('run_s')} s "
+                f"({pathway.detail.get('mode')} mode)."
             )
     notes += _scaling_notes(summaries, sizes, SYSTEMS)
     _print_notes(notes)
@@ -699,7 +708,8 @@ def _tianchi_notes(sizes: list[int], pathway: bool) -> list[str]:
     if pathway:
         notes.append(
             "Pathway: the four analyses with its table API (benchmarks/pathway_job.py), "
-            "pw.io.jsonlines in streaming mode (commits every 1.5 s, its default), PATHWAY_THREADS = cores, "
+            "pw.io.jsonlines in streaming mode (commits every 1.5 s, its default), its default of one worker "
+            "thread ($PATHWAY_THREADS), "
             "results into pw.io.null; the process ends when every event is read and every result has "
             "closed that commit. CUMULATE: per (day, user) first 10-minute step, new users per step, "
             "summed over the steps up to each one."
