@@ -7,7 +7,8 @@ standard library and Pathway. The events file is read with ``pw.io.jsonlines.rea
 ``autocommit_duration_ms``, 1,500 ms by default, and the dataflow updates its results commit by
 commit). Streaming mode never ends by itself (it waits for the file to grow), so this job
 watches the count of rows read and, once all ``EXPECTED_EVENTS`` are in and every result
-table's frontier has passed the commit that completed the input, writes its report and exits.
+table has been computed through the commit that completed the input (`_probe`), writes its
+report and exits.
 ``--static`` reads the file in one commit instead (Pathway's static mode; ``pw.run`` returns).
 
 The same analyses as the SQL of `workload.py` (seed 000's three, plus the cumulative UV as a
@@ -138,6 +139,14 @@ class _Finish:
             os._exit(0)  # streaming mode would otherwise wait for the file to grow, forever
 
 
+def _probe(pw, count, table):  # type: ignore[no-untyped-def]
+    """A one-row table that changes at every commit (with the input's count) and is computed from
+    `table` too: a subscription to `table` itself is told nothing at a commit that did not change
+    it (or ever, if it stays empty), but a join's time closes only once both its inputs' have."""
+    rows = table.reduce(rows=pw.reducers.count())
+    return count.join_left(rows, id=pw.left.id).select(pw.left.n, rows=pw.right.rows)
+
+
 def _apply(rows, key, row, time, is_addition) -> None:  # type: ignore[no-untyped-def]
     if is_addition:
         rows[key] = row
@@ -187,8 +196,9 @@ def main(argv: list[str]) -> int:
     count = raw.reduce(n=pw.reducers.count())
     pw.io.subscribe(count, on_change=finish.on_count)
     for name, table in results.items():
+        probe = _probe(pw, count, table)
         pw.io.subscribe(
-            table, on_change=lambda *a, **k: None, on_time_end=lambda t, n=name: finish.on_time_end(n, t)
+            probe, on_change=lambda *a, **k: None, on_time_end=lambda t, n=name: finish.on_time_end(n, t)
         )
     pw.run(monitoring_level=pw.MonitoringLevel.NONE)
     return 1  # not reached: the input is complete before streaming mode would end
