@@ -7,6 +7,7 @@ not asserted (a test machine is shared); that it runs, checks and reports is."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -109,3 +110,27 @@ def test_goals_say_met_or_missed_with_the_figures() -> None:
         "(CPU s: 3.00 ÷ 1.00 = 3.00×)",
         "CPU s per million events flat (≤ 1.2×), 1,000,000 → 10,000,000: missed, 3.00 → 4.00 s = 1.33×",
     ]
+
+
+def test_pathway_streaming_run_ends_when_a_result_stays_empty(tmp_path: Path) -> None:
+    """No buys: two results never change; the run must still end once every event is in."""
+    python = pathway_python()
+    if python is None or not python.exists():
+        pytest.skip("no Pathway venv (bash benchmarks/pathway-venv.sh)")
+    events, dim, out = tmp_path / "pv.jsonl", tmp_path / "dim.csv", tmp_path / "out.json"
+    line = '{{"user_id":{u},"item_id":7,"category_id":3,"behavior":"pv","ts":"2017-11-25T00:0{u}:00Z"}}\n'
+    events.write_text("".join(line.format(u=u) for u in range(5)))
+    dim.write_text("3,Books\n")
+    done = subprocess.run(
+        [str(python), "-m", "benchmarks.pathway_job", str(events), str(dim), "5", str(out), "--collect"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    assert results["buy_cnt_per_hour"] == [] and results["top_category"] == []
+    assert results["cumulative_uv"] == [{"date_str": "2017-11-25", "time_str": "00:00", "uv": 5}]
