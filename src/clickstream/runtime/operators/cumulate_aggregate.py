@@ -60,8 +60,9 @@ class CumulateWindowAggregateOperator(WindowAggregateOperator):
     def _fire(self, windows: list[tuple[int, int]], watermark: int) -> pa.Table:
         fired = pa.table({"w_start": [w[0] for w in windows], "w_end": [w[1] for w in windows]})
         p = self.prefix
-        self._bucket_partials(fired)
-        self._bucket_distinct_values(fired)
+        spans = _spans(windows)
+        self._bucket_partials(spans)
+        self._bucket_distinct_values(spans)
         self._run_accumulators(fired)
         result = self._emit(watermark)
         self._keep_running_accumulators(fired)
@@ -71,7 +72,17 @@ class CumulateWindowAggregateOperator(WindowAggregateOperator):
     def _window_start(self, slice_end: str) -> str:
         return _floor(f"({slice_end} - {self.slice})", self.size)
 
-    def _bucket_partials(self, fired: pa.Table) -> None:
+    def _bucketed(self, table: str, more: str = "") -> str:
+        """The rows of `table` whose first window is among those firing now (`spans`), with that
+        window's end as `__b` (the firing ends of a start are consecutive steps: a hash join, not
+        an ASOF join, finds it)."""
+        return (
+            f"(SELECT t.*, greatest(t.__min_end, s.first_end) AS __b FROM (SELECT *, "
+            f"{self._window_start('__slice')} AS __ws{more} FROM {table}) t JOIN spans s "
+            "ON t.__ws = s.w_start AND t.__min_end <= s.last_end)"
+        )
+
+    def _bucket_partials(self, spans: pa.Table) -> None:
         """`<p>_parts`: the waiting partials merged per window start, key and bucket; those
         bucketed leave `<p>_acc`."""
         p, keys = self.prefix, self._key_list()
@@ -80,39 +91,35 @@ class CumulateWindowAggregateOperator(WindowAggregateOperator):
         # its text goes before the slices still open (LISTAGG's order)
         order = f"greatest(__slice, __min_end - {self.slice})"
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_parts AS SELECT a.__ws, {keys}f.w_end AS __b{merges} "
-            f"FROM (SELECT *, {self._window_start('__slice')} AS __ws, {order} AS __order FROM {p}_acc) a "
-            f"ASOF JOIN fired f ON a.__ws = f.w_start AND f.w_end >= a.__min_end "
-            f"GROUP BY a.__ws, {keys}f.w_end",
-            fired=fired,
+            f"CREATE OR REPLACE TEMP TABLE {p}_parts AS SELECT __ws, {keys}__b{merges} "
+            f"FROM {self._bucketed(f'{p}_acc', f', {order} AS __order')} GROUP BY __ws, {keys}__b",
+            spans=spans,
         )
-        self._drop_bucketed(f"{p}_acc", fired)
+        self._drop_bucketed(f"{p}_acc", spans)
 
-    def _bucket_distinct_values(self, fired: pa.Table) -> None:
+    def _bucket_distinct_values(self, spans: pa.Table) -> None:
         """`<p>_new<i>`: each waiting distinct value the window has not seen, with the first bucket
         it is in; they join the window's seen values, and the bucketed ones leave `<p>_d<i>`."""
         p, keys = self.prefix, self._key_list()
         value = DISTINCT_VALUE
         for i, _ in self.distinct:
             self.state.execute(
-                f"CREATE OR REPLACE TEMP TABLE {p}_new{i} AS SELECT b.* FROM (SELECT a.__ws, {keys}"
-                f"a.{value}, min(f.w_end) AS __b FROM (SELECT *, {self._window_start('__slice')} AS "
-                f"__ws FROM {p}_d{i}) a ASOF JOIN fired f ON a.__ws = f.w_start AND "
-                f"f.w_end >= a.__min_end GROUP BY a.__ws, {keys}a.{value}) b "
+                f"CREATE OR REPLACE TEMP TABLE {p}_new{i} AS SELECT b.* FROM (SELECT __ws, {keys}"
+                f"{value}, min(__b) AS __b FROM {self._bucketed(f'{p}_d{i}')} "
+                f"GROUP BY __ws, {keys}{value}) b "
                 f"ANTI JOIN {p}_cumd{i} c ON c.__ws = b.__ws AND c.{value} = b.{value}"
                 + self._same_keys("c", "b"),
-                fired=fired,
+                spans=spans,
             )
             self.state.execute(f"INSERT INTO {p}_cumd{i} SELECT * EXCLUDE (__b) FROM {p}_new{i}")
-            self._drop_bucketed(f"{p}_d{i}", fired)
+            self._drop_bucketed(f"{p}_d{i}", spans)
 
-    def _drop_bucketed(self, table: str, fired: pa.Table) -> None:
-        last = "(SELECT w_start, max(w_end) AS w_end FROM fired GROUP BY w_start)"
+    def _drop_bucketed(self, table: str, spans: pa.Table) -> None:
         self.state_rows_read += (
             self.state.scalar(
-                f"DELETE FROM {table} USING {last} l WHERE l.w_start = "
-                f"{self._window_start(f'{table}.__slice')} AND {table}.__min_end <= l.w_end",
-                fired=fired,
+                f"DELETE FROM {table} USING spans s WHERE s.w_start = "
+                f"{self._window_start(f'{table}.__slice')} AND {table}.__min_end <= s.last_end",
+                spans=spans,
             )
             or 0
         )
@@ -225,3 +232,17 @@ class CumulateWindowAggregateOperator(WindowAggregateOperator):
 
     def _same_keys(self, a: str, b: str) -> str:
         return "".join(f" AND {a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in self.keys)
+
+
+def _spans(windows: list[tuple[int, int]]) -> pa.Table:
+    """The first and last end firing now of each window start."""
+    ends: dict[int, list[int]] = {}
+    for start, end in windows:
+        ends.setdefault(start, []).append(end)
+    return pa.table(
+        {
+            "w_start": list(ends),
+            "first_end": [min(e) for e in ends.values()],
+            "last_end": [max(e) for e in ends.values()],
+        }
+    )
