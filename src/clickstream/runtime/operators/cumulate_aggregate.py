@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from clickstream.runtime.batch import SEQ, WM, quote
+from clickstream.runtime.batch import quote
 from clickstream.runtime.operators.aggregates import DISTINCT_VALUE, ORDERED, accumulators, final
 from clickstream.runtime.operators.window_aggregate import WindowAggregateOperator, _floor, _pyfloor
 from clickstream.runtime.state import JobState
@@ -159,24 +159,10 @@ class CumulateWindowAggregateOperator(WindowAggregateOperator):
         )
 
     def _emit(self, watermark: int) -> pa.Table:
-        p = self.prefix
-        values = [f"m.{k}" for k in self.keys]
         calls = enumerate(self.node.aggregates)
-        values += [f"{final(i, call, 'm')} AS {quote(call.output.name)}" for i, call in calls]
-        start, end, time = (quote(c) for c in self.node.window_columns)
-        values += [
-            f"make_timestamp((m.__ws + {self.offset}) * 1000) AS {start}",
-            f"make_timestamp((m.__b + {self.offset}) * 1000) AS {end}",
-            f"{self._window_time(f'm.__b + {self.offset}')} AS {time}",
-        ]
-        order = ", ".join(["m.__b", "m.__ws"] + [f"m.{k}" for k in self.keys])
-        result = self.state.query(
-            f"SELECT {', '.join(values)}, {self.emitted} + row_number() OVER (ORDER BY {order}) "
-            f"AS {quote(SEQ)}, CAST({watermark} AS BIGINT) AS {quote(WM)} FROM {p}_running m "
-            f"WHERE m.__b > m.__ws ORDER BY {order}"
-        )
-        self.emitted += result.num_rows
-        return result
+        values = [f"{final(i, call, 'm')} AS {quote(call.output.name)}" for i, call in calls]
+        source = f"(SELECT * FROM {self.prefix}_running WHERE __b > __ws) m"  # not the running accumulators
+        return self._window_rows(values, source, ("__ws", "__b"), watermark)
 
     def _keep_running_accumulators(self, fired: pa.Table) -> None:
         """Each key's accumulators at the last firing end become its running accumulator."""

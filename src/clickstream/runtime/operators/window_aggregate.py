@@ -205,22 +205,31 @@ class WindowAggregateOperator(BaseOperator):
     def _fire(self, windows: list[tuple[int, int]], watermark: int) -> pa.Table:
         win = pa.table({"w_start": [w[0] for w in windows], "w_end": [w[1] for w in windows]})
         sql, joins = self._merged()
-        values = [f"m.{k}" for k in self.keys]
+        values = []
         for i, call in enumerate(self.node.aggregates):
             source = f"d{i}" if call.distinct and joins else "m"
             values.append(f"{final(i, call, source)} AS {quote(call.output.name)}")
-        start, end, time = (quote(c) for c in self.node.window_columns)
+        return self._window_rows(values, f"({sql}) m{joins}", ("w_start", "w_end"), watermark, win=win)
+
+    def _window_rows(
+        self, aggregates: list[str], source: str, bounds: tuple[str, str], watermark: int, **tables: pa.Table
+    ) -> pa.Table:
+        """The fired windows' rows: keys, `aggregates`, the window columns from `m`'s `bounds`
+        (start and end columns, in shifted epoch ms), numbered in window-end order."""
+        start, end = (f"m.{b}" for b in bounds)
+        values = [f"m.{k}" for k in self.keys] + aggregates
+        start_column, end_column, time_column = (quote(c) for c in self.node.window_columns)
         values += [
-            f"make_timestamp((m.w_start + {self.offset}) * 1000) AS {start}",
-            f"make_timestamp((m.w_end + {self.offset}) * 1000) AS {end}",
-            f"{self._window_time(f'm.w_end + {self.offset}')} AS {time}",
+            f"make_timestamp(({start} + {self.offset}) * 1000) AS {start_column}",
+            f"make_timestamp(({end} + {self.offset}) * 1000) AS {end_column}",
+            f"{self._window_time(f'{end} + {self.offset}')} AS {time_column}",
         ]
-        order = ", ".join(["m.w_end", "m.w_start"] + [f"m.{k}" for k in self.keys])
+        order = ", ".join([end, start] + [f"m.{k}" for k in self.keys])
         result = self.state.query(
             f"SELECT {', '.join(values)}, {self.emitted} + row_number() OVER (ORDER BY {order}) "
-            f"AS {quote(SEQ)}, CAST({watermark} AS BIGINT) AS {quote(WM)} FROM ({sql}) m{joins} "
+            f"AS {quote(SEQ)}, CAST({watermark} AS BIGINT) AS {quote(WM)} FROM {source} "
             f"ORDER BY {order}",
-            win=win,
+            **tables,
         )
         self.emitted += result.num_rows
         return result
