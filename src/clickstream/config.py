@@ -53,6 +53,17 @@ OPTIONS: dict[str, tuple[str, str]] = {
         "its sink tables).",
     ),
     "execution.checkpointing.num-retained": ("1", "How many complete checkpoints are kept."),
+    "state.memory-limit": (
+        "",
+        "Most memory the job's state database (DuckDB) may use, as a Flink memory size ('512mb', "
+        "'2gb'); state beyond it spills to 'io.tmp.dirs' instead of failing. Unset: DuckDB's "
+        "default, 80% of the machine's memory.",
+    ),
+    "io.tmp.dirs": (
+        "",
+        "Directory where state that outgrows 'state.memory-limit' spills (one subdirectory per "
+        "job, removed when the job ends). Unset: the system's temporary directory.",
+    ),
     "dead-letter.dir": (
         "dead-letters",
         "Directory where malformed source records are written, one JSON Lines file per table.",
@@ -73,6 +84,8 @@ class Settings:
             raise SqlValidationError(
                 f"'execution.runtime-mode' = '{value}' is not supported; use 'streaming'"
             )
+        if key == "state.memory-limit" and value.strip():
+            parse_memory_size(key, value)
         self.values[key] = value
 
     def get(self, key: str) -> str:
@@ -89,6 +102,12 @@ class Settings:
     def local_time_zone(self) -> str:
         return self.get("table.local-time-zone")
 
+    @property
+    def state_memory_limit(self) -> int | None:
+        """Bytes the state database may use (None: DuckDB's default)."""
+        value = self.get("state.memory-limit")
+        return parse_memory_size("state.memory-limit", value) if value.strip() else None
+
 
 def parse_positive_int(key: str, value: str, allow_minus_one: bool = False) -> int:
     try:
@@ -98,6 +117,33 @@ def parse_positive_int(key: str, value: str, allow_minus_one: bool = False) -> i
     if number <= 0 and not (allow_minus_one and number == -1):
         raise SqlValidationError(f"option '{key}' must be positive, got '{value}'")
     return number
+
+
+# Flink's MemorySize units: binary multiples, any case, with or without a space.
+_MEMORY_UNITS = {
+    **dict.fromkeys(("b", "bytes"), 1),
+    **dict.fromkeys(("k", "kb", "kibibytes"), 1 << 10),
+    **dict.fromkeys(("m", "mb", "mebibytes"), 1 << 20),
+    **dict.fromkeys(("g", "gb", "gibibytes"), 1 << 30),
+    **dict.fromkeys(("t", "tb", "tebibytes"), 1 << 40),
+}
+_MIN_MEMORY = 16 << 20  # below this DuckDB cannot hold a micro-batch's working set
+
+
+def parse_memory_size(key: str, value: str) -> int:
+    """A Flink memory size ('512mb', '1 gb', '64m', a bare number is bytes) in bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", value)
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _MEMORY_UNITS:
+        raise SqlValidationError(
+            f"option '{key}' needs a memory size such as '512mb' or '2gb', got '{value}'"
+        )
+    size = int(match.group(1)) * _MEMORY_UNITS[unit]
+    if size < _MIN_MEMORY:
+        raise SqlValidationError(f"option '{key}' must be at least 16mb, got '{value}'")
+    return size
 
 
 def parse_duration_ms(text: str) -> int:

@@ -145,6 +145,7 @@ class Job:
         self._ticked = self.clock.now_ms()  # when processing-time timers last fired
         self.checkpointer: Checkpointer | None = None
         try:
+            self.state.spill(settings.state_memory_limit, settings.get("io.tmp.dirs"))
             for name, sink in sinks:
                 self.pipelines.append(self._build(name, sink))
             unbounded = any(not reader.source.bounded for reader in self.readers.values())

@@ -7,6 +7,10 @@ database, so a later checkpoint is one transaction over one file.
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import tempfile
+import uuid
 
 import duckdb
 
@@ -21,6 +25,26 @@ class JobState(DuckSession):
     ) -> None:
         super().__init__(time_zone, path, con)
         self._ids = itertools.count()
+        self._spill_dir: str | None = None  # set on the job's own connection, not its cursors
+
+    def spill(self, memory_limit: int | None, tmp_root: str = "") -> None:
+        """Cap the database's memory at `memory_limit` bytes (None: DuckDB's default) and let what
+        outgrows it spill to a directory of this job's own under `tmp_root` (default: the system's
+        temporary directory), created by DuckDB only when it first spills, removed on close.
+        Without this an in-memory database spills to `.tmp` in the working directory."""
+        root = tmp_root or tempfile.gettempdir()
+        os.makedirs(root, exist_ok=True)
+        self._spill_dir = os.path.join(root, f"clickstream-spill-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self.con.execute(f"SET temp_directory = '{_sql_string(self._spill_dir)}'")
+        if memory_limit is not None:
+            self.con.execute(f"SET memory_limit = '{memory_limit}B'")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._spill_dir is not None:
+                shutil.rmtree(self._spill_dir, ignore_errors=True)
 
     def cursor(self) -> JobState:
         """A connection to the same database for another thread (one connection is not safe to
@@ -32,3 +56,7 @@ class JobState(DuckSession):
     def new_prefix(self, kind: str) -> str:
         """A unique table-name prefix for one operator's state."""
         return f"{kind}_{next(self._ids)}"
+
+
+def _sql_string(text: str) -> str:
+    return text.replace("'", "''")
