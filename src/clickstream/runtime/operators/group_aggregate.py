@@ -108,11 +108,14 @@ class GroupAggregateOperator(BaseOperator):
             candidates = batch.select(self.node.keys + [call.argument]).take(pa.array(first))
             candidates = candidates.append_column("__row", pa.array(first, pa.int64()))
             v = quote(call.argument)
+            # The pairs already seen, by an inner join: DuckDB builds its hash table on the
+            # batch's candidates and only scans the state (pruning row groups by the candidates'
+            # key range). NOT EXISTS against the state would hash the whole state every batch.
+            seen = f"SELECT c.__row FROM candidates c JOIN {self.p}_d{i} d ON " + self._on(
+                "d", "c", [f"d.{DISTINCT_VALUE} = c.{v}"]
+            )
             new_rows = self.state.query(
-                f"SELECT c.__row FROM candidates c WHERE c.{v} IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {self.p}_d{i} d WHERE "
-                + self._on("d", "c", [f"d.{DISTINCT_VALUE} = c.{v}"])
-                + ")",
+                f"SELECT __row FROM candidates WHERE {v} IS NOT NULL AND __row NOT IN ({seen})",
                 candidates=candidates,
             )
             flags = np.zeros(batch.num_rows, dtype=bool)
