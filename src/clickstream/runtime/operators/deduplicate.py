@@ -51,9 +51,12 @@ class FirstRowOperator(RowTimeDeduplicateBase):
         on_time = f"{self.time} IS NOT NULL AND ({after_watermark})"
         kept = self.state.scalar(f"SELECT count(*) FROM batch WHERE {on_time}", batch=batch) or 0
         self.metrics.late_dropped += batch.num_rows - kept
+        # The keys already emitted, restricted first to the batch's by a semi-join that hashes the
+        # batch: NOT EXISTS against the whole table would hash every key ever emitted, each batch.
+        done = f"SELECT d.* FROM {p}_done d SEMI JOIN batch k ON {self._same_key('d', 'k')}"
         self.state.execute(
             f"INSERT INTO {p}_rows SELECT {columns} FROM batch b WHERE ({on_time}) AND NOT EXISTS "
-            f"(SELECT 1 FROM {p}_done d WHERE {self._same_key('b', 'd')})",
+            f"(SELECT 1 FROM ({done}) d WHERE {self._same_key('b', 'd')})",
             batch=batch,
         )
         self.metrics.records_in += batch.num_rows
