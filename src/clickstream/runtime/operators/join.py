@@ -142,11 +142,16 @@ class JoinOperator(BaseOperator):
         """Move the state rows a retraction names (one per copy) to `<p>_del`."""
         p, table = self.p, self._table(port)
         names = ", ".join(quote(c) for c in self._cols(port))
+        # Only the state rows equal to a retracted row are numbered: a window over the whole
+        # table would sort the state every batch (an append-only input retracts nothing).
+        retracted = (
+            f"EXISTS (SELECT 1 FROM {p}_net n WHERE n.{COPIES} < 0 AND {self._same_row('t', 'n', port)})"
+        )
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_del AS SELECT s.* FROM (SELECT *, row_number() "
-            f"OVER (PARTITION BY {names} ORDER BY __id) AS __k FROM {table}) s JOIN (SELECT "
-            f"{names}, unnest(range(-{COPIES})) AS __k0 FROM {p}_net WHERE {COPIES} < 0) d ON "
-            f"{self._same_row('s', 'd', port)} AND s.__k = d.__k0 + 1"
+            f"OVER (PARTITION BY {names} ORDER BY __id) AS __k FROM {table} t WHERE {retracted}) s "
+            f"JOIN (SELECT {names}, unnest(range(-{COPIES})) AS __k0 FROM {p}_net WHERE {COPIES} < 0) d "
+            f"ON {self._same_row('s', 'd', port)} AND s.__k = d.__k0 + 1"
         )
         self.state.execute(f"DELETE FROM {table} WHERE __id IN (SELECT __id FROM {p}_del)")
 

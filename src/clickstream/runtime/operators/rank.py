@@ -107,9 +107,12 @@ class RankOperator(BaseOperator):
             "WHERE __n > 0)"
         )
         same = " AND ".join(f"r.{quote(c)} IS NOT DISTINCT FROM d.{quote(c)}" for c in self.data)
+        # Only the rows equal to a retracted one are numbered, not the whole state.
+        retracted = f"EXISTS (SELECT 1 FROM {p}_net d WHERE d.__n < 0 AND {same})"
         self.state.execute(
             f"DELETE FROM {p}_rows WHERE rowid IN (SELECT r.__r FROM (SELECT {data}, rowid AS __r, "
-            f"row_number() OVER (PARTITION BY {data} ORDER BY {quote(SEQ)}) AS __i FROM {p}_rows) r "
+            f"row_number() OVER (PARTITION BY {data} ORDER BY {quote(SEQ)}) AS __i FROM {p}_rows r "
+            f"WHERE {retracted}) r "
             f"JOIN (SELECT {data}, unnest(range(-__n)) + 1 AS __i FROM {p}_net WHERE __n < 0) d "
             f"ON {same} AND r.__i = d.__i)"
         )

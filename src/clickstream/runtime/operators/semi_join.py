@@ -127,9 +127,12 @@ class SemiJoinOperator(BaseOperator):
         )
         self.next_id += self.state.scalar(f"SELECT count(*) FROM {p}_ins") or 0
         same = " AND ".join(f"s.{quote(c)} IS NOT DISTINCT FROM d.{quote(c)}" for c in self.cols[port])
+        # Only the state rows equal to a retracted row are numbered, not the whole state.
+        retracted = f"EXISTS (SELECT 1 FROM {p}_net d WHERE d.{COPIES} < 0 AND {same})"
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_del AS SELECT s.* EXCLUDE (__k) FROM (SELECT *, "
-            f"row_number() OVER (PARTITION BY {names} ORDER BY __id) AS __k FROM {table}) s JOIN "
+            f"row_number() OVER (PARTITION BY {names} ORDER BY __id) AS __k FROM {table} s "
+            f"WHERE {retracted}) s JOIN "
             f"(SELECT {names}, unnest(range(-{COPIES})) AS __k0 FROM {p}_net WHERE {COPIES} < 0) d "
             f"ON {same} AND s.__k = d.__k0 + 1"
         )
