@@ -30,7 +30,12 @@ QUERIES = {
     "first_row": "SELECT u, ts FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY u ORDER BY ts) AS rn "
     "FROM ev) WHERE rn = 1",
     "regular_join": "SELECT a.u, a.ts, b.ts FROM ev a JOIN (SELECT u, ts FROM ev WHERE k = 0) b ON a.u = b.u",
-    "temporal_join": "SELECT e.u, v.k FROM ev AS e JOIN versions FOR SYSTEM_TIME AS OF e.ts AS v ON e.u = v.u",
+    "retract_distinct": "SELECT k, COUNT(DISTINCT u) AS uv, SUM(c) AS n FROM (SELECT u, k, COUNT(*) AS c "
+    "FROM ev GROUP BY u, k) GROUP BY k",
+    "last_row": "SELECT u, k FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY u ORDER BY ts DESC) AS rn "
+    "FROM ev) WHERE rn = 1",
+    "temporal_join": "SELECT e.u, v.k FROM ev AS e JOIN versions FOR SYSTEM_TIME AS OF e.ts AS v "
+    "ON e.u = v.u",
 }
 
 
@@ -101,7 +106,14 @@ def _events(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("query", sorted(QUERIES))
+# Known: over an updating input, COUNT(DISTINCT)/MIN/MAX re-aggregate every value of each key the
+# batch touches (the multiset of values is the state); strict, so fixing it flips this test.
+_RECOMPUTES = pytest.mark.xfail(strict=True, reason="retract aggregate re-aggregates a touched key's values")
+
+
+@pytest.mark.parametrize(
+    "query", [pytest.param(q, marks=_RECOMPUTES) if q == "retract_distinct" else q for q in sorted(QUERIES)]
+)
 def test_a_batch_never_hashes_sorts_or_windows_the_whole_state(
     query: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

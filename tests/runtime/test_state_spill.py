@@ -14,9 +14,12 @@ from clickstream.engine import Engine
 from clickstream.errors import SqlError
 from clickstream.runtime.executor import Job
 
-# 3M distinct (group, user) pairs: about 100 MB of DuckDB state, beyond a 64 MB limit
+# 3M distinct (group, name) pairs of about 40 bytes: over 100 MB of state, beyond a 64 MB limit
 USERS = 3_000_000
-QUERY = "SELECT u % 4 AS g, COUNT(DISTINCT u) AS uv, COUNT(*) AS n FROM ev GROUP BY u % 4"
+QUERY = (
+    "SELECT g, COUNT(DISTINCT name) AS uv, COUNT(*) AS n FROM (SELECT u % 4 AS g, "
+    "CONCAT('a user with a long name, number ', CAST(u AS STRING)) AS name FROM ev) GROUP BY g"
+)
 
 
 def _engine(settings: dict[str, str]) -> Engine:
