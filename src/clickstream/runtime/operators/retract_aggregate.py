@@ -54,9 +54,6 @@ class RetractGroupAggregateOperator(BaseOperator):
         calls = list(enumerate(node.aggregates))
         self.summed = [(i, c) for i, c in calls if not _needs_values(c) and c.function not in ORDERED]
         self.valued = [(i, c) for i, c in calls if _needs_values(c)]
-        # COUNT(DISTINCT) is kept as a count per key, moved as values appear and disappear, so a
-        # batch never re-counts all the values of the keys it touches
-        self.counted = [i for i, c in self.valued if c.function == "COUNT" and c.distinct]
         self.listed = [
             OrderedValues(state, self.p, i, c, self.keys) for i, c in calls if c.function in ORDERED
         ]
@@ -73,7 +70,6 @@ class RetractGroupAggregateOperator(BaseOperator):
         elif self.ttl:
             # An expired key starts empty: a retraction of its old rows then changes nothing.
             tables = [f"{self.p}_acc"] + [f"{self.p}_m{i}" for i, _ in self.valued]
-            tables += [f"{self.p}_c{i}" for i in self.counted]
             self.ttl.expire(tables + [values.table for values in self.listed])
         old = self._results()
         self._apply_sums()
@@ -115,12 +111,6 @@ class RetractGroupAggregateOperator(BaseOperator):
         self.state.execute(f"CREATE TABLE {p}_acc AS {self._deltas()} LIMIT 0")
         for i, call in self.valued:
             self.state.execute(f"CREATE TABLE {p}_m{i} AS {self._value_deltas(call)} LIMIT 0")
-            if i in self.counted:
-                keys = ", ".join(self.keys)
-                self.state.execute(
-                    f"CREATE TABLE {p}_c{i} AS SELECT {keys}, CAST(0 AS BIGINT) AS acc{i} "
-                    f"FROM {p}_m{i} LIMIT 0"
-                )
         for values in self.listed:
             values.create(f"{p}_in")
         self._created = True
@@ -181,32 +171,11 @@ class RetractGroupAggregateOperator(BaseOperator):
         same = self._on("o", "d", [f"o.{DISTINCT_VALUE} = d.{DISTINCT_VALUE}"])
         self.state.execute(
             f"CREATE OR REPLACE TEMP TABLE {p}_vd AS SELECT d.* EXCLUDE ({DISTINCT_COUNT}), "
-            f"coalesce(o.{DISTINCT_COUNT}, 0) + d.{DISTINCT_COUNT} AS {DISTINCT_COUNT}, "
-            f"coalesce(o.{DISTINCT_COUNT}, 0) AS __before FROM "
+            f"coalesce(o.{DISTINCT_COUNT}, 0) + d.{DISTINCT_COUNT} AS {DISTINCT_COUNT} FROM "
             f"({self._value_deltas(call)}) d LEFT JOIN {table} o ON {same}"
         )
         self.state.execute(f"DELETE FROM {table} o USING {p}_vd d WHERE {same}")
-        self.state.execute(
-            f"INSERT INTO {table} SELECT * EXCLUDE (__before) FROM {p}_vd WHERE {DISTINCT_COUNT} > 0"
-        )
-        if i in self.counted:
-            self._apply_distinct_count(i)
-
-    def _apply_distinct_count(self, i: int) -> None:
-        """Each touched key's distinct count moves by the values that appeared (held by no row
-        before the batch, by some after) minus those that disappeared."""
-        p, keys, table = self.p, ", ".join(self.keys), f"{self.p}_c{i}"
-        moved = (
-            f"sum(CASE WHEN __before <= 0 AND {DISTINCT_COUNT} > 0 THEN 1 "
-            f"WHEN __before > 0 AND {DISTINCT_COUNT} <= 0 THEN -1 ELSE 0 END)"
-        )
-        self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_cd AS SELECT d.*, coalesce(o.acc{i}, 0) + d.__moved AS "
-            f"acc{i} FROM (SELECT {keys}, CAST({moved} AS BIGINT) AS __moved FROM {p}_vd GROUP BY ALL) d "
-            f"LEFT JOIN {table} o ON {self._on('o', 'd')}"
-        )
-        self.state.execute(f"DELETE FROM {table} o USING {p}_cd d WHERE {self._on('o', 'd')}")
-        self.state.execute(f"INSERT INTO {table} SELECT {keys}, acc{i} FROM {p}_cd WHERE acc{i} > 0")
+        self.state.execute(f"INSERT INTO {table} SELECT * FROM {p}_vd WHERE {DISTINCT_COUNT} > 0")
 
     # --- results and changes --------------------------------------------------------------------
 
@@ -225,9 +194,6 @@ class RetractGroupAggregateOperator(BaseOperator):
             values = [f"{sql} AS {name}" for name, sql, _ in accumulators(i, call, DISTINCT_VALUE)]
             accs += [f"m{i}.{name}" for name, _, _ in accumulators(i, call)]
             keys = ", ".join(self.keys)
-            if i in self.counted:
-                joins += f" LEFT JOIN {p}_c{i} m{i} ON {self._on(f'm{i}', 'a')}"
-                continue
             joins += (
                 f" LEFT JOIN (SELECT {keys}, {', '.join(values)} FROM {p}_m{i} m WHERE EXISTS "
                 f"(SELECT 1 FROM {p}_keys t WHERE {self._on('m', 't')}) GROUP BY {keys}) m{i} "
