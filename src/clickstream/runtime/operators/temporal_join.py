@@ -60,36 +60,18 @@ class TemporalJoinOperator(BaseOperator):
         table = f"{self.p}_{'l' if port == LEFT else 'r'}"
         if not self._created[port]:
             self.state.execute(f"CREATE TABLE {table} AS {self._select(port, batch)} LIMIT 0", batch=batch)
-            if port == RIGHT:
-                keys = ", ".join(self._right_keys())
-                self.state.execute(f"CREATE TABLE {self.p}_pending AS SELECT {keys} FROM {table} LIMIT 0")
             self._created[port] = True
         self.state.execute(f"INSERT INTO {table} {self._select(port, batch)}", batch=batch)
-        if port == RIGHT:
-            if OP in batch.column_names:
-                self._keep_last_at_each_time(batch)
-            # the keys that gained a version: only they can have versions to expire
-            keys = ", ".join(self._right_keys())
-            self.state.execute(
-                f"INSERT INTO {self.p}_pending SELECT DISTINCT {keys} FROM ({self._select(port, batch)})",
-                batch=batch,
-            )
+        if port == RIGHT and OP in batch.column_names:
+            self._keep_last_at_each_time()
         self.metrics.records_in += batch.num_rows
         return []
 
-    def _right_keys(self) -> list[str]:
-        right_out = dict(self.node.right_columns)
-        return [quote(right_out[k]) for k in self.node.right_keys]
-
-    def _same_key(self, a: str, b: str) -> str:
-        return " AND ".join(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in self._right_keys())
-
-    def _keep_last_at_each_time(self, batch: pa.Table) -> None:
-        """Of the versions of a key at one time, only the last to arrive stays. The state held
-        one per key and time before this batch, so a later one can only be one of the batch's."""
-        same = f"{self._same_key('v', 'r')} AND v.__t = r.__t"
-        later = f"SELECT 1 FROM ({self._select(RIGHT, batch)}) v WHERE {same} AND v.__s > r.__s"
-        self.state.execute(f"DELETE FROM {self.p}_r r WHERE EXISTS ({later})", batch=batch)
+    def _keep_last_at_each_time(self) -> None:
+        keys = [quote(dict(self.node.right_columns)[k]) for k in self.node.right_keys]
+        same = " AND ".join([f"v.{k} IS NOT DISTINCT FROM r.{k}" for k in keys] + ["v.__t = r.__t"])
+        later = f"SELECT 1 FROM {self.p}_r v WHERE {same} AND v.__s > r.__s"
+        self.state.execute(f"DELETE FROM {self.p}_r r WHERE EXISTS ({later})")
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
         if not self._created[LEFT]:
@@ -146,21 +128,10 @@ class TemporalJoinOperator(BaseOperator):
     def _expire_versions(self, watermark: int) -> None:
         if not self._created[RIGHT]:
             return
-        # Only the keys that gained a version since they were last expired (`<p>_pending`) can
-        # hold more than one: the rest of the state is not read.
-        p, keys = self.p, ", ".join(self._right_keys())
-        versions = f"(SELECT r.* FROM {p}_r r SEMI JOIN {p}_pending k ON {self._same_key('r', 'k')})"
+        right_out = dict(self.node.right_columns)
+        keys = [quote(right_out[k]) for k in self.node.right_keys]
+        same = " AND ".join(f"v.{k} IS NOT DISTINCT FROM r.{k}" for k in keys)
         self.state.execute(
-            f"CREATE OR REPLACE TEMP TABLE {p}_live AS SELECT {keys}, max(__t) AS __t FROM {versions} "
-            f"WHERE __t <= {watermark} GROUP BY ALL"
-        )
-        self.state.execute(
-            f"DELETE FROM {p}_r r USING {p}_live l WHERE {self._same_key('r', 'l')} AND r.__t < l.__t"
-        )
-        # A key whose versions are all at or before the watermark now has one: no longer pending.
-        # Rewritten, not deleted from: the table stays small, and so does DuckDB's estimate of it
-        # (deleted rows still count there, which would make it hash the versions instead).
-        self.state.execute(
-            f"CREATE OR REPLACE TABLE {p}_pending AS SELECT DISTINCT k.* FROM {p}_pending k WHERE EXISTS "
-            f"(SELECT 1 FROM {versions} r WHERE {self._same_key('r', 'k')} AND r.__t > {watermark})"
+            f"DELETE FROM {self.p}_r r WHERE r.__t < (SELECT max(v.__t) FROM {self.p}_r v WHERE "
+            f"{same} AND v.__t <= {watermark})"
         )
