@@ -381,7 +381,8 @@ def test_a_chart_over_its_limit_shows_the_newest_rows(browser: Any, page: Any, t
     write(db, "INSERT INTO per_minute VALUES (?, ?)", [(m, i) for i, m in enumerate(minutes)])
     write(db, "CREATE TABLE per_day (date_str TEXT, time_str TEXT, uv BIGINT)")
     days = [f"2026-11-{d:02d}" for d in range(20, 30)]
-    write(db, "INSERT INTO per_day VALUES (?, ?, ?)", [(d, f"{h:02d}:00", h) for d in days for h in range(10)])
+    day_rows = [(d, f"{h:02d}:00", h) for d in days for h in range(10)]
+    write(db, "INSERT INTO per_day VALUES (?, ?, ?)", day_rows)
     spec = tmp_path / "long.toml"
     spec.write_text(LIMITED_DASHBOARD)
     with start_in_thread(create_app(db, dashboards=[load_dashboard(spec)]), port=0) as server:
