@@ -19,6 +19,7 @@ import pytest
 
 from clickstream.config import Settings
 from clickstream.engine import Engine
+from clickstream.errors import UnsupportedFeatureError
 from clickstream.runtime.operators import cumulate_aggregate
 from clickstream.runtime.operators.cumulate_aggregate import CumulateWindowAggregateOperator
 
@@ -153,3 +154,24 @@ def test_each_partial_is_read_once_whatever_the_steps(tmp_path, monkeypatch, ste
     # merged and freed once the windows have closed
     assert max(cum for _, cum in sizes) <= 4
     assert sizes[-1] == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        "TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '10' SECOND)",
+        "HOP(TABLE ev, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)",
+        "CUMULATE(TABLE ev, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '20' SECOND)",
+        "SESSION(TABLE ev, DESCRIPTOR(ts), INTERVAL '5' SECOND)",
+    ],
+)
+def test_listagg_distinct_in_a_window_is_refused_with_its_position(tmp_path, window):
+    """A window keeps its distinct values without their arrival order: refused at planning, with
+    the call's position, instead of a DuckDB syntax error at run time."""
+    engine = _engine(_events(tmp_path / "ev.json", 10, span_s=10))
+    query = (
+        f"SELECT window_end, LISTAGG(DISTINCT u) AS us FROM TABLE({window}) GROUP BY window_start, window_end"
+    )
+    with pytest.raises(UnsupportedFeatureError, match=r"LISTAGG\(DISTINCT \.\.\.\) in a \w+ window") as error:
+        engine.collect(query)
+    assert "column 20" in str(error.value)

@@ -179,6 +179,15 @@ class AggregatePlanner:
                     hint="Aggregate the append-only rows in the window, or use a GROUP BY.",
                 )
             _check_mergeable(window, list(agg_calls.values()), group or query)
+            distinct_ordered = [(e, a) for e, a in ordered if a.distinct]
+            if distinct_ordered:
+                # a window keeps its distinct values without their arrival order
+                raise UnsupportedFeatureError(
+                    f"{distinct_ordered[0][1].function}(DISTINCT ...) in a {window.kind} window "
+                    "is not supported yet",
+                    *call_position(distinct_ordered[0][0]),
+                    hint="Use it without DISTINCT, or in a GROUP BY without a window.",
+                )
             if tvf is None:
                 check_legacy_window([a.function for a in agg_calls.values()], group or query)
             window_cols = WindowTvfRelation(window, window_time_column).window_columns()

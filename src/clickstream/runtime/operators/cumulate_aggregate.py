@@ -19,18 +19,15 @@ from __future__ import annotations
 import pyarrow as pa
 
 from clickstream.runtime.batch import quote
-from clickstream.runtime.operators.aggregates import DISTINCT_VALUE, ORDERED, accumulators, final
+from clickstream.runtime.operators.aggregates import DISTINCT_VALUE, accumulators, final
 from clickstream.runtime.operators.window_aggregate import WindowAggregateOperator, _floor, _pyfloor
 from clickstream.runtime.state import JobState
 from clickstream.sql.plan import WindowAggregateNode
 
 
 def supports(node: WindowAggregateNode) -> bool:
-    """CUMULATE windows whose DISTINCT aggregates merge without an order (a DISTINCT LISTAGG
-    stays on the general operator)."""
-    return node.window.kind == "CUMULATE" and not any(
-        call.distinct and call.function in ORDERED for call in node.aggregates
-    )
+    """Every CUMULATE window (the planner refuses DISTINCT aggregates that need arrival order)."""
+    return node.window.kind == "CUMULATE"
 
 
 class CumulateWindowAggregateOperator(WindowAggregateOperator):
