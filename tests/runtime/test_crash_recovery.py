@@ -252,6 +252,13 @@ def _buys_script(path: Path, log_dir: Path, db: Path, behavior: str = "buy") -> 
     return path
 
 
+def _buys_settings(checkpoint_dir: Path) -> dict[str, str]:
+    # small batches: the whole job takes about 3.7 s and its first checkpoint comes at about
+    # 0.7 s, so a stop after that checkpoint lands part of the way; at 5,000 rows a batch the
+    # job took 0.9 s and could end before the stop arrived
+    return {**_settings(checkpoint_dir, "buys"), "table.exec.mini-batch.size": "200"}
+
+
 def _rows(db: Path) -> Counter:
     with closing(sqlite3.connect(db)) as conn:
         return Counter(conn.execute("SELECT * FROM buys").fetchall())
@@ -294,7 +301,7 @@ def buys_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Counter]:
 
 def test_a_job_stopped_by_sigterm_resumes_where_it_stopped(buys_log, tmp_path: Path) -> None:
     log_dir, everything = buys_log
-    db, settings = tmp_path / "out.db", _settings(tmp_path / "checkpoints", "buys")
+    db, settings = tmp_path / "out.db", _buys_settings(tmp_path / "checkpoints")
     script = _buys_script(tmp_path / "buys.sql", log_dir, db)
     _stopped_after_a_checkpoint(script, settings, tmp_path / "stopped.log")
     assert 0 < sum(_rows(db).values()) < sum(everything.values())  # stopped part of the way
@@ -305,7 +312,7 @@ def test_a_job_stopped_by_sigterm_resumes_where_it_stopped(buys_log, tmp_path: P
 
 def test_fresh_starts_over_and_a_checkpoint_of_other_statements_is_refused(buys_log, tmp_path: Path) -> None:
     log_dir, everything = buys_log
-    db, settings = tmp_path / "out.db", _settings(tmp_path / "checkpoints", "buys")
+    db, settings = tmp_path / "out.db", _buys_settings(tmp_path / "checkpoints")
     script = _buys_script(tmp_path / "buys.sql", log_dir, db)
     stopped_at = _stopped_after_a_checkpoint(script, settings, tmp_path / "stopped.log")
     first = _rows(db)
