@@ -47,7 +47,7 @@ def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def test_seed_001_on_pyflink(tmp_path: Path) -> None:
-    records = list(make_generator("ecommerce", seed=3, days=0.05).records(1_000))
+    records = list(make_generator("ecommerce", seed=3, days=0.05).records(3_000))
     for topic in TOPICS:
         lines = b"".join(orjson.dumps(r.value) + b"\n" for r in records if r.topic == topic)
         (tmp_path / f"{topic}.jsonl").write_bytes(lines)

@@ -151,10 +151,13 @@ def to_line(value: Payload) -> bytes:
 
 
 class Popularity:
-    """A heavy-tailed (Zipf-like) choice among `n` things, the favourites scattered over the ids."""
+    """A heavy-tailed (Zipf-like) choice among `n` things, the favourites scattered over the ids.
 
-    def __init__(self, n: int, exponent: float, rng: np.random.Generator) -> None:
-        weights = 1.0 / np.arange(1, n + 1) ** exponent
+    `offset` flattens the head (Zipf-Mandelbrot: rank k weighs 1 / (k + offset) ** exponent): the
+    tail stays heavy, but no single favourite takes a large share of everything."""
+
+    def __init__(self, n: int, exponent: float, rng: np.random.Generator, offset: float = 0.0) -> None:
+        weights = 1.0 / (np.arange(1, n + 1) + offset) ** exponent
         self.cdf = np.cumsum(rng.permutation(weights))
         self.cdf /= self.cdf[-1]
 
