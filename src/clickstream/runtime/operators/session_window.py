@@ -42,6 +42,9 @@ class SessionWindowOperator(BaseOperator):
         self.keys = [quote(k) for k in node.keys]
         self.args = sorted({a.argument for a in node.aggregates if a.argument})
         self.sessions: dict[tuple, dict[int, _Session]] = {}  # key values -> open sessions
+        # sessions the watermark closed while a batch was placed: they wait for the batch's end
+        # to fire, out of the open ones that each row of their key looks through
+        self.closed: set[int] = set()
         self.next_id = 0
         self._created = False
         self.emitted = 0
@@ -79,37 +82,55 @@ class SessionWindowOperator(BaseOperator):
 
     def _assign(self, rows: pa.Table) -> tuple[np.ndarray, dict[int, int]]:
         """Session id per row (-1: late), and the ids of stored sessions merged into others."""
-        codes = (
-            row_codes(rows, [k.strip('"') for k in self.node.keys])
-            if self.keys
-            else (np.zeros(rows.num_rows, dtype=np.int64))
-        )
-        key_values = (
-            [tuple(r.values()) for r in rows.select([k.strip('"') for k in self.node.keys]).to_pylist()]
-            if self.keys
-            else None
-        )
-        times = rows.column("__t").to_numpy(zero_copy_only=False)
-        marks = rows.column("__w").to_numpy(zero_copy_only=False)
-        labels = np.full(rows.num_rows, -1, dtype=np.int64)
-        relabel: dict[int, int] = {}
+        codes, key_of_code = self._key_codes(rows)
+        # Python ints, not numpy scalars: this loop runs once per row
+        times = rows.column("__t").to_pylist()
+        marks = rows.column("__w").to_pylist()
         merged_into: dict[int, int] = {}
-        key_of_code: dict[int, tuple] = {}
-        for i in range(rows.num_rows):
-            key = key_of_code.setdefault(int(codes[i]), key_values[i] if key_values else ())
-            labels[i] = self._place(key, int(times[i]), int(marks[i]), merged_into)
+        placed = [
+            self._place(key_of_code[code], times[i], marks[i], merged_into)
+            for i, code in enumerate(codes.tolist())
+        ]
+        labels = np.array(placed, dtype=np.int64)
+        relabel: dict[int, int] = {}
         for old, new in merged_into.items():
             while new in merged_into:
                 new = merged_into[new]
             relabel[old] = new
-        labels = np.array([relabel.get(int(x), int(x)) if x >= 0 else -1 for x in labels])
+        if relabel:
+            old_ids, new_ids = np.array(list(relabel)), np.array(list(relabel.values()))
+            order = np.argsort(old_ids)
+            old_ids, new_ids = old_ids[order], new_ids[order]
+            at = np.minimum(np.searchsorted(old_ids, labels), len(old_ids) - 1)
+            moved = (labels >= 0) & (old_ids[at] == labels)
+            labels = np.where(moved, new_ids[at], labels)
         return labels, relabel
 
+    def _key_codes(self, rows: pa.Table) -> tuple[np.ndarray, dict[int, tuple]]:
+        """One int per row, equal for rows of the same key, and the key's values of each code
+        (read from its first row only: a tuple per row cost more than the placing)."""
+        if not self.keys:
+            return np.zeros(rows.num_rows, dtype=np.int64), {0: ()}
+        names = [k.strip('"') for k in self.node.keys]
+        codes = row_codes(rows, names)
+        uniques, first = np.unique(codes, return_index=True)
+        values = rows.select(names).take(pa.array(first)).to_pylist()
+        return codes, {code: tuple(row.values()) for code, row in zip(uniques.tolist(), values, strict=True)}
+
     def _place(self, key: tuple, t: int, watermark: int, merged_into: dict[int, int]) -> int:
-        sessions = self.sessions.setdefault(key, {})
-        open_ = {sid: s for sid, s in sessions.items() if watermark == MIN_WATERMARK or s.end - 1 > watermark}
-        # Flink merges windows that overlap or touch: [0, 10) and [10, 20) are one session.
-        touching = [sid for sid, s in open_.items() if t <= s.end and t + self.gap >= s.start]
+        sessions = self.sessions.get(key)
+        if sessions is None:
+            sessions = self.sessions[key] = {}
+        gap, unbounded = self.gap, watermark == MIN_WATERMARK
+        touching, closed = [], []
+        for sid, s in sessions.items():
+            if not unbounded and s.end - 1 <= watermark:
+                closed.append(sid)  # the watermark reached its end: no row joins it any more
+            elif t <= s.end and t + gap >= s.start:
+                touching.append(sid)  # Flink merges windows that overlap or touch: [0, 10) and [10, 20)
+        for sid in closed:
+            del sessions[sid]
+            self.closed.add(sid)
         if not touching:
             if watermark != MIN_WATERMARK and t + self.gap - 1 <= watermark:
                 return -1  # late: its own session has ended and no open one reaches it
@@ -129,21 +150,23 @@ class SessionWindowOperator(BaseOperator):
     # --- firing --------------------------------------------------------------------------------
 
     def on_watermark(self, watermark: int) -> list[pa.Table]:
-        done = [
-            sid
-            for sessions in self.sessions.values()
-            for sid, s in sessions.items()
-            if s.end - 1 <= watermark
-        ]
+        due: dict[tuple, list[int]] = {}  # key -> its sessions to fire (none: the key is left empty)
+        for key, sessions in self.sessions.items():
+            sids = [sid for sid, s in sessions.items() if s.end - 1 <= watermark]
+            if sids or not sessions:
+                due[key] = sids
+        done = sorted(self.closed) + [sid for sids in due.values() for sid in sids]
         if not done or not self._created:
             return []
         fired = pa.table({"sid": pa.array(done, pa.int64())})
         out = self.state.query(self._fire_sql(), fired=fired)
         self.state.execute(f"DELETE FROM {self.p}_rows WHERE __sid IN (SELECT sid FROM fired)", fired=fired)
-        finished = set(done)
-        for key in list(self.sessions):
-            self.sessions[key] = {s: v for s, v in self.sessions[key].items() if s not in finished}
-            if not self.sessions[key]:
+        self.closed.clear()
+        for key, sids in due.items():
+            sessions = self.sessions[key]
+            for sid in sids:
+                del sessions[sid]
+            if not sessions:
                 del self.sessions[key]
         self.metrics.state_rows = self.state.scalar(f"SELECT count(*) FROM {self.p}_rows") or 0
         stamped = stamp(out, self.emitted, watermark)
