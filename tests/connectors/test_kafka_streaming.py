@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions
 
 from clickstream.connectors.base import PARTITION
 from clickstream.connectors.kafka import KafkaSource
+from tests.collecting import collect_until
 from tests.connectors.kafka_helpers import (
     COLUMNS,
     committed,
@@ -47,7 +48,11 @@ def test_an_idle_partition_holds_the_watermark_back_until_its_timeout(tmp_path, 
     options = {"scan.watermark.idle-timeout": idle} if idle else {}
     e = engine(tmp_path)
     e.execute_script(ddl("events", kafka_broker.bootstrap, topic, WATERMARKED, **options))
-    rows = e.collect(PER_MINUTE, timeout_s=5)
+    # until every event is read and fed on (the watermark is set as each batch goes in) and the
+    # windows the watermark passed are out: none more can close, the last event being at 3 minutes
+    rows = collect_until(
+        e, PER_MINUTE, lambda rows, job: job.status.records_in >= 180 and len(rows) >= windows
+    )
     assert len(rows) == windows  # the minutes the watermark passed, with partition 1 idle
     assert all(n == 60 for _, (_, n) in rows)
 

@@ -13,12 +13,18 @@ import pyarrow as pa
 
 from clickstream.config import Settings
 from clickstream.engine import Engine
+from clickstream.runtime import watermarks
 from clickstream.runtime.watermarks import WatermarkTracker
 from clickstream.simulate.base import Record
 from clickstream.simulate.outputs import LogOutput
+from tests.collecting import collect_until
+from tests.runtime.manual_time import ManualTime
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 MAX_CHUNKS, PER_CHUNK = 300, 5
+JOIN = (
+    "SELECT c.n, u.name FROM clicks AS c JOIN users FOR SYSTEM_TIME AS OF c.ts AS u ON c.user_id = u.user_id"
+)
 
 
 def _iso(seconds: int) -> str:
@@ -47,11 +53,14 @@ def _feed_clicks(root: str, stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-def test_tracker_is_idle_once_every_partition_is_quiet() -> None:
+def test_tracker_is_idle_once_every_partition_is_quiet(monkeypatch) -> None:
+    clock = ManualTime()
+    monkeypatch.setattr(watermarks, "time", clock)
     tracker = WatermarkTracker(partitions=2, idle_timeout_ms=1_000)
     tracker.assign(pa.array([100, 100], pa.int64()), pa.array([0, 1], pa.int32()))
+    clock.advance(0.999)
     assert not tracker.idle
-    time.sleep(1.05)
+    clock.advance(0.001)
     assert tracker.idle
     assert not WatermarkTracker(partitions=1).idle  # without a timeout nothing is idle
 
@@ -74,11 +83,7 @@ def test_a_quiet_versioned_table_does_not_hold_back_the_temporal_join(tmp_path) 
     feeder = threading.Thread(target=_feed_clicks, args=(root, stop), daemon=True)
     feeder.start()
     try:
-        changes = engine.collect(
-            "SELECT c.n, u.name FROM clicks AS c JOIN users FOR SYSTEM_TIME AS OF c.ts AS u "
-            "ON c.user_id = u.user_id",
-            timeout_s=6.0,
-        )
+        changes = collect_until(engine, JOIN, lambda changes, _: len(changes) >= 3 * PER_CHUNK)
     finally:
         stop.set()
         feeder.join()
@@ -116,10 +121,9 @@ def test_when_every_input_is_idle_the_latest_watermark_wins(tmp_path) -> None:
     later = threading.Timer(1.0, _write, (root, users))
     later.start()
     try:
-        changes = engine.collect(
-            "SELECT c.n, u.name FROM clicks AS c JOIN users FOR SYSTEM_TIME AS OF c.ts AS u "
-            "ON c.user_id = u.user_id",
-            timeout_s=4.0,
+        # until every click is joined and the users were written again
+        changes = collect_until(
+            engine, JOIN, lambda changes, _: len(changes) >= 20 and later.finished.is_set()
         )
     finally:
         later.cancel()

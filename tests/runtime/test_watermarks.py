@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pyarrow as pa
 
+from clickstream.runtime import watermarks
 from clickstream.runtime.batch import MIN_WATERMARK
 from clickstream.runtime.watermarks import WatermarkTracker
+from tests.runtime.manual_time import ManualTime
 
 M = MIN_WATERMARK
 
@@ -44,11 +44,14 @@ def test_batch_cut_does_not_change_watermarks():
     assert pieces == whole.to_pylist()
 
 
-def test_idle_partition_stops_holding_back():
+def test_idle_partition_stops_holding_back(monkeypatch):
+    clock = ManualTime()
+    monkeypatch.setattr(watermarks, "time", clock)
     tracker = WatermarkTracker(partitions=2, idle_timeout_ms=50)
     tracker.assign(pa.array([100], pa.int64()), pa.array([0], pa.int32()))
+    clock.advance(0.049)
     assert tracker.current == M  # partition 1 not idle yet
-    time.sleep(0.08)
+    clock.advance(0.031)
     tracker.assign(pa.array([120], pa.int64()), pa.array([0], pa.int32()))
     assert tracker.current == 120
 
