@@ -10,6 +10,7 @@ last batch handed to the job.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -284,6 +285,11 @@ class _ReadAhead:
 
     def stop(self) -> None:
         self._stopping.set()
+        # the item waiting to be taken is dropped: a thread blocked handing over the next one
+        # then returns at once, instead of at its put's timeout (a job stopped mid-source, a
+        # LIMIT met or a crash, waited up to 0.1 s here)
+        with contextlib.suppress(queue.Empty):
+            self._items.get_nowait()
         self._thread.join()
         self._state.close()
 
