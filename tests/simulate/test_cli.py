@@ -83,15 +83,16 @@ def test_generate_to_stdout(capsys):
 
 def test_generate_at_a_rate(tmp_path):
     summary = generate("ksql-clickstream", str(tmp_path / "c.jsonl"), events=300, rate=1_000)
-    # 300 clicks + 507 table rows at 1,000/s
+    # 300 clicks + 507 table rows at 1,000/s: paced, so not much under 0.8 s; the upper bound
+    # leaves a loaded machine room (it only shows the pace is not far slower than asked)
     assert summary.total == 807
-    assert 0.6 < summary.elapsed_s < 1.6
+    assert 0.6 < summary.elapsed_s < 4.0
 
 
 def test_endless_generation_stops_at_duration(tmp_path):
     started = time.monotonic()
     summary = generate("users-clicks", str(tmp_path / "u.jsonl"), events=None, rate=2_000, duration_s=0.5)
-    assert 0.4 < time.monotonic() - started < 1.5
+    assert 0.4 < time.monotonic() - started < 4.0  # it stopped (a loaded machine may be late)
     assert 500 < summary.total < 1_500
 
 
