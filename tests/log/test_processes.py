@@ -125,7 +125,10 @@ def test_consumer_killed_and_restarted_from_committed_offsets_loses_nothing(tmp_
                 [str(s).encode() for s in range(i, i + 500)],
             )
     first, second = tmp_path / "first.out", tmp_path / "second.out"
-    consumer = _start(workers.consume_and_commit, root, "t", "g", str(first), 200, False)
+    # 0.1 s between polls of 200: the 6,000 events take 3 s, so the kill after the first 100 kB
+    # (about 1,100 events) lands part of the way however late this process sees them (at 2 ms
+    # it all took about 0.1 s, and a pause of this process under load let it finish first)
+    consumer = _start(workers.consume_and_commit, root, "t", "g", str(first), 200, False, 0.1)
     deadline = time.monotonic() + 20
     while (not first.exists() or first.stat().st_size < 100_000) and time.monotonic() < deadline:
         time.sleep(0.01)

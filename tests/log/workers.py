@@ -51,9 +51,11 @@ def read_all(root: str, topic: str, expected: int, timeout_s: float, out: Connec
     out.send(rows)
 
 
-def consume_and_commit(root: str, topic: str, group: str, output: str, poll: int, stop_latest: bool) -> None:
-    """A consumer: poll, record what was processed (flushed to `output`), then commit. Runs until
-    killed, or with `stop_latest` until the end offsets seen at start."""
+def consume_and_commit(
+    root: str, topic: str, group: str, output: str, poll: int, stop_latest: bool, pause_s: float = 0.002
+) -> None:
+    """A consumer: poll, record what was processed (flushed to `output`), then commit, then wait
+    `pause_s`. Runs until killed, or with `stop_latest` until the end offsets seen at start."""
     with TopicLog(root) as log, open(output, "ab", buffering=0) as out:
         reader = log.open_reader(topic, group, "committed", "latest" if stop_latest else None)
         while not (stop_latest and reader.finished()):
@@ -63,4 +65,4 @@ def consume_and_commit(root: str, topic: str, group: str, output: str, poll: int
                 continue
             out.write(b"".join(v + b"\n" for v in table.column("value").to_pylist()))
             reader.commit()
-            time.sleep(0.002)
+            time.sleep(pause_s)
