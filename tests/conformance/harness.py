@@ -72,6 +72,10 @@ class Case:
     def has_event_time(self) -> bool:
         return any(t.has_event_time for t in self.tables)
 
+    @property
+    def has_processing_time(self) -> bool:
+        return any("PROCTIME()" in t.columns.upper() for t in self.tables)
+
     def setup(self, directory: Path) -> list[str]:
         """The statements that declare the case's tables (rows written under ``directory``) and views."""
         return [t.ddl(directory) for t in self.tables] + self.views
