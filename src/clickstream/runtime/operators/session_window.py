@@ -91,20 +91,14 @@ class SessionWindowOperator(BaseOperator):
             self._place(key_of_code[code], times[i], marks[i], merged_into)
             for i, code in enumerate(codes.tolist())
         ]
-        labels = np.array(placed, dtype=np.int64)
         relabel: dict[int, int] = {}
         for old, new in merged_into.items():
             while new in merged_into:
                 new = merged_into[new]
             relabel[old] = new
-        if relabel:
-            old_ids, new_ids = np.array(list(relabel)), np.array(list(relabel.values()))
-            order = np.argsort(old_ids)
-            old_ids, new_ids = old_ids[order], new_ids[order]
-            at = np.minimum(np.searchsorted(old_ids, labels), len(old_ids) - 1)
-            moved = (labels >= 0) & (old_ids[at] == labels)
-            labels = np.where(moved, new_ids[at], labels)
-        return labels, relabel
+        if relabel:  # (-1, late, is never a session's id)
+            placed = [relabel.get(sid, sid) for sid in placed]
+        return np.array(placed, dtype=np.int64), relabel
 
     def _key_codes(self, rows: pa.Table) -> tuple[np.ndarray, dict[int, tuple]]:
         """One int per row, equal for rows of the same key, and the key's values of each code
